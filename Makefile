@@ -1,0 +1,34 @@
+# The README's commands. `make test` is what CI runs (.ci/run).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The virtualenv is stale when pyproject.toml or constraints.txt change: the stamp is keyed on both.
+HASH   := $(shell cat pyproject.toml constraints.txt | $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])")
+STAMP  := $(VENV)/.installed-$(HASH)
+
+.PHONY: install test lint typecheck pytest selfplay bench clean
+
+install: $(STAMP)
+
+$(STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check exphil supervisors tests scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict supervisors
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_supervisors.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
