@@ -699,15 +699,17 @@ def link(target: Target) -> None:
     """Link the calling actor with ``target`` (bidirectional).
 
     When either dies with a reason other than normal, the other dies with the same reason
-    unless it traps exits, in which case it gets an ``Exit`` message. Linking to a dead or
-    unknown target delivers ``NOPROC`` to the caller the same way.
+    unless it traps exits, in which case it gets an ``Exit`` message. Linking to a dead ref
+    delivers ``NOPROC`` to the caller the same way; a name that resolves to nothing raises
+    ``NoProcess``.
     """
     me = _self("link")
     proc = _resolve(target)
     if proc is None:
-        dead = target._proc if isinstance(target, ActorRef) else None
+        if not isinstance(target, ActorRef):
+            raise NoProcess(target)  # Erlang: link to an unregistered name is badarg
         if me.actor.trap_exits:
-            me.mailbox.put_system(Exit(dead.ref if dead else ActorRef(me), NOPROC))
+            me.mailbox.put_system(Exit(target, NOPROC))
         else:
             me.request_exit(NOPROC)
         return

@@ -337,9 +337,13 @@ class SupervisorBase(Actor):
         spec = child.spec
         rt = self._process.runtime
         try:
-            actor = spec.start()
-            if not isinstance(actor, Actor):
-                raise TypeError(f"start of child {spec.id!r} returned {actor!r}, not an Actor")
+            actor: object = spec.start()
+        except Exception as exc:  # the factory itself failed: a failed start, counted as such
+            raise StartError(Crash(exc)) from exc
+        if not isinstance(actor, Actor):
+            exc = TypeError(f"start of child {spec.id!r} returned {actor!r}, not an Actor")
+            raise StartError(Crash(exc)) from exc
+        try:
             proc = await rt._spawn_process(
                 actor,
                 name=spec.name,
@@ -353,9 +357,8 @@ class SupervisorBase(Actor):
                 child.status = "stopped"
                 return
             raise
-        except (TypeError, AlreadyRegistered) as exc:
-            err = StartError(Crash(exc))
-            raise err from exc
+        except AlreadyRegistered as exc:  # OTP: {already_started, Pid} for a taken name
+            raise StartError(Crash(exc)) from exc
         child.proc = proc
         child.status = "running"
         self._by_proc[proc] = child
