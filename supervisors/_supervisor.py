@@ -341,8 +341,8 @@ class SupervisorBase(Actor):
         except Exception as exc:  # the factory itself failed: a failed start, counted as such
             raise StartError(Crash(exc)) from exc
         if not isinstance(actor, Actor):
-            exc = TypeError(f"start of child {spec.id!r} returned {actor!r}, not an Actor")
-            raise StartError(Crash(exc)) from exc
+            bad = TypeError(f"start of child {spec.id!r} returned {actor!r}, not an Actor")
+            raise StartError(Crash(bad)) from bad
         try:
             proc = await rt._spawn_process(
                 actor,
