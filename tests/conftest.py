@@ -13,7 +13,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _quiet_structlog() -> None:
     """Keep test output readable: only warnings and errors, as plain lines.
 
