@@ -79,6 +79,9 @@ Target: TypeAlias = "ActorRef | str | Via"
 
 _current: ContextVar[_Process | None] = ContextVar("supervisors.current", default=None)
 _runtime_var: ContextVar[Runtime | None] = ContextVar("supervisors.runtime", default=None)
+# The process whose own task (its message loop) is running; None in its helper tasks, which may
+# call their actor without deadlocking.
+_loop_owner: ContextVar[_Process | None] = ContextVar("supervisors.loop_owner", default=None)
 _pids = itertools.count(1)
 
 
@@ -369,6 +372,7 @@ class _Process:
 
     async def main(self) -> None:
         _current.set(self)
+        _loop_owner.set(self)
         _runtime_var.set(self.runtime)
         reason: ExitReason | None = None
         initialised = False
@@ -472,6 +476,7 @@ class _Process:
             raise RuntimeError(f"{self.ref!r} is not running")
 
         async def helper() -> None:
+            _loop_owner.set(None)
             try:
                 await fn(*args)
             except BaseException as exc:
@@ -515,10 +520,11 @@ class _Process:
         self.pending.clear()
         for registry, key in self.names:
             registry._release(key, self)
-        started_ok = self.start_error is None
+        # A failed start is reported to the starter (its parent) by StartError, not a signal.
+        spare = self.parent if self.start_error is not None else None
         for other in self.links:
             other.links.discard(self)
-            if started_ok:
+            if other is not spare:
                 other.signal_exit(self, reason)
         self.links.clear()
         for mref, target in self.monitoring.items():
@@ -606,7 +612,7 @@ async def call(
     if proc is None:
         await checkpoint()
         raise NoProcess(target)
-    if proc is _current.get():
+    if proc is _loop_owner.get():
         raise RuntimeError(f"{target!r} called itself: that would deadlock")
     from_ = From(proc)
     proc.pending.add(from_)
