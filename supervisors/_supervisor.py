@@ -459,9 +459,11 @@ class SupervisorBase(Actor):
                 reason=repr(exc.reason),
             )
             await self._stop_reverse(c for c in started if c.proc is not None)
+            # As OTP: only the child being restarted is "restarting"; the rest of its group is
+            # simply stopped (the retry restarts them too) and can be managed by hand meanwhile.
             for c in group:
-                if c.key in self._children:
-                    c.status = "restarting"
+                c.status = "stopped"
+            child.status = "restarting"
             # Retry through our own mailbox, so calls (which_children, shutdown) are served
             # between attempts; each attempt counts towards the restart intensity (OTP).
             self._process.mailbox.put_system(_TryAgainRestart(child.key))
