@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import anyio
 import structlog
 from anyio import CancelScope
-from anyio.abc import TaskGroup
-from anyio.lowlevel import checkpoint
+from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from supervisors._errors import ActorExited, CallTimeout, NoProcess, StartError
 from supervisors._links import (
@@ -326,7 +325,7 @@ class _Process:
         "started_at",
         "state",
         "terminate_scope",
-        "tg",
+        "helpers",
     )
 
     def __init__(
@@ -345,7 +344,7 @@ class _Process:
         self.mailbox: Mailbox[object] = Mailbox(mailbox_size or actor.mailbox_size)
         self.scope = CancelScope()
         self.terminate_scope: CancelScope | None = None
-        self.tg: TaskGroup | None = None
+        self.helpers: dict[CancelScope, anyio.Event] = {}
         self.names: list[tuple[Registry, Hashable]] = []
         self.links: set[_Process] = set()
         self.monitoring: dict[MonitorRef, _Process] = {}
@@ -378,15 +377,12 @@ class _Process:
         initialised = False
         try:
             with self.scope:
-                async with anyio.create_task_group() as tg:
-                    self.tg = tg
-                    reason = await self._init()
-                    if reason is None:
-                        initialised = True
-                        self.state = "running"
-                        self.started.set()
-                        reason = await self._loop()
-                    tg.cancel_scope.cancel()
+                reason = await self._init()
+                if reason is None:
+                    initialised = True
+                    self.state = "running"
+                    self.started.set()
+                    reason = await self._loop()
         except BaseException as exc:
             if reason is None and self.exit_signal is None and not _passthrough(exc):
                 reason = Crash(exc)
@@ -394,8 +390,8 @@ class _Process:
         finally:
             if reason is None:
                 reason = self.exit_signal or SHUTDOWN
-            if initialised and not self.killed:
-                await self._terminate(reason)
+            if self.helpers or (initialised and not self.killed):
+                await self._terminate(reason, run_callback=initialised and not self.killed)
             if self.killed:
                 reason = KILLED
             if not initialised and self.start_error is None:
@@ -459,7 +455,18 @@ class _Process:
                     raise
                 return Crash(exc)
 
-    async def _terminate(self, reason: ExitReason) -> None:
+    async def _terminate(self, reason: ExitReason, *, run_callback: bool) -> None:
+        """Stop the helper tasks and wait for them (as a task group would: the incarnation is
+        not over while one runs), then run ``terminate`` (shielded from outside cancellation;
+        ``kill`` cancels it)."""
+        if self.helpers:
+            with CancelScope(shield=True):
+                for helper_scope in list(self.helpers):
+                    helper_scope.cancel()
+                for done in list(self.helpers.values()):
+                    await done.wait()
+        if not run_callback or self.killed:
+            return
         with CancelScope(shield=True) as scope:
             self.terminate_scope = scope
             try:
@@ -472,19 +479,29 @@ class _Process:
         self.terminate_scope = None
 
     def start_helper(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        if self.tg is None or self.dead:
+        """Run ``fn`` as a task of this incarnation (in the runtime's task group, so actors
+        that never use helpers pay nothing); cancelled and awaited before ``terminate``."""
+        tg = self.runtime._tg
+        if tg is None or self.dead or self.scope.cancel_called:
             raise RuntimeError(f"{self.ref!r} is not running")
+        scope = CancelScope()
+        done = anyio.Event()
+        self.helpers[scope] = done
 
         async def helper() -> None:
             _loop_owner.set(None)
             try:
-                await fn(*args)
+                with scope:
+                    await fn(*args)
             except BaseException as exc:
                 if _passthrough(exc):
                     raise
                 self.request_exit(Crash(exc))
+            finally:
+                del self.helpers[scope]
+                done.set()
 
-        self.tg.start_soon(helper)
+        tg.start_soon(helper)
 
     def request_exit(self, reason: ExitReason) -> None:
         """Cooperative stop: cancel the task; ``terminate`` runs, the exit reason is ``reason``."""
@@ -617,15 +634,20 @@ async def call(
     from_ = From(proc)
     proc.pending.add(from_)
     msg = _Call(request, from_)
-    delivered = False
     try:
+        # Fast path: enqueue at once when there is room (waiting for the reply is the
+        # checkpoint); a cancelled caller still delivers nothing.
+        await checkpoint_if_cancelled()
+        delivered = proc.mailbox.try_put(msg)
         if timeout is None:
-            delivered = await proc.mailbox.put(msg)
+            if not delivered:
+                delivered = await proc.mailbox.put(msg)
             if delivered:
                 await from_._event.wait()
         else:
             with anyio.move_on_after(timeout):
-                delivered = await proc.mailbox.put(msg)
+                if not delivered:
+                    delivered = await proc.mailbox.put(msg)
                 if delivered:
                     await from_._event.wait()
     except BaseException:
