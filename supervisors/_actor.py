@@ -388,6 +388,7 @@ class _Process:
                 reason = Crash(exc)
             raise
         finally:
+            self.state = "stopping"  # from here on no new helper task may start
             if reason is None:
                 reason = self.exit_signal or SHUTDOWN
             if self.helpers or (initialised and not self.killed):
@@ -482,8 +483,8 @@ class _Process:
         """Run ``fn`` as a task of this incarnation (in the runtime's task group, so actors
         that never use helpers pay nothing); cancelled and awaited before ``terminate``."""
         tg = self.runtime._tg
-        if tg is None or self.dead or self.scope.cancel_called:
-            raise RuntimeError(f"{self.ref!r} is not running")
+        if tg is None or self.state not in ("starting", "running") or self.scope.cancel_called:
+            raise RuntimeError(f"{self.ref!r} is stopping or dead: no new helper tasks")
         scope = CancelScope()
         done = anyio.Event()
         self.helpers[scope] = done

@@ -30,7 +30,7 @@ class ActorStatistics:
     id: int
     name: Hashable | None
     actor: str
-    state: str  # "starting" | "running" | "dead"
+    state: str  # "starting" | "running" | "stopping" | "dead"
     mailbox_depth: int
     mailbox_capacity: int
     mailbox_high_water: int
