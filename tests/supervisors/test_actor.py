@@ -815,7 +815,7 @@ async def test_helper_task_cancelled_when_actor_stops(rt: Runtime) -> None:
     actor = WithHelper()
     ref = await rt.spawn(actor)
     await waited(actor.running)
-    assert await stop(ref) == NORMAL
+    assert await stop(ref, timeout=5) == NORMAL
     assert actor.helper_cancelled and actor.helper_finished
 
 
@@ -911,7 +911,7 @@ async def test_helper_started_while_stopping_does_not_outlive_the_actor(
     if how == "stop":
         await cast(ref, "hang")
         await waited(actor.entered)
-        await stop(ref)
+        await stop(ref, timeout=5)
     else:
         await cast(ref, how)
     await joined(ref)
@@ -922,7 +922,7 @@ async def test_helper_started_while_stopping_does_not_outlive_the_actor(
 async def test_start_soon_after_stop_raises(rt: Runtime) -> None:
     actor = WithHelper()
     ref = await rt.spawn(actor)
-    await stop(ref)
+    await stop(ref, timeout=5)
 
     async def noop() -> None:
         pass

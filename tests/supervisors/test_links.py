@@ -402,8 +402,30 @@ async def test_init_failure_signals_peers_linked_during_init(rt: Runtime) -> Non
     boom2 = ValueError("again")
     with pytest.raises(StartError):
         await rt.spawn(FailingInit(plain, boom2))
-    with anyio.fail_after(5):
-        assert await joined(plain) == Crash(boom2)
+    assert await joined(plain) == Crash(boom2)
+
+
+async def test_failed_linked_spawn_signals_peers_but_not_the_starter(rt: Runtime) -> None:
+    (peer,) = await _watchers(rt, True)
+    boom = ValueError("child init failed")
+    failing = FailingInit(peer, boom)
+
+    class Starter(Watcher):
+        async def handle_call(self, request: Any, from_: From) -> Any:
+            if request == "spawn-failing":
+                try:
+                    await spawn(failing, link=True)
+                except StartError as exc:
+                    return exc
+                return None
+            return await super().handle_call(request, from_)
+
+    starter = await rt.spawn(Starter(trap=True))
+    assert isinstance(await call(starter, "spawn-failing"), StartError)
+    [dead] = failing.me
+    assert await call(peer, "messages") == [Exit(dead, Crash(boom))]
+    assert await call(starter, "messages") == []
+    assert starter.alive
 
 
 async def test_trap_exits_settable_in_init(rt: Runtime) -> None:
@@ -618,7 +640,8 @@ async def test_exit_reason_equality() -> None:
     assert Shutdown("x") != Shutdown("y")
     assert Shutdown("x") != SHUTDOWN
     assert Killed() == KILLED and NoProc() == NOPROC
-    assert NORMAL != SHUTDOWN and KILLED != NOPROC
+    distinct: list[ExitReason] = [NORMAL, SHUTDOWN, KILLED, NOPROC, Shutdown("x")]
+    assert len(set(distinct)) == len(distinct)
     exc = ValueError("v")
     assert Crash(exc) == Crash(exc)
     assert Crash(exc) != Crash(ValueError("v"))  # a crash is its exception, by identity

@@ -255,14 +255,14 @@ async def test_via_name_follows_supervisor_restart(rt: Runtime) -> None:
 
 async def test_register_and_unregister(rt: Runtime) -> None:
     ref = await rt.spawn(Counter())
-    assert ref.name is None
+    assert ref.statistics().name is None
     register("alias", ref)
     assert whereis("alias") is ref
     assert ref.name == "alias"
     assert await call("alias", "incr") == 1
     unregister("alias")
     assert whereis("alias") is None
-    assert ref.name is None
+    assert ref.statistics().name is None
     with pytest.raises(NoProcess):
         await call("alias", "incr")
     assert ref.alive  # unregistering does not affect the actor
