@@ -186,6 +186,12 @@ async def join(ref: ActorRef, timeout: float = 5.0) -> ExitReason:
         return await ref.join()
 
 
+async def waited(event: anyio.Event, timeout: float = 5.0) -> None:
+    """``event.wait()``, bounded so that a regression fails the test instead of hanging it."""
+    with anyio.fail_after(timeout):
+        await event.wait()
+
+
 async def wait_until_running(sup: Target, timeout: float = 5.0) -> dict[Hashable, ChildInfo]:
     """Poll ``which_children`` until every child is running (a retried restart finished)."""
     with anyio.fail_after(timeout):

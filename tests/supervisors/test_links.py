@@ -44,19 +44,10 @@ from supervisors import (
     stop,
     unlink,
 )
+from tests.supervisors.helpers import join as joined
+from tests.supervisors.helpers import waited
 
 pytestmark = pytest.mark.anyio
-
-
-async def joined(ref: ActorRef, timeout: float = 5.0) -> ExitReason:
-    """``ref.join()``, bounded so that a regression fails the test instead of hanging it."""
-    with anyio.fail_after(timeout):
-        return await ref.join()
-
-
-async def waited(event: anyio.Event, timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        await event.wait()
 
 
 class Watcher(Actor):

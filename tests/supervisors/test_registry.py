@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 import pytest
 
 from supervisors import (
     NORMAL,
     Actor,
     ActorExited,
-    ActorRef,
     AlreadyRegistered,
     ChildSpec,
     Crash,
-    ExitReason,
     From,
     NoProcess,
     Registry,
@@ -37,19 +34,9 @@ from supervisors import (
     whereis,
     which_children,
 )
+from tests.supervisors.helpers import join as joined
 
 pytestmark = pytest.mark.anyio
-
-
-async def joined(ref: ActorRef, timeout: float = 5.0) -> ExitReason:
-    """``ref.join()``, bounded so that a regression fails the test instead of hanging it."""
-    with anyio.fail_after(timeout):
-        return await ref.join()
-
-
-async def waited(event: anyio.Event, timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        await event.wait()
 
 
 class Counter(Actor):
