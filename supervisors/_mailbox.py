@@ -13,6 +13,7 @@ fails the pending calls) and waiting senders are released.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import anyio
@@ -113,20 +114,12 @@ class Mailbox(Generic[T]):
 
     def _release_slot(self) -> None:
         """A user slot became free: hand it to the first waiting sender, or free it."""
-        while self._senders:
+        if self._senders:
             waiter = self._senders.popleft()
             waiter.granted = True
             waiter.event.set()
-            return
-        self._user -= 1
-
-    def get_nowait(self) -> T | None:
-        if not self._queue:
-            return None
-        item = self._queue.popleft()
-        if isinstance(item, UserMessage):
-            self._release_slot()
-        return item
+        else:
+            self._user -= 1
 
     async def get(self) -> T:
         """Next message, waiting if empty. A checkpoint."""
@@ -139,9 +132,8 @@ class Mailbox(Generic[T]):
             self._release_slot()
         return item
 
-    def remove_if(self, predicate: object) -> int:
+    def remove_if(self, predicate: Callable[[T], bool]) -> int:
         """Drop queued items for which ``predicate(item)`` is true (used by demonitor flush)."""
-        assert callable(predicate)
         kept: deque[T] = deque()
         dropped = 0
         for item in self._queue:
