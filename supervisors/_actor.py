@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Hashable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
@@ -49,6 +50,7 @@ __all__ = [
     "ActorRef",
     "From",
     "Target",
+    "RemoteTarget",
     "NO_REPLY",
     "Ignore",
     "StopActor",
@@ -73,8 +75,9 @@ log = structlog.get_logger("supervisors")
 
 DEFAULT_CALL_TIMEOUT: Final = 5.0
 
-Target: TypeAlias = "ActorRef | str | Via"
-"""Where a message goes: an ``ActorRef``, a name in the runtime's registry, or a ``Via``."""
+Target: TypeAlias = "ActorRef | str | Via | RemoteTarget"
+"""Where a message goes: an ``ActorRef``, a name in the runtime's registry, a ``Via``, or an
+actor on another node (``supervisors.remote.RemoteRef``)."""
 
 _current: ContextVar[_Process | None] = ContextVar("supervisors.current", default=None)
 _runtime_var: ContextVar[Runtime | None] = ContextVar("supervisors.runtime", default=None)
@@ -148,6 +151,36 @@ class _Info(UserMessage):
 
     def __init__(self, message: object) -> None:
         self.message = message
+
+
+class _AckedCast(UserMessage):
+    """A cast from an acknowledged channel: ``on_done`` runs once ``handle_cast`` returned."""
+
+    __slots__ = ("on_done", "request")
+
+    def __init__(self, request: object, on_done: Callable[[], None]) -> None:
+        self.request = request
+        self.on_done = on_done
+
+
+class RemoteTarget(ABC):
+    """An actor on another node. ``call``, ``cast``, ``send``, ``monitor`` and ``demonitor``
+    hand a remote target to these methods (implemented by ``supervisors.remote``)."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    async def _remote_call(self, request: object, timeout: float | None) -> Any: ...
+
+    @abstractmethod
+    async def _remote_cast(self, request: object, *, info: bool) -> None: ...
+
+    @abstractmethod
+    def _remote_monitor(self, watcher: _Process, mref: MonitorRef) -> None: ...
+
+
+# Remote monitors: MonitorRef -> the function that cancels it (set by supervisors.remote).
+_remote_demonitors: dict[MonitorRef, Callable[[], None]] = {}
 
 
 class From:
@@ -440,6 +473,10 @@ class _Process:
                 elif cls is _Info:
                     assert isinstance(msg, _Info)
                     await actor.handle_info(msg.message)
+                elif cls is _AckedCast:
+                    assert isinstance(msg, _AckedCast)
+                    await actor.handle_cast(msg.request)
+                    msg.on_done()
                 elif cls is Exit and self.parent is not None:
                     assert isinstance(msg, Exit)
                     if msg.ref._proc is self.parent:
@@ -604,7 +641,17 @@ def _resolve(target: Target) -> _Process | None:
         return _runtime().registry._lookup(target)
     if isinstance(target, Via):
         return target.registry._lookup(target.key)
+    if isinstance(target, RemoteTarget):
+        return None
     raise TypeError(f"not an actor reference or name: {target!r}")
+
+
+def _local_only(target: Target, what: str) -> None:
+    if isinstance(target, RemoteTarget):
+        raise TypeError(
+            f"{what}() works on local actors only; {target!r} is remote (use monitor() and "
+            "call() across nodes)"
+        )
 
 
 def _self(what: str) -> _Process:
@@ -628,6 +675,8 @@ async def call(
     """
     proc = _resolve(target)
     if proc is None:
+        if isinstance(target, RemoteTarget):
+            return await target._remote_call(request, timeout)
         await checkpoint()
         raise NoProcess(target)
     if proc is _loop_owner.get():
@@ -669,6 +718,9 @@ async def cast(target: Target, request: object) -> None:
     OTP, a cast is fire-and-forget); waits while the target's mailbox is full."""
     proc = _resolve(target)
     if proc is None:
+        if isinstance(target, RemoteTarget):
+            await target._remote_cast(request, info=False)
+            return
         await checkpoint()
         return
     await proc.mailbox.put(_Cast(request))
@@ -679,6 +731,9 @@ async def send(target: Target, message: object) -> None:
     dead target."""
     proc = _resolve(target)
     if proc is None:
+        if isinstance(target, RemoteTarget):
+            await target._remote_cast(message, info=True)
+            return
         await checkpoint()
         return
     await proc.mailbox.put(_Info(message))
@@ -696,6 +751,7 @@ async def stop(
 
     Raises ``NoProcess`` if it is not alive and ``CallTimeout`` if it has not stopped in time.
     """
+    _local_only(target, "stop")
     proc = _resolve(target)
     if proc is None:
         await checkpoint()
@@ -714,6 +770,7 @@ def kill(target: Target) -> None:
 
     Python cancellation is cooperative: the task stops at its next checkpoint.
     """
+    _local_only(target, "kill")
     proc = _resolve(target)
     if proc is not None:
         proc.kill()
@@ -733,6 +790,7 @@ def link(target: Target) -> None:
     ``NoProcess``.
     """
     me = _self("link")
+    _local_only(target, "link")
     proc = _resolve(target)
     if proc is None:
         if not isinstance(target, ActorRef):
@@ -765,6 +823,9 @@ def monitor(target: Target) -> MonitorRef:
     me = _self("monitor")
     mref = MonitorRef()
     proc = _resolve(target)
+    if proc is None and isinstance(target, RemoteTarget):
+        target._remote_monitor(me, mref)
+        return mref
     if proc is None:
         ref = target if isinstance(target, ActorRef) else None
         reason = (ref._proc.reason if ref is not None else None) or NOPROC
@@ -781,6 +842,10 @@ def demonitor(mref: MonitorRef, *, flush: bool = False) -> None:
     proc = me.monitoring.pop(mref, None)
     if proc is not None:
         proc.monitored_by.pop(mref, None)
+    else:
+        cancel = _remote_demonitors.pop(mref, None)
+        if cancel is not None:
+            cancel()
     if flush:
         me.mailbox.remove_if(lambda m: isinstance(m, Down) and m.monitor is mref)
 

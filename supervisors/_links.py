@@ -11,6 +11,7 @@ reason                 OTP term                    restarts transient  propagate
 ``Crash(exc)``         any other term              yes                 yes
 ``Killed()``           ``killed``                  yes                 yes
 ``NoProc()``           ``noproc``                  yes                 yes
+``NoConnection(node)`` ``noconnection``            yes                 yes
 =====================  ==========================  ==================  =======================
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from supervisors._actor import ActorRef
+    from supervisors._actor import ActorRef, RemoteTarget
 
 __all__ = [
     "ExitReason",
@@ -30,6 +31,7 @@ __all__ = [
     "Crash",
     "Killed",
     "NoProc",
+    "NoConnection",
     "NORMAL",
     "SHUTDOWN",
     "KILLED",
@@ -119,6 +121,19 @@ class NoProc(ExitReason):
         return "noproc"
 
 
+@dataclass(frozen=True, slots=True)
+class NoConnection(ExitReason):
+    """The node that hosts a remote actor went down or was cut off (Erlang ``noconnection``).
+
+    The actor itself may still be alive; this node can no longer see it.
+    """
+
+    node: str
+
+    def __repr__(self) -> str:
+        return f"noconnection({self.node})"
+
+
 NORMAL: Final = Normal()
 SHUTDOWN: Final = Shutdown()
 KILLED: Final = Killed()
@@ -151,9 +166,10 @@ class Exit:
 class Down:
     """A monitored actor stopped, or did not exist (``reason == NOPROC``).
 
-    ``ref`` is ``None`` when the monitored name resolved to nothing.
+    ``ref`` is ``None`` when the monitored name resolved to nothing; for a remote actor it is
+    the ``RemoteRef`` that was monitored.
     """
 
     monitor: MonitorRef
-    ref: ActorRef | None
+    ref: ActorRef | RemoteTarget | None
     reason: ExitReason

@@ -84,6 +84,15 @@ class Mailbox(Generic[T]):
         self._append(item)
         return True
 
+    def force_put(self, item: T) -> bool:
+        """Enqueue a user message now, even past ``capacity`` (remote deliveries: a node never
+        blocks on one slow mailbox; the acknowledged channel's credit bounds bulk senders)."""
+        if self.closed:
+            return False
+        self._user += 1
+        self._append(item)
+        return True
+
     async def put(self, item: T) -> bool:
         """Enqueue a user message, waiting while the mailbox is full.
 

@@ -1,0 +1,208 @@
+"""Driving a ZeroMQ socket from anyio (asyncio and trio alike) by readiness on its ``ZMQ_FD``.
+
+Why not ``zmq.asyncio``: it is asyncio-only, and it costs one Future per message. Why not a
+dedicated I/O thread: every message would pay a thread hop in each direction, and the node's
+state would need locks. ``ZMQ_FD`` is a plain file descriptor that ``anyio.wait_readable``
+waits on under both backends; the catch is that it is *edge-triggered* and signals any change
+of the socket's state, so the rules are:
+
+* after waking, drain with ``NOBLOCK`` until ``recv`` says ``Again``, then read ``EVENTS``;
+  only when ``EVENTS`` has no ``POLLIN`` is it safe to wait on the FD again;
+* a ``send`` processes the socket's pending commands and can consume the edge that announced
+  new input, so after each send we read ``EVENTS`` and wake the reader if input is waiting;
+* one task waits on the FD (the pump); senders that hit the high-water mark queue their frames
+  in order and the pump flushes them when ``EVENTS`` reports ``POLLOUT``.
+
+A fallback timeout (``poll_fallback``) wakes the pump even if an edge were ever missed; the
+statistics count how often that found work (it should stay 0).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+import zmq
+from anyio import CancelScope
+from anyio.lowlevel import checkpoint
+
+__all__ = ["SocketPump"]
+
+_DRAIN_BATCH = 512
+
+
+class SocketPump:
+    """Reads every message of one socket into ``on_message`` and sends in order.
+
+    ``on_message`` is synchronous and must not raise (the node catches and counts errors).
+    Sends never block the event loop: ``post`` sends now or queues behind earlier frames.
+    """
+
+    def __init__(
+        self,
+        sock: zmq.Socket[Any],
+        on_message: Callable[[list[zmq.Frame]], None],
+        *,
+        name: str,
+        poll_fallback: float = 0.25,
+        max_backlog: int = 10_000,
+    ) -> None:
+        self.sock = sock
+        self.name = name
+        self.fd: int = int(sock.getsockopt(zmq.FD))
+        self.on_message = on_message
+        self.poll_fallback = poll_fallback
+        self.max_backlog = max_backlog
+        self.backlog: deque[tuple[Sequence[Any], bool]] = deque()
+        self._wait_scope: CancelScope | None = None
+        self._drained = anyio.Event()
+        self._closed = False
+        # statistics
+        self.received = 0
+        self.sent = 0
+        self.bytes_sent = 0
+        self.fallback_wakeups = 0
+        self.send_errors = 0
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """The pump: drain, flush, wait for the FD; forever (until cancelled)."""
+        sock = self.sock
+        recv = sock.recv_multipart
+        on_message = self.on_message
+        try:
+            while True:
+                n = 0
+                while True:
+                    try:
+                        frames = recv(zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    self.received += 1
+                    on_message(frames)
+                    n += 1
+                    if n >= _DRAIN_BATCH:  # let the actors run; then keep draining
+                        n = 0
+                        await checkpoint()
+                if self.backlog:
+                    self._flush()
+                events = self._events()
+                if events & zmq.POLLIN or (self.backlog and events & zmq.POLLOUT):
+                    await checkpoint()
+                    continue
+                with CancelScope() as scope:
+                    self._wait_scope = scope
+                    with anyio.move_on_after(self.poll_fallback) as timer:
+                        await anyio.wait_readable(self.fd)
+                self._wait_scope = None
+                if timer.cancelled_caught and self._events() & zmq.POLLIN:
+                    self.fallback_wakeups += 1
+        finally:
+            self._closed = True
+            self._drained.set()
+
+    def _events(self) -> int:
+        return int(self.sock.getsockopt(zmq.EVENTS))
+
+    def kick(self) -> None:
+        """Wake the pump now (new input may be waiting, or frames were queued)."""
+        scope = self._wait_scope
+        if scope is not None:
+            self._wait_scope = None
+            scope.cancel()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def post(self, frames: Sequence[Any], *, copy: bool = True) -> bool:
+        """Send ``frames`` now if possible, else queue them behind earlier ones (in order).
+
+        Returns False when the message cannot be sent at all (ROUTER: peer unknown) or the
+        backlog is over ``max_backlog`` (the message is dropped and counted).
+        """
+        if self._closed:
+            return False
+        if self.backlog:
+            if len(self.backlog) >= self.max_backlog:
+                self.send_errors += 1
+                return False
+            self.backlog.append((frames, copy))
+            return True
+        try:
+            self.sock.send_multipart(frames, zmq.NOBLOCK, copy=copy)
+        except zmq.Again:
+            self.backlog.append((frames, copy))
+            if self._drained.is_set():
+                self._drained = anyio.Event()
+            self.kick()
+            return True
+        except zmq.ZMQError:  # EHOSTUNREACH: a ROUTER peer that is gone
+            self.send_errors += 1
+            return False
+        self.sent += 1
+        # The send processed pending commands: it may have eaten the edge for new input.
+        if self._wait_scope is not None and self._events() & zmq.POLLIN:
+            self.kick()
+        return True
+
+    def _flush(self) -> None:
+        backlog = self.backlog
+        sock = self.sock
+        while backlog:
+            frames, copy = backlog[0]
+            try:
+                sock.send_multipart(frames, zmq.NOBLOCK, copy=copy)
+            except zmq.Again:
+                return
+            except zmq.ZMQError:
+                self.send_errors += 1
+            else:
+                self.sent += 1
+            backlog.popleft()
+        self._drained.set()
+
+    async def send_tracked(self, frames: Sequence[Any]) -> None:
+        """Send zero-copy and return only once libzmq has released every buffer, so the
+        caller may reuse or mutate them afterwards (a buffer is never mutated in flight)."""
+        await self.wait_sendable()
+        while True:
+            if self._closed:
+                return
+            try:
+                tracker = self.sock.send_multipart(frames, zmq.NOBLOCK, copy=False, track=True)
+            except zmq.Again:
+                await anyio.sleep(0.001)
+                continue
+            except zmq.ZMQError:
+                self.send_errors += 1
+                return
+            break
+        self.sent += 1
+        if self._wait_scope is not None and self._events() & zmq.POLLIN:
+            self.kick()
+        spins = 0
+        while tracker is not None and not tracker.done:
+            # The transfer takes microseconds to milliseconds: yield first, then sleep.
+            if spins < 100:
+                await checkpoint()
+            else:
+                await anyio.sleep(0.0002)
+            spins += 1
+
+    async def wait_sendable(self) -> None:
+        """Wait until the backlog is empty (backpressure for bulk senders)."""
+        while self.backlog and not self._closed:
+            if self._drained.is_set():
+                self._drained = anyio.Event()
+            await self._drained.wait()
+
+    def drop_backlog(self, predicate: Callable[[Sequence[Any]], bool]) -> int:
+        """Forget queued messages for which ``predicate(frames)`` is true (a dead peer's)."""
+        kept = deque(item for item in self.backlog if not predicate(item[0]))
+        dropped = len(self.backlog) - len(kept)
+        self.backlog = kept
+        if not kept:
+            self._drained.set()
+        return dropped
