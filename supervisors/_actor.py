@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Hashable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
@@ -163,20 +162,23 @@ class _AckedCast(UserMessage):
         self.on_done = on_done
 
 
-class RemoteTarget(ABC):
+class RemoteTarget:
     """An actor on another node. ``call``, ``cast``, ``send``, ``monitor`` and ``demonitor``
-    hand a remote target to these methods (implemented by ``supervisors.remote``)."""
+    hand a remote target to these methods (implemented by ``supervisors.remote``).
+
+    A plain base class (not an ABC): ``isinstance`` on it is on the message path.
+    """
 
     __slots__ = ()
 
-    @abstractmethod
-    async def _remote_call(self, request: object, timeout: float | None) -> Any: ...
+    async def _remote_call(self, request: object, timeout: float | None) -> Any:
+        raise NotImplementedError
 
-    @abstractmethod
-    async def _remote_cast(self, request: object, *, info: bool) -> None: ...
+    async def _remote_cast(self, request: object, *, info: bool) -> None:
+        raise NotImplementedError
 
-    @abstractmethod
-    def _remote_monitor(self, watcher: _Process, mref: MonitorRef) -> None: ...
+    def _remote_monitor(self, watcher: _Process, mref: MonitorRef) -> None:
+        raise NotImplementedError
 
 
 # Remote monitors: MonitorRef -> the function that cancels it (set by supervisors.remote).

@@ -175,7 +175,7 @@ class RemoteRef(RemoteTarget):
         return await current_node()._call(self, request, timeout)
 
     async def _remote_cast(self, request: object, *, info: bool) -> None:
-        await current_node()._cast(self, request, info=info)
+        await _cached_node()._cast(self, request, info=info)
 
     def _remote_monitor(self, watcher: _Process, mref: MonitorRef) -> None:
         current_node()._monitor(self, watcher, mref)
@@ -248,7 +248,7 @@ class _Peer:
         self.rid = rid
         self.via = via
         self.up_at = time.monotonic()
-        self.last_seen = anyio.current_time()
+        self.last_seen = time.monotonic()
         self.last_sent = self.last_seen
         self.pending: dict[int, _Pending] = {}
         self.out_monitors: dict[int, tuple[_Process, MonitorRef, RemoteRef]] = {}
@@ -256,14 +256,14 @@ class _Peer:
         self.alive = True
 
     def post(self, frames: Sequence[Any], copy: bool = True) -> bool:
-        self.last_sent = anyio.current_time()
+        self.last_sent = time.monotonic()
         if self.rid is not None:
             return self.pump.post([self.rid, *frames], copy=copy)
         return self.pump.post(frames, copy=copy)
 
     async def send(self, frames: list[Any], *, zero_copy: bool) -> bool:
         """Send with backpressure; zero-copy frames return once libzmq released them."""
-        self.last_sent = anyio.current_time()
+        self.last_sent = time.monotonic()
         full = [self.rid, *frames] if self.rid is not None else frames
         if zero_copy:
             await self.pump.send_tracked(full)
@@ -308,7 +308,7 @@ class _ChannelOut:
         self.flushed.set()
         self.acked = 0
         self.resent = 0
-        self.last_progress = anyio.current_time()
+        self.last_progress = time.monotonic()
 
 
 @dataclass
@@ -379,8 +379,25 @@ def current_node() -> Node:
     return proc.actor
 
 
-def _frame_len(frame: Any) -> int:
-    return len(frame.buffer) if isinstance(frame, zmq.Frame) else len(frame)
+_node_cache: list[Any] = [None, None]  # [registry, node]: the last lookup
+
+
+def _cached_node() -> Node:
+    """``current_node()`` without the registry lookup when nothing changed (the cast path)."""
+    registry = _runtime().registry
+    node = _node_cache[1]
+    if (
+        _node_cache[0] is registry
+        and node is not None
+        and not node._closed
+        and not node._process.dead
+    ):
+        assert isinstance(node, Node)
+        return node
+    node = current_node()
+    _node_cache[0] = registry
+    _node_cache[1] = node
+    return node
 
 
 # -- the node ---------------------------------------------------------------------------------
@@ -473,6 +490,8 @@ class Node(Actor):
         self._duplicates = 0
         self._late = 0
         self._casts_dropped = 0
+        self._cast_burst = 0
+        self._registry = _runtime().registry
         self._closed = False
         try:
             self._open_sockets()
@@ -637,30 +656,33 @@ class Node(Actor):
         rid: bytes = b"",
         conn: _Conn | None = None,
     ) -> None:
-        source = peer.name if peer is not None else (conn.endpoint if conn else repr(rid))
         try:
-            size = len(header.buffer)
+            buf = header.buffer
+            size = len(buf)
             for f in arrays:
                 size += len(f.buffer)
             if size > self.max_message_size:
                 raise WireError(
                     "oversized", f"{size} bytes > max_message_size {self.max_message_size}"
                 )
-            env = self.codec.decode(header.buffer)
+            env = self.codec.decode(buf)
             body = env.body
             if peer is not None:
-                peer.last_seen = anyio.current_time()
+                peer.last_seen = time.monotonic()
             if type(body) is Hello or type(body) is Welcome or type(body) is Refuse:
                 self._handshake(body, env.version, listener, rid, conn)
             elif peer is None:
                 if type(body) is Reset and conn is not None:
                     return
+                source = conn.endpoint if conn else repr(rid)
                 self._unknown_peer(body, listener, rid, conn, source)
             else:
                 self._dispatch(peer, body, arrays)
         except WireError as exc:
+            source = peer.name if peer is not None else (conn.endpoint if conn else repr(rid))
             self._bad.record(self.name, exc.cause, exc.detail, source)
         except Exception as exc:  # a bug or an unforeseen input: never kill the node
+            source = peer.name if peer is not None else (conn.endpoint if conn else repr(rid))
             self._bad.record(self.name, "error", f"{type(exc).__name__}: {exc}", source)
             log.exception("node.handler_failed", node=self.name, source=source)
 
@@ -723,7 +745,7 @@ class Node(Actor):
         self._bad.record(
             self.name, "unknown_peer", f"{type(body).__name__} without a session", source
         )
-        now = anyio.current_time()
+        now = time.monotonic()
         if listener is not None:
             # Tell it to say hello again (it thinks a session exists: we restarted, or we
             # declared it down while it was paused). At most twice a heartbeat interval.
@@ -805,7 +827,7 @@ class Node(Actor):
                 event.set()
 
     def _send_hello(self, conn: _Conn) -> None:
-        now = anyio.current_time()
+        now = time.monotonic()
         if now - conn.last_hello < self.heartbeat_interval / 4:
             return
         conn.last_hello = now
@@ -892,7 +914,7 @@ class Node(Actor):
         step = min(self.heartbeat_interval, self.heartbeat_timeout - self.heartbeat_interval) / 4
         hb = self.codec.encode(Heartbeat(self.incarnation))
         while True:
-            now = anyio.current_time()
+            now = time.monotonic()
             for conn in self._conns:
                 if (
                     conn.peer is None
@@ -976,6 +998,13 @@ class Node(Actor):
             self._casts_dropped += 1
             await anyio.lowlevel.checkpoint()
             return
+        # A cancellation point always; a yield every few casts (as the local mailbox does).
+        self._cast_burst += 1
+        if self._cast_burst >= 64:
+            self._cast_burst = 0
+            await anyio.lowlevel.checkpoint()
+        else:
+            await anyio.lowlevel.checkpoint_if_cancelled()
         frames, zero_copy = self._encode_user(
             lambda kind, raw: CastMsg(ref.name, info, kind, raw), request
         )
@@ -983,7 +1012,7 @@ class Node(Actor):
             self._casts_dropped += 1
 
     def _deliver_cast(self, peer: _Peer, body: CastMsg, arrays: list[zmq.Frame]) -> None:
-        proc = _runtime().registry._lookup(body.target)
+        proc = self._registry._lookup(body.target)
         if proc is None:
             self._casts_dropped += 1
             raise WireError("unknown_target", f"no actor {body.target!r} (cast from {peer.name})")
@@ -991,7 +1020,7 @@ class Node(Actor):
         proc.mailbox.force_put(_Info(value) if body.info else _Cast(value))
 
     def _deliver_call(self, peer: _Peer, body: CallMsg, arrays: list[zmq.Frame]) -> None:
-        proc = _runtime().registry._lookup(body.target)
+        proc = self._registry._lookup(body.target)
         if proc is None:
             peer.post([self.codec.encode(ReplyMsg(body.corr, "noproc"))])
             return
@@ -1041,7 +1070,7 @@ class Node(Actor):
         peer.post([self.codec.encode(MonitorMsg(mon, ref.name))])
 
     def _on_monitor(self, peer: _Peer, body: MonitorMsg) -> None:
-        proc = _runtime().registry._lookup(body.target)
+        proc = self._registry._lookup(body.target)
         me = self._process
         if proc is None:
             peer.post([self.codec.encode(DownMsg(body.mon, WireReason("noproc")))])
@@ -1106,7 +1135,7 @@ class Node(Actor):
         return seq
 
     def _resend(self, peer: _Peer, ch: _ChannelOut) -> None:
-        ch.last_progress = anyio.current_time()
+        ch.last_progress = time.monotonic()
         for frames in ch.unacked.values():
             ch.resent += 1
             peer.post(frames, copy=False)
@@ -1127,7 +1156,7 @@ class Node(Actor):
             ch.acked += 1
             progressed = True
         if progressed:
-            ch.last_progress = anyio.current_time()
+            ch.last_progress = time.monotonic()
             ch.credit.set()
             if not unacked:
                 ch.flushed.set()
@@ -1149,7 +1178,7 @@ class Node(Actor):
             return
         if seq != state.delivered + 1:
             return  # a gap: an earlier one was lost; the sender re-sends in order
-        proc = _runtime().registry._lookup(body.target)
+        proc = self._registry._lookup(body.target)
         if proc is None:
             raise WireError("unknown_target", f"no actor {body.target!r} (channel data)")
         try:
@@ -1223,7 +1252,7 @@ class Node(Actor):
                 await event.wait()
 
     def statistics_snapshot(self) -> NodeStatistics:
-        now = anyio.current_time()
+        now = time.monotonic()
         mono = time.monotonic()
         pumps = self._pumps()
         return NodeStatistics(

@@ -31,6 +31,7 @@ from anyio.lowlevel import checkpoint
 __all__ = ["SocketPump"]
 
 _DRAIN_BATCH = 512
+_POLLIN = int(zmq.POLLIN)
 
 
 class SocketPump:
@@ -57,6 +58,7 @@ class SocketPump:
         self.max_backlog = max_backlog
         self.backlog: deque[tuple[Sequence[Any], bool]] = deque()
         self._wait_scope: CancelScope | None = None
+        self._sends_asleep = 0  # sends since the pump went to sleep
         self._drained = anyio.Event()
         self._closed = False
         # statistics
@@ -95,6 +97,7 @@ class SocketPump:
                     continue
                 with CancelScope() as scope:
                     self._wait_scope = scope
+                    self._sends_asleep = 0
                     with anyio.move_on_after(self.poll_fallback) as timer:
                         await anyio.wait_readable(self.fd)
                 self._wait_scope = None
@@ -131,7 +134,10 @@ class SocketPump:
             self.backlog.append((frames, copy))
             return True
         try:
-            self.sock.send_multipart(frames, zmq.NOBLOCK, copy=copy)
+            if len(frames) == 1:
+                self.sock.send(frames[0], zmq.NOBLOCK, copy=copy)
+            else:
+                self.sock.send_multipart(frames, zmq.NOBLOCK, copy=copy)
         except zmq.Again:
             self.backlog.append((frames, copy))
             if self._drained.is_set():
@@ -142,10 +148,18 @@ class SocketPump:
             self.send_errors += 1
             return False
         self.sent += 1
-        # The send processed pending commands: it may have eaten the edge for new input.
-        if self._wait_scope is not None and self._events() & zmq.POLLIN:
-            self.kick()
+        if self._wait_scope is not None:
+            self._after_send()
         return True
+
+    def _after_send(self) -> None:
+        """A send processes the socket's pending commands and may eat the edge that announced
+        new input, while the pump sleeps on the FD. The first send while it sleeps checks
+        ``EVENTS`` (cheap for one-off sends such as calls); a second one wakes the pump, which
+        re-checks ``EVENTS`` itself once the sender yields (cheap for bursts)."""
+        self._sends_asleep += 1
+        if self._sends_asleep > 1 or self._events() & _POLLIN:
+            self.kick()
 
     def _flush(self) -> None:
         backlog = self.backlog
@@ -180,16 +194,12 @@ class SocketPump:
                 return
             break
         self.sent += 1
-        if self._wait_scope is not None and self._events() & zmq.POLLIN:
-            self.kick()
-        spins = 0
-        while tracker is not None and not tracker.done:
-            # The transfer takes microseconds to milliseconds: yield first, then sleep.
-            if spins < 100:
-                await checkpoint()
-            else:
-                await anyio.sleep(0.0002)
-            spins += 1
+        if self._wait_scope is not None:
+            self._after_send()
+        if tracker is not None and not tracker.done:
+            # pyzmq releases the buffer from its own thread, which needs the GIL: spinning on
+            # the event loop would starve it, so block in a worker thread instead.
+            await anyio.to_thread.run_sync(tracker.wait)
 
     async def wait_sendable(self) -> None:
         """Wait until the backlog is empty (backpressure for bulk senders)."""

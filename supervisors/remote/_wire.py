@@ -328,6 +328,13 @@ class Codec:
         decoder = self._decoders.get(kind)
         if decoder is None:
             raise WireError("unknown_type", f"message type {kind!r} is not registered here")
+        if not frames:  # the common case: no arrays (an extension would find no frame)
+            try:
+                return decoder.decode(payload)
+            except WireError:
+                raise
+            except (msgspec.DecodeError, ValueError, TypeError) as exc:
+                raise WireError("decode", f"{kind or 'plain'} payload: {exc}") from exc
         self._frames = frames
         used: set[int] = set()
         self._used = used
