@@ -29,6 +29,7 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_supervisors.py
+	$(BIN)/python scripts/bench_remote.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
