@@ -569,7 +569,7 @@ class Node(Actor):
             endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             listener = _Listener(endpoint, sock, None)  # type: ignore[arg-type]
             listener.pump = SocketPump(
-                sock, functools.partial(self._on_router, listener), name=endpoint
+                sock, functools.partial(self._on_router, listener), name=endpoint, head_frames=2
             )
             self._listeners.append(listener)
             self.endpoints.append(endpoint)
@@ -635,20 +635,21 @@ class Node(Actor):
 
     # -- incoming ------------------------------------------------------------------------------
 
-    def _on_router(self, listener: _Listener, frames: list[zmq.Frame]) -> None:
+    def _on_router(self, listener: _Listener, frames: list[Any]) -> None:
+        # frames: [routing id (bytes), header (bytes), array frames (zmq.Frame)...]
         if len(frames) < 2:
             self._bad.record(self.name, "decode", "empty message", listener.endpoint)
             return
-        rid = frames[0].bytes
+        rid = frames[0]
         peer = listener.peers.get(rid)
         self._on_frames(frames[1], frames[2:], peer, listener=listener, rid=rid)
 
-    def _on_dealer(self, conn: _Conn, frames: list[zmq.Frame]) -> None:
+    def _on_dealer(self, conn: _Conn, frames: list[Any]) -> None:
         self._on_frames(frames[0], frames[1:], conn.peer, conn=conn)
 
     def _on_frames(
         self,
-        header: zmq.Frame,
+        header: bytes,
         arrays: list[zmq.Frame],
         peer: _Peer | None,
         *,
@@ -657,7 +658,7 @@ class Node(Actor):
         conn: _Conn | None = None,
     ) -> None:
         try:
-            buf = header.buffer
+            buf = header
             size = len(buf)
             for f in arrays:
                 size += len(f.buffer)
@@ -1005,10 +1006,16 @@ class Node(Actor):
             await anyio.lowlevel.checkpoint()
         else:
             await anyio.lowlevel.checkpoint_if_cancelled()
-        frames, zero_copy = self._encode_user(
-            lambda kind, raw: CastMsg(ref.name, info, kind, raw), request
-        )
-        if not await peer.send(frames, zero_copy=zero_copy):
+        kind, data, arrays = self.codec.encode_payload(request)
+        header = self.codec.cast_header(ref.name, info, kind, data)
+        if not arrays:  # the hot path: one small frame, posted in place
+            if not peer.post([header]):
+                self._casts_dropped += 1
+            elif peer.pump.backlog:
+                await peer.pump.wait_sendable()
+            return
+        zero_copy = any(a.nbytes >= self.codec.copy_threshold for a in arrays)
+        if not await peer.send([header, *arrays], zero_copy=zero_copy):
             self._casts_dropped += 1
 
     def _deliver_cast(self, peer: _Peer, body: CastMsg, arrays: list[zmq.Frame]) -> None:

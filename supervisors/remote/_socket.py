@@ -44,9 +44,10 @@ class SocketPump:
     def __init__(
         self,
         sock: zmq.Socket[Any],
-        on_message: Callable[[list[zmq.Frame]], None],
+        on_message: Callable[[list[Any]], None],
         *,
         name: str,
+        head_frames: int = 1,
         poll_fallback: float = 0.25,
         max_backlog: int = 10_000,
     ) -> None:
@@ -54,6 +55,7 @@ class SocketPump:
         self.name = name
         self.fd: int = int(sock.getsockopt(zmq.FD))
         self.on_message = on_message
+        self.head_frames = head_frames
         self.poll_fallback = poll_fallback
         self.max_backlog = max_backlog
         self.backlog: deque[tuple[Sequence[Any], bool]] = deque()
@@ -72,15 +74,14 @@ class SocketPump:
 
     async def run(self) -> None:
         """The pump: drain, flush, wait for the FD; forever (until cancelled)."""
-        sock = self.sock
-        recv = sock.recv_multipart
+        recv = self._recv
         on_message = self.on_message
         try:
             while True:
                 n = 0
                 while True:
                     try:
-                        frames = recv(zmq.NOBLOCK, copy=False)
+                        frames = recv()
                     except zmq.Again:
                         break
                     self.received += 1
@@ -106,6 +107,19 @@ class SocketPump:
         finally:
             self._closed = True
             self._drained.set()
+
+    def _recv(self) -> list[Any]:
+        """One message: the first ``head_frames`` (routing id, header: small) as bytes, which
+        is cheaper than ``zmq.Frame`` objects; array frames as ``zmq.Frame`` (no copy)."""
+        sock = self.sock
+        frames: list[Any] = [sock.recv(zmq.NOBLOCK)]
+        head = self.head_frames
+        while sock.getsockopt(zmq.RCVMORE):
+            if len(frames) < head:
+                frames.append(sock.recv(zmq.NOBLOCK))
+            else:
+                frames.append(sock.recv(zmq.NOBLOCK, copy=False))
+        return frames
 
     def _events(self) -> int:
         return int(self.sock.getsockopt(zmq.EVENTS))

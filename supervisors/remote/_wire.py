@@ -256,6 +256,7 @@ class Codec:
             "": msgspec.msgpack.Decoder(ext_hook=self._ext_hook)
         }
         self._kinds: dict[type, str] = {}
+        self._cast_prefix: dict[tuple[str, bool, str], bytes] = {}
         for cls in types:
             self.register(cls)
 
@@ -303,6 +304,18 @@ class Codec:
         self._arrays.append(obj)
         meta = msgspec.msgpack.encode((index, obj.dtype.str, obj.shape))
         return msgspec.msgpack.Ext(code, meta)
+
+    def cast_header(self, target: str, info: bool, kind: str, data: bytes) -> bytes:
+        """The header of a cast, without re-encoding the envelope each time: the payload is the
+        last element of the last array, so header = cached prefix + payload bytes."""
+        key = (target, info, kind)
+        prefix = self._cast_prefix.get(key)
+        if prefix is None:
+            if len(self._cast_prefix) > 4096:
+                self._cast_prefix.clear()
+            nil = self.encode(CastMsg(target, info, kind, Raw(b"\xc0")))
+            prefix = self._cast_prefix[key] = nil[:-1]
+        return prefix + data
 
     def encode(self, body: Body, version: int = PROTOCOL_VERSION) -> bytes:
         return self._env_enc.encode(Envelope(version, body))
