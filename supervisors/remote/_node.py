@@ -936,6 +936,8 @@ class Node(Actor):
                         del peer.out_monitors[mon]
                         _remote_demonitors.pop(mref, None)
                         peer.post([self.codec.encode(DemonitorMsg(mon))])
+            for pump in self._pumps():
+                pump.poke()
             for ch in self._channels_out.values():
                 target = self._peers.get(ch.node)
                 if (

@@ -13,8 +13,8 @@ of the socket's state, so the rules are:
 * one task waits on the FD (the pump); senders that hit the high-water mark queue their frames
   in order and the pump flushes them when ``EVENTS`` reports ``POLLOUT``.
 
-A fallback timeout (``poll_fallback``) wakes the pump even if an edge were ever missed; the
-statistics count how often that found work (it should stay 0).
+The node's ticker pokes every pump a few times a second, a safety net should an edge ever be
+missed; ``fallback_wakeups`` counts the times that found work (it should stay 0).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ class SocketPump:
         *,
         name: str,
         head_frames: int = 1,
-        poll_fallback: float = 0.25,
         max_backlog: int = 10_000,
     ) -> None:
         self.sock = sock
@@ -56,11 +55,11 @@ class SocketPump:
         self.fd: int = int(sock.getsockopt(zmq.FD))
         self.on_message = on_message
         self.head_frames = head_frames
-        self.poll_fallback = poll_fallback
         self.max_backlog = max_backlog
         self.backlog: deque[tuple[Sequence[Any], bool]] = deque()
         self._wait_scope: CancelScope | None = None
         self._sends_asleep = 0  # sends since the pump went to sleep
+        self._poked = False
         self._drained = anyio.Event()
         self._closed = False
         # statistics
@@ -99,11 +98,12 @@ class SocketPump:
                 with CancelScope() as scope:
                     self._wait_scope = scope
                     self._sends_asleep = 0
-                    with anyio.move_on_after(self.poll_fallback) as timer:
-                        await anyio.wait_readable(self.fd)
+                    await anyio.wait_readable(self.fd)
                 self._wait_scope = None
-                if timer.cancelled_caught and self._events() & zmq.POLLIN:
-                    self.fallback_wakeups += 1
+                if self._poked:
+                    self._poked = False
+                    if self._events() & _POLLIN:
+                        self.fallback_wakeups += 1
         finally:
             self._closed = True
             self._drained.set()
@@ -123,6 +123,13 @@ class SocketPump:
 
     def _events(self) -> int:
         return int(self.sock.getsockopt(zmq.EVENTS))
+
+    def poke(self) -> None:
+        """The periodic safety net (the node's ticker): wake the pump so it re-reads ``EVENTS``
+        even if an edge were ever missed; ``fallback_wakeups`` counts the times it mattered."""
+        if self._wait_scope is not None:
+            self._poked = True
+            self.kick()
 
     def kick(self) -> None:
         """Wake the pump now (new input may be waiting, or frames were queued)."""
