@@ -284,6 +284,7 @@ class _Conn:
         self.peer: _Peer | None = None
         self.refused: str | None = None
         self.last_hello = -math.inf
+        self.created = time.monotonic()
 
 
 class _Listener:
@@ -473,6 +474,7 @@ class Node(Actor):
         self.ctx: zmq.Context[Any] = zmq.Context()
         self._auth: Authenticator | None = None
         self._keypair: KeyPair | None = None
+        self._sockets: list[zmq.Socket[Any]] = []  # every socket created, for closing
         self._listeners: list[_Listener] = []
         self._conns: list[_Conn] = []
         self._peers: dict[str, _Peer] = {}
@@ -496,7 +498,8 @@ class Node(Actor):
         try:
             self._open_sockets()
         except BaseException:
-            self._close_sockets()
+            self._close_sockets(linger=0)
+            self.ctx.term()
             raise
         if self._current_registration() is None:
             from supervisors._actor import register
@@ -518,8 +521,6 @@ class Node(Actor):
         return _runtime().registry._lookup(NODE_NAME)
 
     def _open_sockets(self) -> None:
-        ms = int(self.heartbeat_interval * 1000)
-        timeout_ms = int(self.heartbeat_timeout * 1000)
         needs_keys = any(self._secure(b) for b in self.binds) or any(
             c.server_key is not None for c in self.connects
         )
@@ -530,21 +531,13 @@ class Node(Actor):
                     "create one with `exphil keys generate DIR`"
                 )
             self._keypair = load_keypair(self.keys_path)
-        hard_limit = max(4 * self.max_message_size, self.max_message_size + (16 << 20))
-
-        def common(sock: zmq.Socket[Any]) -> None:
-            sock.setsockopt(zmq.LINGER, int(self.linger * 1000))
-            sock.setsockopt(zmq.HEARTBEAT_IVL, ms)
-            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, timeout_ms)
-            sock.setsockopt(zmq.HEARTBEAT_TTL, min(timeout_ms, 6_553_500))
-            sock.setsockopt(zmq.MAXMSGSIZE, hard_limit)
-            sock.setsockopt(zmq.SNDHWM, 10_000)
-            sock.setsockopt(zmq.RCVHWM, 10_000)
 
         for b in self.binds:
-            sock = self.ctx.socket(zmq.ROUTER)
-            common(sock)
+            sock = self._socket(zmq.ROUTER)
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            # A reconnecting peer (same routing id) takes over from its old connection, which
+            # may still be draining after a pause.
+            sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
             if self._secure(b):
                 assert self._keypair is not None
                 if self.authorized_keys is None:
@@ -564,7 +557,6 @@ class Node(Actor):
             try:
                 sock.bind(b.endpoint)
             except zmq.ZMQError as exc:
-                sock.close(0)
                 raise OSError(f"node {self.name!r} cannot bind {b.endpoint}: {exc}") from exc
             endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             listener = _Listener(endpoint, sock, None)  # type: ignore[arg-type]
@@ -573,22 +565,61 @@ class Node(Actor):
             )
             self._listeners.append(listener)
             self.endpoints.append(endpoint)
+        self._server_keys = [
+            load_public_key(c.server_key) if c.server_key is not None else None
+            for c in self.connects
+        ]
         for i, c in enumerate(self.connects):
-            sock = self.ctx.socket(zmq.DEALER)
-            common(sock)
-            sock.setsockopt(zmq.IMMEDIATE, 1)
-            sock.setsockopt(zmq.RECONNECT_IVL, 100)
-            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
-            sock.setsockopt(zmq.ROUTING_ID, f"{self.name}\x00{self.incarnation:x}\x00{i}".encode())
-            if c.server_key is not None:
-                assert self._keypair is not None
-                sock.curve_serverkey = load_public_key(c.server_key)
-                sock.curve_publickey = self._keypair.public
-                sock.curve_secretkey = self._keypair.secret
-            sock.connect(c.endpoint)
+            sock = self._dealer(i)
             conn = _Conn(c.endpoint, sock, None)  # type: ignore[arg-type]
             conn.pump = SocketPump(sock, functools.partial(self._on_dealer, conn), name=c.endpoint)
             self._conns.append(conn)
+
+    def _socket(self, kind: int) -> zmq.Socket[Any]:
+        sock: zmq.Socket[Any] = self.ctx.socket(kind)
+        self._sockets.append(sock)
+        ms = int(self.heartbeat_interval * 1000)
+        timeout_ms = int(self.heartbeat_timeout * 1000)
+        sock.setsockopt(zmq.LINGER, int(self.linger * 1000))
+        sock.setsockopt(zmq.HEARTBEAT_IVL, ms)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, timeout_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TTL, min(timeout_ms, 6_553_500))
+        sock.setsockopt(
+            zmq.MAXMSGSIZE, max(4 * self.max_message_size, self.max_message_size + (16 << 20))
+        )
+        sock.setsockopt(zmq.SNDHWM, 10_000)
+        sock.setsockopt(zmq.RCVHWM, 10_000)
+        return sock
+
+    def _dealer(self, i: int) -> zmq.Socket[Any]:
+        c = self.connects[i]
+        sock = self._socket(zmq.DEALER)
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        sock.setsockopt(zmq.ROUTING_ID, f"{self.name}\x00{self.incarnation:x}\x00{i}".encode())
+        server_key = self._server_keys[i]
+        if server_key is not None:
+            assert self._keypair is not None
+            sock.curve_serverkey = server_key
+            sock.curve_publickey = self._keypair.public
+            sock.curve_secretkey = self._keypair.secret
+        sock.connect(c.endpoint)
+        return sock
+
+    def _recreate(self, conn: _Conn) -> None:
+        """A fresh DEALER for an endpoint that has not welcomed us for a while: libzmq does
+        not reconnect after a refused Curve handshake, so a worker whose key is authorized
+        later would otherwise never get in."""
+        i = self._conns.index(conn)
+        old = conn.sock
+        anyio.notify_closing(int(old.getsockopt(zmq.FD)))
+        conn.sock = self._dealer(i)
+        conn.pump.replace(conn.sock)
+        conn.created = time.monotonic()
+        conn.last_hello = -math.inf
+        self._sockets.remove(old)
+        old.close(0)
 
     def _secure(self, b: Bind) -> bool:
         secure = b.secure if b.secure is not None else not is_loopback(b.endpoint)
@@ -601,6 +632,11 @@ class Node(Actor):
                     detail="reachable from the network without authentication (insecure=True)",
                 )
                 return False
+            if self.keys_path is not None:
+                raise SecurityError(
+                    f"node {self.name!r}: binding {b.endpoint} with CurveZMQ needs "
+                    "authorized_keys= (a directory of the client .key files allowed in)"
+                )
             raise SecurityError(
                 f"node {self.name!r}: refusing to bind {b.endpoint} without CurveZMQ keys: "
                 "anyone who can reach it could drive this node. Pass keys= and "
@@ -615,23 +651,22 @@ class Node(Actor):
     async def terminate(self, reason: ExitReason) -> None:
         for peer in list(self._peers.values()):
             self._peer_down(peer, "node stopped", notify_peer=False)
-        self._close_sockets()
+        self._close_sockets(linger=self.linger)
+        # term() waits up to `linger` for queued messages: not on the event loop.
+        await anyio.to_thread.run_sync(self.ctx.term, abandon_on_cancel=True)
         log.info("node.stopped", node=self.name, reason=repr(reason))
 
-    def _close_sockets(self) -> None:
+    def _close_sockets(self, *, linger: float) -> None:
         if self._closed:
             return
         self._closed = True
-        for li in getattr(self, "_listeners", []):
-            li.sock.close(int(self.linger * 1000))
-        for c in getattr(self, "_conns", []):
-            c.sock.close(int(self.linger * 1000))
-        if getattr(self, "_auth", None) is not None:
-            assert self._auth is not None
+        for sock in self._sockets:
+            fd = sock.getsockopt(zmq.FD)
+            anyio.notify_closing(int(fd))  # wakes a pump still waiting on it, if any
+            sock.close(int(linger * 1000))
+        self._sockets.clear()
+        if self._auth is not None:
             self._auth.stop()
-        ctx = getattr(self, "ctx", None)
-        if ctx is not None:
-            ctx.term()
 
     # -- incoming ------------------------------------------------------------------------------
 
@@ -663,6 +698,7 @@ class Node(Actor):
             for f in arrays:
                 size += len(f.buffer)
             if size > self.max_message_size:
+                self._refuse_oversized(buf, size, peer)
                 raise WireError(
                     "oversized", f"{size} bytes > max_message_size {self.max_message_size}"
                 )
@@ -686,6 +722,18 @@ class Node(Actor):
             source = peer.name if peer is not None else (conn.endpoint if conn else repr(rid))
             self._bad.record(self.name, "error", f"{type(exc).__name__}: {exc}", source)
             log.exception("node.handler_failed", node=self.name, source=source)
+
+    def _refuse_oversized(self, header: bytes, size: int, peer: _Peer | None) -> None:
+        """Tell the caller of an oversized call why it will get no answer."""
+        if peer is None:
+            return
+        try:
+            body = self.codec.decode(header).body
+        except WireError:
+            return
+        if isinstance(body, CallMsg):
+            detail = f"the request is {size} bytes, over max_message_size {self.max_message_size}"
+            self._send_reply_error(peer, body.corr, "error", WireReason("error", detail))
 
     def _dispatch(self, peer: _Peer, body: Body, arrays: list[zmq.Frame]) -> None:
         t = type(body)
@@ -884,6 +932,7 @@ class Node(Actor):
                 conn.peer = None
                 conn.pump.drop_backlog(lambda frames: True)
                 conn.last_hello = -math.inf
+                conn.created = time.monotonic()
         if notify_peer and peer.rid is not None:
             peer.pump.post([peer.rid, self.codec.encode(Reset(self.name, self.incarnation))])
         lost = NoConnection(peer.name)
@@ -917,11 +966,11 @@ class Node(Actor):
         while True:
             now = time.monotonic()
             for conn in self._conns:
-                if (
-                    conn.peer is None
-                    and conn.refused is None
-                    and now - conn.last_hello >= self.heartbeat_interval
-                ):
+                if conn.peer is not None or conn.refused is not None:
+                    continue
+                if now - conn.created > max(2.0, 2 * self.heartbeat_interval):
+                    self._recreate(conn)
+                if now - conn.last_hello >= self.heartbeat_interval:
                     self._send_hello(conn)
             for peer in list(self._peers.values()):
                 if now - peer.last_seen > self.heartbeat_timeout:
@@ -1020,8 +1069,13 @@ class Node(Actor):
         if not await peer.send([header, *arrays], zero_copy=zero_copy):
             self._casts_dropped += 1
 
+    def _target(self, name: str) -> _Process | None:
+        """The local actor a peer addresses; the node itself is not addressable remotely."""
+        proc = self._registry._lookup(name)
+        return None if proc is self._process else proc
+
     def _deliver_cast(self, peer: _Peer, body: CastMsg, arrays: list[zmq.Frame]) -> None:
-        proc = self._registry._lookup(body.target)
+        proc = self._target(body.target)
         if proc is None:
             self._casts_dropped += 1
             raise WireError("unknown_target", f"no actor {body.target!r} (cast from {peer.name})")
@@ -1029,7 +1083,7 @@ class Node(Actor):
         proc.mailbox.force_put(_Info(value) if body.info else _Cast(value))
 
     def _deliver_call(self, peer: _Peer, body: CallMsg, arrays: list[zmq.Frame]) -> None:
-        proc = self._registry._lookup(body.target)
+        proc = self._target(body.target)
         if proc is None:
             peer.post([self.codec.encode(ReplyMsg(body.corr, "noproc"))])
             return
@@ -1079,7 +1133,7 @@ class Node(Actor):
         peer.post([self.codec.encode(MonitorMsg(mon, ref.name))])
 
     def _on_monitor(self, peer: _Peer, body: MonitorMsg) -> None:
-        proc = self._registry._lookup(body.target)
+        proc = self._target(body.target)
         me = self._process
         if proc is None:
             peer.post([self.codec.encode(DownMsg(body.mon, WireReason("noproc")))])
@@ -1106,7 +1160,11 @@ class Node(Actor):
                     peer.post([self.codec.encode(DownMsg(mon, reason_to_wire(message.reason)))])
 
     async def handle_call(self, request: Any, from_: From) -> Any:
-        raise TypeError(f"the node actor takes no calls (got {request!r})")
+        if request == "statistics":
+            return self.statistics_snapshot()
+        if request == "nodes":
+            return self.nodes()
+        raise ValueError(f"the node answers 'statistics' and 'nodes', not {request!r}")
 
     # -- acknowledged channels -----------------------------------------------------------------
 
@@ -1126,8 +1184,10 @@ class Node(Actor):
             await ch.credit.wait()
         ch.seq += 1
         seq = ch.seq
+        base = next(iter(ch.unacked), seq)  # the oldest unacknowledged
         frames, zero_copy = self._encode_user(
-            lambda kind, raw: DataMsg(ch.name, self.incarnation, seq, ch.target, kind, raw), value
+            lambda kind, raw: DataMsg(ch.name, self.incarnation, seq, base, ch.target, kind, raw),
+            value,
         )
         ch.unacked[seq] = frames
         if ch.flushed.is_set():
@@ -1185,9 +1245,13 @@ class Node(Actor):
                 self._ack_dirty[key] = None
                 self._ack_event.set()
             return
+        if seq != state.delivered + 1 and body.base > state.delivered + 1:
+            # Everything before `base` was acknowledged, to this node before it restarted
+            # without saved positions: start there (at-least-once), not wait forever.
+            state.delivered = state.handled = body.base - 1
         if seq != state.delivered + 1:
             return  # a gap: an earlier one was lost; the sender re-sends in order
-        proc = self._registry._lookup(body.target)
+        proc = self._target(body.target)
         if proc is None:
             raise WireError("unknown_target", f"no actor {body.target!r} (channel data)")
         try:

@@ -77,7 +77,7 @@ def load_keypair(path: str | os.PathLike[str]) -> KeyPair:
         raise SecurityError(f"cannot read Curve key {p}: {exc}") from exc
     if secret is None:
         raise SecurityError(f"{p} holds no secret key (use the .key_secret file)")
-    return KeyPair(public, secret)
+    return KeyPair(_z85_key(public, p), _z85_key(secret, p))
 
 
 def load_public_key(key: str | bytes | os.PathLike[str]) -> bytes:
@@ -85,12 +85,24 @@ def load_public_key(key: str | bytes | os.PathLike[str]) -> bytes:
     if isinstance(key, bytes):
         key = key.decode()
     if isinstance(key, str) and len(key) == 40 and not Path(key).exists():
-        return key.encode()
+        return _z85_key(key.encode(), "the server key")
     try:
         public, _ = zmq.auth.load_certificate(str(key))
     except (OSError, ValueError) as exc:
         raise SecurityError(f"cannot read Curve public key {key}: {exc}") from exc
-    return bytes(public)
+    return _z85_key(bytes(public), key)
+
+
+def _z85_key(key: bytes, source: object) -> bytes:
+    """A Curve key must be 40 Z85 characters encoding 32 bytes; say so at load time rather
+    than fail later inside libzmq with an unrelated error."""
+    try:
+        ok = len(key) == 40 and len(zmq.utils.z85.decode(key)) == 32
+    except Exception:  # z85.decode raises struct.error, ValueError, KeyError...
+        ok = False
+    if not ok:
+        raise SecurityError(f"{source}: not a Curve key (expected 40 Z85 characters)")
+    return bytes(key)
 
 
 def is_loopback(endpoint: str) -> bool:

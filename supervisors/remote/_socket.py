@@ -98,7 +98,11 @@ class SocketPump:
                 with CancelScope() as scope:
                     self._wait_scope = scope
                     self._sends_asleep = 0
-                    await anyio.wait_readable(self.fd)
+                    try:
+                        await anyio.wait_readable(self.fd)
+                    except (anyio.ClosedResourceError, OSError):
+                        # the socket was replaced (or is closing): go round with the new one
+                        await checkpoint()
                 self._wait_scope = None
                 if self._poked:
                     self._poked = False
@@ -123,6 +127,14 @@ class SocketPump:
 
     def _events(self) -> int:
         return int(self.sock.getsockopt(zmq.EVENTS))
+
+    def replace(self, sock: zmq.Socket[Any]) -> None:
+        """Continue with a new socket (the caller closes the old one); the backlog is dropped."""
+        self.sock = sock
+        self.fd = int(sock.getsockopt(zmq.FD))
+        self.backlog.clear()
+        self._drained.set()
+        self.kick()
 
     def poke(self) -> None:
         """The periodic safety net (the node's ticker): wake the pump so it re-reads ``EVENTS``

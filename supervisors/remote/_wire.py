@@ -147,11 +147,16 @@ class DownMsg(Struct, tag="down", array_like=True, frozen=True):
 
 
 class DataMsg(Struct, tag="data", array_like=True, frozen=True):
-    """One message of an acknowledged channel (``incarnation`` is the sending node's)."""
+    """One message of an acknowledged channel (``incarnation`` is the sending node's).
+
+    ``base`` is the sender's oldest unacknowledged seq: everything before it was acknowledged
+    (by this receiver or a previous incarnation of it), so a receiver without saved positions
+    can start there instead of waiting forever for messages nobody will re-send."""
 
     channel: str
     incarnation: int
     seq: int
+    base: int
     target: str
     kind: str
     payload: Raw
@@ -279,7 +284,7 @@ class Codec:
         self._arrays = arrays
         try:
             data = self._payload_enc.encode(obj)
-        except (TypeError, ValueError, OverflowError) as exc:
+        except (TypeError, ValueError, OverflowError, NotImplementedError) as exc:
             raise TypeError(
                 f"cannot send {cls.__qualname__} to another node: {exc} (messages must be "
                 "msgspec-encodable: Structs, builtins, numpy arrays, CPU torch tensors)"
@@ -326,7 +331,7 @@ class Codec:
         """Decode a header frame; raises ``WireError`` (cause ``version`` or ``decode``)."""
         try:
             env = self._env_dec.decode(header)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             version = _peek_version(header)
             if version is not None and version != PROTOCOL_VERSION:
                 raise WireError("version", f"protocol version {version}") from exc
@@ -355,7 +360,7 @@ class Codec:
             value = decoder.decode(payload)
         except WireError:
             raise
-        except (msgspec.DecodeError, ValueError, TypeError) as exc:
+        except (msgspec.DecodeError, ValueError, TypeError) as exc:  # incl. UnicodeDecodeError
             raise WireError("decode", f"{kind or 'plain'} payload: {exc}") from exc
         finally:
             self._frames = ()
@@ -398,7 +403,7 @@ class Codec:
 def _peek_version(header: bytes | memoryview) -> int | None:
     try:
         raw = msgspec.msgpack.decode(header)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return None
     if isinstance(raw, list) and raw and isinstance(raw[0], int):
         return raw[0]
