@@ -303,7 +303,9 @@ class _ChannelOut:
         self.target = target
         self.window = window
         self.seq = 0
-        self.unacked: OrderedDict[int, list[Any]] = OrderedDict()
+        # seq -> (kind, payload bytes, arrays): the header is rebuilt at each (re)send so that
+        # it carries the current oldest unacknowledged seq (``DataMsg.base``).
+        self.unacked: OrderedDict[int, tuple[str, bytes, list[Any]]] = OrderedDict()
         self.credit = anyio.Event()
         self.flushed = anyio.Event()
         self.flushed.set()
@@ -1184,30 +1186,35 @@ class Node(Actor):
             await ch.credit.wait()
         ch.seq += 1
         seq = ch.seq
-        base = next(iter(ch.unacked), seq)  # the oldest unacknowledged
-        frames, zero_copy = self._encode_user(
-            lambda kind, raw: DataMsg(ch.name, self.incarnation, seq, base, ch.target, kind, raw),
-            value,
-        )
-        ch.unacked[seq] = frames
+        entry = ch.unacked[seq] = self.codec.encode_payload(value)
         if ch.flushed.is_set():
             ch.flushed = anyio.Event()
         peer = self._peers.get(ch.node)
         if peer is not None:
-            # Kept for re-sending until acked, so frames are posted zero-copy but never waited
+            # Kept for re-sending until acked, so arrays are posted zero-copy but never waited
             # on: the channel owns them (the caller hands the value over).
-            peer.post(frames, copy=not zero_copy)
+            self._post_data(peer, ch, seq, entry)
             if peer.pump.backlog:
                 await peer.pump.wait_sendable()
         else:
             await anyio.lowlevel.checkpoint()
         return seq
 
+    def _post_data(
+        self, peer: _Peer, ch: _ChannelOut, seq: int, entry: tuple[str, bytes, list[Any]]
+    ) -> None:
+        kind, data, arrays = entry
+        base = next(iter(ch.unacked))  # the oldest unacknowledged
+        header = self.codec.encode(
+            DataMsg(ch.name, self.incarnation, seq, base, ch.target, kind, Raw(data))
+        )
+        peer.post([header, *arrays], copy=not arrays)
+
     def _resend(self, peer: _Peer, ch: _ChannelOut) -> None:
         ch.last_progress = time.monotonic()
-        for frames in ch.unacked.values():
+        for seq, entry in ch.unacked.items():
             ch.resent += 1
-            peer.post(frames, copy=False)
+            self._post_data(peer, ch, seq, entry)
 
     def _on_ack(self, peer: _Peer, body: AckMsg) -> None:
         if body.incarnation != self.incarnation:
