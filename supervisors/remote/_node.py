@@ -511,6 +511,7 @@ class Node(Actor):
             self.start_soon(pump.run)
         self.start_soon(self._ticker)
         self.start_soon(self._ack_flusher)
+        self.start_soon(self._close_if_killed)
         log.info(
             "node.started",
             node=self.name,
@@ -657,6 +658,18 @@ class Node(Actor):
         # term() waits up to `linger` for queued messages: not on the event loop.
         await anyio.to_thread.run_sync(self.ctx.term, abandon_on_cancel=True)
         log.info("node.stopped", node=self.name, reason=repr(reason))
+
+    async def _close_if_killed(self) -> None:
+        """``kill`` skips ``terminate``, but the sockets must still go (as the VM closes a
+        killed process's ports): otherwise the restarted node cannot bind its endpoint."""
+        try:
+            await anyio.sleep_forever()
+        finally:
+            if self._process.killed and not self._closed:
+                for peer in list(self._peers.values()):
+                    self._peer_down(peer, "node killed", notify_peer=False)
+                self._close_sockets(linger=0)
+                self.ctx.term()  # nothing is queued any more (linger 0): returns at once
 
     def _close_sockets(self, *, linger: float) -> None:
         if self._closed:
