@@ -852,6 +852,18 @@ class Node(Actor):
                 )
                 return
             old = self._peers.get(body.node)
+            if (
+                old is not None
+                and old.incarnation == body.incarnation
+                and rid[:1] == b"\x00"
+                and old.rid is not None
+                and old.rid[:1] != b"\x00"
+            ):
+                # A Hello queued on a connection that ROUTER_HANDOVER orphaned (libzmq gives
+                # the orphan a generated id, starting with a zero byte; our DEALERs always set
+                # theirs): it must not replace the live session of the same incarnation.
+                self._bad.record(self.name, "stale_hello", f"from {body.node}", repr(rid))
+                return
             if old is not None:
                 why = "new incarnation" if old.incarnation != body.incarnation else "new session"
                 self._peer_down(old, why, notify_peer=False)
