@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -227,7 +226,9 @@ def main() -> None:
     import structlog
 
     structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(30), cache_logger_on_first_use=True
+        wrapper_class=structlog.make_filtering_bound_logger(40),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
     )
     if args.mode == "serve":
         anyio.run(serve, args.endpoint, backend=args.backend)
@@ -284,7 +285,6 @@ def main() -> None:
             "" if floor is None else f"{value / floor:.2f}",
         )
     Console().print(table)
-    _ = statistics  # median over repeated runs is left to the caller
 
 
 if __name__ == "__main__":

@@ -974,7 +974,7 @@ class Node(Actor):
         for lref in peer.in_monitors.values():
             self._drop_local_monitor(lref)
         peer.in_monitors.clear()
-        log.warning(
+        (log.info if why == "node stopped" else log.warning)(
             "node.down",
             node=self.name,
             peer=peer.name,

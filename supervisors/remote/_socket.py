@@ -19,6 +19,7 @@ missed; ``fallback_wakeups`` counts the times that found work (it should stay 0)
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -229,10 +230,18 @@ class SocketPump:
         self.sent += 1
         if self._wait_scope is not None:
             self._after_send()
-        if tracker is not None and not tracker.done:
-            # pyzmq releases the buffer from its own thread, which needs the GIL: spinning on
-            # the event loop would starve it, so block in a worker thread instead.
-            await anyio.to_thread.run_sync(tracker.wait)
+        if tracker is None or tracker.done:
+            return
+        # pyzmq releases the buffer from its own thread, which needs the GIL: a plain spin on
+        # the event loop would starve it. Yield to the loop and hand the GIL over
+        # (time.sleep(0)) for a short while; past that, block in a worker thread.
+        deadline = time.monotonic() + 0.002
+        while not tracker.done:
+            if time.monotonic() > deadline:
+                await anyio.to_thread.run_sync(tracker.wait)
+                return
+            time.sleep(0)
+            await checkpoint()
 
     async def wait_sendable(self) -> None:
         """Wait until the backlog is empty (backpressure for bulk senders)."""

@@ -437,7 +437,7 @@ def _numpy_to_torch(arr: np.ndarray[Any, Any]) -> Any:
     import torch
 
     with warnings.catch_warnings():
-        # Received buffers are read-only (zero-copy views of the ZeroMQ frame); torch warns
-        # that it cannot protect them. The tensor must be treated as read-only (clone() it).
+        # The array is a zero-copy view of the received frame; if that buffer is read-only
+        # torch warns that it cannot protect it. Writing to it only changes this message.
         warnings.simplefilter("ignore", UserWarning)
         return torch.from_numpy(arr)

@@ -256,6 +256,29 @@ async def test_deferred_reply(pair: Pair) -> None:
     assert results == [{"answer": 42}]
 
 
+async def test_deferred_call_fails_when_the_server_exits(pair: Pair) -> None:
+    r = pair.ref()
+    errors: list[BaseException] = []
+
+    async def deferred_call() -> None:
+        try:
+            await call(r, "defer")
+        except ActorExited as exc:
+            errors.append(exc)
+
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(deferred_call)
+            await wait_until(lambda: len(pair.b.actor("echo").deferred) == 1)
+            await cast(r, "crash")
+    [exc] = errors
+    assert isinstance(exc, ActorExited)
+    assert isinstance(exc.reason, Crash)
+    assert isinstance(exc.reason.exception, RemoteException)
+    assert exc.reason.exception.type_name == "ValueError"
+    assert node_statistics().peers[0].pending_calls == 0
+
+
 async def test_calls_in_both_directions_over_one_connection() -> None:
     async with node_pair(
         a_actors={"echo_a": Probe}, b_actors={"echo": Probe, "relay": Relay}
@@ -513,6 +536,16 @@ async def test_demonitor_before_exit(pair: Pair) -> None:
     assert node_statistics().peers[0].monitors_out == 0
 
 
+async def test_monitor_of_a_dead_watcher_is_forgotten_on_both_sides(pair: Pair) -> None:
+    watcher = await pair.a_runtime.spawn(Agent())
+    await run_in(watcher, lambda: monitor(pair.ref()))
+    await wait_until(lambda: pair.peer_of_b().monitors_in == 1)
+    assert node_statistics().peers[0].monitors_out == 1
+    await stop(watcher)
+    await wait_until(lambda: pair.peer_of_b().monitors_in == 0)
+    await wait_until(lambda: node_statistics().peers[0].monitors_out == 0)
+
+
 async def test_link_stop_kill_refuse_remote_targets(pair: Pair) -> None:
     r = pair.ref()
     with pytest.raises(TypeError):
@@ -598,6 +631,30 @@ async def test_channel_delivers_exactly_once_in_order() -> None:
         assert listed == stats
         # The same name is the same channel (the name defaults to the target's).
         assert open_channel(pair.ref("sink")).last_seq == n
+
+
+async def test_channel_holds_messages_until_the_node_comes() -> None:
+    attempts: list[Any] = []
+    handled: list[Any] = []
+    endpoint = free_endpoint()
+    async with anyio.create_task_group() as tg:
+        b: NodeHost | None = None
+        try:
+            async with Runtime() as rt:
+                await rt.spawn(Node("a", connect=[endpoint], **node_options(FAST)), name=NODE_NAME)
+                ch = open_channel(RemoteRef("b", "sink"), window=8)
+                for i in range(5):
+                    await ch.send(i)  # no session yet: kept, not dropped
+                assert ch.in_flight == 5
+                b = await start_host(
+                    tg, "b", bind=[endpoint], actors={"sink": sink_factory(attempts, handled)}
+                )
+                await ch.flush(WAIT)
+                assert handled == list(range(5))
+                assert ch.statistics().acked == 5
+        finally:
+            if b is not None and not b.stopped:
+                await b.stop()
 
 
 async def test_channel_window_bounds_in_flight() -> None:
