@@ -240,7 +240,7 @@ class SocketPump:
             if time.monotonic() > deadline:
                 await anyio.to_thread.run_sync(tracker.wait)
                 return
-            time.sleep(0)
+            time.sleep(0)  # noqa: ASYNC251 -- releases the GIL for pyzmq, 0 s
             await checkpoint()
 
     async def wait_sendable(self) -> None:
