@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,12 +43,14 @@ from supervisors import (
 from supervisors.remote import (
     NODE_NAME,
     PROTOCOL_VERSION,
+    Connect,
     HandshakeRefused,
     Node,
     NodeDown,
     NodeUp,
     RemoteException,
     RemoteRef,
+    generate_keypair,
     monitor_nodes,
     node_statistics,
     nodes,
@@ -847,3 +850,49 @@ async def test_acked_channel_without_saved_positions_after_a_burst(
     assert acked == list(range(1, count + 1))
     received = read_received(rlog)[inc]
     assert set(received) == set(range(1, count + 1)), "a message was never handled"
+
+
+# -- Curve between processes -------------------------------------------------------------------
+
+
+async def test_curve_between_processes_refuses_unknown_keys(procs: Procs, tmp_path: Path) -> None:
+    """A Curve server in another process (loopback, Curve forced): a client whose public key
+    is in the authorized directory gets a session and its calls work; one whose key is not
+    never gets in, and the server logs the refusal."""
+    keys, authorized = tmp_path / "keys", tmp_path / "authorized"
+    authorized.mkdir()
+    generate_keypair(keys, "server")
+    generate_keypair(keys, "good")
+    generate_keypair(keys, "rogue")
+    shutil.copy(keys / "good.key", authorized / "good.key")
+    ep = free_endpoint()
+    b = procs.node(
+        "b",
+        "--bind", ep, "--secure",
+        "--keys", str(keys / "server.key_secret"),
+        "--authorized", str(authorized),
+    ).start()  # fmt: skip
+    await b.ready()
+
+    async def attempt(name: str) -> object:
+        async with Runtime() as rt:
+            await rt.spawn(
+                Node(
+                    name,
+                    connect=[Connect(ep, server_key=keys / "server.key")],
+                    keys=keys / f"{name}.key_secret",
+                    heartbeat_interval=HB_INTERVAL,
+                    heartbeat_timeout=HB_TIMEOUT,
+                    linger=0.0,
+                ),
+                name=NODE_NAME,
+            )
+            try:
+                await wait_for_node("b", 3 if name == "rogue" else 10)
+            except TimeoutError:
+                return "refused"
+            return await call(RemoteRef("b", "echo"), f"hello from {name}")
+
+    assert await attempt("rogue") == "refused"
+    assert await attempt("good") == "hello from good"
+    await poll_until(lambda: "client_refused" in b.stderr(), 5, "refusal in b's log")
