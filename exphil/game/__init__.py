@@ -1,0 +1,27 @@
+"""The game-state model shared by replays, the live adapter and the mock environment."""
+
+from exphil.game.ids import (
+    LEGAL_STAGES,
+    NUM_ACTIONS,
+    NUM_INTERNAL_CHARACTERS,
+    Character,
+    Stage,
+    StageGeometry,
+    action_name,
+    character,
+    is_dead_action,
+    stage,
+)
+
+__all__ = [
+    "Character",
+    "Stage",
+    "StageGeometry",
+    "character",
+    "stage",
+    "action_name",
+    "is_dead_action",
+    "LEGAL_STAGES",
+    "NUM_ACTIONS",
+    "NUM_INTERNAL_CHARACTERS",
+]
