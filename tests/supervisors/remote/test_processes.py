@@ -794,25 +794,29 @@ async def test_acked_channel_survives_sender_restart(procs: Procs, tmp_path: Pat
     assert received[inc2] == list(range(1, count2 + 1))
 
 
-async def test_acked_channel_without_saved_positions_is_at_least_once(
-    procs: Procs, tmp_path: Path
+async def restart_receiver_without_positions(
+    procs: Procs,
+    tmp_path: Path,
+    *,
+    count: int,
+    kill_after: int,
+    receiver_args: Sequence[str] = (),
+    sender_args: Sequence[str] = (),
 ) -> None:
-    """``channel_positions`` documents that without restoring them delivery is at-least-once:
-    a receiver that restarts from nothing may handle some messages twice, but the channel
-    must go on and every message must be handled."""
+    """A receiver without saved positions is killed after ``kill_after`` acks and restarts
+    from nothing: every message must still be acknowledged and handled (at least once)."""
     ep = free_endpoint()
     rlog, slog = tmp_path / "collector.log", tmp_path / "sender.log"
     r_args = ["--bind", ep, "--role", "receiver", "--log", str(rlog), "--no-restore"]
-    r = procs.node("r", *r_args)
+    r = procs.node("r", *r_args, *receiver_args)
     await r.start().ready()
-    count = 1000
     s = procs.node(
         "s",
         *("--connect", ep, "--role", "sender", "--peer", "r", "--log", str(slog)),
-        *("--count", str(count), "--window", "16", "--delay", DELAY),
+        *("--count", str(count), *sender_args),
     )
     await s.start().ready()
-    inc, acked = await wait_acked(s, slog, 300, 30)
+    inc, acked = await wait_acked(s, slog, kill_after, 30)
     r.kill()
     assert len(read_received(rlog)[inc]) < count, "not mid-stream"
     await r.start().ready()
@@ -821,6 +825,21 @@ async def test_acked_channel_without_saved_positions_is_at_least_once(
     assert acked == list(range(1, count + 1))
     received = read_received(rlog)[inc]
     assert set(received) == set(range(1, count + 1)), "a message was never handled"
+
+
+async def test_acked_channel_without_saved_positions_is_at_least_once(
+    procs: Procs, tmp_path: Path
+) -> None:
+    """``channel_positions`` documents that without restoring them delivery is at-least-once:
+    a receiver that restarts from nothing may handle some messages twice, but the channel
+    must go on and every message must be handled."""
+    await restart_receiver_without_positions(
+        procs,
+        tmp_path,
+        count=1000,
+        kill_after=300,
+        sender_args=("--window", "16", "--delay", DELAY),
+    )
 
 
 async def test_acked_channel_without_saved_positions_after_a_burst(
@@ -829,27 +848,14 @@ async def test_acked_channel_without_saved_positions_after_a_burst(
     """As above, but the sender sent everything at once (within its window), so every
     message in flight was sent before any of them was acknowledged; the receiver (slow:
     50 ms a message) is killed halfway and restarts from nothing."""
-    ep = free_endpoint()
-    rlog, slog = tmp_path / "collector.log", tmp_path / "sender.log"
-    r_args = ["--bind", ep, "--role", "receiver", "--log", str(rlog), "--no-restore"]
-    r = procs.node("r", *r_args, "--handle-delay", "0.05")
-    await r.start().ready()
-    count = 40
-    s = procs.node(
-        "s",
-        *("--connect", ep, "--role", "sender", "--peer", "r", "--log", str(slog)),
-        *("--count", str(count), "--window", "64"),
+    await restart_receiver_without_positions(
+        procs,
+        tmp_path,
+        count=40,
+        kill_after=10,
+        receiver_args=("--handle-delay", "0.05"),
+        sender_args=("--window", "64"),
     )
-    await s.start().ready()
-    inc, acked = await wait_acked(s, slog, 10, 30)
-    r.kill()
-    assert len(read_received(rlog)[inc]) < count, "not mid-stream"
-    await r.start().ready()
-
-    inc, acked = await wait_acked(s, slog, count, 10, finished=True)
-    assert acked == list(range(1, count + 1))
-    received = read_received(rlog)[inc]
-    assert set(received) == set(range(1, count + 1)), "a message was never handled"
 
 
 # -- Curve between processes -------------------------------------------------------------------
