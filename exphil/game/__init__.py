@@ -1,5 +1,6 @@
 """The game-state model shared by replays, the live adapter and the mock environment."""
 
+from exphil.game.frames import BUTTONS, ITEM_SLOTS, Frames, ItemFrames, PlayerFrames
 from exphil.game.ids import (
     LEGAL_STAGES,
     NUM_ACTIONS,
@@ -14,6 +15,11 @@ from exphil.game.ids import (
 )
 
 __all__ = [
+    "Frames",
+    "PlayerFrames",
+    "ItemFrames",
+    "BUTTONS",
+    "ITEM_SLOTS",
     "Character",
     "Stage",
     "StageGeometry",

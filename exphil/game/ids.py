@@ -273,6 +273,7 @@ _GEOMETRY: Final[dict[Stage, StageGeometry]] = {
 LEGAL_STAGES: Final = tuple(_GEOMETRY)
 
 _STAGE_DISPLAY: Final[dict[Stage, str]] = {
+    Stage.FOUNTAIN_OF_DREAMS: "Fountain of Dreams",
     Stage.POKEMON_STADIUM: "Pokémon Stadium",
     Stage.YOSHIS_STORY: "Yoshi's Story",
     Stage.DREAM_LAND: "Dream Land N64",
