@@ -172,13 +172,13 @@ class RemoteTarget:
     __slots__ = ()
 
     async def _remote_call(self, request: object, timeout: float | None) -> Any:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must override _remote_call")
 
     async def _remote_cast(self, request: object, *, info: bool) -> None:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must override _remote_cast")
 
     def _remote_monitor(self, watcher: _Process, mref: MonitorRef) -> None:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must override _remote_monitor")
 
 
 # Remote monitors: MonitorRef -> the function that cancels it (set by supervisors.remote).

@@ -88,11 +88,18 @@ def game_mode(n_players: int, is_teams: bool) -> str:
     return "1v1" if n_players == 2 else "ffa"
 
 
-def _read(path: str, skip_frames: bool) -> Any:
-    import peppi_py
+def _read(path: str, skip_frames: bool) -> tuple[Any, Any]:
+    """``(peppi_py Game, raw Arrow frames)`` from one parse: ``peppi_py.read_slippi`` is this
+    same conversion, but it drops the raw struct that holds the items."""
+    from peppi_py import _peppi
+    from peppi_py.game import End, Game, Start
+    from peppi_py.parse import dc_from_json, frames_from_sa
 
     try:
-        return peppi_py.read_slippi(os.fspath(path), skip_frames=skip_frames)
+        raw = _peppi.read_slippi(os.fspath(path), skip_frames)
+        end = raw.end and dc_from_json(End, raw.end)
+        frames = frames_from_sa(raw.frames)
+        return Game(dc_from_json(Start, raw.start), end, raw.metadata, frames), raw.frames
     except BaseException as exc:  # peppi panics with pyo3's PanicException (a BaseException)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
@@ -154,7 +161,7 @@ def _info(path: str, game: Any, n_frames: int, **extra: Any) -> GameInfo:
 def read_info(path: str | os.PathLike[str]) -> GameInfo:
     """Metadata only (``skip_frames=True``: about half a millisecond)."""
     p = os.fspath(path)
-    game = _read(p, skip_frames=True)
+    game, _ = _read(p, skip_frames=True)
     last = (game.metadata or {}).get("lastFrame")
     return _info(p, game, int(last) + 124 if isinstance(last, int) else 0)
 
@@ -222,15 +229,12 @@ def _player(data: Any, keep: np.ndarray[Any, Any], missing: list[str], who: str)
 
 
 def _items(
-    path: str, ids: np.ndarray[Any, Any], keep: np.ndarray[Any, Any]
+    raw: Any, ids: np.ndarray[Any, Any], keep: np.ndarray[Any, Any]
 ) -> tuple[ItemFrames, int]:
     """Items from the raw Arrow struct (they are not in peppi-py's Frame dataclass)."""
-    import peppi_py
-
     n = len(keep)
     out = ItemFrames.zeros(n)
-    raw = peppi_py._peppi.read_slippi(path, False).frames
-    if raw.type.get_field_index("item") < 0:
+    if raw is None or raw.type.get_field_index("item") < 0:
         return out, 0
     lists = raw.field("item")
     offsets = np.asarray(lists.offsets.to_numpy(zero_copy_only=False))
@@ -288,7 +292,7 @@ def _items(
 def read_game(path: str | os.PathLike[str]) -> tuple[GameInfo, Frames]:
     """Parse a 1v1 replay. Raises ``ReplayError`` (``parse``, ``panic``, ``mode``...)."""
     p = os.fspath(path)
-    game = _read(p, skip_frames=False)
+    game, raw_frames = _read(p, skip_frames=False)
     n_players = len(game.start.players)
     if n_players != 2 or game.start.is_teams:
         mode = game_mode(n_players, bool(game.start.is_teams))
@@ -305,7 +309,7 @@ def read_game(path: str | os.PathLike[str]) -> tuple[GameInfo, Frames]:
         _player(ports[1].leader, keep, missing, "p1"),
     )
     nana = (_player(ports[0].follower, keep, [], "n0"), _player(ports[1].follower, keep, [], "n1"))
-    items, dropped = _items(p, ids, keep)
+    items, dropped = _items(raw_frames, ids, keep)
     n = len(keep)
     frames = Frames(
         frame=ids[keep],

@@ -512,8 +512,8 @@ async def check_recovered(w: Any, up: NodeUp, t_cont: float, *, strict: bool = T
     assert nodes() == ["b"]
 
 
-async def freeze_bound_node_with_traffic(b: NodeProc, w: Any) -> tuple[NodeUp, float]:
-    """Freeze the bound node "b" while 3000 casts to it are in flight; thaw it once it was
+async def freeze_with_traffic(b: NodeProc, w: Any) -> tuple[NodeUp, float]:
+    """Freeze node "b" while 3000 casts to it are in flight; thaw it once it was
     declared down. Returns its session (as before) and the time of the SIGCONT."""
     up = peer_up("b")
     echo = RemoteRef("b", "echo")
@@ -554,20 +554,7 @@ async def test_sigcont_recovers_connecting_node(procs: Procs) -> None:
     async with local_node("a", bind=[ep]) as w:
         b = procs.node("b", "--connect", ep, "--wait-peer", "a").start()
         await b.ready()
-        up = peer_up("b")
-        echo = RemoteRef("b", "echo")
-        mref = await call(w, ("monitor", echo))
-        assert await call(echo, "ping", timeout=5) == "ping"
-
-        async def traffic() -> None:
-            for i in range(3000):
-                await cast(RemoteRef("b", "sink"), i)
-
-        try:
-            await freeze_and_wait_down(b, w, up, mref, traffic)
-        finally:
-            t_cont = time.monotonic()
-            b.signal(signal.SIGCONT)
+        up, t_cont = await freeze_with_traffic(b, w)
         await check_recovered(w, up, t_cont)
 
 
@@ -583,7 +570,7 @@ async def test_sigcont_recovers_bound_node_with_traffic_in_flight(procs: Procs) 
     b, ep = await start_basic(procs)
     async with local_node("a", connect=[ep]) as w:
         await wait_for_node("b", 10)
-        up, t_cont = await freeze_bound_node_with_traffic(b, w)
+        up, t_cont = await freeze_with_traffic(b, w)
         await check_recovered(w, up, t_cont, strict=False)
 
 
@@ -594,7 +581,7 @@ async def test_sigcont_bound_node_no_spurious_reset(procs: Procs) -> None:
     async with local_node("a", connect=[ep]) as w:
         await wait_for_node("b", 10)
         for _ in range(3):
-            up, t_cont = await freeze_bound_node_with_traffic(b, w)
+            up, t_cont = await freeze_with_traffic(b, w)
             await check_recovered(w, up, t_cont, strict=True)
 
 
