@@ -23,7 +23,21 @@ import numpy as np
 from exphil.game.frames import BUTTON_BITS, ITEM_SLOTS, Frames, ItemFrames, PlayerFrames
 from exphil.game.ids import Character, Stage
 
-__all__ = ["GameInfo", "PlayerInfo", "ReplayError", "read_game", "read_info", "game_mode"]
+__all__ = [
+    "PARSER_VERSION",
+    "GameInfo",
+    "PlayerInfo",
+    "ReplayError",
+    "read_game",
+    "read_any",
+    "read_info",
+    "game_mode",
+    "classify_error",
+]
+
+#: Bumped whenever ``read_game`` would produce different arrays for the same file; part of the
+#: parsed-game cache key, so a new version never reads an old entry.
+PARSER_VERSION = 1
 
 # Slippi's processed-buttons bits (pre-frame "buttons") for the policy's eight buttons
 _SLIPPI_BUTTONS = {
@@ -39,8 +53,39 @@ _SLIPPI_BUTTONS = {
 _HITSTUN_FLAG = 0x02  # post-frame state flags, byte 4
 
 
+# peppi-py's error messages → a short, stable cause (the summary groups by it)
+_CAUSES: tuple[tuple[str, str], ...] = (
+    ("expected: [123, 85, 3", "not_slp"),
+    ("failed to fill whole buffer", "truncated"),
+    ("Cannot skip to game end", "truncated"),
+    ("unexpected end of file", "truncated"),
+    ("invalid game end method", "unsupported"),
+    ("Invalid player placement", "unsupported"),
+    ("payload size", "corrupt"),
+    ("unknown event", "corrupt"),
+    ("invalid data", "corrupt"),
+)
+
+
+def classify_error(message: str, panic: bool = False) -> str:
+    """The cause key for one of peppi-py's error messages (``panic`` for a Rust panic)."""
+    if panic:
+        return "panic"
+    for needle, cause in _CAUSES:
+        if needle in message:
+            return cause
+    return "parse"
+
+
 class ReplayError(Exception):
-    """A replay that cannot be used; ``cause`` is a short stable key for summaries."""
+    """A replay that cannot be used; ``cause`` is a short stable key for summaries:
+
+    ``not_found``, ``unreadable``, ``empty``, ``not_slp`` (not a Slippi file), ``truncated``,
+    ``corrupt``, ``unsupported`` (a game end method or placement peppi-py rejects, as in
+    single-player modes), ``panic`` (peppi's Rust code panicked), ``parse`` (any other parser
+    error), ``mode`` (not a 1v1 game where one is needed), ``timeout``, ``crash`` (the parser
+    process died).
+    """
 
     def __init__(self, path: str, cause: str, detail: str) -> None:
         super().__init__(f"{path}: {cause}: {detail}")
@@ -63,6 +108,9 @@ class PlayerInfo:
 
 @dataclass(frozen=True, slots=True)
 class GameInfo:
+    """A game's metadata. ``frames`` counts the game's frames (rollback duplicates removed);
+    ``duration_s`` is that at 60 frames/s."""
+
     path: str
     slippi_version: tuple[int, int, int]
     stage: Stage | None
@@ -75,9 +123,15 @@ class GameInfo:
     winner_port: int | None
     match_id: str | None
     is_pal: bool | None
+    match_game: int | None = None  # game number within the match (with ``match_id``)
+    match_tiebreaker: int | None = None
     missing: tuple[str, ...] = field(default=())
     items_dropped: int = 0
     rollback_frames: int = 0
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / 60.0
 
 
 def game_mode(n_players: int, is_teams: bool) -> str:
@@ -103,8 +157,14 @@ def _read(path: str, skip_frames: bool) -> tuple[Any, Any]:
     except BaseException as exc:  # peppi panics with pyo3's PanicException (a BaseException)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        cause = "panic" if type(exc).__name__ == "PanicException" else "parse"
-        raise ReplayError(os.fspath(path), cause, str(exc).strip().splitlines()[0][:300]) from exc
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        if isinstance(exc, FileNotFoundError):
+            cause = "not_found"
+        elif isinstance(exc, PermissionError | IsADirectoryError):
+            cause = "unreadable"
+        else:
+            cause = classify_error(message, panic=type(exc).__name__ == "PanicException")
+        raise ReplayError(os.fspath(path), cause, message) from exc
 
 
 def _info(path: str, game: Any, n_frames: int, **extra: Any) -> GameInfo:
@@ -122,7 +182,7 @@ def _info(path: str, game: Any, n_frames: int, **extra: Any) -> GameInfo:
                 character=char,
                 character_id=int(p.character),
                 type=p.type.name.lower(),
-                netplay_name=netplay.name if netplay else None,
+                netplay_name=(netplay.name or None) if netplay else None,
                 netplay_code=(
                     netplay.code.replace("\uff03", "#") if netplay and netplay.code else None
                 ),
@@ -154,6 +214,8 @@ def _info(path: str, game: Any, n_frames: int, **extra: Any) -> GameInfo:
         winner_port=winner,
         match_id=match.id if match is not None and match.id else None,
         is_pal=start.is_pal,
+        match_game=int(match.game) if match is not None and match.id else None,
+        match_tiebreaker=int(match.tiebreaker or 0) if match is not None and match.id else None,
         **extra,
     )
 
@@ -291,13 +353,25 @@ def _items(
 
 def read_game(path: str | os.PathLike[str]) -> tuple[GameInfo, Frames]:
     """Parse a 1v1 replay. Raises ``ReplayError`` (``parse``, ``panic``, ``mode``...)."""
+    info, frames = read_any(path)
+    if frames is None:
+        n = len(info.players)
+        raise ReplayError(info.path, "mode", f"{info.mode} game ({n} players); training uses 1v1")
+    return info, frames
+
+
+def read_any(path: str | os.PathLike[str]) -> tuple[GameInfo, Frames | None]:
+    """Parse any replay fully: ``(info, Frames)`` for a 1v1 game, ``(info, None)`` for
+    doubles, free-for-all or single-player games (their frames are parsed, so the file is
+    known to be readable, but ``Frames`` holds two players only)."""
     p = os.fspath(path)
     game, raw_frames = _read(p, skip_frames=False)
     n_players = len(game.start.players)
-    if n_players != 2 or game.start.is_teams:
-        mode = game_mode(n_players, bool(game.start.is_teams))
-        raise ReplayError(p, "mode", f"{mode} game ({n_players} players); training uses 1v1")
     ids = np.asarray(game.frames.id.to_numpy(zero_copy_only=False)).astype(np.int32)
+    if n_players != 2 or game.start.is_teams:
+        return _info(
+            p, game, len(np.unique(ids)), rollback_frames=len(ids) - len(np.unique(ids))
+        ), None
     # keep the last occurrence of every frame id (rollback), in frame-id order
     _, rev_index = np.unique(ids[::-1], return_index=True)
     keep = np.sort(len(ids) - 1 - rev_index)
