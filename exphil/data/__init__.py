@@ -9,7 +9,7 @@ from exphil.data._files import (
     file_hash,
     validate,
 )
-from exphil.data.cache import CachedGame, CacheCorrupt, GameCache, MetaEntry, default_cache_dir
+from exphil.data.cache import CacheCorrupt, CachedGame, GameCache, MetaEntry, default_cache_dir
 from exphil.data.corpus import (
     Duplicate,
     ReplayFilter,

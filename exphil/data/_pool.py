@@ -96,14 +96,13 @@ class _Worker:
         self.deadline = 0.0
 
     def last_stderr_line(self) -> str:
-        with contextlib.suppress(OSError):
-            with open(self.stderr_path, "rb") as f:
-                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
-                lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln]
-                for ln in lines:
-                    if "panicked at" in ln or "Error" in ln or "error" in ln:
-                        return ln.strip()[:300]
-                return lines[-1].strip()[:300] if lines else ""
+        with contextlib.suppress(OSError), open(self.stderr_path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+            lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln]
+            for ln in lines:
+                if "panicked at" in ln or "Error" in ln or "error" in ln:
+                    return ln.strip()[:300]
+            return lines[-1].strip()[:300] if lines else ""
         return ""
 
     def stop(self, kill: bool = False) -> None:

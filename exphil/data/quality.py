@@ -1,7 +1,7 @@
 """How useful a game is as training data: a score in [0, 100] from five documented rules.
 
 Every rule looks only at game frames (frame id >= 0, after the 123 frames of the ready-go
-countdown) and gives a component in [0, 1]; the score is their weighted mean × 100.
+countdown) and gives a component in [0, 1]; the score is their weighted mean times 100.
 
 ``length`` (weight 0.15)
     ``clip((frames - 600) / (3600 - 600), 0, 1)``: a game under 10 s scores 0, a minute or
