@@ -77,6 +77,11 @@ def keys_generate(directory: Path, name: str) -> None:
     console.print(f"secret      {secret_file}  (mode 0600; keep it on this machine)")
 
 
+from exphil._cli_replays import replays  # noqa: E402  (the group is defined above)
+
+cli.add_command(replays)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="exphil")

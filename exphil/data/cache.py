@@ -44,7 +44,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from exphil.data.quality import Quality
+from exphil.data.quality import Quality, fingerprint
 from exphil.game.frames import Frames, ItemFrames, PlayerFrames
 from exphil.game.peppi import PARSER_VERSION, GameInfo
 
@@ -80,6 +80,7 @@ class _Header(msgspec.Struct, frozen=True):
     columns: list[_Column]
     data_bytes: int
     crc32: int
+    fingerprint: str = ""
 
 
 class MetaEntry(msgspec.Struct, frozen=True):
@@ -96,6 +97,7 @@ class CachedGame:
     info: GameInfo
     quality: Quality
     frames: Frames
+    fingerprint: str
 
 
 def _raise_fd_limit() -> None:
@@ -299,7 +301,7 @@ class GameCache:
                 crc = zlib.crc32(bytes(pad), crc)
             offset += arr.nbytes + pad
         header = msgspec.msgpack.encode(
-            _Header(PARSER_VERSION, key, info, quality, table, offset, crc)
+            _Header(PARSER_VERSION, key, info, quality, table, offset, crc, fingerprint(frames))
         )
         lead = MAGIC + struct.pack("<Q", len(header)) + header
         lead += bytes(_pad(len(lead)))
@@ -362,10 +364,13 @@ class GameCache:
             frames = _unflatten(cols)
         except (ValueError, TypeError, KeyError) as exc:
             raise CacheCorrupt(f"{file}: columns: {exc}") from exc
-        return CachedGame(key, header.info, header.quality, frames)
+        return CachedGame(key, header.info, header.quality, frames, header.fingerprint)
 
-    def load_info(self, key: str, *, path: str | None = None) -> tuple[GameInfo, Quality] | None:
-        """Only the metadata and quality of a cached game (reads the header, maps nothing)."""
+    def load_info(
+        self, key: str, *, path: str | None = None
+    ) -> tuple[GameInfo, Quality, str] | None:
+        """Only the metadata, quality and fingerprint of a cached game (reads the header,
+        maps nothing)."""
         file = self.game_path(key)
         try:
             with open(file, "rb") as f:
@@ -396,7 +401,7 @@ class GameCache:
         info = header.info
         if path is not None and info.path != path:
             info = dataclasses.replace(info, path=path)
-        return info, header.quality
+        return info, header.quality, header.fingerprint
 
     def store_meta(self, key: str, entry: MetaEntry) -> None:
         _atomic_write(self.meta_path(key), [msgspec.json.encode(entry)])

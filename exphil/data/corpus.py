@@ -95,8 +95,9 @@ def _split(item: str) -> list[str]:
 
 
 class Duplicate(msgspec.Struct, frozen=True):
-    """``path`` is a copy of ``original``: same bytes (``content``) or same Slippi match id and
-    game number (``match``: the same game recorded twice, e.g. by both netplay clients)."""
+    """``path`` is a copy of ``original``: the same bytes (``content``), the same Slippi match
+    id and game number (``match``), or the same frames (``frames``: one game recorded twice,
+    by both netplay clients or a console and a spectator; needs a deep scan)."""
 
     path: str
     original: str
@@ -115,6 +116,7 @@ def find_duplicates(results: Sequence[ScanResult]) -> list[Duplicate]:
     dupes: list[Duplicate] = []
     by_content: dict[str, str] = {}
     by_match: dict[tuple[str, int | None, int | None], str] = {}
+    by_frames: dict[str, str] = {}
     for r in ok:
         assert r.info is not None
         if r.key is not None:
@@ -127,6 +129,11 @@ def find_duplicates(results: Sequence[ScanResult]) -> list[Duplicate]:
             first = by_match.setdefault(mkey, r.path)
             if first != r.path:
                 dupes.append(Duplicate(r.path, first, "match"))
+                continue
+        if r.fingerprint:
+            first = by_frames.setdefault(r.fingerprint, r.path)
+            if first != r.path:
+                dupes.append(Duplicate(r.path, first, "frames"))
     dupes.sort(key=lambda d: d.path)
     return dupes
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from exphil.game.frames import Frames, PlayerFrames
 
-__all__ = ["Quality", "quality", "WEIGHTS"]
+__all__ = ["Quality", "quality", "WEIGHTS", "fingerprint"]
 
 WEIGHTS: dict[str, float] = {
     "length": 0.15,
@@ -137,3 +137,17 @@ def quality(frames: Frames) -> Quality:
         distinct_actions=(distinct[0], distinct[1]),
         **{k: round(v, 4) for k, v in comp.items()},
     )
+
+
+def fingerprint(frames: Frames) -> str:
+    """A key for the game itself, independent of the file's bytes: BLAKE2b-128 over the frame
+    ids and both players' positions, actions and percents. Two recordings of one game (the
+    two netplay clients, a console and a spectator) have the same finalized frames."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(frames.frame).tobytes())
+    for p in frames.players:
+        for col in (p.x, p.y, p.action, p.percent):
+            h.update(np.ascontiguousarray(col).tobytes())
+    return h.hexdigest()

@@ -16,6 +16,7 @@ calling process (no containment: for tests and benchmarks).
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,12 +26,13 @@ import msgspec
 from exphil.data._files import file_hash, validate
 from exphil.data._pool import PoolFailure, WorkerPool, stderr_since
 from exphil.data.cache import GameCache, MetaEntry
-from exphil.data.quality import Quality, quality
+from exphil.data.quality import Quality, fingerprint, quality
 from exphil.game.peppi import GameInfo, ReplayError, read_any, read_info
 
 __all__ = ["ScanResult", "ScanError", "scan", "DEFAULT_TIMEOUT_S", "default_jobs"]
 
 DEFAULT_TIMEOUT_S = 60.0
+_REGISTRY = re.compile(r"^.*?/registry/src/[^/]+/")
 #: causes that depend on the machine or the moment, never cached
 _TRANSIENT = frozenset({"timeout", "crash", "not_found", "unreadable"})
 
@@ -52,6 +54,7 @@ class ScanResult(msgspec.Struct, frozen=True, omit_defaults=True):
     error: ScanError | None = None
     cached: bool = False
     seconds: float = 0.0
+    fingerprint: str | None = None  # of the game's frames (deep scans of 1v1 games)
 
     @property
     def ok(self) -> bool:
@@ -104,19 +107,24 @@ def _process(task: _Task) -> ScanResult:
                 return hit
         info, frames = read_any(path)
         q = quality(frames) if frames is not None else None
+        fp = fingerprint(frames) if frames is not None else None
         if cache is not None:
             if frames is not None and q is not None:
                 cache.store(key, info, q, frames)
             else:
                 cache.store_meta(key, MetaEntry(info=info))
-        return ScanResult(path, size, key, info, q, seconds=time.perf_counter() - t0)
+        return ScanResult(
+            path, size, key, info, q, seconds=time.perf_counter() - t0, fingerprint=fp
+        )
     except ReplayError as exc:
         detail = exc.detail
         if exc.cause == "panic":  # where it panicked, from the stderr we captured
             text, _ = stderr_since(stderr_mark)
             where = next((ln for ln in text.splitlines() if "panicked at" in ln), "")
-            if where:
-                detail = f"{detail} ({where.strip().rstrip(':')})"
+            if where:  # "thread '<unnamed>' panicked at …/peppi-2.1.2/src/x.rs:1:2:"
+                loc = where.split("panicked at", 1)[1].strip().rstrip(":")
+                loc = _REGISTRY.sub("", loc)
+                detail = f"{detail} (at {loc})"
         cache = _cache(task.cache_root)
         if cache is not None and key is not None and exc.cause not in _TRANSIENT:
             cache.store_meta(key, MetaEntry(error_cause=exc.cause, error_detail=detail))
@@ -219,7 +227,7 @@ def scan(
 def _from_cache(cache: GameCache, path: str, size: int, key: str) -> ScanResult | None:
     head = cache.load_info(key, path=path)
     if head is not None:
-        return ScanResult(path, size, key, head[0], head[1], cached=True)
+        return ScanResult(path, size, key, head[0], head[1], cached=True, fingerprint=head[2])
     meta = cache.load_meta(key, path=path)
     if meta is not None:
         err = ScanError(meta.error_cause, meta.error_detail or "") if meta.error_cause else None
