@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import mmap
 import os
 import sqlite3
@@ -146,16 +147,28 @@ def _flatten(frames: Frames) -> list[tuple[str, np.ndarray[Any, Any]]]:
 
 
 def _unflatten(cols: dict[str, np.ndarray[Any, Any]]) -> Frames:
+    # the column table was checked against _LAYOUT, so the per-column checks are skipped
     def player(prefix: str) -> PlayerFrames:
-        return PlayerFrames(**{k: cols[f"{prefix}.{k}"] for k in PlayerFrames.DTYPES})
+        return PlayerFrames._trusted({k: cols[f"{prefix}.{k}"] for k in PlayerFrames.DTYPES})
 
-    return Frames(
-        frame=cols["frame"],
-        stage=cols["stage"],
-        players=(player("p0"), player("p1")),
-        nana=(player("n0"), player("n1")),
-        items=ItemFrames(**{k: cols[f"items.{k}"] for k in ItemFrames.DTYPES}),
-    )
+    frames = object.__new__(Frames)
+    for name, value in (
+        ("frame", cols["frame"]),
+        ("stage", cols["stage"]),
+        ("players", (player("p0"), player("p1"))),
+        ("nana", (player("n0"), player("n1"))),
+        ("items", ItemFrames._trusted({k: cols[f"items.{k}"] for k in ItemFrames.DTYPES})),
+    ):
+        object.__setattr__(frames, name, value)
+    return frames
+
+
+#: every column of a stored game: name -> (dtype, shape after the frame axis)
+_LAYOUT: dict[str, tuple[str, tuple[int, ...]]] = {
+    name: (arr.dtype.str, arr.shape[1:]) for name, arr in _flatten(Frames.zeros(1))
+}
+#: a column stored as "all zeros" has this offset and no bytes
+_ZEROS = -1
 
 
 def _pad(n: int) -> int:
@@ -176,6 +189,37 @@ def _atomic_write(final: Path, chunks: list[bytes | memoryview]) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _columns(
+    mm: mmap.mmap, header: _Header, data_start: int, file: Path
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The columns as read-only arrays over the mapping, after checking the table against
+    ``_LAYOUT`` (names, dtypes, shapes, bounds). All-zero columns share one zero buffer."""
+    table = header.columns
+    if len(table) != len(_LAYOUT):
+        raise CacheCorrupt(f"{file}: {len(table)} columns, expected {len(_LAYOUT)}")
+    n = table[0].shape[0] if table[0].shape else -1
+    zeros: dict[tuple[str, tuple[int, ...]], np.ndarray[Any, Any]] = {}
+    cols: dict[str, np.ndarray[Any, Any]] = {}
+    for c in table:
+        want = _LAYOUT.get(c.name)
+        if want is None or want[0] != c.dtype or c.shape != (n, *want[1]):
+            raise CacheCorrupt(f"{file}: unexpected column {c.name} {c.dtype} {c.shape}")
+        if c.offset == _ZEROS:
+            z = zeros.get((c.dtype, c.shape))
+            if z is None:
+                z = zeros[(c.dtype, c.shape)] = np.zeros(c.shape, dtype=c.dtype)
+                z.flags.writeable = False
+            cols[c.name] = z
+            continue
+        dtype = np.dtype(c.dtype)
+        count = math.prod(c.shape)
+        if c.offset < 0 or c.offset + count * dtype.itemsize > header.data_bytes:
+            raise CacheCorrupt(f"{file}: column {c.name} runs past the data")
+        arr = np.frombuffer(mm, dtype=dtype, count=count, offset=data_start + c.offset)
+        cols[c.name] = arr.reshape(c.shape) if len(c.shape) > 1 else arr
+    return cols
 
 
 class GameCache:
@@ -291,6 +335,9 @@ class GameCache:
         crc = 0
         for name, arr in cols:
             arr = np.ascontiguousarray(arr)
+            if not arr.any():  # Nana outside Ice Climbers games, empty item slots...
+                table.append(_Column(name, arr.dtype.str, tuple(arr.shape), _ZEROS))
+                continue
             table.append(_Column(name, arr.dtype.str, tuple(arr.shape), offset))
             view = memoryview(arr).cast("B")
             crc = zlib.crc32(view, crc)
@@ -354,16 +401,8 @@ class GameCache:
             raise CacheCorrupt(f"{file}: wrong key or length")
         if verify and zlib.crc32(memoryview(mm)[data_start:]) != header.crc32:
             raise CacheCorrupt(f"{file}: checksum mismatch")
-        cols: dict[str, np.ndarray[Any, Any]] = {}
-        try:
-            for c in header.columns:
-                dtype = np.dtype(c.dtype)
-                count = int(np.prod(c.shape))
-                arr = np.frombuffer(mm, dtype=dtype, count=count, offset=data_start + c.offset)
-                cols[c.name] = arr.reshape(c.shape)
-            frames = _unflatten(cols)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise CacheCorrupt(f"{file}: columns: {exc}") from exc
+        cols = _columns(mm, header, data_start, file)
+        frames = _unflatten(cols)
         return CachedGame(key, header.info, header.quality, frames, header.fingerprint)
 
     def load_info(

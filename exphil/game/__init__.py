@@ -13,6 +13,13 @@ from exphil.game.ids import (
     is_dead_action,
     stage,
 )
+from exphil.game.live import (
+    ControllerAction,
+    FrameRecorder,
+    apply_action,
+    frame_row,
+    read_slp_with_libmelee,
+)
 
 __all__ = [
     "Frames",
@@ -30,4 +37,9 @@ __all__ = [
     "LEGAL_STAGES",
     "NUM_ACTIONS",
     "NUM_INTERNAL_CHARACTERS",
+    "ControllerAction",
+    "FrameRecorder",
+    "apply_action",
+    "frame_row",
+    "read_slp_with_libmelee",
 ]

@@ -7,7 +7,8 @@ Conventions (one per column, everywhere):
 
 * positions, velocities, percent, shield: Melee units, float32;
 * ``facing``: +1 right, -1 left (int8); ``action``: the action-state id; ``action_frame``: as
-  in replays (``state_age``; libmelee's ``action_frame`` is this + 1);
+  in replays (``state_age``, a float; libmelee truncates it and adds 1 for the actions it
+  lists as zero-indexed, which ``exphil.game.live`` undoes);
 * ``character``: the **internal** id (per-frame data); ``exphil.game.Character.from_internal``
   names it;
 * sticks ``main_x, main_y, c_x, c_y`` in [-1, 1] with 0 at neutral (libmelee's [0, 1] with 0.5
@@ -76,6 +77,15 @@ class _Columns:
     @classmethod
     def _extra_shape(cls, shape: Mapping[str, Any]) -> tuple[int, ...]:
         return ()
+
+    @classmethod
+    def _trusted(cls: type[T], columns: Mapping[str, np.ndarray[Any, Any]]) -> T:
+        """Build without the per-column checks, for readers that validated the column table
+        already (the game cache)."""
+        obj = object.__new__(cls)
+        for name in cls.DTYPES:
+            object.__setattr__(obj, name, columns[name])
+        return obj
 
     def take(self: T, index: npt.ArrayLike) -> T:
         """Rows ``index`` (an int array, a boolean mask or a slice) of every column."""
@@ -155,7 +165,8 @@ class ItemFrames(_Columns):
     """Items and projectiles in ``ITEM_SLOTS`` slots per frame, shape ``[T, 15]``.
 
     An item keeps its slot for its whole life (slots are assigned by spawn id), so a model
-    can follow it across frames; ``owner`` is the owner's port index (-1 for none).
+    can follow it across frames; ``owner`` is the owner's index in ``Frames.players`` (0 or 1;
+    -1 for none or another port), so an embedding can make items owner-relative.
     """
 
     DTYPES: ClassVar[Mapping[str, str]] = {

@@ -28,7 +28,8 @@ ones the parity test allows:
   zero-indexed (``melee/actiondata.csv``). This adapter subtracts that 1 again, so
   ``action_frame`` == ``trunc(state_age)``: equal to peppi's value except for its fractional part,
   which libmelee drops (about 5% of frames have one, e.g. rate-scaled animations).
-* **facing**: ``+1`` if ``facing`` (direction > 0) else ``-1``.
+* **facing**: ``+1`` if ``facing`` (direction > 0) else ``-1``. A direction of exactly 0 (seen
+  in one shared replay, action 0x131) reads -1, here and in ``peppi.py`` alike.
 * **hitlag**: ``hitlag_left`` = ``trunc`` of the replay's float (peppi keeps the float).
 * **hitstun**: libmelee's ``hitstun_frames_left`` is ``trunc(misc_as)`` on every frame, but
   ``misc_as`` is only hitstun while the hitstun state flag is set (peppi's rule), and libmelee
@@ -55,13 +56,13 @@ ones the parity test allows:
 * **items**: ``gamestate.projectiles`` carry the item's ``spawn_id``, so the slots follow
   peppi's rule exactly: slot = spawn id mod 15; on a collision the lowest spawn id keeps the
   slot and the others (in event order) take the lowest free slot; items beyond 15 are dropped
-  (counted in ``FrameRecorder.items_dropped``). ``owner`` is the 0-based port (-1 for none;
-  libmelee's is 1-based with 0 for none, and -1 before Slippi 3.6); ``timer`` is
+  (counted in ``FrameRecorder.items_dropped``). ``owner`` is the owner's index in ``Frames.players``
+  (-1 for none; libmelee's is the 1-based port, 0 for none and -1 before Slippi 3.6); ``timer`` is
   ``expiration_frames``, the ``trunc`` of the replay's float; ``vx, vy`` are ``speed``.
-* fields an old replay does not record (pre-3.x versions): libmelee reads whatever bytes follow
-  the event instead of a neutral value, so those columns are meaningless on that path (the
-  parity test compares only the columns peppi reports as recorded; live Dolphin always sends
-  them).
+* fields an old replay does not record (``GameInfo.missing``, Slippi < 3.x): libmelee reads
+  whatever bytes follow the event instead of a neutral value, so those columns are meaningless
+  on that path (the parity test compares only the columns peppi reports as recorded; live
+  Dolphin always sends them).
 
 Controller output (``ControllerAction``, ``apply_action``): sticks in [-1, 1] are **clamped**
 to [-1, 1] and sent as ``(v + 1) / 2`` to ``tilt_analog``; the shoulder is clamped to [0, 1]
@@ -201,13 +202,14 @@ def _player_row(ps: Any, leader: bool, zero_indexed: frozenset[tuple[int, int]])
     )
 
 
-def _item_row(pr: Any) -> _ItemRow:
-    """``(spawn id, type, owner, x, y, vx, vy, timer)`` of one ``Projectile``."""
+def _item_row(pr: Any, ports: tuple[int, int]) -> _ItemRow:
+    """``(spawn id, type, owner, x, y, vx, vy, timer)`` of one ``Projectile``; ``owner`` is
+    the owner's index in ``ports`` (libmelee's owner is the 1-based port)."""
     owner = int(pr.owner)
     return (
         int(pr.spawn_id),
         int(pr.type.value),
-        owner - 1 if owner > 0 else -1,
+        ports.index(owner) if owner in ports else -1,
         float(pr.position.x),
         float(pr.position.y),
         float(pr.speed.x),
@@ -280,7 +282,7 @@ class FrameRecorder:
             stage=_external_stage(int(stage.value)) if stage is not None else 0,
             players=(leaders[0], leaders[1]),
             nana=(nanas[0], nanas[1]),
-            items=[_item_row(pr) for pr in gamestate.projectiles],
+            items=[_item_row(pr, self._ports) for pr in gamestate.projectiles],
         )
 
     def frames(self) -> Frames:

@@ -271,7 +271,9 @@ def _player(data: Any, keep: np.ndarray[Any, Any], missing: list[str], who: str)
         vx_ground=col(vel.self_x_ground if vel else None, "float32", "vx_ground"),
         percent=col(post.percent, "float32", "percent"),
         stocks=col(post.stocks, "uint8", "stocks"),
-        facing=np.where(col(post.direction, "float32", "direction") < 0, -1, 1).astype(np.int8),
+        # +1 right, -1 left; a direction of exactly 0 (a few special actions) reads as -1, as
+        # in libmelee (``facing = direction > 0``)
+        facing=np.where(col(post.direction, "float32", "direction") > 0, 1, -1).astype(np.int8),
         action=col(post.state, "uint16", "action"),
         action_frame=col(post.state_age, "float32", "action_frame"),
         character=col(post.character, "uint8", "character"),
@@ -291,7 +293,7 @@ def _player(data: Any, keep: np.ndarray[Any, Any], missing: list[str], who: str)
 
 
 def _items(
-    raw: Any, ids: np.ndarray[Any, Any], keep: np.ndarray[Any, Any]
+    raw: Any, ids: np.ndarray[Any, Any], keep: np.ndarray[Any, Any], ports: tuple[int, int]
 ) -> tuple[ItemFrames, int]:
     """Items from the raw Arrow struct (they are not in peppi-py's Frame dataclass)."""
     n = len(keep)
@@ -342,7 +344,14 @@ def _items(
     r, s = item_row[ok], slot_final[ok]
     out.exists[r, s] = True
     out.type[r, s] = vcol("type")[ok]
-    out.owner[r, s] = vcol("owner")[ok]
+    # owner: the recorded 0-based port (null before Slippi 3.6) -> index into Frames.players
+    owner_col = values.field("owner")
+    if owner_col.null_count:
+        owner_col = owner_col.fill_null(-1)
+    owner_port = np.asarray(owner_col.to_numpy(zero_copy_only=False))[live][ok].astype(np.int16)
+    out.owner[r, s] = np.select(
+        [owner_port == ports[0], owner_port == ports[1]], [0, 1], default=-1
+    ).astype(np.int8)
     out.x[r, s] = vcol("position", "x")[ok]
     out.y[r, s] = vcol("position", "y")[ok]
     out.vx[r, s] = vcol("velocity", "x")[ok]
@@ -383,7 +392,8 @@ def read_any(path: str | os.PathLike[str]) -> tuple[GameInfo, Frames | None]:
         _player(ports[1].leader, keep, missing, "p1"),
     )
     nana = (_player(ports[0].follower, keep, [], "n0"), _player(ports[1].follower, keep, [], "n1"))
-    items, dropped = _items(raw_frames, ids, keep)
+    item_ports = (int(game.start.players[0].port.value), int(game.start.players[1].port.value))
+    items, dropped = _items(raw_frames, ids, keep, item_ports)
     n = len(keep)
     frames = Frames(
         frame=ids[keep],
