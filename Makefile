@@ -30,6 +30,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_supervisors.py
 	$(BIN)/python scripts/bench_remote.py
+	$(BIN)/python scripts/bench_replays.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

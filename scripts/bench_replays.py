@@ -9,7 +9,8 @@ every ratio is a ratio of wall times. Each single-process figure is the median o
 (a) raw ``peppi_py.read_slippi`` (Arrow arrays, no conversion)           - the floor
 (b) ours, cold: ``exphil.game.peppi.read_game`` -> ``Frames``          target >= 50% of (a)
 (b+) cold into the cache: hash + parse + quality + fingerprint + atomic write
-(c) warm from the cache: index lookup + memory-mapped ``Frames`` with every column read
+(c) warm from the cache: index lookup + memory-mapped ``Frames``, then every stored column
+    copied into memory (all-zero columns, stored as a flag, share one zero buffer)
     (``c lazy``: the mapping alone, as a data loader sees it before touching pages)
                                                                         target >= 10x (a)
 (d) a straightforward per-frame Python conversion (slippi-ai style: per-frame loop building
@@ -81,12 +82,14 @@ def warm(files: list[str], cache: GameCache, touch: bool) -> int:
         assert key is not None, f
         game = cache.load(key, path=f)
         assert game is not None
-        if touch:  # copy every column into memory: the same result as (b) produces
+        if touch:  # copy every stored column into memory (all-zero columns share one
+            # zero buffer per dtype, copied once): every byte of the game is then in RAM
             fr = game.frames
             cols = [fr.frame, fr.stage, *fr.items.columns().values()]
             for p in (*fr.players, *fr.nana):
                 cols += p.columns().values()
-            total += sum(np.array(c, copy=True).nbytes for c in cols)
+            distinct = {id(c): c for c in cols}
+            total += sum(np.array(c, copy=True).nbytes for c in distinct.values())
     return total
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import math
 import mmap
 import os
@@ -66,19 +67,14 @@ class CacheCorrupt(Exception):
     """A cache entry that cannot be read back (it is deleted by ``GameCache``)."""
 
 
-class _Column(msgspec.Struct, array_like=True, frozen=True):
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    offset: int
-
-
 class _Header(msgspec.Struct, frozen=True):
     parser_version: int
     key: str
     info: GameInfo
     quality: Quality
-    columns: list[_Column]
+    layout: str  # _LAYOUT_ID: the column names, dtypes and shapes this file was written with
+    rows: int
+    offsets: list[int]  # per _LAYOUT column: its byte offset in the data, or _ZEROS
     data_bytes: int
     crc32: int
     fingerprint: str = ""
@@ -169,6 +165,9 @@ _LAYOUT: dict[str, tuple[str, tuple[int, ...]]] = {
 }
 #: a column stored as "all zeros" has this offset and no bytes
 _ZEROS = -1
+_LAYOUT_ID = hashlib.blake2b(repr(sorted(_LAYOUT.items())).encode(), digest_size=8).hexdigest()
+_DTYPES = {d: np.dtype(d) for d, _ in _LAYOUT.values()}
+_EXTRA = {e: math.prod(e) for _, e in _LAYOUT.values()}
 
 
 def _pad(n: int) -> int:
@@ -194,31 +193,28 @@ def _atomic_write(final: Path, chunks: list[bytes | memoryview]) -> None:
 def _columns(
     mm: mmap.mmap, header: _Header, data_start: int, file: Path
 ) -> dict[str, np.ndarray[Any, Any]]:
-    """The columns as read-only arrays over the mapping, after checking the table against
-    ``_LAYOUT`` (names, dtypes, shapes, bounds). All-zero columns share one zero buffer."""
-    table = header.columns
-    if len(table) != len(_LAYOUT):
-        raise CacheCorrupt(f"{file}: {len(table)} columns, expected {len(_LAYOUT)}")
-    n = table[0].shape[0] if table[0].shape else -1
+    """The columns as read-only arrays over the mapping, after checking the layout and the
+    bounds. All-zero columns of one dtype and shape share one zero buffer."""
+    if header.layout != _LAYOUT_ID or len(header.offsets) != len(_LAYOUT):
+        raise CacheCorrupt(f"{file}: a different column layout")
+    n = header.rows
     zeros: dict[tuple[str, tuple[int, ...]], np.ndarray[Any, Any]] = {}
     cols: dict[str, np.ndarray[Any, Any]] = {}
-    for c in table:
-        want = _LAYOUT.get(c.name)
-        if want is None or want[0] != c.dtype or c.shape != (n, *want[1]):
-            raise CacheCorrupt(f"{file}: unexpected column {c.name} {c.dtype} {c.shape}")
-        if c.offset == _ZEROS:
-            z = zeros.get((c.dtype, c.shape))
+    for (name, (dtype, extra)), offset in zip(_LAYOUT.items(), header.offsets, strict=True):
+        shape = (n, *extra)
+        if offset == _ZEROS:
+            z = zeros.get((dtype, extra))
             if z is None:
-                z = zeros[(c.dtype, c.shape)] = np.zeros(c.shape, dtype=c.dtype)
+                z = zeros[(dtype, extra)] = np.zeros(shape, dtype=dtype)
                 z.flags.writeable = False
-            cols[c.name] = z
+            cols[name] = z
             continue
-        dtype = np.dtype(c.dtype)
-        count = math.prod(c.shape)
-        if c.offset < 0 or c.offset + count * dtype.itemsize > header.data_bytes:
-            raise CacheCorrupt(f"{file}: column {c.name} runs past the data")
-        arr = np.frombuffer(mm, dtype=dtype, count=count, offset=data_start + c.offset)
-        cols[c.name] = arr.reshape(c.shape) if len(c.shape) > 1 else arr
+        dt = _DTYPES[dtype]
+        count = n * _EXTRA[extra]
+        if offset < 0 or offset + count * dt.itemsize > header.data_bytes:
+            raise CacheCorrupt(f"{file}: column {name} runs past the data")
+        arr = np.frombuffer(mm, dtype=dt, count=count, offset=data_start + offset)
+        cols[name] = arr.reshape(shape) if extra else arr
     return cols
 
 
@@ -329,16 +325,16 @@ class GameCache:
     def store(self, key: str, info: GameInfo, quality: Quality, frames: Frames) -> Path:
         """Write one parsed game atomically; returns its path."""
         cols = _flatten(frames)
-        table: list[_Column] = []
+        offsets: list[int] = []
         offset = 0
         parts: list[memoryview] = []
         crc = 0
-        for name, arr in cols:
+        for _name, arr in cols:
             arr = np.ascontiguousarray(arr)
             if not arr.any():  # Nana outside Ice Climbers games, empty item slots...
-                table.append(_Column(name, arr.dtype.str, tuple(arr.shape), _ZEROS))
+                offsets.append(_ZEROS)
                 continue
-            table.append(_Column(name, arr.dtype.str, tuple(arr.shape), offset))
+            offsets.append(offset)
             view = memoryview(arr).cast("B")
             crc = zlib.crc32(view, crc)
             pad = _pad(arr.nbytes)
@@ -348,7 +344,18 @@ class GameCache:
                 crc = zlib.crc32(bytes(pad), crc)
             offset += arr.nbytes + pad
         header = msgspec.msgpack.encode(
-            _Header(PARSER_VERSION, key, info, quality, table, offset, crc, fingerprint(frames))
+            _Header(
+                PARSER_VERSION,
+                key,
+                info,
+                quality,
+                _LAYOUT_ID,
+                len(frames),
+                offsets,
+                offset,
+                crc,
+                fingerprint(frames),
+            )
         )
         lead = MAGIC + struct.pack("<Q", len(header)) + header
         lead += bytes(_pad(len(lead)))

@@ -143,17 +143,19 @@ def game_mode(n_players: int, is_teams: bool) -> str:
 
 
 def _read(path: str, skip_frames: bool) -> tuple[Any, Any]:
-    """``(peppi_py Game, raw Arrow frames)`` from one parse: ``peppi_py.read_slippi`` is this
-    same conversion, but it drops the raw struct that holds the items."""
+    """``(peppi_py Game without frames, raw Arrow frames struct)`` from one parse.
+
+    ``peppi_py.read_slippi`` is the same Rust parse followed by a conversion of the frames
+    into nested Python dataclasses; the columns are read here straight from the Arrow struct
+    (which also holds the items that conversion drops)."""
     from peppi_py import _peppi
     from peppi_py.game import End, Game, Start
-    from peppi_py.parse import dc_from_json, frames_from_sa
+    from peppi_py.parse import dc_from_json
 
     try:
         raw = _peppi.read_slippi(os.fspath(path), skip_frames)
         end = raw.end and dc_from_json(End, raw.end)
-        frames = frames_from_sa(raw.frames)
-        return Game(dc_from_json(Start, raw.start), end, raw.metadata, frames), raw.frames
+        return Game(dc_from_json(Start, raw.start), end, raw.metadata, None), raw.frames
     except BaseException as exc:  # peppi panics with pyo3's PanicException (a BaseException)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
@@ -228,66 +230,81 @@ def read_info(path: str | os.PathLike[str]) -> GameInfo:
     return _info(p, game, int(last) + 124 if isinstance(last, int) else 0)
 
 
-def _col(arr: Any, dtype: str, n: int, missing: list[str], name: str) -> np.ndarray[Any, Any]:
-    if arr is None:
-        missing.append(name)
-        return np.zeros(n, dtype=dtype)
+def _field(struct: Any, *names: str) -> Any:
+    """A nested field of an Arrow struct array, or None where the replay does not have it."""
+    for name in names:
+        if struct is None or struct.type.get_field_index(name) < 0:
+            return None
+        struct = struct.field(name)
+    return struct
+
+
+def _numpy(arr: Any, dtype: str) -> np.ndarray[Any, Any]:
     if arr.null_count:  # Nana's rows while she does not exist
         arr = arr.fill_null(0)
     return np.asarray(arr.to_numpy(zero_copy_only=False)).astype(dtype, copy=False)
 
 
 def _player(data: Any, keep: np.ndarray[Any, Any], missing: list[str], who: str) -> PlayerFrames:
+    """One character's columns from its Arrow struct (``{pre, post}``), rows ``keep``."""
     n = len(keep)
     if data is None:
         return PlayerFrames.zeros(n)
-    pre, post = data.pre, data.post
-    total = len(post.state)
+    pre, post = data.field("pre"), data.field("post")
 
-    def col(arr: Any, dtype: str, name: str) -> np.ndarray[Any, Any]:
-        return _col(arr, dtype, total, missing, f"{who}.{name}")[keep]
+    def col(parent: Any, path: tuple[str, ...], dtype: str, name: str) -> np.ndarray[Any, Any]:
+        arr = _field(parent, *path)
+        if arr is None:
+            missing.append(f"{who}.{name}")
+            return np.zeros(n, dtype=dtype)
+        return _numpy(arr, dtype)[keep]
 
-    vel = post.velocities
-    flags = post.state_flags
-    misc_as = col(post.misc_as, "float32", "misc_as")
-    if flags is not None:  # a tuple of five byte arrays
-        in_hitstun = (col(flags[3], "uint8", "state_flags") & _HITSTUN_FLAG) != 0
+    def v(name: str) -> np.ndarray[Any, Any]:  # velocities: Slippi 3.5+
+        return col(post, ("velocities", name), "float32", name)
+
+    misc_as = col(post, ("misc_as",), "float32", "misc_as")
+    flags = _field(post, "state_flags", "3")
+    if flags is not None:
+        in_hitstun = (_numpy(flags, "uint8")[keep] & _HITSTUN_FLAG) != 0
     else:  # older replays: no flags recorded
+        missing.append(f"{who}.state_flags")
         in_hitstun = misc_as > 0
-    raw_buttons = col(pre.buttons, "uint32", "buttons")
+    raw_buttons = col(pre, ("buttons",), "uint32", "buttons")
     buttons = np.zeros(n, dtype=np.uint8)
     for name, bit in _SLIPPI_BUTTONS.items():
         buttons |= np.where((raw_buttons & bit) != 0, BUTTON_BITS[name], 0).astype(np.uint8)
-    airborne = col(post.airborne, "bool", "airborne")
-    exists = np.asarray(post.state.is_valid().to_numpy(zero_copy_only=False))[keep]
+    state = post.field("state")
+    exists = np.asarray(state.is_valid().to_numpy(zero_copy_only=False))[keep]
     return PlayerFrames(
         exists=exists,
-        x=col(post.position.x, "float32", "x"),
-        y=col(post.position.y, "float32", "y"),
-        vx_air=col(vel.self_x_air if vel else None, "float32", "vx_air"),
-        vy_self=col(vel.self_y if vel else None, "float32", "vy_self"),
-        vx_knockback=col(vel.knockback_x if vel else None, "float32", "vx_knockback"),
-        vy_knockback=col(vel.knockback_y if vel else None, "float32", "vy_knockback"),
-        vx_ground=col(vel.self_x_ground if vel else None, "float32", "vx_ground"),
-        percent=col(post.percent, "float32", "percent"),
-        stocks=col(post.stocks, "uint8", "stocks"),
+        x=col(post, ("position", "x"), "float32", "x"),
+        y=col(post, ("position", "y"), "float32", "y"),
+        vx_air=v("self_x_air"),
+        vy_self=v("self_y"),
+        vx_knockback=v("knockback_x"),
+        vy_knockback=v("knockback_y"),
+        vx_ground=v("self_x_ground"),
+        percent=col(post, ("percent",), "float32", "percent"),
+        stocks=col(post, ("stocks",), "uint8", "stocks"),
         # +1 right, -1 left; a direction of exactly 0 (a few special actions) reads as -1, as
         # in libmelee (``facing = direction > 0``)
-        facing=np.where(col(post.direction, "float32", "direction") > 0, 1, -1).astype(np.int8),
-        action=col(post.state, "uint16", "action"),
-        action_frame=col(post.state_age, "float32", "action_frame"),
-        character=col(post.character, "uint8", "character"),
-        jumps_left=col(post.jumps, "uint8", "jumps"),
-        shield=col(post.shield, "float32", "shield"),
-        on_ground=~airborne,
-        invulnerable=col(post.hurtbox_state, "uint8", "hurtbox_state") != 0,
-        hitlag=col(post.hitlag, "float32", "hitlag"),
+        facing=np.where(col(post, ("direction",), "float32", "direction") > 0, 1, -1).astype(
+            np.int8
+        ),
+        action=col(post, ("state",), "uint16", "action"),
+        action_frame=col(post, ("state_age",), "float32", "action_frame"),
+        character=col(post, ("character",), "uint8", "character"),
+        jumps_left=col(post, ("jumps",), "uint8", "jumps"),
+        shield=col(post, ("shield",), "float32", "shield"),
+        on_ground=col(post, ("airborne",), "uint8", "airborne") == 0,
+        invulnerable=col(post, ("hurtbox_state",), "uint8", "hurtbox_state") != 0,
+        hitlag=col(post, ("hitlag",), "float32", "hitlag"),
         hitstun=np.where(in_hitstun, misc_as, 0).astype(np.float32),
-        main_x=col(pre.joystick.x, "float32", "main_x"),
-        main_y=col(pre.joystick.y, "float32", "main_y"),
-        c_x=col(pre.cstick.x, "float32", "c_x"),
-        c_y=col(pre.cstick.y, "float32", "c_y"),
-        shoulder=col(pre.triggers, "float32", "shoulder"),
+        main_x=col(pre, ("joystick", "x"), "float32", "main_x"),
+        main_y=col(pre, ("joystick", "y"), "float32", "main_y"),
+        c_x=col(pre, ("cstick", "x"), "float32", "c_x"),
+        c_y=col(pre, ("cstick", "y"), "float32", "c_y"),
+        shoulder=col(pre, ("triggers",), "float32", "shoulder"),
         buttons=buttons,
     )
 
@@ -376,7 +393,7 @@ def read_any(path: str | os.PathLike[str]) -> tuple[GameInfo, Frames | None]:
     p = os.fspath(path)
     game, raw_frames = _read(p, skip_frames=False)
     n_players = len(game.start.players)
-    ids = np.asarray(game.frames.id.to_numpy(zero_copy_only=False)).astype(np.int32)
+    ids = np.asarray(raw_frames.field("id").to_numpy(zero_copy_only=False)).astype(np.int32)
     if n_players != 2 or game.start.is_teams:
         return _info(
             p, game, len(np.unique(ids)), rollback_frames=len(ids) - len(np.unique(ids))
@@ -386,12 +403,16 @@ def read_any(path: str | os.PathLike[str]) -> tuple[GameInfo, Frames | None]:
     keep = np.sort(len(ids) - 1 - rev_index)
     keep = keep[np.argsort(ids[keep], kind="stable")]
     missing: list[str] = []
-    ports = game.frames.ports
+    port_arrays = raw_frames.field("ports")  # the present ports, P1..P4 order
+    ports = [port_arrays.field(i) for i in range(port_arrays.type.num_fields)]
     players = (
-        _player(ports[0].leader, keep, missing, "p0"),
-        _player(ports[1].leader, keep, missing, "p1"),
+        _player(ports[0].field("leader"), keep, missing, "p0"),
+        _player(ports[1].field("leader"), keep, missing, "p1"),
     )
-    nana = (_player(ports[0].follower, keep, [], "n0"), _player(ports[1].follower, keep, [], "n1"))
+    nana = (
+        _player(_field(ports[0], "follower"), keep, [], "n0"),
+        _player(_field(ports[1], "follower"), keep, [], "n1"),
+    )
     item_ports = (int(game.start.players[0].port.value), int(game.start.players[1].port.value))
     items, dropped = _items(raw_frames, ids, keep, item_ports)
     n = len(keep)
