@@ -87,3 +87,45 @@ def test_read_info_skips_frames(replays_dir: Path) -> None:
     info = read_info(replays_dir / "hohav__peppi/tests__data__v3.18.slp")
     assert [p.character for p in info.players] == [Character.MARTH, Character.CAPTAIN_FALCON]
     assert info.stage is not None and info.stage.display_name == "Fountain of Dreams"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("hohav__peppi/tests__data__v3.16.slp", {"FOX_LASER"}),  # Fox vs Falco
+        ("hohav__peppi/tests__data__items.slp", {"TURNIP"}),  # Peach
+        ("hohav__py-slippi/test__replays__v3.14.0.slp", {"FALCO_LASER", "NEEDLE_THROWN"}),
+    ],
+)
+def test_projectiles_by_type(replays_dir: Path, name: str, expected: set[str]) -> None:
+    import melee
+
+    _, frames = read_game(replays_dir / name)
+    items = frames.items
+    types = {melee.ProjectileType(int(t)).name for t in np.unique(items.type[items.exists])}
+    assert expected <= types
+    # an item keeps its slot: in each slot, a live item's type does not change between
+    # consecutive frames unless the slot was empty in between
+    live = items.exists[1:] & items.exists[:-1]
+    same_item = live & (items.type[1:] == items.type[:-1])
+    assert same_item.sum() > 0.9 * live.sum()
+    # positions are real coordinates, owners are player indexes
+    assert np.isfinite(items.x[items.exists]).all()
+    assert set(np.unique(items.owner[items.exists]).tolist()) <= {-1, 0, 1}
+
+
+def test_every_rollback_replay_has_unique_increasing_frames(replays_dir: Path) -> None:
+    import json
+
+    manifest = json.loads((replays_dir / "manifest.json").read_text())
+    rollback = 0
+    for entry in manifest:
+        if entry["peppi_py_0_8_6"] != "ok" or entry["players"].count(",") != 1:
+            continue
+        try:
+            info, frames = read_game(replays_dir / entry["file"])
+        except ReplayError:
+            continue
+        assert np.all(np.diff(frames.frame) == 1), entry["file"]
+        rollback += info.rollback_frames > 0
+    assert rollback >= 5  # the corpus has many netplay (rollback) games
