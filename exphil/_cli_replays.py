@@ -125,6 +125,7 @@ def _scan_options(func: F) -> F:
 
 
 class _Run(msgspec.Struct):
+    files: int  # discovered (a --fail-fast run scans fewer)
     results: list[Any]
     kept: list[Any]
     rejected: dict[str, int]
@@ -181,7 +182,14 @@ def _do_scan(
         raise click.UsageError(str(exc)) from exc
 
     cache = None if no_cache or quick else GameCache(cache_dir)
-    log: IO[str] | None = open(error_log, "w", encoding="utf-8") if error_log else None  # noqa: SIM115
+    log: IO[str] | None = None
+    if error_log is not None:
+        try:
+            log = open(error_log, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot write {error_log}: {exc.strerror}", param_hint="--error-log"
+            ) from exc
     t0 = time.perf_counter()
     failed = False
     try:
@@ -246,6 +254,7 @@ def _do_scan(
     dropped = {d.path for d in dupes}
     kept = [r for r in kept if r.path not in dropped]
     return _Run(
+        files=len(files),
         results=results,
         kept=kept,
         rejected=dict(rejected),
@@ -298,7 +307,7 @@ def scan_cmd(as_json: bool, list_games: bool, show_errors: bool, **kw: Any) -> N
     --fail-fast when a file could not be read, 2 for a usage error.
     """
     run = _do_scan(progress=not as_json, **kw)
-    summary = _summary(run, len(run.results))
+    summary = _summary(run, run.files)
     if as_json:
         _print_json(run, summary)
     else:
@@ -369,13 +378,13 @@ def _print_scan(run: _Run, summary: dict[str, Any], show_errors: bool, list_game
         for r in run.kept:
             info = r.info
             players = " vs ".join(
-                (p.character.display_name if p.character else "?")
+                (p.character.display_name if p.character is not None else "?")
                 + (" (CPU)" if p.type == "cpu" else "")
                 for p in info.players
             )
             table.add_row(
                 os.path.basename(r.path),
-                info.stage.display_name if info.stage else "?",
+                info.stage.display_name if info.stage is not None else "?",
                 players,
                 f"{info.duration_s / 60:.1f} min",
                 f"{r.quality.score:.0f}" if r.quality else "-",
@@ -396,7 +405,7 @@ def stats_cmd(as_json: bool, show_errors: bool, **kw: Any) -> None:
 
     run = _do_scan(progress=not as_json, **kw)
     stats = corpus_statistics(run.kept)
-    summary = _summary(run, len(run.results))
+    summary = _summary(run, run.files)
     if as_json:
         sys.stdout.write(msgspec.json.encode({"summary": summary, "stats": stats}).decode() + "\n")
     else:

@@ -90,8 +90,15 @@ class _Worker:
         self.proc = ctx.Process(
             target=_worker_main, args=(child, func, self.stderr_path, env), daemon=True
         )
-        self.proc.start()
-        child.close()
+        try:
+            self.proc.start()
+        except BaseException:
+            parent.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self.stderr_path)
+            raise
+        finally:
+            child.close()
         self.task: tuple[int, bytes] | None = None
         self.deadline = 0.0
 
@@ -174,8 +181,11 @@ class WorkerPool:
             self._spawn()
         running = 0
         while queue or running:
-            # hand work to idle workers
+            # hand work to idle workers (one that died while idle is replaced, costing no task)
             for w in list(self._workers):
+                if w.task is None and queue and not w.proc.is_alive():
+                    self._replace(w)
+                    w = self._spawn()
                 if w.task is None and queue:
                     w.task = queue.popleft()
                     try:

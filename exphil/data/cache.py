@@ -45,10 +45,13 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import structlog
 
 from exphil.data.quality import Quality, fingerprint
 from exphil.game.frames import Frames, ItemFrames, PlayerFrames
 from exphil.game.peppi import PARSER_VERSION, GameInfo
+
+log = structlog.get_logger("exphil.data.cache")
 
 __all__ = [
     "GameCache",
@@ -239,44 +242,60 @@ class GameCache:
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             self.root.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.root / "index.sqlite", timeout=60.0, check_same_thread=False)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER,"
-                    " mtime_ns INTEGER, ino INTEGER, key TEXT)"
-                )
-                db.commit()
+                self._db = self._open_index()
+            except sqlite3.OperationalError:
+                raise
             except sqlite3.DatabaseError:
-                # a damaged index is only a speed-up: start a new one
-                db.close()
-                for suffix in ("", "-wal", "-shm"):
-                    with contextlib.suppress(OSError):
-                        (self.root / f"index.sqlite{suffix}").unlink()
-                db = sqlite3.connect(
-                    self.root / "index.sqlite", timeout=60.0, check_same_thread=False
-                )
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER,"
-                    " mtime_ns INTEGER, ino INTEGER, key TEXT)"
-                )
-                db.commit()
-            self._db = db
+                self._reset_index()
+                self._db = self._open_index()
         return self._db
+
+    def _open_index(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.root / "index.sqlite", timeout=60.0, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER,"
+                " mtime_ns INTEGER, ino INTEGER, key TEXT)"
+            )
+            db.commit()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _reset_index(self) -> None:
+        """A damaged index is only a lost speed-up: delete it (the next use starts anew)."""
+        log.warning("cache index damaged, rebuilding", path=str(self.root / "index.sqlite"))
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                (self.root / f"index.sqlite{suffix}").unlink()
 
     def known_key(
         self, path: str | os.PathLike[str], st: os.stat_result | None = None
     ) -> str | None:
-        """The content hash recorded for ``path`` if the file is unchanged since, else None."""
+        """The content hash recorded for ``path`` if the file is unchanged since, else None
+        (also when the index is busy or damaged: the caller then hashes the file)."""
         p = os.path.abspath(path)
         st = st or os.stat(p)
         with self._lock:
-            row = (
-                self._conn()
-                .execute("SELECT size, mtime_ns, ino, key FROM files WHERE path = ?", (p,))
-                .fetchone()
-            )
+            try:
+                row = (
+                    self._conn()
+                    .execute("SELECT size, mtime_ns, ino, key FROM files WHERE path = ?", (p,))
+                    .fetchone()
+                )
+            except sqlite3.OperationalError:  # locked past the timeout: just hash again
+                return None
+            except sqlite3.DatabaseError:
+                self._reset_index()
+                return None
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns and row[2] == st.st_ino:
             return str(row[3])
         return None
@@ -297,10 +316,20 @@ class GameCache:
     def _flush_locked(self) -> None:
         if not self._pending:
             return
-        db = self._conn()
-        with db:
-            db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", self._pending)
-        self._pending.clear()
+        rows, self._pending = self._pending, []
+        for attempt in range(2):
+            try:
+                db = self._conn()
+                with db:
+                    db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
+                return
+            except sqlite3.OperationalError as exc:  # busy past the timeout: lose a speed-up
+                log.warning("cache index busy, entries not recorded", error=str(exc))
+                return
+            except sqlite3.DatabaseError:
+                if attempt:
+                    return
+                self._reset_index()
 
     def close(self) -> None:
         self.flush()

@@ -171,9 +171,15 @@ def corpus_statistics(results: Sequence[ScanResult]) -> dict[str, Any]:
         info = r.info
         assert info is not None
         for p in info.players:
-            chars[p.character.display_name if p.character else f"unknown ({p.character_id})"] += 1
+            chars[
+                p.character.display_name
+                if p.character is not None
+                else f"unknown ({p.character_id})"
+            ] += 1
             types[p.type] += 1
-        stages[info.stage.display_name if info.stage else f"unknown ({info.stage_id})"] += 1
+        stages[
+            info.stage.display_name if info.stage is not None else f"unknown ({info.stage_id})"
+        ] += 1
         versions["{}.{}".format(*info.slippi_version[:2])] += 1
         modes[info.mode] += 1
         lengths[_length_label(info.duration_s)] += 1

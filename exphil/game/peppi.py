@@ -223,9 +223,16 @@ def _info(path: str, game: Any, n_frames: int, **extra: Any) -> GameInfo:
 
 
 def read_info(path: str | os.PathLike[str]) -> GameInfo:
-    """Metadata only (``skip_frames=True``: about half a millisecond)."""
+    """Metadata only (``skip_frames=True``: about half a millisecond). A replay whose length
+    field was never written (saved while streaming) cannot be skipped through: it is parsed
+    fully instead, which also tells a streamed file from a truncated one."""
     p = os.fspath(path)
-    game, _ = _read(p, skip_frames=True)
+    try:
+        game, _ = _read(p, skip_frames=True)
+    except ReplayError as exc:
+        if "Cannot skip to game end" not in exc.detail:
+            raise
+        game, _ = _read(p, skip_frames=False)
     last = (game.metadata or {}).get("lastFrame")
     return _info(p, game, int(last) + 124 if isinstance(last, int) else 0)
 
