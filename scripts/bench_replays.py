@@ -117,7 +117,7 @@ def per_frame_python(files: list[str]) -> None:
         ports = []
         n = len(ids)
 
-        def pl(arr: Any) -> list[Any]:  # optional fields are None on older replays
+        def pl(arr: Any, n: int = n) -> list[Any]:  # optional fields: None on old replays
             return [None] * n if arr is None else arr.to_pylist()
 
         for port in game.frames.ports[:2]:
