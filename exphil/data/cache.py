@@ -364,7 +364,7 @@ class GameCache:
                 offsets.append(_ZEROS)
                 continue
             offsets.append(offset)
-            view = memoryview(arr).cast("B")
+            view = memoryview(arr.reshape(-1).view(np.uint8).data)
             crc = zlib.crc32(view, crc)
             pad = _pad(arr.nbytes)
             parts.append(view)

@@ -79,7 +79,8 @@ def active_frames(p: PlayerFrames) -> np.ndarray[Any, Any]:
     """Frames where the player does something (see the module doc)."""
     main = np.hypot(p.main_x, p.main_y) > STICK_ACTIVE
     cstick = np.hypot(p.c_x, p.c_y) > STICK_ACTIVE
-    return main | cstick | (p.shoulder > SHOULDER_ACTIVE) | (p.buttons != 0)
+    out: np.ndarray[Any, Any] = main | cstick | (p.shoulder > SHOULDER_ACTIVE) | (p.buttons != 0)
+    return out
 
 
 def _damage_received(p: PlayerFrames) -> tuple[float, np.ndarray[Any, Any]]:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Final, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 
 __all__ = [
     "BUTTONS",
@@ -87,7 +86,7 @@ class _Columns:
             object.__setattr__(obj, name, columns[name])
         return obj
 
-    def take(self: T, index: npt.ArrayLike) -> T:
+    def take(self: T, index: Any) -> T:
         """Rows ``index`` (an int array, a boolean mask or a slice) of every column."""
         return type(self)(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
@@ -157,7 +156,8 @@ class PlayerFrames(_Columns):
 
     def button(self, name: str) -> np.ndarray[Any, Any]:
         """One button as a bool column (``"A"``, ..., ``"D_UP"``)."""
-        return (self.buttons & BUTTON_BITS[name]) != 0
+        out: np.ndarray[Any, Any] = (self.buttons & BUTTON_BITS[name]) != 0
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +219,7 @@ class Frames:
     def __len__(self) -> int:
         return len(self.frame)
 
-    def take(self, index: npt.ArrayLike) -> Frames:
+    def take(self, index: Any) -> Frames:
         """The same game restricted to rows ``index`` (int array, mask or slice)."""
         return Frames(
             frame=self.frame[index],

@@ -264,7 +264,8 @@ def _player(data: Any, keep: np.ndarray[Any, Any], missing: list[str], who: str)
         if arr is None:
             missing.append(f"{who}.{name}")
             return np.zeros(n, dtype=dtype)
-        return _numpy(arr, dtype)[keep]
+        out: np.ndarray[Any, Any] = _numpy(arr, dtype)[keep]
+        return out
 
     def v(name: str) -> np.ndarray[Any, Any]:  # velocities: Slippi 3.5+
         return col(post, ("velocities", name), "float32", name)
