@@ -195,9 +195,9 @@ def test_pool_returns_every_result_with_more_tasks_than_workers() -> None:
     assert sorted(out) == list(range(len(tasks)))
     for i in range(25):
         assert out[i] == b"ok:%d" % i
-    pids = {out[i] for i in range(25, 31)}
-    assert 1 <= len(pids) <= 3
-    assert all(isinstance(p, bytes) and p.isdigit() for p in pids)
+    pids = {int(out[i]) for i in range(25, 31)}
+    assert len(pids) <= 3  # three workers did all the work, never this process
+    assert os.getpid() not in pids
 
 
 def test_pool_stops_a_hung_task_and_goes_on() -> None:
