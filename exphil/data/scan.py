@@ -152,7 +152,6 @@ def _worker_entry(task: bytes) -> bytes:
 class _Pending:
     index: int
     path: str
-    size: int
     st: os.stat_result | None
 
 
@@ -207,7 +206,7 @@ def scan(
                 stopped = True
                 break
             continue
-        todo.append(_Pending(i, p, 0, st))
+        todo.append(_Pending(i, p, st))
 
     if not stopped and todo:
         root = str(cache.root) if cache is not None else None
