@@ -38,7 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exphil.data import GameCache, discover, quality, scan  # noqa: E402
-from exphil.data.quality import fingerprint  # noqa: E402
 from exphil.game.frames import BUTTON_BITS  # noqa: E402
 from exphil.game.peppi import read_game  # noqa: E402
 
@@ -71,7 +70,6 @@ def ours_into_cache(files: list[str], root: str) -> None:
     for f in files:
         info, frames = read_game(f)
         cache.store(file_hash(f), info, quality(frames), frames)
-        fingerprint(frames)
     cache.close()
 
 

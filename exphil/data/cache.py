@@ -351,7 +351,14 @@ class GameCache:
     def meta_path(self, key: str) -> Path:
         return self.meta_dir / key[:2] / f"{key}.json"
 
-    def store(self, key: str, info: GameInfo, quality: Quality, frames: Frames) -> Path:
+    def store(
+        self,
+        key: str,
+        info: GameInfo,
+        quality: Quality,
+        frames: Frames,
+        fingerprint_: str | None = None,
+    ) -> Path:
         """Write one parsed game atomically; returns its path."""
         cols = _flatten(frames)
         offsets: list[int] = []
@@ -383,7 +390,7 @@ class GameCache:
                 offsets,
                 offset,
                 crc,
-                fingerprint(frames),
+                fingerprint_ if fingerprint_ is not None else fingerprint(frames),
             )
         )
         lead = MAGIC + struct.pack("<Q", len(header)) + header

@@ -110,7 +110,7 @@ def _process(task: _Task) -> ScanResult:
         fp = fingerprint(frames) if frames is not None else None
         if cache is not None:
             if frames is not None and q is not None:
-                cache.store(key, info, q, frames)
+                cache.store(key, info, q, frames, fp)
             else:
                 cache.store_meta(key, MetaEntry(info=info))
         return ScanResult(
