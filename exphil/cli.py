@@ -71,7 +71,8 @@ def keys_generate(directory: Path, name: str) -> None:
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from exc
     pair = load_keypair(secret_file)
-    console = Console(highlight=False, soft_wrap=True)
+    # markup off: Z85 keys contain "[" and "]", which rich would read as style tags
+    console = Console(highlight=False, soft_wrap=True, markup=False)
     console.print(f"public key  {pair.public.decode()}")
     console.print(f"public      {public_file}  (copy to the learner's authorized-keys directory)")
     console.print(f"secret      {secret_file}  (mode 0600; keep it on this machine)")

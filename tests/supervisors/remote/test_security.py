@@ -601,3 +601,28 @@ def test_cli_keys_generate_refuses_to_overwrite(tmp_path: Path) -> None:
     # Another name in the same directory is fine.
     other = runner.invoke(_cli(), ["keys", "generate", str(tmp_path), "--name", "w2"])
     assert other.exit_code == 0, _all_output(other)
+
+
+def test_cli_prints_keys_with_brackets_verbatim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Z85 keys may contain "[...]": the CLI must not treat them as rich markup."""
+    from click.testing import CliRunner
+
+    import exphil.cli as cli_module
+    from supervisors.remote import _security
+
+    bracketed = b"kIMl@^rs/fX[#PU+apJFz3k]p2@QI9zi)v+S&Qnr"
+
+    class Pair:
+        public = bracketed
+
+    monkeypatch.setattr(_security, "load_keypair", lambda _path: Pair())
+    import supervisors.remote as remote
+
+    monkeypatch.setattr(remote, "load_keypair", lambda _path: Pair())
+    result = CliRunner().invoke(
+        cli_module.cli, ["keys", "generate", str(tmp_path / "k"), "--name", "w"]
+    )
+    assert result.exit_code == 0, result.output
+    assert bracketed.decode() in result.output
