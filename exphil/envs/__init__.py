@@ -1,0 +1,26 @@
+"""Environments that produce ``Frames``: the vectorized mock game (Dolphin and replay
+playback come later)."""
+
+from exphil.envs.mock import (
+    MOCK_CHARACTERS,
+    MOCK_STAGES,
+    Controls,
+    GameResult,
+    MockConfig,
+    MockEnv,
+    MockStep,
+    RewardConfig,
+    platforms,
+)
+
+__all__ = [
+    "MockEnv",
+    "MockConfig",
+    "RewardConfig",
+    "Controls",
+    "MockStep",
+    "GameResult",
+    "MOCK_STAGES",
+    "MOCK_CHARACTERS",
+    "platforms",
+]

@@ -1,0 +1,274 @@
+"""The mock game's rules as data: physics constants, states and moves.
+
+Both implementations of the mock game read these tables: the vectorized one
+(``exphil.envs.mock``) and the straightforward per-game one (``exphil.envs._scalar``) that is
+its test oracle and benchmark baseline. A rule change is made here once.
+
+Every state is shown to the outside world as a real Melee action-state id (Fox's ids for the
+special), so a policy's action embedding means the same thing here as on replays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+# --- physics (the original ExPhil mock's constants) -------------------------------------
+GRAVITY: Final = 0.095
+TERMINAL: Final = -2.5
+FAST_FALL: Final = -3.4
+GROUND_FRICTION: Final = 0.06
+AIR_FRICTION: Final = 0.02
+GROUND_SPEED: Final = 2.2  # dash and run
+WALK_SPEED: Final = 1.6  # times the stick's x (walks top out below 0.8 * 1.6)
+AIR_ACCEL: Final = 0.06
+MAX_AIR_SPEED: Final = 2.2
+JUMP_VELOCITY: Final = 3.68
+SHORT_HOP_VELOCITY: Final = 2.1
+DOUBLE_JUMP_VELOCITY: Final = 3.23
+JUMP_SQUAT: Final = 3
+LANDING_LAG: Final = 4
+JUMP_CARRY: Final = 0.8  # share of ground speed kept into a jump
+JUMP_STICK: Final = 0.6  # horizontal speed added per unit of stick x at take-off
+DOUBLE_JUMP_STICK: Final = 1.3
+
+# --- controller thresholds ----------------------------------------------------------------
+DEADZONE: Final = 0.2875  # Melee's 23/80
+DASH_THRESHOLD: Final = 0.8
+TAP_JUMP: Final = 0.66  # main stick y that jumps (tap jump on)
+DOWN_THRESHOLD: Final = -0.66  # fast fall, platform drop
+UP_B_THRESHOLD: Final = 0.5
+CSTICK_THRESHOLD: Final = 0.5
+SHOULDER_THRESHOLD: Final = 0.3  # analog shoulder press that shields
+
+# --- body, damage, shield --------------------------------------------------------------
+HURT_LOW: Final = 2.0  # hurtbox: vertical capsule from y+2 to y+12, radius 4.5
+HURT_HIGH: Final = 12.0
+HURT_RADIUS: Final = 4.5
+WEIGHT: Final = 75.0  # Fox
+KB_DECAY: Final = 0.051  # knockback speed lost per frame
+KB_SPEED: Final = 0.03  # launch speed per unit of knockback
+HITSTUN_PER_KB: Final = 0.4
+TUMBLE_KB: Final = 80.0  # knockback from which the defender tumbles (DAMAGE_FLY)
+SHIELD_MAX: Final = 60.0
+SHIELD_DECAY: Final = 0.28
+SHIELD_REGEN: Final = 0.07
+SHIELD_AFTER_BREAK: Final = 30.0
+SHIELD_BREAK_VY: Final = 3.0
+SHIELD_PUSH: Final = 0.08  # pushback speed per point of damage on shield
+TECH_WINDOW: Final = 20
+LYING_MAX: Final = 60
+HALO_MAX: Final = 120
+RESPAWN_INVULNERABLE: Final = 120
+RESPAWN_HEIGHT: Final = 60.0
+DEAD_FRAMES: Final = 60
+UP_B_SPEED: Final = 3.8
+UP_B_HOLD_FALL: Final = -0.6
+UP_B_HOLD_GRAVITY: Final = 0.03
+UP_B_HOLD_DRAG: Final = 0.85
+
+STOCKS: Final = 4
+TIME_LIMIT: Final = 8 * 60 * 60  # frames (8 minutes)
+SPAWN_X: Final = 40.0
+
+
+def knockback(percent_after: float, damage: float, growth: float, base: float) -> float:
+    """Melee's knockback formula (``percent_after`` includes this hit's damage)."""
+    return (
+        (percent_after / 10 + percent_after * damage / 20) * 200 / (WEIGHT + 100) * 1.4 + 18
+    ) * growth / 100 + base
+
+
+def hitlag(damage: float) -> int:
+    return math.floor(damage / 3 + 3)
+
+
+def shieldstun(damage: float) -> int:
+    return math.floor(damage * 0.45 + 2)
+
+
+# --- states ---------------------------------------------------------------------------------
+# flags
+GROUND: Final = 1 << 0  # lives on the ground
+ACT_G: Final = 1 << 1  # grounded and actionable (attacks, jumps, shield, movement)
+ACT_A: Final = 1 << 2  # airborne and actionable (double jump, aerials, up-B)
+DRIFT: Final = 1 << 3  # air drift from the stick
+FF_OK: Final = 1 << 4  # may fast fall
+SHIELDING: Final = 1 << 5
+INTANGIBLE: Final = 1 << 6  # for the whole state (TECH and GETUP: see INTANGIBLE_FRAMES)
+FROZEN_POS: Final = 1 << 7  # no physics at all (dead, on the halo)
+HITSTUN: Final = 1 << 8
+TIMED: Final = 1 << 9  # ends when the per-player timer runs out, not after DURATION frames
+SELF_MOVE: Final = 1 << 10  # sets its own ground speed (walk, dash, run): no friction
+TECHABLE: Final = 1 << 11  # landing goes to a tech or a knockdown
+NO_GRAVITY: Final = 1 << 12  # constant velocity (up-B travel)
+HOVER: Final = 1 << 13  # up-B charge: slow fall and horizontal drag
+
+
+@dataclass(frozen=True, slots=True)
+class StateDef:
+    name: str
+    action: int  # Melee action-state id (a base: WALK and DEAD add a variant)
+    flags: int
+    duration: int = 0  # frames; 0 = until input or an event
+    next: str = ""  # state entered when the duration (or timer) ends
+    move: str = ""  # the move whose hitbox this state carries
+    landing: str = ""  # state entered on landing ("" = LANDING)
+    landing_lag: int = 0
+
+
+_G = GROUND
+_A = 0  # airborne: no GROUND flag
+
+STATES: Final[tuple[StateDef, ...]] = (
+    StateDef("STAND", 0x0E, _G | ACT_G),
+    StateDef("WALK", 0x0F, _G | ACT_G | SELF_MOVE),  # + 0/1/2 slow/middle/fast
+    StateDef("DASH", 0x14, _G | ACT_G | SELF_MOVE, 12, "RUN"),
+    StateDef("RUN", 0x15, _G | ACT_G | SELF_MOVE),
+    StateDef("TURN", 0x12, _G, 4, "STAND"),
+    StateDef("KNEE_BEND", 0x18, _G, JUMP_SQUAT, "JUMP_F"),  # take-off handled as an event
+    StateDef("JUMP_F", 0x19, _A | ACT_A | DRIFT | FF_OK),
+    StateDef("JUMP_B", 0x1A, _A | ACT_A | DRIFT | FF_OK),
+    StateDef("DJUMP_F", 0x1B, _A | ACT_A | DRIFT | FF_OK),
+    StateDef("DJUMP_B", 0x1C, _A | ACT_A | DRIFT | FF_OK),
+    StateDef("FALL", 0x1D, _A | ACT_A | DRIFT | FF_OK),
+    StateDef("LANDING", 0x2A, _G, LANDING_LAG, "STAND"),
+    StateDef("SPECIAL_FALL", 0x24, _A | DRIFT, landing="LANDING_SPECIAL"),
+    StateDef("LANDING_SPECIAL", 0x2B, _G, 20, "STAND"),
+    StateDef("JAB", 0x2C, _G, 16, "STAND", move="JAB"),
+    StateDef("FTILT", 0x35, _G, 26, "STAND", move="FTILT"),
+    StateDef("FSMASH", 0x3C, _G, 40, "STAND", move="FSMASH"),
+    StateDef("DASH_ATTACK", 0x32, _G, 36, "STAND", move="DASH_ATTACK"),
+    StateDef("NAIR", 0x41, _A | DRIFT | FF_OK, 40, "FALL", "NAIR", "NAIR_LANDING"),
+    StateDef("FAIR", 0x42, _A | DRIFT | FF_OK, 40, "FALL", "FAIR", "FAIR_LANDING"),
+    StateDef("BAIR", 0x43, _A | DRIFT | FF_OK, 38, "FALL", "BAIR", "BAIR_LANDING"),
+    StateDef("NAIR_LANDING", 0x46, _G, 15, "STAND"),
+    StateDef("FAIR_LANDING", 0x47, _G, 18, "STAND"),
+    StateDef("BAIR_LANDING", 0x48, _G, 18, "STAND"),
+    StateDef("UPB_HOLD_G", 0x161, _G, 35, "UPB_TRAVEL"),  # travel direction: an event
+    StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 35, "UPB_TRAVEL"),
+    StateDef("UPB_TRAVEL", 0x164, _A | NO_GRAVITY, 30, "SPECIAL_FALL", "UPB", "LANDING_SPECIAL"),
+    StateDef("SHIELD_START", 0xB2, _G | SHIELDING, 2, "SHIELD"),
+    StateDef("SHIELD", 0xB3, _G | SHIELDING),
+    StateDef("SHIELD_RELEASE", 0xB4, _G, 15, "STAND"),
+    StateDef("SHIELD_STUN", 0xB5, _G | SHIELDING | TIMED, next="SHIELD"),
+    StateDef("DAMAGE_G", 0x4E, _G | HITSTUN | TIMED, next="STAND"),
+    StateDef("DAMAGE_A", 0x54, _A | HITSTUN | TIMED, next="FALL"),
+    StateDef("DAMAGE_FLY", 0x58, _A | HITSTUN | TIMED | TECHABLE, next="TUMBLE"),
+    StateDef("TUMBLE", 0x26, _A | ACT_A | DRIFT | FF_OK | TECHABLE),
+    StateDef("TECH", 0xC7, _G, 26, "STAND"),
+    StateDef("TECH_MISS", 0xB7, _G, 26, "LYING"),
+    StateDef("LYING", 0xB8, _G | TIMED, next="GETUP"),
+    StateDef("GETUP", 0xC2, _G | INTANGIBLE, 30, "STAND"),
+    StateDef("SB_FLY", 0xCD, _A, 40, "SB_FALL", landing="SB_DOWN"),
+    StateDef("SB_FALL", 0xCE, _A, landing="SB_DOWN"),
+    StateDef("SB_DOWN", 0xCF, _G, 30, "SB_STAND"),
+    StateDef("SB_STAND", 0xD1, _G, 30, "DIZZY"),
+    StateDef("DIZZY", 0xD3, _G, 120, "STAND"),
+    StateDef("DEAD", 0x00, INTANGIBLE | FROZEN_POS, DEAD_FRAMES, "HALO"),  # + 0..3 side
+    StateDef("HALO", 0x0D, INTANGIBLE | FROZEN_POS | TIMED, next="FALL"),
+)
+
+S: Final[dict[str, int]] = {s.name: i for i, s in enumerate(STATES)}
+NUM_STATES: Final = len(STATES)
+TECH_INTANGIBLE: Final = 20  # TECH is intangible for its first 20 frames
+
+# action variants
+DEAD_DOWN, DEAD_LEFT, DEAD_RIGHT, DEAD_UP = 0, 1, 2, 3  # ids 0x00..0x03
+WALK_SLOW, WALK_MIDDLE, WALK_FAST = 0, 1, 2  # ids 0x0F..0x11
+
+
+# --- moves --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class MoveDef:
+    """One hitbox: active on action frames ``first..last`` (0 is the state's first frame),
+    centred ``(dx * facing, dy)`` from the attacker's position, launching at ``angle`` degrees
+    (measured from the attacker's facing direction)."""
+
+    name: str
+    first: int
+    last: int
+    dx: float
+    dy: float
+    radius: float
+    damage: float
+    angle: float
+    base: float
+    growth: float
+
+
+MOVES: Final[tuple[MoveDef, ...]] = (
+    MoveDef("JAB", 2, 3, 8.0, 8.0, 5.0, 4.0, 70.0, 8.0, 50.0),
+    MoveDef("FTILT", 5, 8, 11.0, 7.0, 5.5, 9.0, 30.0, 10.0, 100.0),
+    MoveDef("FSMASH", 12, 15, 13.0, 7.0, 6.0, 16.0, 38.0, 30.0, 105.0),
+    MoveDef("DASH_ATTACK", 4, 15, 8.0, 6.0, 6.0, 8.0, 72.0, 30.0, 60.0),
+    MoveDef("NAIR", 4, 10, 0.0, 7.0, 7.0, 10.0, 45.0, 10.0, 100.0),
+    MoveDef("FAIR", 6, 12, 10.0, 6.0, 5.5, 11.0, 40.0, 15.0, 100.0),
+    MoveDef("BAIR", 4, 10, -10.0, 7.0, 5.5, 13.0, 140.0, 15.0, 100.0),
+    MoveDef("UPB", 0, 29, 0.0, 7.0, 6.0, 14.0, 60.0, 20.0, 70.0),
+)
+M: Final[dict[str, int]] = {m.name: i for i, m in enumerate(MOVES)}
+NUM_MOVES: Final = len(MOVES)
+
+
+_VARIANT_STATES: Final = ("WALK", "DEAD")  # their action id is the base plus a variant
+
+
+def _build_tables() -> tuple[np.ndarray, np.ndarray]:
+    ints = np.zeros((NUM_STATES, 7), dtype=np.int64)
+    for i, s in enumerate(STATES):
+        landing = s.landing or "LANDING"
+        ints[i] = (
+            s.action,
+            s.flags,
+            s.duration,
+            S[s.next] if s.next else i,
+            M[s.move] if s.move else -1,
+            S[landing],
+            int(s.name in _VARIANT_STATES),
+        )
+    moves = np.zeros((NUM_MOVES, 12), dtype=np.float64)
+    for i, m in enumerate(MOVES):
+        rad = math.radians(m.angle)
+        moves[i] = (
+            m.first,
+            m.last,
+            m.dx,
+            m.dy,
+            m.radius,
+            m.damage,
+            math.cos(rad),
+            math.sin(rad),
+            m.base,
+            m.growth,
+            hitlag(m.damage),
+            shieldstun(m.damage),
+        )
+    ints.setflags(write=False)
+    moves.setflags(write=False)
+    return ints, moves
+
+
+STATE_TABLE, MOVE_TABLE = _build_tables()
+"""``STATE_TABLE[state]`` = (action, flags, duration, next, move, landing state, has variant);
+``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
+shieldstun)."""
+
+T_ACTION, T_FLAGS, T_DURATION, T_NEXT, T_MOVE, T_LANDING, T_VARIANT = range(7)
+(
+    MV_FIRST,
+    MV_LAST,
+    MV_DX,
+    MV_DY,
+    MV_RADIUS,
+    MV_DAMAGE,
+    MV_COS,
+    MV_SIN,
+    MV_BASE,
+    MV_GROWTH,
+    MV_HITLAG,
+    MV_SHIELDSTUN,
+) = range(12)

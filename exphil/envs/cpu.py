@@ -1,0 +1,317 @@
+"""Scripted CPU opponents for the mock game, vectorized over games.
+
+A :class:`ScriptedCpu` reads ``Frames`` rows (the same observation a policy gets) and returns
+:class:`~exphil.envs.mock.Controls`, so it plugs in wherever a policy does: the built-in
+opponent of self-play and of evaluation in mock mode.
+
+Levels (each adds to the one below):
+
+====== =====================================================================================
+level  behaviour
+====== =====================================================================================
+0      stands still
+1      wanders: walks in a random direction, jumps now and then
+2      approaches the opponent (walking)
+3      jabs when in range
+4      mixes in forward tilts; shields attacks it sees coming; recovers with its double jump
+5      dashes in; punishes lag (landing, shield release, missed techs, dizziness) with a
+       forward smash; jumps at opponents above it with aerials; recovers with up-B
+6      techs when it lands in tumble; fast-falls its aerials
+7      edge-guards: waits at the edge and hits an opponent recovering
+8      jumps out to edge-guard with a back air
+9      reacts every other frame and rarely errs
+====== =====================================================================================
+
+Higher levels also react sooner (a CPU re-decides every ``REACTION[level]`` frames) and make
+fewer random choices. Everything is deterministic for a seed: random draws are a hash of the
+seed, the game slot, the number of games that slot has played, the frame and the port, so a
+game's CPU plays the same whether the game runs alone or in a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+
+from exphil.envs import _rules as R
+from exphil.envs.mock import Controls
+from exphil.game.frames import BUTTON_BITS, Frames
+from exphil.game.ids import LEGAL_STAGES
+
+__all__ = ["ScriptedCpu", "CPU_LEVELS", "REACTION"]
+
+CPU_LEVELS: Final = tuple(range(10))
+REACTION: Final = (1, 30, 20, 15, 12, 10, 8, 6, 4, 2)
+"""Frames between decisions, per level."""
+_ATTACK_P: Final = np.array([0, 0, 0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95])
+_SHIELD_P: Final = np.array([0, 0, 0, 0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.85])
+_PUNISH_P: Final = np.array([0, 0, 0, 0, 0, 0.6, 0.7, 0.8, 0.9, 0.95])
+_AERIAL_P: Final = np.array([0, 0, 0, 0, 0, 0.4, 0.5, 0.6, 0.7, 0.8])
+
+_A = BUTTON_BITS["A"]
+_B = BUTTON_BITS["B"]
+_X = BUTTON_BITS["X"]
+_L = BUTTON_BITS["L"]
+
+# plans
+(
+    P_IDLE,
+    P_WALK,
+    P_DASH,
+    P_JAB,
+    P_FTILT,
+    P_FSMASH,
+    P_SHIELD,
+    P_JUMP_IN,
+    P_RECOVER,
+    P_EDGE_WAIT,
+    P_EDGE_JUMP,
+    P_TECH,
+    P_WANDER,
+) = range(13)
+
+
+def _ids(*names: str) -> np.ndarray[Any, Any]:
+    return np.array([R.STATES[R.S[n]].action for n in names])
+
+
+_ATTACKS: Final = _ids(
+    "JAB", "FTILT", "FSMASH", "DASH_ATTACK", "NAIR", "FAIR", "BAIR", "UPB_TRAVEL"
+)
+_LAG: Final = _ids(
+    "LANDING",
+    "LANDING_SPECIAL",
+    "NAIR_LANDING",
+    "FAIR_LANDING",
+    "BAIR_LANDING",
+    "SHIELD_RELEASE",
+    "TECH_MISS",
+    "LYING",
+    "SB_DOWN",
+    "SB_STAND",
+    "DIZZY",
+    "DAMAGE_G",
+    "FSMASH",
+)
+_TUMBLE: Final = _ids("DAMAGE_FLY", "TUMBLE")
+_RUNNING: Final = _ids("DASH", "RUN")
+_EDGE_BY_STAGE: Final = np.zeros(256)
+for _st in LEGAL_STAGES:
+    _EDGE_BY_STAGE[int(_st)] = _st.geometry.edge
+
+_M64: Final = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _mix(z: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """splitmix64's finalizer on uint64 arrays."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    out: np.ndarray[Any, Any] = z ^ (z >> np.uint64(31))
+    return out
+
+
+class ScriptedCpu:
+    """CPU players at ``level`` (one level, or one per game) for ``n`` games.
+
+    ``seed`` derives one seed per game slot; pass ``seeds`` (uint64, one per game) instead to
+    pin them (a game run alone with ``seeds=batch.seeds[i:i+1]`` plays like game ``i`` of the
+    batch).
+    """
+
+    def __init__(
+        self,
+        level: int | Sequence[int] | np.ndarray[Any, Any],
+        n: int,
+        *,
+        seed: int = 0,
+        seeds: np.ndarray[Any, Any] | None = None,
+    ) -> None:
+        levels = np.broadcast_to(np.asarray(level, dtype=np.int64), (n,)).copy()
+        bad = levels[(levels < 0) | (levels > 9)]
+        if bad.size:
+            raise ValueError(f"CPU levels are 0..9, got {int(bad[0])}")
+        self.n = n
+        self.levels = levels
+        if seeds is None:
+            with np.errstate(over="ignore"):
+                seeds = _mix(
+                    np.uint64(seed & 0xFFFFFFFFFFFFFFFF) ^ _mix(np.arange(n, dtype=np.uint64))
+                )
+        seeds = np.asarray(seeds, dtype=np.uint64)
+        if seeds.shape != (n,):
+            raise ValueError(f"seeds must have shape ({n},), got {seeds.shape}")
+        self.seeds = seeds
+        self._react = np.asarray(REACTION)[levels]
+        self._games = np.zeros(n, dtype=np.uint64)
+        self._last_frame = np.full(n, np.iinfo(np.int64).max)
+        self._plan = np.zeros(n, dtype=np.int64)
+        self._t = np.zeros(n, dtype=np.int64)
+        self._until = np.zeros(n, dtype=np.int64)
+        self._dir = np.ones(n, dtype=np.int64)  # wander / edge side
+
+    def _random(self, frame: np.ndarray[Any, Any], port: int, k: int) -> np.ndarray[Any, Any]:
+        with np.errstate(over="ignore"):
+            z = self.seeds ^ _mix(self._games * np.uint64(0x100000001B3) + np.uint64(k))
+            z = _mix(z ^ _mix(frame.astype(np.uint64) * np.uint64(4) + np.uint64(port)))
+        out: np.ndarray[Any, Any] = (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        return out
+
+    def act(self, frames: Frames, port: int) -> Controls:
+        """Controls for ``port`` (0 or 1) in every game, given each game's current frame."""
+        if port not in (0, 1):
+            raise ValueError(f"port must be 0 or 1, got {port}")
+        if len(frames) != self.n:
+            raise ValueError(f"expected {self.n} rows of frames (one per game), got {len(frames)}")
+        me, opp = frames.players[port], frames.players[1 - port]
+        frame = frames.frame.astype(np.int64)
+        new_game = frame < self._last_frame
+        self._games += new_game.astype(np.uint64)
+        self._last_frame = frame
+        self._plan[new_game] = P_IDLE
+        self._t[new_game] = 0
+        self._until[new_game] = 0
+
+        lv = self.levels
+        mx, my = me.x.astype(np.float64), me.y.astype(np.float64)
+        ox, oy = opp.x.astype(np.float64), opp.y.astype(np.float64)
+        dx, dy = ox - mx, oy - my
+        adx = np.abs(dx)
+        toward = np.where(dx >= 0, 1, -1)
+        edge = _EDGE_BY_STAGE[frames.stage]
+        me_off = (np.abs(mx) > edge) | (my < -5)
+        opp_off = (np.abs(ox) > edge + 5) | (oy < -10)
+        opp_attacking = np.isin(opp.action, _ATTACKS) & (opp.action_frame < 12)
+        opp_lag = np.isin(opp.action, _LAG)
+        tumbling = np.isin(me.action, _TUMBLE)
+        opp_dead = opp.action <= 0x0D  # dead or on the halo
+        grounded = me.on_ground
+
+        # --- decide ------------------------------------------------------------------------
+        self._t += 1
+        decide = self._t >= self._until
+        u = [self._random(frame, port, k) for k in range(4)]
+        plan = np.full(self.n, P_IDLE)
+        length = self._react.copy()
+        # level 1: wander
+        wander = lv == 1
+        self._dir = np.where(decide & wander, np.where(u[0] < 0.5, -1, 1), self._dir)
+        plan = np.where(wander, P_WANDER, plan)
+        length = np.where(wander, 30 + (u[1] * 30).astype(np.int64), length)
+        # level 2+: approach
+        approach = (lv >= 2) & (adx > 14)
+        plan = np.where(approach, np.where(lv >= 5, P_DASH, P_WALK), plan)
+        # level 3+: attack in range
+        in_range = (lv >= 3) & (adx <= 14) & (np.abs(dy) < 10) & grounded
+        attack = in_range & (u[0] < _ATTACK_P[lv])
+        which = np.where((lv >= 4) & (u[1] < 0.5), P_FTILT, P_JAB)
+        punish = in_range & opp_lag & (u[2] < _PUNISH_P[lv])
+        plan = np.where(attack, which, plan)
+        plan = np.where(punish, P_FSMASH, plan)
+        # level 5+: aerials at an opponent above
+        above = (lv >= 5) & grounded & (dy > 8) & (dy < 60) & (adx < 25) & (u[3] < _AERIAL_P[lv])
+        plan = np.where(above, P_JUMP_IN, plan)
+        # level 4+: shield what is coming
+        threat = (lv >= 4) & grounded & opp_attacking & (adx < 25) & (u[1] < _SHIELD_P[lv])
+        plan = np.where(threat, P_SHIELD, plan)
+        # level 7+: edge-guard an opponent off the stage
+        guard = (lv >= 7) & opp_off & ~me_off & ~opp_dead
+        close_below = guard & (adx < 30) & (dy < 0)
+        plan = np.where(
+            guard, np.where((lv >= 8) & close_below & (u[2] < 0.5), P_EDGE_JUMP, P_EDGE_WAIT), plan
+        )
+        # level 6+: tech
+        plan = np.where((lv >= 6) & tumbling & (my < 25), P_TECH, plan)
+        # level 4+: recover (overrides everything)
+        plan = np.where((lv >= 4) & me_off, P_RECOVER, plan)
+        plan = np.where(opp_dead & (lv >= 2) & ~me_off, P_IDLE, plan)
+        plan = np.where(lv == 0, P_IDLE, plan)
+        attack_len = np.select(
+            [plan == P_JAB, plan == P_FTILT, plan == P_FSMASH, plan == P_JUMP_IN, plan == P_SHIELD],
+            [18, 28, 42, 40, 10 + (u[2] * 10).astype(np.int64)],
+            length,
+        )
+        self._plan = np.where(decide, plan, self._plan)
+        self._until = np.where(decide, attack_len, self._until)
+        self._t = np.where(decide, 0, self._t)
+
+        # --- act ---------------------------------------------------------------------------
+        plan, t = self._plan, self._t
+        n = self.n
+        sx = np.zeros(n)
+        sy = np.zeros(n)
+        cx = np.zeros(n)
+        buttons = np.zeros(n, dtype=np.int64)
+        first = t == 0
+        facing_ok = me.facing.astype(np.int64) == toward
+
+        # wanderers turn back before the edge
+        self._dir = np.where(np.abs(mx) > edge - 15, np.where(mx > 0, -1, 1), self._dir)
+        sx = np.where(plan == P_WANDER, 0.6 * self._dir, sx)
+        buttons = np.where((plan == P_WANDER) & first & (u[3] < 0.15), buttons | _X, buttons)
+        sx = np.where(plan == P_WALK, 0.6 * toward, sx)
+        sx = np.where(plan == P_DASH, 1.0 * toward, sx)
+        # jab and tilt: stop (and turn toward the opponent) first, then A; A out of a run
+        # would be a dash attack, which levels 5+ use on purpose now and then
+        running = np.isin(me.action, _RUNNING)
+        ready = facing_ok & ~running
+        dash_attack = (lv >= 5) & running & (u[3] < 0.3)
+        ground_attack = (plan == P_JAB) | (plan == P_FTILT)
+        press = ground_attack & ((first & (ready | dash_attack)) | (t == 5))
+        turning = ground_attack & ~facing_ok & (t < 4)
+        sx = np.where(turning, 0.5 * toward, sx)
+        buttons = np.where(press, buttons | _A, buttons)
+        sx = np.where(press & (plan == P_FTILT), 0.5 * toward, sx)
+        cx = np.where((plan == P_FSMASH) & first, toward.astype(np.float64), cx)
+        buttons = np.where(plan == P_SHIELD, buttons | _L, buttons)
+        # jump in: jump toward, aerial after 8 frames, fast fall on the way down (level 6+)
+        jump_in = plan == P_JUMP_IN
+        buttons = np.where(jump_in & first, buttons | _X, buttons)
+        sx = np.where(jump_in & (t < 8), 0.7 * toward, sx)
+        buttons = np.where(jump_in & (t == 8), buttons | _A, buttons)
+        sx = np.where(jump_in & (t == 8), toward * facing_ok.astype(np.float64), sx)
+        sy = np.where(jump_in & (t == 22) & (lv >= 6), -1.0, sy)
+        # recover: drift home, double jump when low, up-B when out of jumps
+        rec = plan == P_RECOVER
+        home = np.where(mx >= 0, -1.0, 1.0)
+        sx = np.where(rec, home, sx)
+        jump_now = rec & (me.jumps_left > 0) & (my < 10) & (me.vy_self <= 0) & ~grounded
+        buttons = np.where(jump_now & (t % 2 == 0), buttons | _X, buttons)
+        upb = rec & (lv >= 5) & (me.jumps_left == 0) & (my < 0) & (me.vy_self <= 0) & ~grounded
+        buttons = np.where(upb & (t % 2 == 0), buttons | _B, buttons)
+        # aim the up-B at the stage's corner: up and toward the stage
+        sy = np.where(rec & (my < 0), 0.8, sy)
+        sx = np.where(rec & (my < 0), 0.6 * home, sx)
+        # edge-guard: walk to the edge on the opponent's side, then hit what comes close
+        side = np.where(ox >= 0, 1.0, -1.0)
+        spot = side * (edge - 8)
+        wait = plan == P_EDGE_WAIT
+        far = np.abs(spot - mx) > 3
+        sx = np.where(wait & far, np.clip((spot - mx) / 10, -1, 1), sx)
+        poke = wait & ~far & (adx < 16) & (np.abs(dy) < 14) & (t % 4 == 0)
+        cx = np.where(poke, side, cx)
+        ejump = plan == P_EDGE_JUMP
+        buttons = np.where(ejump & first, buttons | _X, buttons)
+        sx = np.where(ejump & (t < 10), side, sx)
+        # a back air: face the stage, stick toward the opponent
+        buttons = np.where(ejump & (t == 10), buttons | _A, buttons)
+        sx = np.where(ejump & (t == 10), side, sx)
+        sx = np.where(ejump & (t > 12), -side, sx)
+        buttons = np.where(plan == P_TECH, buttons | _L, buttons)
+        # level 9 plays at most 2 frames late; lower levels sometimes do nothing at all
+        idle_roll = (lv < 9) & (u[0] < 0.02 * (9 - lv)) & ~rec
+        sx = np.where(idle_roll, 0.0, sx)
+        buttons = np.where(idle_roll, 0, buttons)
+
+        f32 = np.float32
+        zero = np.zeros(n, dtype=f32)
+        return Controls(
+            main_x=sx.astype(f32),
+            main_y=sy.astype(f32),
+            c_x=cx.astype(f32),
+            c_y=zero,
+            shoulder=zero,
+            buttons=buttons.astype(np.uint8),
+        )

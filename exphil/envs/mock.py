@@ -1,0 +1,960 @@
+"""A vectorized mock Melee: N two-player games stepped together with numpy.
+
+It is a small but real fighting game (movement, jumps, attacks with hitboxes, damage,
+knockback that grows with percent, hitstun, shields, blast zones, stocks, a timer) that speaks
+exactly the language of replays and Dolphin: it takes the controller columns a policy emits
+(:class:`Controls`) and returns :class:`~exphil.game.Frames` rows with real Melee action ids,
+internal character ids and external stage ids. Its rules are data in ``exphil.envs._rules``;
+``docs/mockenv.md`` describes them.
+
+Stepping and auto-reset
+-----------------------
+``reset()`` returns frame 0 of every game (nobody has pressed anything yet). ``step(c0, c1)``
+applies port 0's and port 1's controls to every game and returns a :class:`MockStep`:
+
+* ``frames``: one row per game, the frame those controls produced (the controller columns
+  hold the controls, as a replay's pre-frame inputs do);
+* ``reward``: ``[N, 2]`` per-player rewards, zero-sum unless shaping is configured;
+* ``done``: ``[N]``, True where a game ended on this step;
+* for a game that ended, its row of ``frames`` is **already frame 0 of the next game**
+  (same-step auto-reset); its last frame is in ``final_frames`` (one row per ended game, in
+  game order) and its :class:`GameResult` in ``results``. The reward of the ended game's last
+  step is in ``reward``.
+
+Everything here is deterministic: the same controls give the same frames, whatever the batch
+size (a test holds batched games equal to games stepped alone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+import numpy as np
+
+from exphil.envs import _rules as R
+from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
+from exphil.game.ids import Character, Stage, character, stage
+
+__all__ = [
+    "MockConfig",
+    "RewardConfig",
+    "Controls",
+    "MockStep",
+    "GameResult",
+    "MockEnv",
+    "MOCK_STAGES",
+    "MOCK_CHARACTERS",
+    "platforms",
+]
+
+MOCK_STAGES: Final = (Stage.FINAL_DESTINATION, Stage.BATTLEFIELD)
+MOCK_CHARACTERS: Final = (Character.FOX, Character.FALCO)  # they share the up-B action ids
+STAGE_DEPTH: Final = 20.0  # the main stage is a solid block this deep below its top
+
+# libmelee melee.stages.{left,right,top}_platform_position for Battlefield: (height, left, right)
+_PLATFORMS: Final[dict[Stage, tuple[tuple[float, float, float], ...]]] = {
+    Stage.FINAL_DESTINATION: (),
+    Stage.BATTLEFIELD: (
+        (54.40010070800781, -18.80000114440918, 18.80000114440918),
+        (27.20009994506836, -57.60000228881836, -20.0),
+        (27.20009994506836, 20.0, 57.60000228881836),
+    ),
+}
+
+_BTN_A = BUTTON_BITS["A"]
+_BTN_B = BUTTON_BITS["B"]
+_BTN_JUMP = BUTTON_BITS["X"] | BUTTON_BITS["Y"]
+_BTN_SHIELD = BUTTON_BITS["L"] | BUTTON_BITS["R"]
+
+
+def platforms(st: Stage) -> tuple[tuple[float, float, float], ...]:
+    """The pass-through platforms of a mock stage: ``(height, left, right)`` each."""
+    return _PLATFORMS[st]
+
+
+class RewardConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-player reward weights.
+
+    The core is zero-sum: ``stock * (stocks the opponent lost - stocks lost) + damage * (damage
+    dealt - damage taken) + win * (+1 win, -1 loss)``; player 1's core reward is minus player
+    0's. Shaping terms (default 0) are added per player and break zero-sum when on:
+    ``approach`` per unit of distance closed to the opponent, ``offstage`` (a penalty) per
+    frame spent beyond the stage's edge.
+    """
+
+    stock: float = 1.0
+    damage: float = 0.01
+    win: float = 5.0
+    approach: float = 0.0
+    offstage: float = 0.0
+
+
+class MockConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One mock game's rules. Stage and characters take names or aliases (``fd``, ``bf``)."""
+
+    stage: str = "final_destination"
+    characters: tuple[str, str] = ("fox", "fox")
+    stocks: int = R.STOCKS
+    time_limit: int = R.TIME_LIMIT  # frames; 28,800 = 8 minutes
+    rewards: RewardConfig = RewardConfig()
+
+    def __post_init__(self) -> None:
+        st = stage(self.stage)
+        if st not in MOCK_STAGES:
+            names = ", ".join(s.display_name for s in MOCK_STAGES)
+            raise ValueError(f"the mock environment plays on {names}, not {st.display_name}")
+        for name in self.characters:
+            ch = character(name)
+            if ch not in MOCK_CHARACTERS:
+                names = ", ".join(c.display_name for c in MOCK_CHARACTERS)
+                raise ValueError(
+                    f"the mock environment's characters are {names} (they share its move "
+                    f"set and action ids), not {ch.display_name}"
+                )
+        if not 1 <= self.stocks <= 99:
+            raise ValueError(f"stocks must be in 1..99, got {self.stocks}")
+        if self.time_limit < 1:
+            raise ValueError(f"time_limit must be at least 1 frame, got {self.time_limit}")
+
+    @property
+    def stage_id(self) -> Stage:
+        return stage(self.stage)
+
+    @property
+    def character_ids(self) -> tuple[Character, Character]:
+        return character(self.characters[0]), character(self.characters[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """One port's controller for N games: the columns a policy emits (``Frames``' controller
+    conventions: sticks in [-1, 1], ``shoulder`` in [0, 1], ``buttons`` a uint8 bitmask in
+    ``BUTTONS`` order). Arrays of shape ``[N]``."""
+
+    main_x: np.ndarray[Any, Any]
+    main_y: np.ndarray[Any, Any]
+    c_x: np.ndarray[Any, Any]
+    c_y: np.ndarray[Any, Any]
+    shoulder: np.ndarray[Any, Any]
+    buttons: np.ndarray[Any, Any]
+
+    @classmethod
+    def neutral(cls, n: int) -> Controls:
+        z = np.zeros(n, dtype=np.float32)
+        return cls(z, z, z, z, z, np.zeros(n, dtype=np.uint8))
+
+    @classmethod
+    def from_player(cls, player: PlayerFrames) -> Controls:
+        """The controller columns of ``player`` (a replay's or the mock's own)."""
+        return cls(
+            player.main_x, player.main_y, player.c_x, player.c_y, player.shoulder, player.buttons
+        )
+
+    def take(self, index: Any) -> Controls:
+        return Controls(
+            self.main_x[index],
+            self.main_y[index],
+            self.c_x[index],
+            self.c_y[index],
+            self.shoulder[index],
+            self.buttons[index],
+        )
+
+
+class GameResult(msgspec.Struct, frozen=True):
+    """How one game ended. ``winner`` is the winning port (0 or 1), or -1 for a draw;
+    ``reason`` is ``"stocks"`` or ``"timeout"``."""
+
+    game: int  # index of the game in the batch
+    winner: int
+    reason: str
+    frames: int
+    stocks: tuple[int, int]
+    percent: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class MockStep:
+    frames: Frames
+    reward: np.ndarray[Any, Any]  # [N, 2] float32
+    done: np.ndarray[Any, Any]  # [N] bool
+    final_frames: Frames | None  # last frame of each ended game (rows in game order)
+    results: tuple[GameResult, ...]
+
+
+# float state, [F, 2, N] float64
+_X, _Y, _VX, _VY, _KBX, _KBY, _PCT, _SHIELD = range(8)
+_NF = 8
+# int state, [Z, 2, N] int64
+(
+    _ST,
+    _VAR,
+    _AF,
+    _FACING,
+    _JUMPS,
+    _STOCKS,
+    _SURF,
+    _TIMER,
+    _INVULN,
+    _HITLAG,
+    _HITDONE,
+    _FF,
+    _TECH,
+) = range(13)
+_NZ = 13
+
+_ST_WALK = R.S["WALK"]
+_ST_DASH = R.S["DASH"]
+_ST_RUN = R.S["RUN"]
+_ST_TURN = R.S["TURN"]
+_ST_KNEE = R.S["KNEE_BEND"]
+_ST_SHIELD = R.S["SHIELD"]
+_ST_SHIELD_START = R.S["SHIELD_START"]
+_ST_DEAD = R.S["DEAD"]
+_ST_HALO = R.S["HALO"]
+_ST_LYING = R.S["LYING"]
+_ST_TECH = R.S["TECH"]
+_ST_UPB_G = R.S["UPB_HOLD_G"]
+_ST_UPB_A = R.S["UPB_HOLD_A"]
+_ACTION = R.STATE_TABLE[:, R.T_ACTION]
+_FLAGS = R.STATE_TABLE[:, R.T_FLAGS]
+_DURATION = R.STATE_TABLE[:, R.T_DURATION]
+_NEXT = R.STATE_TABLE[:, R.T_NEXT]
+_MOVE = R.STATE_TABLE[:, R.T_MOVE]
+_LANDING = R.STATE_TABLE[:, R.T_LANDING]
+_VARIANT = R.STATE_TABLE[:, R.T_VARIANT]
+
+
+def _flag(flags: np.ndarray[Any, Any], bit: int) -> np.ndarray[Any, Any]:
+    out: np.ndarray[Any, Any] = (flags & bit) != 0
+    return out
+
+
+class MockEnv:
+    """``n`` mock games stepped together. See the module docstring for the stepping rules."""
+
+    def __init__(self, n: int, config: MockConfig | None = None) -> None:
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        self.n = n
+        self.config = config or MockConfig()
+        cfg = self.config
+        self._stage = cfg.stage_id
+        geo = self._stage.geometry
+        self._edge = geo.edge
+        self._blast = (geo.blast_left, geo.blast_right, geo.blast_top, geo.blast_bottom)
+        # surfaces, highest first: (height, left, right, pass-through); 0 = the main stage
+        surfaces = [(0.0, -geo.edge, geo.edge, False)]
+        surfaces += [(h, lft, rgt, True) for h, lft, rgt in _PLATFORMS[self._stage]]
+        self._surfaces = surfaces
+        order = sorted(range(len(surfaces)), key=lambda i: -surfaces[i][0])
+        self._surface_order = order
+        self._surf_h = np.array([s[0] for s in surfaces])
+        self._surf_l = np.array([s[1] for s in surfaces])
+        self._surf_r = np.array([s[2] for s in surfaces])
+
+        self._F = np.zeros((_NF, 2, n))
+        self._I = np.zeros((_NZ, 2, n), dtype=np.int64)
+        self._frame = np.zeros(n, dtype=np.int64)
+        self._ctrl = np.zeros((5, 2, n))  # main_x, main_y, c_x, c_y, shoulder of the last step
+        self._buttons = np.zeros((2, n), dtype=np.int64)
+
+        # read-only columns shared by every Frames this env emits
+        chars = cfg.character_ids
+        self._const_char = tuple(_frozen(np.full(n, c.internal, dtype=np.uint8)) for c in chars)
+        self._const_true = _frozen(np.ones(n, dtype=bool))
+        self._const_stage = _frozen(np.full(n, int(self._stage), dtype=np.uint8))
+        nana = PlayerFrames.zeros(n)
+        for arr in nana.columns().values():
+            arr.setflags(write=False)
+        self._const_nana = nana
+        items = ItemFrames.zeros(n)
+        items.owner[:] = -1
+        for arr in items.columns().values():
+            arr.setflags(write=False)
+        self._const_items = items
+
+        self._games_finished = 0
+        self._frames_stepped = 0
+        self._wins = np.zeros(3, dtype=np.int64)  # port 0, port 1, draws
+        self._reset_rows(np.arange(n))
+
+    # --- public API ----------------------------------------------------------------------
+    def reset(self) -> Frames:
+        """Start every game over; returns frame 0 of each."""
+        self._reset_rows(np.arange(self.n))
+        return self._frames_out()
+
+    @property
+    def frames(self) -> Frames:
+        """The current frame of every game (a fresh copy)."""
+        return self._frames_out()
+
+    @property
+    def stage(self) -> Stage:
+        return self._stage
+
+    def statistics(self) -> dict[str, int]:
+        """Counters since construction: frames stepped (per game), games finished, results."""
+        return {
+            "games": self.n,
+            "frames_stepped": self._frames_stepped,
+            "games_finished": self._games_finished,
+            "port0_wins": int(self._wins[0]),
+            "port1_wins": int(self._wins[1]),
+            "draws": int(self._wins[2]),
+        }
+
+    def step(self, c0: Controls, c1: Controls) -> MockStep:
+        """Apply port 0's and port 1's controls to every game; see the module docstring."""
+        ctrl, buttons = self._controls_in(c0, c1)
+        prev_pct = self._F[_PCT].copy()
+        prev_stocks = self._I[_STOCKS].copy()
+        prev_x = self._F[_X].copy()
+        self._advance(ctrl, buttons)
+        self._frame += 1
+        self._frames_stepped += self.n
+
+        done, winner, reason = self._game_over()
+        reward = self._rewards(prev_pct, prev_stocks, prev_x, winner, done)
+        out = self._frames_out()
+        final: Frames | None = None
+        results: tuple[GameResult, ...] = ()
+        if done.any():
+            idx = np.flatnonzero(done)
+            final = out.take(idx)
+            results = self._results(idx, winner, reason)
+            self._reset_rows(idx)
+            out = self._frames_out()
+        return MockStep(out, reward, done, final, results)
+
+    # --- internals -----------------------------------------------------------------------
+    def _controls_in(
+        self, c0: Controls, c1: Controls
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        n = self.n
+        ctrl = np.empty((5, 2, n))
+        buttons = np.empty((2, n), dtype=np.int64)
+        for p, c in enumerate((c0, c1)):
+            if not isinstance(c, Controls):
+                raise TypeError(f"port {p}'s controls must be Controls, got {type(c).__name__}")
+            for k, name in enumerate(("main_x", "main_y", "c_x", "c_y", "shoulder")):
+                arr = np.asarray(getattr(c, name))
+                if arr.shape != (n,):
+                    raise ValueError(
+                        f"port {p}'s controls.{name} has shape {arr.shape}, expected ({n},)"
+                    )
+                ctrl[k, p] = arr
+            b = np.asarray(c.buttons)
+            if b.shape != (n,):
+                raise ValueError(
+                    f"port {p}'s controls.buttons has shape {b.shape}, expected ({n},)"
+                )
+            if b.dtype != np.uint8 and ((b < 0) | (b > 0xFF)).any():
+                raise ValueError(f"port {p}'s controls.buttons must be uint8 bitmasks")
+            buttons[p] = b
+        if not np.isfinite(ctrl).all():
+            names = ("main_x", "main_y", "c_x", "c_y", "shoulder")
+            bad = sorted({names[k] for k in np.argwhere(~np.isfinite(ctrl))[:, 0]})
+            raise ValueError(f"controls must be finite; NaN or inf in {', '.join(bad)}")
+        np.clip(ctrl[:4], -1.0, 1.0, out=ctrl[:4])
+        np.clip(ctrl[4], 0.0, 1.0, out=ctrl[4])
+        return ctrl, buttons
+
+    def _reset_rows(self, idx: np.ndarray[Any, Any]) -> None:
+        F, Z = self._F, self._I
+        F[:, :, idx] = 0.0
+        Z[:, :, idx] = 0
+        F[_X, 0, idx] = -R.SPAWN_X
+        F[_X, 1, idx] = R.SPAWN_X
+        F[_SHIELD, :, idx] = R.SHIELD_MAX
+        Z[_FACING, 0, idx] = 1
+        Z[_FACING, 1, idx] = -1
+        Z[_JUMPS, :, idx] = 2
+        Z[_STOCKS, :, idx] = self.config.stocks
+        Z[_ST, :, idx] = R.S["STAND"]
+        self._frame[idx] = 0
+        self._ctrl[:, :, idx] = 0.0
+        self._buttons[:, idx] = 0
+
+    def _advance(self, ctrl: np.ndarray[Any, Any], buttons: np.ndarray[Any, Any]) -> None:
+        F, Z = self._F, self._I
+        saved_F = F.copy()
+        saved_Z = Z.copy()
+        x, y, vx, vy, kbx, kby, _pct, shield = F
+        st, var, af, facing, jumps, stocks, surf, timer, invuln, hitlag, hitdone, ff, tech = Z
+        frozen = hitlag > 0
+
+        # --- controller -----------------------------------------------------------------
+        sx, sy, cx, cy, sh = ctrl
+        psx, psy, pcx, pcy, psh = self._ctrl
+        pb = self._buttons
+        pressed = buttons & ~pb
+        abs_sx = np.abs(sx)
+        jump_p = ((pressed & _BTN_JUMP) != 0) | ((sy >= R.TAP_JUMP) & (psy < R.TAP_JUMP))
+        jump_h = ((buttons & _BTN_JUMP) != 0) | (sy >= R.TAP_JUMP)
+        attack_p = (pressed & _BTN_A) != 0
+        special_p = (pressed & _BTN_B) != 0
+        shield_h = ((buttons & _BTN_SHIELD) != 0) | (sh >= R.SHOULDER_THRESHOLD)
+        shield_was = ((pb & _BTN_SHIELD) != 0) | (psh >= R.SHOULDER_THRESHOLD)
+        c_on = (np.abs(cx) >= R.CSTICK_THRESHOLD) | (np.abs(cy) >= R.CSTICK_THRESHOLD)
+        c_was = (np.abs(pcx) >= R.CSTICK_THRESHOLD) | (np.abs(pcy) >= R.CSTICK_THRESHOLD)
+        c_p = c_on & ~c_was
+        down_p = (sy <= R.DOWN_THRESHOLD) & (psy > R.DOWN_THRESHOLD)
+        smash_x = (abs_sx >= R.DASH_THRESHOLD) & (np.abs(psx) < R.DASH_THRESHOLD)
+        stick_dir = np.where(sx >= 0, 1, -1)
+        tilted = abs_sx >= R.DEADZONE
+        any_input = (pressed != 0) | tilted | (np.abs(sy) >= R.DEADZONE)
+        self._ctrl = ctrl
+        self._buttons = buttons
+
+        # --- timers and timed ends ------------------------------------------------------------
+        af += 1
+        np.maximum(timer - 1, 0, out=timer)
+        np.maximum(invuln - 1, 0, out=invuln)
+        np.maximum(tech - 1, 0, out=tech)
+        tech[shield_h & ~shield_was] = R.TECH_WINDOW
+
+        flags = _FLAGS[st]
+        timed = _flag(flags, R.TIMED)
+        dur = _DURATION[st]
+        end = np.where(timed, timer <= 0, (dur > 0) & (af >= dur))
+        end &= ~((st == _ST_DEAD) & (stocks == 0))  # a last stock stays dead
+        if end.any():
+            old = st.copy()
+            st[end] = _NEXT[old[end]]
+            af[end] = 0
+            self._takeoff(end & (old == _ST_KNEE), sx, jump_h)
+            self._up_b_travel(end & ((old == _ST_UPB_G) | (old == _ST_UPB_A)), sx, sy)
+            respawn = end & (old == _ST_DEAD)
+            if respawn.any():
+                self._respawn(respawn)
+            halo_out = end & (old == _ST_HALO)
+            invuln[halo_out] = R.RESPAWN_INVULNERABLE
+
+        # --- input-driven transitions -----------------------------------------------------------
+        flags = _FLAGS[st]
+        enter = np.zeros_like(frozen)  # entered a new state by input this frame
+        new_st = st.copy()
+
+        actg = _flag(flags, R.ACT_G)
+        if actg.any():
+            g_upb = actg & special_p & (sy >= R.UP_B_THRESHOLD)
+            g_jump = actg & jump_p & ~g_upb
+            g_shield = actg & shield_h & ~g_upb & ~g_jump
+            rest = actg & ~(g_upb | g_jump | g_shield)
+            g_smash = rest & ((c_p & (np.abs(cx) >= R.CSTICK_THRESHOLD)) | (attack_p & smash_x))
+            rest &= ~g_smash
+            g_attack = rest & attack_p
+            rest &= ~g_attack
+            running = (st == _ST_DASH) | (st == _ST_RUN)
+            new_st[g_upb] = _ST_UPB_G
+            new_st[g_jump] = _ST_KNEE
+            new_st[g_shield] = _ST_SHIELD_START
+            new_st[g_smash] = R.S["FSMASH"]
+            smash_dir = np.where(
+                c_p & (np.abs(cx) >= R.CSTICK_THRESHOLD), np.where(cx >= 0, 1, -1), stick_dir
+            )
+            facing[g_smash] = smash_dir[g_smash]
+            dash_attack = g_attack & running
+            ftilt = g_attack & ~running & tilted
+            jab = g_attack & ~running & ~tilted
+            new_st[dash_attack] = R.S["DASH_ATTACK"]
+            new_st[ftilt] = R.S["FTILT"]
+            new_st[jab] = R.S["JAB"]
+            facing[ftilt] = stick_dir[ftilt]
+            enter |= g_upb | g_jump | g_shield | g_smash | g_attack
+            # movement
+            dash_in = rest & (abs_sx >= R.DASH_THRESHOLD)
+            start_dash = dash_in & (~running | (stick_dir != facing))
+            walk_in = rest & tilted & ~dash_in
+            turn = walk_in & (stick_dir != facing)
+            walk = walk_in & ~turn
+            start_walk = walk & (st != _ST_WALK)
+            stop = rest & ~tilted & ((st == _ST_WALK) | running)
+            on_platform = rest & (surf > 0) & down_p
+            new_st[start_dash] = _ST_DASH
+            facing[start_dash] = stick_dir[start_dash]
+            new_st[turn] = _ST_TURN
+            facing[turn] = -facing[turn]
+            new_st[start_walk] = _ST_WALK
+            new_st[stop] = R.S["STAND"]
+            new_st[on_platform] = R.S["FALL"]
+            surf[on_platform] = -1
+            jumps[on_platform] = 1
+            var[walk] = np.where(
+                abs_sx < 0.5, R.WALK_SLOW, np.where(abs_sx < 0.65, R.WALK_MIDDLE, R.WALK_FAST)
+            )[walk]
+            enter |= start_dash | turn | start_walk | stop | on_platform
+
+        shielding = (st == _ST_SHIELD) | (st == _ST_SHIELD_START)
+        if shielding.any():
+            oos = shielding & jump_p
+            release = (st == _ST_SHIELD) & ~shield_h & ~oos
+            new_st[oos] = _ST_KNEE
+            new_st[release] = R.S["SHIELD_RELEASE"]
+            enter |= oos | release
+
+        acta = _flag(flags, R.ACT_A)
+        if acta.any():
+            a_upb = acta & special_p & (sy >= R.UP_B_THRESHOLD)
+            a_jump = acta & jump_p & (jumps > 0) & ~a_upb
+            a_attack = acta & (attack_p | c_p) & ~a_upb & ~a_jump
+            new_st[a_upb] = _ST_UPB_A
+            back = tilted & (stick_dir != facing)
+            new_st[a_jump] = np.where(back, R.S["DJUMP_B"], R.S["DJUMP_F"])[a_jump]
+            vy[a_jump] = R.DOUBLE_JUMP_VELOCITY
+            vx[a_jump] = np.clip(sx * R.DOUBLE_JUMP_STICK, -R.MAX_AIR_SPEED, R.MAX_AIR_SPEED)[
+                a_jump
+            ]
+            jumps[a_jump] -= 1
+            ff[a_jump] = 0
+            d = np.where(c_p, cx, sx)
+            d_dir = np.where(d >= 0, 1, -1)
+            aerial = np.where(
+                np.abs(d) < R.DEADZONE,
+                R.S["NAIR"],
+                np.where(d_dir == facing, R.S["FAIR"], R.S["BAIR"]),
+            )
+            new_st[a_attack] = aerial[a_attack]
+            enter |= a_upb | a_jump | a_attack
+
+        lying_out = (st == _ST_LYING) & any_input
+        halo_out = (st == _ST_HALO) & any_input & (af >= 1)
+        new_st[lying_out] = R.S["GETUP"]
+        new_st[halo_out] = R.S["FALL"]
+        invuln[halo_out] = R.RESPAWN_INVULNERABLE
+        enter |= lying_out | halo_out
+
+        st[:] = new_st
+        af[enter] = 0
+        hitdone[enter] = 0
+        flags = _FLAGS[st]
+
+        # --- physics ---------------------------------------------------------------------
+        grounded = _flag(flags, R.GROUND)
+        fixed = _flag(flags, R.FROZEN_POS)
+        air = ~grounded & ~fixed
+        ff[_flag(flags, R.FF_OK) & down_p & (vy < 0)] = 1
+        # ground: walk / dash / run set their speed; everything else slides to a stop
+        self_move = _flag(flags, R.SELF_MOVE)
+        walking = st == _ST_WALK
+        friction_g = np.sign(vx) * np.maximum(np.abs(vx) - R.GROUND_FRICTION, 0.0)
+        friction_a = np.sign(vx) * np.maximum(np.abs(vx) - R.AIR_FRICTION, 0.0)
+        drift = _flag(flags, R.DRIFT) & tilted
+        drifted = vx + np.clip(sx * R.MAX_AIR_SPEED - vx, -R.AIR_ACCEL, R.AIR_ACCEL)
+        hover = _flag(flags, R.HOVER)
+        nograv = _flag(flags, R.NO_GRAVITY)
+        new_vx = np.where(
+            grounded,
+            np.where(
+                self_move,
+                np.where(walking, sx * R.WALK_SPEED, facing * R.GROUND_SPEED),
+                friction_g,
+            ),
+            np.where(
+                drift,
+                drifted,
+                np.where(hover, vx * R.UP_B_HOLD_DRAG, np.where(nograv, vx, friction_a)),
+            ),
+        )
+        falling = np.where(ff == 1, R.FAST_FALL, np.maximum(vy - R.GRAVITY, R.TERMINAL))
+        new_vy = np.where(
+            grounded,
+            0.0,
+            np.where(
+                hover,
+                np.maximum(vy - R.UP_B_HOLD_GRAVITY, R.UP_B_HOLD_FALL),
+                np.where(nograv, vy, falling),
+            ),
+        )
+        new_vx[fixed] = 0.0
+        new_vy[fixed] = 0.0
+        vx[:] = new_vx
+        vy[:] = new_vy
+        kby[grounded] = 0.0
+        kbx[fixed] = 0.0
+        kby[fixed] = 0.0
+        x += vx + kbx
+        y += vy + kby
+        mag = np.sqrt(kbx * kbx + kby * kby)
+        scale = np.where(
+            mag > 0, np.maximum(mag - R.KB_DECAY, 0.0) / np.where(mag > 0, mag, 1.0), 0.0
+        )
+        kbx *= scale
+        kby *= scale
+
+        # --- collisions -----------------------------------------------------------------
+        y0 = saved_F[_Y]
+        moving_down = (vy + kby) <= 0
+        landed = np.zeros_like(frozen)
+        for k in self._surface_order:
+            h, lft, rgt, through = self._surfaces[k]
+            cross = air & ~landed & moving_down & (y0 >= h) & (y <= h) & (x >= lft) & (x <= rgt)
+            if through:
+                cross &= sy > R.DOWN_THRESHOLD
+            y[cross] = h
+            surf[cross] = k
+            landed |= cross
+        if landed.any():
+            landing = _LANDING[st]
+            techable = _flag(flags, R.TECHABLE)
+            landing = np.where(techable, np.where(tech > 0, _ST_TECH, R.S["TECH_MISS"]), landing)
+            st[landed] = landing[landed]
+            af[landed] = 0
+            vy[landed] = 0.0
+            kby[landed] = 0.0
+            ff[landed] = 0
+            jumps[landed] = 2
+            timer[landed] = 0
+            hitdone[landed] = 0
+        # walking off the surface one stands on
+        on = grounded & (surf >= 0)
+        sidx = np.maximum(surf, 0)
+        off = on & ((x < self._surf_l[sidx]) | (x > self._surf_r[sidx]))
+        if off.any():
+            fall = off & _flag(flags, R.ACT_G)
+            st[fall] = R.S["FALL"]
+            af[fall] = 0
+            jumps[fall] = 1
+            surf[fall] = -1
+            stay = off & ~fall
+            x[stay] = np.clip(x, self._surf_l[sidx], self._surf_r[sidx])[stay]
+            vx[stay] = 0.0
+            kbx[stay] = 0.0
+        # the main stage is solid below its top
+        edge = self._edge
+        inside = (np.abs(x) < edge) & (y < 0) & (y > -STAGE_DEPTH) & ~_flag(_FLAGS[st], R.GROUND)
+        if inside.any():
+            from_side = inside & (np.abs(saved_F[_X]) >= edge)
+            from_below = inside & ~from_side
+            x[from_side] = (np.sign(x) * edge)[from_side]
+            vx[from_side] = 0.0
+            kbx[from_side] = 0.0
+            y[from_below] = -STAGE_DEPTH
+            vy[from_below] = 0.0
+            kby[from_below] = 0.0
+        surf[~_flag(_FLAGS[st], R.GROUND)] = -1
+
+        # --- shield health ----------------------------------------------------------------
+        holding = (st == _ST_SHIELD) | (st == _ST_SHIELD_START)
+        shield[:] = np.where(
+            holding, shield - R.SHIELD_DECAY, np.minimum(shield + R.SHIELD_REGEN, R.SHIELD_MAX)
+        )
+        broke = holding & (shield <= 0)
+        if broke.any():
+            self._shield_break(broke)
+
+        # --- hitlag: frozen players keep their state ---------------------------------------
+        if frozen.any():
+            np.copyto(F, saved_F, where=frozen)
+            np.copyto(Z, saved_Z, where=frozen)
+            hitlag -= frozen
+
+        self._hits(frozen)
+        self._blast_zones()
+
+    def _takeoff(
+        self, mask: np.ndarray[Any, Any], sx: np.ndarray[Any, Any], jump_h: np.ndarray[Any, Any]
+    ) -> None:
+        if not mask.any():
+            return
+        F, Z = self._F, self._I
+        vx = F[_VX]
+        F[_VY][mask] = np.where(jump_h, R.JUMP_VELOCITY, R.SHORT_HOP_VELOCITY)[mask]
+        carried = np.clip(vx * R.JUMP_CARRY + sx * R.JUMP_STICK, -R.MAX_AIR_SPEED, R.MAX_AIR_SPEED)
+        vx[mask] = carried[mask]
+        back = (np.abs(sx) >= R.DEADZONE) & (np.where(sx >= 0, 1, -1) != Z[_FACING])
+        Z[_ST][mask] = np.where(back, R.S["JUMP_B"], R.S["JUMP_F"])[mask]
+        Z[_JUMPS][mask] = 1
+        Z[_SURF][mask] = -1
+        Z[_FF][mask] = 0
+
+    def _up_b_travel(
+        self, mask: np.ndarray[Any, Any], sx: np.ndarray[Any, Any], sy: np.ndarray[Any, Any]
+    ) -> None:
+        if not mask.any():
+            return
+        F, Z = self._F, self._I
+        grounded = Z[_SURF] >= 0
+        dy = np.where(grounded, np.maximum(sy, 0.0), sy)
+        dx = sx
+        norm = np.sqrt(dx * dx + dy * dy)
+        aimed = norm >= R.DEADZONE
+        ux = np.where(aimed, dx / np.where(aimed, norm, 1.0), 0.0)
+        uy = np.where(aimed, dy / np.where(aimed, norm, 1.0), 1.0)
+        F[_VX][mask] = (ux * R.UP_B_SPEED)[mask]
+        F[_VY][mask] = (uy * R.UP_B_SPEED)[mask]
+        turn = mask & (np.abs(ux) > 0.1)
+        Z[_FACING][turn] = np.where(ux >= 0, 1, -1)[turn]
+        Z[_SURF][mask] = -1
+        Z[_FF][mask] = 0
+        Z[_HITDONE][mask] = 0
+
+    def _respawn(self, mask: np.ndarray[Any, Any]) -> None:
+        F, Z = self._F, self._I
+        side = np.array([[-1.0], [1.0]])
+        F[_X][mask] = np.broadcast_to(side * R.SPAWN_X, mask.shape)[mask]
+        F[_Y][mask] = R.RESPAWN_HEIGHT
+        for k in (_VX, _VY, _KBX, _KBY):
+            F[k][mask] = 0.0
+        F[_PCT][mask] = 0.0
+        F[_SHIELD][mask] = R.SHIELD_MAX
+        Z[_ST][mask] = _ST_HALO
+        Z[_VAR][mask] = 0
+        Z[_TIMER][mask] = R.HALO_MAX
+        Z[_FACING][mask] = np.broadcast_to(np.array([[1], [-1]]), mask.shape)[mask]
+        Z[_JUMPS][mask] = 1
+        Z[_FF][mask] = 0
+        Z[_SURF][mask] = -1
+
+    def _shield_break(self, mask: np.ndarray[Any, Any]) -> None:
+        F, Z = self._F, self._I
+        Z[_ST][mask] = R.S["SB_FLY"]
+        Z[_AF][mask] = 0
+        Z[_SURF][mask] = -1
+        F[_VY][mask] = R.SHIELD_BREAK_VY
+        F[_SHIELD][mask] = R.SHIELD_AFTER_BREAK
+
+    def _hits(self, frozen: np.ndarray[Any, Any]) -> None:
+        F, Z = self._F, self._I
+        x, y = F[_X], F[_Y]
+        st, af, facing = Z[_ST], Z[_AF], Z[_FACING]
+        mv = _MOVE[st]
+        flags = _FLAGS[st]
+        can = (mv >= 0) & (Z[_HITDONE] == 0) & ~frozen
+        if not can.any():
+            return
+        row = R.MOVE_TABLE[np.maximum(mv, 0)]  # [2, N, 12]
+        active = can & (af >= row[..., R.MV_FIRST]) & (af <= row[..., R.MV_LAST])
+        hx = x + facing * row[..., R.MV_DX]
+        hy = y + row[..., R.MV_DY]
+        ox, oy = x[::-1], y[::-1]
+        ddx = hx - ox
+        ddy = hy - np.clip(hy, oy + R.HURT_LOW, oy + R.HURT_HIGH)
+        reach = row[..., R.MV_RADIUS] + R.HURT_RADIUS
+        intangible = (
+            _flag(flags, R.INTANGIBLE)
+            | ((st == _ST_TECH) & (af < R.TECH_INTANGIBLE))
+            | (Z[_INVULN] > 0)
+        )
+        hit = active & (ddx * ddx + ddy * ddy <= reach * reach) & ~intangible[::-1]
+        if not hit.any():
+            return
+        got = hit[::-1]  # got[p]: player p was hit by the other player
+        att = row[::-1]  # the attacker's move, seen from the defender
+        att_facing = facing[::-1]
+        dmg = att[..., R.MV_DAMAGE]
+        lag = att[..., R.MV_HITLAG].astype(np.int64)
+        shielded = got & _flag(flags, R.SHIELDING)
+        body = got & ~shielded
+        Z[_HITDONE][hit] = 1
+        np.maximum(
+            Z[_HITLAG], np.where(hit, row[..., R.MV_HITLAG].astype(np.int64), 0), out=Z[_HITLAG]
+        )
+        np.maximum(Z[_HITLAG], np.where(got, lag, 0), out=Z[_HITLAG])
+
+        if shielded.any():
+            shield = F[_SHIELD]
+            shield[shielded] -= dmg[shielded]
+            broke = shielded & (shield <= 0)
+            stun = shielded & ~broke
+            Z[_ST][stun] = R.S["SHIELD_STUN"]
+            Z[_AF][stun] = 0
+            Z[_TIMER][stun] = att[..., R.MV_SHIELDSTUN].astype(np.int64)[stun]
+            F[_VX][stun] = (att_facing * R.SHIELD_PUSH * dmg)[stun]
+            if broke.any():
+                self._shield_break(broke)
+        if body.any():
+            pct = F[_PCT]
+            pct[body] += dmg[body]
+            p = pct
+            kb = ((p / 10 + p * dmg / 20) * 200 / (R.WEIGHT + 100) * 1.4 + 18) * att[
+                ..., R.MV_GROWTH
+            ] / 100 + att[..., R.MV_BASE]
+            speed = kb * R.KB_SPEED
+            kbx = speed * att[..., R.MV_COS] * att_facing
+            kby = speed * att[..., R.MV_SIN]
+            tumble = kb >= R.TUMBLE_KB
+            grounded = _flag(flags, R.GROUND)
+            lifted = ~grounded | (tumble & (kby > 0))
+            new_st = np.where(
+                tumble, R.S["DAMAGE_FLY"], np.where(lifted, R.S["DAMAGE_A"], R.S["DAMAGE_G"])
+            )
+            F[_KBX][body] = kbx[body]
+            F[_KBY][body] = np.where(lifted, kby, 0.0)[body]
+            F[_VX][body] = 0.0
+            F[_VY][body] = 0.0
+            Z[_ST][body] = new_st[body]
+            Z[_AF][body] = 0
+            Z[_TIMER][body] = np.floor(kb * R.HITSTUN_PER_KB).astype(np.int64)[body]
+            Z[_FACING][body] = -att_facing[body]
+            Z[_FF][body] = 0
+            Z[_HITDONE][body] = 0
+            up = body & lifted
+            Z[_SURF][up] = -1
+
+    def _blast_zones(self) -> None:
+        F, Z = self._F, self._I
+        x, y = F[_X], F[_Y]
+        left, right, top, bottom = self._blast
+        out = ((x < left) | (x > right) | (y > top) | (y < bottom)) & ~_flag(
+            _FLAGS[Z[_ST]], R.FROZEN_POS
+        )
+        if not out.any():
+            return
+        side = np.where(
+            x < left,
+            R.DEAD_LEFT,
+            np.where(x > right, R.DEAD_RIGHT, np.where(y > top, R.DEAD_UP, R.DEAD_DOWN)),
+        )
+        Z[_ST][out] = _ST_DEAD
+        Z[_VAR][out] = side[out]
+        Z[_AF][out] = 0
+        Z[_STOCKS][out] -= 1
+        for k in (_TIMER, _HITLAG, _FF, _INVULN):
+            Z[k][out] = 0
+        Z[_SURF][out] = -1
+        for k in (_VX, _VY, _KBX, _KBY):
+            F[k][out] = 0.0
+
+    def _game_over(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        stocks = self._I[_STOCKS]
+        pct = self._F[_PCT]
+        z0, z1 = stocks[0] == 0, stocks[1] == 0
+        ko = z0 | z1
+        timeout = ~ko & (self._frame >= self.config.time_limit)
+        done = ko | timeout
+        # both out on the same frame, or time up: more stocks, then lower percent, else a draw
+        by_pct = np.where(pct[0] < pct[1], 0, np.where(pct[1] < pct[0], 1, -1))
+        by_stocks = np.where(stocks[0] > stocks[1], 0, np.where(stocks[1] > stocks[0], 1, by_pct))
+        winner = np.where(z1 & ~z0, 0, np.where(z0 & ~z1, 1, by_stocks))
+        winner = np.where(done, winner, -1)
+        reason = np.where(ko, 1, np.where(timeout, 2, 0))
+        return done, winner, reason
+
+    def _rewards(
+        self,
+        prev_pct: np.ndarray[Any, Any],
+        prev_stocks: np.ndarray[Any, Any],
+        prev_x: np.ndarray[Any, Any],
+        winner: np.ndarray[Any, Any],
+        done: np.ndarray[Any, Any],
+    ) -> np.ndarray[Any, Any]:
+        w = self.config.rewards
+        F, Z = self._F, self._I
+        lost = prev_stocks - Z[_STOCKS]
+        taken = np.maximum(F[_PCT] - prev_pct, 0.0)
+        won = (done & (winner == 0)).astype(np.float64) - (done & (winner == 1))
+        core = w.stock * (lost[1] - lost[0]) + w.damage * (taken[1] - taken[0]) + w.win * won
+        reward = np.empty((self.n, 2), dtype=np.float32)
+        reward[:, 0] = core
+        reward[:, 1] = -core
+        if w.approach:
+            before = np.abs(prev_x[0] - prev_x[1])
+            after = np.abs(F[_X][0] - F[_X][1])
+            reward += (w.approach * (before - after))[:, None].astype(np.float32)
+        if w.offstage:
+            off = (np.abs(F[_X]) > self._edge).T
+            reward -= (w.offstage * off).astype(np.float32)
+        return reward
+
+    def _results(
+        self, idx: np.ndarray[Any, Any], winner: np.ndarray[Any, Any], reason: np.ndarray[Any, Any]
+    ) -> tuple[GameResult, ...]:
+        stocks = self._I[_STOCKS]
+        pct = self._F[_PCT]
+        out = []
+        for i in idx.tolist():
+            win = int(winner[i])
+            self._wins[win if win >= 0 else 2] += 1
+            out.append(
+                GameResult(
+                    game=i,
+                    winner=win,
+                    reason="stocks" if reason[i] == 1 else "timeout",
+                    frames=int(self._frame[i]),
+                    stocks=(int(stocks[0, i]), int(stocks[1, i])),
+                    percent=(float(pct[0, i]), float(pct[1, i])),
+                )
+            )
+        self._games_finished += len(out)
+        return tuple(out)
+
+    def _frames_out(self) -> Frames:
+        F, Z = self._F, self._I
+        n = self.n
+        st = Z[_ST]
+        flags = _FLAGS[st]
+        grounded = _flag(flags, R.GROUND)
+        f = np.empty((17, 2, n), dtype=np.float32)
+        f[0] = F[_X]
+        f[1] = F[_Y]
+        f[2] = np.where(grounded, 0.0, F[_VX])
+        f[3] = F[_VY]
+        f[4] = F[_KBX]
+        f[5] = F[_KBY]
+        f[6] = np.where(grounded, F[_VX], 0.0)
+        f[7] = F[_PCT]
+        f[8] = F[_SHIELD]
+        f[9] = Z[_AF]
+        f[10] = Z[_HITLAG]
+        f[11] = np.where(_flag(flags, R.HITSTUN), Z[_TIMER], 0)
+        f[12:17] = self._ctrl
+        action = (_ACTION[st] + Z[_VAR] * _VARIANT[st]).astype(np.uint16)
+        stocks = Z[_STOCKS].astype(np.uint8)
+        facing = Z[_FACING].astype(np.int8)
+        jumps = Z[_JUMPS].astype(np.uint8)
+        invulnerable = (
+            _flag(flags, R.INTANGIBLE)
+            | ((st == _ST_TECH) & (Z[_AF] < R.TECH_INTANGIBLE))
+            | (Z[_INVULN] > 0)
+        )
+        buttons = self._buttons.astype(np.uint8)
+        players = tuple(
+            PlayerFrames._trusted(
+                {
+                    "exists": self._const_true,
+                    "x": f[0, p],
+                    "y": f[1, p],
+                    "vx_air": f[2, p],
+                    "vy_self": f[3, p],
+                    "vx_knockback": f[4, p],
+                    "vy_knockback": f[5, p],
+                    "vx_ground": f[6, p],
+                    "percent": f[7, p],
+                    "stocks": stocks[p],
+                    "facing": facing[p],
+                    "action": action[p],
+                    "action_frame": f[9, p],
+                    "character": self._const_char[p],
+                    "jumps_left": jumps[p],
+                    "shield": f[8, p],
+                    "on_ground": grounded[p],
+                    "invulnerable": invulnerable[p],
+                    "hitlag": f[10, p],
+                    "hitstun": f[11, p],
+                    "main_x": f[12, p],
+                    "main_y": f[13, p],
+                    "c_x": f[14, p],
+                    "c_y": f[15, p],
+                    "shoulder": f[16, p],
+                    "buttons": buttons[p],
+                }
+            )
+            for p in (0, 1)
+        )
+        return Frames(
+            frame=self._frame.astype(np.int32),
+            stage=self._const_stage,
+            players=(players[0], players[1]),
+            nana=(self._const_nana, self._const_nana),
+            items=self._const_items,
+        )
+
+
+def _frozen(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    arr.setflags(write=False)
+    return arr
