@@ -227,6 +227,25 @@ _LANDING = R.STATE_TABLE[:, R.T_LANDING]
 _VARIANT = R.STATE_TABLE[:, R.T_VARIANT]
 
 
+
+def _hitbox_table() -> np.ndarray[Any, Any]:
+    """``[state, action frame]`` -> the state's hitbox is out (frames past the table's end are
+    never active: every move's last active frame is well inside it)."""
+    frames = 64
+    table = np.zeros((R.NUM_STATES, frames), dtype=bool)
+    for st, mv in enumerate(_MOVE.tolist()):
+        if mv >= 0:
+            first, last = int(R.MOVE_TABLE[mv, R.MV_FIRST]), int(R.MOVE_TABLE[mv, R.MV_LAST])
+            assert last < frames - 1
+            table[st, first : last + 1] = True
+    table.setflags(write=False)
+    return table
+
+
+_HITBOX_OUT = _hitbox_table()
+_HITBOX_FRAMES = _HITBOX_OUT.shape[1]
+
+
 def _flag(flags: np.ndarray[Any, Any], bit: int) -> np.ndarray[Any, Any]:
     out: np.ndarray[Any, Any] = (flags & bit) != 0
     return out
@@ -257,9 +276,13 @@ class MockEnv:
 
         self._F = np.zeros((_NF, 2, n))
         self._I = np.zeros((_NZ, 2, n), dtype=np.int64)
+        self._saved_F = np.zeros_like(self._F)
+        self._saved_Z = np.zeros_like(self._I)
         self._frame = np.zeros(n, dtype=np.int64)
         self._ctrl = np.zeros((5, 2, n))  # main_x, main_y, c_x, c_y, shoulder of the last step
         self._buttons = np.zeros((2, n), dtype=np.int64)
+        # last frame's held inputs: stick up, stick down, stick x hard, shield, c-stick
+        self._held = np.zeros((5, 2, n), dtype=bool)
 
         # read-only columns shared by every Frames this env emits
         chars = cfg.character_ids
@@ -378,35 +401,40 @@ class MockEnv:
         self._frame[idx] = 0
         self._ctrl[:, :, idx] = 0.0
         self._buttons[:, idx] = 0
+        self._held[:, :, idx] = False
 
     def _advance(self, ctrl: np.ndarray[Any, Any], buttons: np.ndarray[Any, Any]) -> None:
         F, Z = self._F, self._I
-        saved_F = F.copy()
-        saved_Z = Z.copy()
+        saved_F, saved_Z = self._saved_F, self._saved_Z
+        np.copyto(saved_F, F)
+        np.copyto(saved_Z, Z)
         x, y, vx, vy, kbx, kby, _pct, shield = F
         st, var, af, facing, jumps, stocks, surf, timer, invuln, hitlag, hitdone, ff, tech = Z
         frozen = hitlag > 0
 
         # --- controller -----------------------------------------------------------------
+        # presses are edges: this frame's held state against last frame's (kept in _held)
         sx, sy, cx, cy, sh = ctrl
-        psx, psy, pcx, pcy, psh = self._ctrl
-        pb = self._buttons
-        pressed = buttons & ~pb
+        pressed = buttons & ~self._buttons
         abs_sx = np.abs(sx)
-        jump_p = ((pressed & _BTN_JUMP) != 0) | ((sy >= R.TAP_JUMP) & (psy < R.TAP_JUMP))
-        jump_h = ((buttons & _BTN_JUMP) != 0) | (sy >= R.TAP_JUMP)
+        up = sy >= R.TAP_JUMP
+        down = sy <= R.DOWN_THRESHOLD
+        hard_x = abs_sx >= R.DASH_THRESHOLD
+        shield_h = ((buttons & _BTN_SHIELD) != 0) | (sh >= R.SHOULDER_THRESHOLD)
+        c_on = (np.abs(cx) >= R.CSTICK_THRESHOLD) | (np.abs(cy) >= R.CSTICK_THRESHOLD)
+        was_up, was_down, was_hard_x, was_shield, was_c = self._held
+        jump_p = ((pressed & _BTN_JUMP) != 0) | (up & ~was_up)
+        jump_h = ((buttons & _BTN_JUMP) != 0) | up
         attack_p = (pressed & _BTN_A) != 0
         special_p = (pressed & _BTN_B) != 0
-        shield_h = ((buttons & _BTN_SHIELD) != 0) | (sh >= R.SHOULDER_THRESHOLD)
-        shield_was = ((pb & _BTN_SHIELD) != 0) | (psh >= R.SHOULDER_THRESHOLD)
-        c_on = (np.abs(cx) >= R.CSTICK_THRESHOLD) | (np.abs(cy) >= R.CSTICK_THRESHOLD)
-        c_was = (np.abs(pcx) >= R.CSTICK_THRESHOLD) | (np.abs(pcy) >= R.CSTICK_THRESHOLD)
-        c_p = c_on & ~c_was
-        down_p = (sy <= R.DOWN_THRESHOLD) & (psy > R.DOWN_THRESHOLD)
-        smash_x = (abs_sx >= R.DASH_THRESHOLD) & (np.abs(psx) < R.DASH_THRESHOLD)
+        c_p = c_on & ~was_c
+        down_p = down & ~was_down
+        smash_x = hard_x & ~was_hard_x
         stick_dir = np.where(sx >= 0, 1, -1)
         tilted = abs_sx >= R.DEADZONE
         any_input = (pressed != 0) | tilted | (np.abs(sy) >= R.DEADZONE)
+        shield_p = shield_h & ~was_shield
+        self._held = np.stack((up, down, hard_x, shield_h, c_on))
         self._ctrl = ctrl
         self._buttons = buttons
 
@@ -415,7 +443,7 @@ class MockEnv:
         np.maximum(timer - 1, 0, out=timer)
         np.maximum(invuln - 1, 0, out=invuln)
         np.maximum(tech - 1, 0, out=tech)
-        tech[shield_h & ~shield_was] = R.TECH_WINDOW
+        tech[shield_p] = R.TECH_WINDOW
 
         flags = _FLAGS[st]
         timed = _flag(flags, R.TIMED)
@@ -445,7 +473,8 @@ class MockEnv:
             g_jump = actg & jump_p & ~g_upb
             g_shield = actg & shield_h & ~g_upb & ~g_jump
             rest = actg & ~(g_upb | g_jump | g_shield)
-            g_smash = rest & ((c_p & (np.abs(cx) >= R.CSTICK_THRESHOLD)) | (attack_p & smash_x))
+            c_smash = c_p & (np.abs(cx) >= R.CSTICK_THRESHOLD)
+            g_smash = rest & (c_smash | (attack_p & smash_x))
             rest &= ~g_smash
             g_attack = rest & attack_p
             rest &= ~g_attack
@@ -454,10 +483,10 @@ class MockEnv:
             new_st[g_jump] = _ST_KNEE
             new_st[g_shield] = _ST_SHIELD_START
             new_st[g_smash] = R.S["FSMASH"]
-            smash_dir = np.where(
-                c_p & (np.abs(cx) >= R.CSTICK_THRESHOLD), np.where(cx >= 0, 1, -1), stick_dir
+            # a c-stick smash faces the c-stick, an A smash the main stick
+            facing[g_smash] = np.where(
+                c_smash[g_smash], np.where(cx[g_smash] >= 0, 1, -1), stick_dir[g_smash]
             )
-            facing[g_smash] = smash_dir[g_smash]
             dash_attack = g_attack & running
             ftilt = g_attack & ~running & tilted
             jab = g_attack & ~running & ~tilted
@@ -467,10 +496,11 @@ class MockEnv:
             facing[ftilt] = stick_dir[ftilt]
             enter |= g_upb | g_jump | g_shield | g_smash | g_attack
             # movement
-            dash_in = rest & (abs_sx >= R.DASH_THRESHOLD)
-            start_dash = dash_in & (~running | (stick_dir != facing))
+            other_way = stick_dir != facing
+            dash_in = rest & hard_x
+            start_dash = dash_in & (~running | other_way)
             walk_in = rest & tilted & ~dash_in
-            turn = walk_in & (stick_dir != facing)
+            turn = walk_in & other_way
             walk = walk_in & ~turn
             start_walk = walk & (st != _ST_WALK)
             stop = rest & ~tilted & ((st == _ST_WALK) | running)
@@ -484,9 +514,10 @@ class MockEnv:
             new_st[on_platform] = R.S["FALL"]
             surf[on_platform] = -1
             jumps[on_platform] = 1
+            speed = abs_sx[walk]
             var[walk] = np.where(
-                abs_sx < 0.5, R.WALK_SLOW, np.where(abs_sx < 0.65, R.WALK_MIDDLE, R.WALK_FAST)
-            )[walk]
+                speed < 0.5, R.WALK_SLOW, np.where(speed < 0.65, R.WALK_MIDDLE, R.WALK_FAST)
+            )
             enter |= start_dash | turn | start_walk | stop | on_platform
 
         shielding = (st == _ST_SHIELD) | (st == _ST_SHIELD_START)
@@ -503,22 +534,26 @@ class MockEnv:
             a_jump = acta & jump_p & (jumps > 0) & ~a_upb
             a_attack = acta & (attack_p | c_p) & ~a_upb & ~a_jump
             new_st[a_upb] = _ST_UPB_A
-            back = tilted & (stick_dir != facing)
-            new_st[a_jump] = np.where(back, R.S["DJUMP_B"], R.S["DJUMP_F"])[a_jump]
-            vy[a_jump] = R.DOUBLE_JUMP_VELOCITY
-            vx[a_jump] = np.clip(sx * R.DOUBLE_JUMP_STICK, -R.MAX_AIR_SPEED, R.MAX_AIR_SPEED)[
-                a_jump
-            ]
-            jumps[a_jump] -= 1
-            ff[a_jump] = 0
-            d = np.where(c_p, cx, sx)
-            d_dir = np.where(d >= 0, 1, -1)
-            aerial = np.where(
-                np.abs(d) < R.DEADZONE,
-                R.S["NAIR"],
-                np.where(d_dir == facing, R.S["FAIR"], R.S["BAIR"]),
-            )
-            new_st[a_attack] = aerial[a_attack]
+            if a_jump.any():
+                sj = sx[a_jump]
+                back = (np.abs(sj) >= R.DEADZONE) & (np.where(sj >= 0, 1, -1) != facing[a_jump])
+                new_st[a_jump] = np.where(back, R.S["DJUMP_B"], R.S["DJUMP_F"])
+                vy[a_jump] = R.DOUBLE_JUMP_VELOCITY
+                vx[a_jump] = np.minimum(
+                    np.maximum(sj * R.DOUBLE_JUMP_STICK, -R.MAX_AIR_SPEED), R.MAX_AIR_SPEED
+                )
+                jumps[a_jump] -= 1
+                ff[a_jump] = 0
+            if a_attack.any():
+                # the c-stick's direction if it was flicked, else the main stick's
+                d = np.where(c_p[a_attack], cx[a_attack], sx[a_attack])
+                new_st[a_attack] = np.where(
+                    np.abs(d) < R.DEADZONE,
+                    R.S["NAIR"],
+                    np.where(
+                        np.where(d >= 0, 1, -1) == facing[a_attack], R.S["FAIR"], R.S["BAIR"]
+                    ),
+                )
             enter |= a_upb | a_jump | a_attack
 
         lying_out = (st == _ST_LYING) & any_input
@@ -541,10 +576,11 @@ class MockEnv:
         # ground: walk / dash / run set their speed; everything else slides to a stop
         self_move = _flag(flags, R.SELF_MOVE)
         walking = st == _ST_WALK
-        friction_g = np.sign(vx) * np.maximum(np.abs(vx) - R.GROUND_FRICTION, 0.0)
-        friction_a = np.sign(vx) * np.maximum(np.abs(vx) - R.AIR_FRICTION, 0.0)
+        # friction: toward 0 by f, stopping at 0 (= sign(v) * max(|v| - f, 0))
+        friction_g = vx - np.minimum(np.maximum(vx, -R.GROUND_FRICTION), R.GROUND_FRICTION)
+        friction_a = vx - np.minimum(np.maximum(vx, -R.AIR_FRICTION), R.AIR_FRICTION)
         drift = _flag(flags, R.DRIFT) & tilted
-        drifted = vx + np.clip(sx * R.MAX_AIR_SPEED - vx, -R.AIR_ACCEL, R.AIR_ACCEL)
+        drifted = vx + np.minimum(np.maximum(sx * R.MAX_AIR_SPEED - vx, -R.AIR_ACCEL), R.AIR_ACCEL)
         hover = _flag(flags, R.HOVER)
         nograv = _flag(flags, R.NO_GRAVITY)
         new_vx = np.where(
@@ -580,9 +616,8 @@ class MockEnv:
         x += vx + kbx
         y += vy + kby
         mag = np.sqrt(kbx * kbx + kby * kby)
-        scale = np.where(
-            mag > 0, np.maximum(mag - R.KB_DECAY, 0.0) / np.where(mag > 0, mag, 1.0), 0.0
-        )
+        # max(|kb| - decay, 0) / |kb|, and 0 where there is no knockback
+        scale = np.maximum(mag - R.KB_DECAY, 0.0) / np.maximum(mag, 1e-300)
         kbx *= scale
         kby *= scale
 
@@ -621,12 +656,13 @@ class MockEnv:
             jumps[fall] = 1
             surf[fall] = -1
             stay = off & ~fall
-            x[stay] = np.clip(x, self._surf_l[sidx], self._surf_r[sidx])[stay]
+            x[stay] = np.minimum(np.maximum(x, self._surf_l[sidx]), self._surf_r[sidx])[stay]
             vx[stay] = 0.0
             kbx[stay] = 0.0
         # the main stage is solid below its top
         edge = self._edge
-        inside = (np.abs(x) < edge) & (y < 0) & (y > -STAGE_DEPTH) & ~_flag(_FLAGS[st], R.GROUND)
+        airborne = ~_flag(_FLAGS[st], R.GROUND)
+        inside = (np.abs(x) < edge) & (y < 0) & (y > -STAGE_DEPTH) & airborne
         if inside.any():
             from_side = inside & (np.abs(saved_F[_X]) >= edge)
             from_below = inside & ~from_side
@@ -636,7 +672,7 @@ class MockEnv:
             y[from_below] = -STAGE_DEPTH
             vy[from_below] = 0.0
             kby[from_below] = 0.0
-        surf[~_flag(_FLAGS[st], R.GROUND)] = -1
+        surf[airborne] = -1
 
         # --- shield health ----------------------------------------------------------------
         holding = (st == _ST_SHIELD) | (st == _ST_SHIELD_START)
@@ -659,56 +695,68 @@ class MockEnv:
     def _takeoff(
         self, mask: np.ndarray[Any, Any], sx: np.ndarray[Any, Any], jump_h: np.ndarray[Any, Any]
     ) -> None:
-        if not mask.any():
+        """Jump squat is over: a full hop while the jump is held, else a short hop."""
+        k = np.flatnonzero(mask)
+        if k.size == 0:
             return
-        F, Z = self._F, self._I
-        vx = F[_VX]
-        F[_VY][mask] = np.where(jump_h, R.JUMP_VELOCITY, R.SHORT_HOP_VELOCITY)[mask]
-        carried = np.clip(vx * R.JUMP_CARRY + sx * R.JUMP_STICK, -R.MAX_AIR_SPEED, R.MAX_AIR_SPEED)
-        vx[mask] = carried[mask]
-        back = (np.abs(sx) >= R.DEADZONE) & (np.where(sx >= 0, 1, -1) != Z[_FACING])
-        Z[_ST][mask] = np.where(back, R.S["JUMP_B"], R.S["JUMP_F"])[mask]
-        Z[_JUMPS][mask] = 1
-        Z[_SURF][mask] = -1
-        Z[_FF][mask] = 0
+        n2 = 2 * self.n
+        F = self._F.reshape(_NF, n2)
+        Z = self._I.reshape(_NZ, n2)
+        sxk = sx.reshape(n2)[k]
+        F[_VY][k] = np.where(jump_h.reshape(n2)[k], R.JUMP_VELOCITY, R.SHORT_HOP_VELOCITY)
+        carried = F[_VX][k] * R.JUMP_CARRY + sxk * R.JUMP_STICK
+        F[_VX][k] = np.minimum(np.maximum(carried, -R.MAX_AIR_SPEED), R.MAX_AIR_SPEED)
+        back = (np.abs(sxk) >= R.DEADZONE) & (np.where(sxk >= 0, 1, -1) != Z[_FACING][k])
+        Z[_ST][k] = np.where(back, R.S["JUMP_B"], R.S["JUMP_F"])
+        Z[_JUMPS][k] = 1
+        Z[_SURF][k] = -1
+        Z[_FF][k] = 0
 
     def _up_b_travel(
         self, mask: np.ndarray[Any, Any], sx: np.ndarray[Any, Any], sy: np.ndarray[Any, Any]
     ) -> None:
-        if not mask.any():
+        """The up-B charge is over: travel where the main stick points (up if neutral; never
+        into the ground)."""
+        k = np.flatnonzero(mask)
+        if k.size == 0:
             return
-        F, Z = self._F, self._I
-        grounded = Z[_SURF] >= 0
-        dy = np.where(grounded, np.maximum(sy, 0.0), sy)
-        dx = sx
+        n2 = 2 * self.n
+        F = self._F.reshape(_NF, n2)
+        Z = self._I.reshape(_NZ, n2)
+        dx = sx.reshape(n2)[k]
+        syk = sy.reshape(n2)[k]
+        dy = np.where(Z[_SURF][k] >= 0, np.maximum(syk, 0.0), syk)
         norm = np.sqrt(dx * dx + dy * dy)
         aimed = norm >= R.DEADZONE
-        ux = np.where(aimed, dx / np.where(aimed, norm, 1.0), 0.0)
-        uy = np.where(aimed, dy / np.where(aimed, norm, 1.0), 1.0)
-        F[_VX][mask] = (ux * R.UP_B_SPEED)[mask]
-        F[_VY][mask] = (uy * R.UP_B_SPEED)[mask]
-        turn = mask & (np.abs(ux) > 0.1)
-        Z[_FACING][turn] = np.where(ux >= 0, 1, -1)[turn]
-        Z[_SURF][mask] = -1
-        Z[_FF][mask] = 0
-        Z[_HITDONE][mask] = 0
+        safe = np.where(aimed, norm, 1.0)
+        ux = np.where(aimed, dx / safe, 0.0)
+        uy = np.where(aimed, dy / safe, 1.0)
+        F[_VX][k] = ux * R.UP_B_SPEED
+        F[_VY][k] = uy * R.UP_B_SPEED
+        turn = np.abs(ux) > 0.1
+        Z[_FACING][k[turn]] = np.where(ux >= 0, 1, -1)[turn]
+        Z[_SURF][k] = -1
+        Z[_FF][k] = 0
+        Z[_HITDONE][k] = 0
 
     def _respawn(self, mask: np.ndarray[Any, Any]) -> None:
-        F, Z = self._F, self._I
-        side = np.array([[-1.0], [1.0]])
-        F[_X][mask] = np.broadcast_to(side * R.SPAWN_X, mask.shape)[mask]
-        F[_Y][mask] = R.RESPAWN_HEIGHT
-        for k in (_VX, _VY, _KBX, _KBY):
-            F[k][mask] = 0.0
-        F[_PCT][mask] = 0.0
-        F[_SHIELD][mask] = R.SHIELD_MAX
-        Z[_ST][mask] = _ST_HALO
-        Z[_VAR][mask] = 0
-        Z[_TIMER][mask] = R.HALO_MAX
-        Z[_FACING][mask] = np.broadcast_to(np.array([[1], [-1]]), mask.shape)[mask]
-        Z[_JUMPS][mask] = 1
-        Z[_FF][mask] = 0
-        Z[_SURF][mask] = -1
+        """Back on the halo above one's own side, at 0%, invulnerable until it is left."""
+        n = self.n
+        k = np.flatnonzero(mask)
+        F = self._F.reshape(_NF, 2 * n)
+        Z = self._I.reshape(_NZ, 2 * n)
+        left = k < n  # port 0 respawns on the left
+        F[:, k] = 0.0
+        F[_X][k] = np.where(left, -R.SPAWN_X, R.SPAWN_X)
+        F[_Y][k] = R.RESPAWN_HEIGHT
+        F[_SHIELD][k] = R.SHIELD_MAX
+        for j in (_VAR, _FF, _HITDONE):
+            Z[j][k] = 0
+        Z[_ST][k] = _ST_HALO
+        Z[_TIMER][k] = R.HALO_MAX
+        Z[_FACING][k] = np.where(left, 1, -1)
+        Z[_JUMPS][k] = 1
+        Z[_SURF][k] = -1
 
     def _shield_break(self, mask: np.ndarray[Any, Any]) -> None:
         F, Z = self._F, self._I
@@ -719,106 +767,110 @@ class MockEnv:
         F[_SHIELD][mask] = R.SHIELD_AFTER_BREAK
 
     def _hits(self, frozen: np.ndarray[Any, Any]) -> None:
-        F, Z = self._F, self._I
-        x, y = F[_X], F[_Y]
-        st, af, facing = Z[_ST], Z[_AF], Z[_FACING]
-        mv = _MOVE[st]
-        flags = _FLAGS[st]
-        can = (mv >= 0) & (Z[_HITDONE] == 0) & ~frozen
-        if not can.any():
+        """Hitboxes against hurtboxes. Work is done on the (few) players whose hitbox is out
+        this frame, as flat indices ``p * n + game`` into the state blocks."""
+        n = self.n
+        F = self._F.reshape(_NF, 2 * n)
+        Z = self._I.reshape(_NZ, 2 * n)
+        st, af = Z[_ST], Z[_AF]
+        out = _HITBOX_OUT[st, np.minimum(af, _HITBOX_FRAMES - 1)]
+        a = np.flatnonzero(out & (Z[_HITDONE] == 0) & ~frozen.ravel())  # attackers
+        if a.size == 0:
             return
-        row = R.MOVE_TABLE[np.maximum(mv, 0)]  # [2, N, 12]
-        active = can & (af >= row[..., R.MV_FIRST]) & (af <= row[..., R.MV_LAST])
-        hx = x + facing * row[..., R.MV_DX]
-        hy = y + row[..., R.MV_DY]
-        ox, oy = x[::-1], y[::-1]
-        ddx = hx - ox
-        ddy = hy - np.clip(hy, oy + R.HURT_LOW, oy + R.HURT_HIGH)
-        reach = row[..., R.MV_RADIUS] + R.HURT_RADIUS
+        d = (a + n) % (2 * n)  # their opponents
+        m = _MOVE[st[a]]
+        x, y = F[_X], F[_Y]
+        fac_a = Z[_FACING][a]
+        hx = x[a] + fac_a * R.MOVE_TABLE[m, R.MV_DX]
+        hy = y[a] + R.MOVE_TABLE[m, R.MV_DY]
+        oy = y[d]
+        ddx = hx - x[d]
+        ddy = hy - np.minimum(np.maximum(hy, oy + R.HURT_LOW), oy + R.HURT_HIGH)
+        reach = R.MOVE_TABLE[m, R.MV_RADIUS] + R.HURT_RADIUS
+        st_d = st[d]
+        flags_d = _FLAGS[st_d]
         intangible = (
-            _flag(flags, R.INTANGIBLE)
-            | ((st == _ST_TECH) & (af < R.TECH_INTANGIBLE))
-            | (Z[_INVULN] > 0)
+            _flag(flags_d, R.INTANGIBLE)
+            | ((st_d == _ST_TECH) & (af[d] < R.TECH_INTANGIBLE))
+            | (Z[_INVULN][d] > 0)
         )
-        hit = active & (ddx * ddx + ddy * ddy <= reach * reach) & ~intangible[::-1]
+        hit = (ddx * ddx + ddy * ddy <= reach * reach) & ~intangible
         if not hit.any():
             return
-        got = hit[::-1]  # got[p]: player p was hit by the other player
-        att = row[::-1]  # the attacker's move, seen from the defender
-        att_facing = facing[::-1]
-        dmg = att[..., R.MV_DAMAGE]
-        lag = att[..., R.MV_HITLAG].astype(np.int64)
-        shielded = got & _flag(flags, R.SHIELDING)
-        body = got & ~shielded
-        Z[_HITDONE][hit] = 1
-        np.maximum(
-            Z[_HITLAG], np.where(hit, row[..., R.MV_HITLAG].astype(np.int64), 0), out=Z[_HITLAG]
-        )
-        np.maximum(Z[_HITLAG], np.where(got, lag, 0), out=Z[_HITLAG])
+        a, d, m, fac_a, flags_d = a[hit], d[hit], m[hit], fac_a[hit], flags_d[hit]
+        mt = R.MOVE_TABLE[m]  # [K, 12]
+        dmg = mt[:, R.MV_DAMAGE]
+        lag = mt[:, R.MV_HITLAG].astype(np.int64)
+        Z[_HITDONE][a] = 1
+        Z[_HITLAG][a] = np.maximum(Z[_HITLAG][a], lag)
+        Z[_HITLAG][d] = np.maximum(Z[_HITLAG][d], lag)
 
+        shielded = _flag(flags_d, R.SHIELDING)
         if shielded.any():
-            shield = F[_SHIELD]
-            shield[shielded] -= dmg[shielded]
-            broke = shielded & (shield <= 0)
-            stun = shielded & ~broke
+            sd, sdmg, sfac = d[shielded], dmg[shielded], fac_a[shielded]
+            health = F[_SHIELD][sd] - sdmg
+            F[_SHIELD][sd] = health
+            broke = health <= 0
+            stun, sdmg, sfac, smt = sd[~broke], sdmg[~broke], sfac[~broke], mt[shielded][~broke]
             Z[_ST][stun] = R.S["SHIELD_STUN"]
             Z[_AF][stun] = 0
-            Z[_TIMER][stun] = att[..., R.MV_SHIELDSTUN].astype(np.int64)[stun]
-            F[_VX][stun] = (att_facing * R.SHIELD_PUSH * dmg)[stun]
+            Z[_TIMER][stun] = smt[:, R.MV_SHIELDSTUN].astype(np.int64)
+            F[_VX][stun] = sfac * R.SHIELD_PUSH * sdmg
             if broke.any():
-                self._shield_break(broke)
+                mask = np.zeros(2 * n, dtype=bool)
+                mask[sd[broke]] = True
+                self._shield_break(mask.reshape(2, n))
+        body = ~shielded
         if body.any():
-            pct = F[_PCT]
-            pct[body] += dmg[body]
-            p = pct
-            kb = ((p / 10 + p * dmg / 20) * 200 / (R.WEIGHT + 100) * 1.4 + 18) * att[
-                ..., R.MV_GROWTH
-            ] / 100 + att[..., R.MV_BASE]
+            b, dmg, fac_a, mt, flags_b = d[body], dmg[body], fac_a[body], mt[body], flags_d[body]
+            p = F[_PCT][b] + dmg
+            F[_PCT][b] = p
+            kb = (p / 10 + p * dmg / 20) * 200 / (R.WEIGHT + 100) * 1.4 + 18
+            kb = kb * mt[:, R.MV_GROWTH] / 100 + mt[:, R.MV_BASE]
             speed = kb * R.KB_SPEED
-            kbx = speed * att[..., R.MV_COS] * att_facing
-            kby = speed * att[..., R.MV_SIN]
+            kbx = speed * mt[:, R.MV_COS] * fac_a
+            kby = speed * mt[:, R.MV_SIN]
             tumble = kb >= R.TUMBLE_KB
-            grounded = _flag(flags, R.GROUND)
-            lifted = ~grounded | (tumble & (kby > 0))
-            new_st = np.where(
+            lifted = ~_flag(flags_b, R.GROUND) | (tumble & (kby > 0))
+            F[_KBX][b] = kbx
+            F[_KBY][b] = np.where(lifted, kby, 0.0)
+            F[_VX][b] = 0.0
+            F[_VY][b] = 0.0
+            Z[_ST][b] = np.where(
                 tumble, R.S["DAMAGE_FLY"], np.where(lifted, R.S["DAMAGE_A"], R.S["DAMAGE_G"])
             )
-            F[_KBX][body] = kbx[body]
-            F[_KBY][body] = np.where(lifted, kby, 0.0)[body]
-            F[_VX][body] = 0.0
-            F[_VY][body] = 0.0
-            Z[_ST][body] = new_st[body]
-            Z[_AF][body] = 0
-            Z[_TIMER][body] = np.floor(kb * R.HITSTUN_PER_KB).astype(np.int64)[body]
-            Z[_FACING][body] = -att_facing[body]
-            Z[_FF][body] = 0
-            Z[_HITDONE][body] = 0
-            up = body & lifted
-            Z[_SURF][up] = -1
+            Z[_AF][b] = 0
+            Z[_TIMER][b] = np.floor(kb * R.HITSTUN_PER_KB).astype(np.int64)
+            Z[_FACING][b] = -fac_a
+            Z[_FF][b] = 0
+            Z[_HITDONE][b] = 0
+            Z[_SURF][b[lifted]] = -1
 
     def _blast_zones(self) -> None:
-        F, Z = self._F, self._I
+        n = self.n
+        F = self._F.reshape(_NF, 2 * n)
+        Z = self._I.reshape(_NZ, 2 * n)
         x, y = F[_X], F[_Y]
         left, right, top, bottom = self._blast
-        out = ((x < left) | (x > right) | (y > top) | (y < bottom)) & ~_flag(
-            _FLAGS[Z[_ST]], R.FROZEN_POS
-        )
-        if not out.any():
+        k = np.flatnonzero((x < left) | (x > right) | (y > top) | (y < bottom))
+        if k.size == 0:
             return
-        side = np.where(
-            x < left,
+        k = k[~_flag(_FLAGS[Z[_ST][k]], R.FROZEN_POS)]  # the dead stay where they died
+        if k.size == 0:
+            return
+        xk, yk = x[k], y[k]
+        Z[_VAR][k] = np.where(
+            xk < left,
             R.DEAD_LEFT,
-            np.where(x > right, R.DEAD_RIGHT, np.where(y > top, R.DEAD_UP, R.DEAD_DOWN)),
+            np.where(xk > right, R.DEAD_RIGHT, np.where(yk > top, R.DEAD_UP, R.DEAD_DOWN)),
         )
-        Z[_ST][out] = _ST_DEAD
-        Z[_VAR][out] = side[out]
-        Z[_AF][out] = 0
-        Z[_STOCKS][out] -= 1
-        for k in (_TIMER, _HITLAG, _FF, _INVULN):
-            Z[k][out] = 0
-        Z[_SURF][out] = -1
-        for k in (_VX, _VY, _KBX, _KBY):
-            F[k][out] = 0.0
+        Z[_ST][k] = _ST_DEAD
+        Z[_STOCKS][k] -= 1
+        for j in (_AF, _TIMER, _HITLAG, _FF, _INVULN):
+            Z[j][k] = 0
+        Z[_SURF][k] = -1
+        for j in (_VX, _VY, _KBX, _KBY):
+            F[j][k] = 0.0
 
     def _game_over(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         stocks = self._I[_STOCKS]
@@ -889,16 +941,12 @@ class MockEnv:
         st = Z[_ST]
         flags = _FLAGS[st]
         grounded = _flag(flags, R.GROUND)
+        # rows 0-7 mirror the float state (x, y, vx, vy, kbx, kby, percent, shield); row 2
+        # becomes the air speed and row 8 the ground speed
         f = np.empty((17, 2, n), dtype=np.float32)
-        f[0] = F[_X]
-        f[1] = F[_Y]
+        f[:8] = F
         f[2] = np.where(grounded, 0.0, F[_VX])
-        f[3] = F[_VY]
-        f[4] = F[_KBX]
-        f[5] = F[_KBY]
-        f[6] = np.where(grounded, F[_VX], 0.0)
-        f[7] = F[_PCT]
-        f[8] = F[_SHIELD]
+        f[8] = np.where(grounded, F[_VX], 0.0)
         f[9] = Z[_AF]
         f[10] = Z[_HITLAG]
         f[11] = np.where(_flag(flags, R.HITSTUN), Z[_TIMER], 0)
@@ -923,15 +971,15 @@ class MockEnv:
                     "vy_self": f[3, p],
                     "vx_knockback": f[4, p],
                     "vy_knockback": f[5, p],
-                    "vx_ground": f[6, p],
-                    "percent": f[7, p],
+                    "vx_ground": f[8, p],
+                    "percent": f[6, p],
                     "stocks": stocks[p],
                     "facing": facing[p],
                     "action": action[p],
                     "action_frame": f[9, p],
                     "character": self._const_char[p],
                     "jumps_left": jumps[p],
-                    "shield": f[8, p],
+                    "shield": f[7, p],
                     "on_ground": grounded[p],
                     "invulnerable": invulnerable[p],
                     "hitlag": f[10, p],
@@ -946,7 +994,7 @@ class MockEnv:
             )
             for p in (0, 1)
         )
-        return Frames(
+        return Frames._trusted(
             frame=self._frame.astype(np.int32),
             stage=self._const_stage,
             players=(players[0], players[1]),

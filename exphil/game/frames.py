@@ -64,7 +64,7 @@ class _Columns:
                 )
 
     def __len__(self) -> int:
-        return len(getattr(self, fields(self)[0].name))
+        return len(getattr(self, next(iter(self.DTYPES))))
 
     @classmethod
     def zeros(cls: type[T], n: int, **shape: Any) -> T:
@@ -218,6 +218,28 @@ class Frames:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    @classmethod
+    def _trusted(
+        cls,
+        frame: np.ndarray[Any, Any],
+        stage: np.ndarray[Any, Any],
+        players: tuple[PlayerFrames, PlayerFrames],
+        nana: tuple[PlayerFrames, PlayerFrames],
+        items: ItemFrames,
+    ) -> Frames:
+        """Build without the shape checks, for producers whose shapes hold by construction
+        (the mock environment, once per step)."""
+        obj = object.__new__(cls)
+        for name, value in (
+            ("frame", frame),
+            ("stage", stage),
+            ("players", players),
+            ("nana", nana),
+            ("items", items),
+        ):
+            object.__setattr__(obj, name, value)
+        return obj
 
     def take(self, index: Any) -> Frames:
         """The same game restricted to rows ``index`` (int array, mask or slice)."""
