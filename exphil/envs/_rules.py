@@ -69,6 +69,7 @@ UP_B_SPEED: Final = 3.8
 UP_B_HOLD_FALL: Final = -0.6
 UP_B_HOLD_GRAVITY: Final = 0.03
 UP_B_HOLD_DRAG: Final = 0.85
+UP_B_END_SPEED: Final = 0.3  # share of the travel speed kept into the helpless fall
 
 STOCKS: Final = 4
 TIME_LIMIT: Final = 8 * 60 * 60  # frames (8 minutes)
@@ -150,7 +151,7 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("BAIR_LANDING", 0x48, _G, 18, "STAND"),
     StateDef("UPB_HOLD_G", 0x161, _G, 35, "UPB_TRAVEL"),  # travel direction: an event
     StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 35, "UPB_TRAVEL"),
-    StateDef("UPB_TRAVEL", 0x164, _A | NO_GRAVITY, 30, "SPECIAL_FALL", "UPB", "LANDING_SPECIAL"),
+    StateDef("UPB_TRAVEL", 0x164, _A | NO_GRAVITY, 25, "SPECIAL_FALL", "UPB", "LANDING_SPECIAL"),
     StateDef("SHIELD_START", 0xB2, _G | SHIELDING, 2, "SHIELD"),
     StateDef("SHIELD", 0xB3, _G | SHIELDING),
     StateDef("SHIELD_RELEASE", 0xB4, _G, 15, "STAND"),
@@ -208,7 +209,7 @@ MOVES: Final[tuple[MoveDef, ...]] = (
     MoveDef("NAIR", 4, 10, 0.0, 7.0, 7.0, 10.0, 45.0, 10.0, 100.0),
     MoveDef("FAIR", 6, 12, 10.0, 6.0, 5.5, 11.0, 40.0, 15.0, 100.0),
     MoveDef("BAIR", 4, 10, -10.0, 7.0, 5.5, 13.0, 140.0, 15.0, 100.0),
-    MoveDef("UPB", 0, 29, 0.0, 7.0, 6.0, 14.0, 60.0, 20.0, 70.0),
+    MoveDef("UPB", 0, 24, 0.0, 7.0, 6.0, 14.0, 60.0, 20.0, 70.0),
 )
 M: Final[dict[str, int]] = {m.name: i for i, m in enumerate(MOVES)}
 NUM_MOVES: Final = len(MOVES)

@@ -218,6 +218,7 @@ _ST_LYING = R.S["LYING"]
 _ST_TECH = R.S["TECH"]
 _ST_UPB_G = R.S["UPB_HOLD_G"]
 _ST_UPB_A = R.S["UPB_HOLD_A"]
+_ST_UPB_TRAVEL = R.S["UPB_TRAVEL"]
 _ACTION = R.STATE_TABLE[:, R.T_ACTION]
 _FLAGS = R.STATE_TABLE[:, R.T_FLAGS]
 _DURATION = R.STATE_TABLE[:, R.T_DURATION]
@@ -330,18 +331,76 @@ class MockEnv:
             "draws": int(self._wins[2]),
         }
 
+    def place(
+        self,
+        game: int,
+        port: int,
+        *,
+        x: float | None = None,
+        y: float | None = None,
+        percent: float | None = None,
+        stocks: int | None = None,
+        facing: int | None = None,
+        shield: float | None = None,
+        jumps: int | None = None,
+    ) -> None:
+        """Put a player of one game somewhere, in a neutral state: standing if ``(x, y)`` is
+        on a surface, else falling (with one jump left unless ``jumps`` says otherwise).
+        Arguments left out keep their value. For drills (start an opponent off the stage at
+        120%) and tests."""
+        if not 0 <= game < self.n or port not in (0, 1):
+            raise ValueError(f"no player {port} in game {game} (games 0..{self.n - 1})")
+        F, Z = self._F, self._I
+        if x is not None:
+            F[_X, port, game] = x
+        if y is not None:
+            F[_Y, port, game] = y
+        if percent is not None:
+            if not 0 <= percent <= 999:
+                raise ValueError(f"percent must be in [0, 999], got {percent}")
+            F[_PCT, port, game] = percent
+        if stocks is not None:
+            if not 1 <= stocks <= 99:
+                raise ValueError(f"stocks must be in 1..99, got {stocks}")
+            Z[_STOCKS, port, game] = stocks
+        if facing is not None:
+            if facing not in (-1, 1):
+                raise ValueError(f"facing must be +1 or -1, got {facing}")
+            Z[_FACING, port, game] = facing
+        if shield is not None:
+            if not 0 < shield <= R.SHIELD_MAX:
+                raise ValueError(f"shield must be in (0, {R.SHIELD_MAX}], got {shield}")
+            F[_SHIELD, port, game] = shield
+        px, py = F[_X, port, game], F[_Y, port, game]
+        surface = -1
+        for k in self._surface_order:
+            h, lft, rgt, _through = self._surfaces[k]
+            if abs(py - h) < 1e-6 and lft <= px <= rgt:
+                surface = k
+                break
+        for j in (_VX, _VY, _KBX, _KBY):
+            F[j, port, game] = 0.0
+        for j in (_VAR, _AF, _TIMER, _INVULN, _HITLAG, _HITDONE, _FF, _TECH):
+            Z[j, port, game] = 0
+        Z[_SURF, port, game] = surface
+        Z[_ST, port, game] = R.S["STAND"] if surface >= 0 else R.S["FALL"]
+        Z[_JUMPS, port, game] = jumps if jumps is not None else (2 if surface >= 0 else 1)
+        if surface >= 0:
+            F[_Y, port, game] = self._surfaces[surface][0]
+
     def step(self, c0: Controls, c1: Controls) -> MockStep:
         """Apply port 0's and port 1's controls to every game; see the module docstring."""
         ctrl, buttons = self._controls_in(c0, c1)
         prev_pct = self._F[_PCT].copy()
         prev_stocks = self._I[_STOCKS].copy()
         prev_x = self._F[_X].copy()
+        prev_live = ~_flag(_FLAGS[self._I[_ST]], R.FROZEN_POS)
         self._advance(ctrl, buttons)
         self._frame += 1
         self._frames_stepped += self.n
 
         done, winner, reason = self._game_over()
-        reward = self._rewards(prev_pct, prev_stocks, prev_x, winner, done)
+        reward = self._rewards(prev_pct, prev_stocks, prev_x, prev_live, winner, done)
         out = self._frames_out()
         final: Frames | None = None
         results: tuple[GameResult, ...] = ()
@@ -454,6 +513,10 @@ class MockEnv:
             old = st.copy()
             st[end] = _NEXT[old[end]]
             af[end] = 0
+            timer[end & (st == _ST_LYING)] = R.LYING_MAX
+            slow = end & (old == _ST_UPB_TRAVEL)  # the travel is over: most speed is lost
+            vx[slow] *= R.UP_B_END_SPEED
+            vy[slow] *= R.UP_B_END_SPEED
             self._takeoff(end & (old == _ST_KNEE), sx, jump_h)
             self._up_b_travel(end & ((old == _ST_UPB_G) | (old == _ST_UPB_A)), sx, sy)
             respawn = end & (old == _ST_DEAD)
@@ -623,7 +686,7 @@ class MockEnv:
 
         # --- collisions -----------------------------------------------------------------
         y0 = saved_F[_Y]
-        moving_down = (vy + kby) <= 0
+        moving_down = (vy + kby) < 0  # (an up-B along the ground stays airborne at y = 0)
         landed = np.zeros_like(frozen)
         for k in self._surface_order:
             h, lft, rgt, through = self._surfaces[k]
@@ -798,6 +861,7 @@ class MockEnv:
         if not hit.any():
             return
         a, d, m, fac_a, flags_d = a[hit], d[hit], m[hit], fac_a[hit], flags_d[hit]
+        away = np.where(x[d] >= x[a], 1, -1)  # from the attacker toward the defender
         mt = R.MOVE_TABLE[m]  # [K, 12]
         dmg = mt[:, R.MV_DAMAGE]
         lag = mt[:, R.MV_HITLAG].astype(np.int64)
@@ -807,7 +871,7 @@ class MockEnv:
 
         shielded = _flag(flags_d, R.SHIELDING)
         if shielded.any():
-            sd, sdmg, sfac = d[shielded], dmg[shielded], fac_a[shielded]
+            sd, sdmg, sfac = d[shielded], dmg[shielded], away[shielded]
             health = F[_SHIELD][sd] - sdmg
             F[_SHIELD][sd] = health
             broke = health <= 0
@@ -823,6 +887,7 @@ class MockEnv:
         body = ~shielded
         if body.any():
             b, dmg, fac_a, mt, flags_b = d[body], dmg[body], fac_a[body], mt[body], flags_d[body]
+            away = away[body]
             p = F[_PCT][b] + dmg
             F[_PCT][b] = p
             kb = (p / 10 + p * dmg / 20) * 200 / (R.WEIGHT + 100) * 1.4 + 18
@@ -841,7 +906,7 @@ class MockEnv:
             )
             Z[_AF][b] = 0
             Z[_TIMER][b] = np.floor(kb * R.HITSTUN_PER_KB).astype(np.int64)
-            Z[_FACING][b] = -fac_a
+            Z[_FACING][b] = -away  # the defender turns to the attacker
             Z[_FF][b] = 0
             Z[_HITDONE][b] = 0
             Z[_SURF][b[lifted]] = -1
@@ -892,6 +957,7 @@ class MockEnv:
         prev_pct: np.ndarray[Any, Any],
         prev_stocks: np.ndarray[Any, Any],
         prev_x: np.ndarray[Any, Any],
+        prev_live: np.ndarray[Any, Any],
         winner: np.ndarray[Any, Any],
         done: np.ndarray[Any, Any],
     ) -> np.ndarray[Any, Any]:
@@ -904,12 +970,16 @@ class MockEnv:
         reward = np.empty((self.n, 2), dtype=np.float32)
         reward[:, 0] = core
         reward[:, 1] = -core
+        if w.approach or w.offstage:
+            # shaping only counts players in play: not dead, not on the halo
+            live = ~_flag(_FLAGS[Z[_ST]], R.FROZEN_POS)
         if w.approach:
+            both = prev_live.all(0) & live.all(0)
             before = np.abs(prev_x[0] - prev_x[1])
             after = np.abs(F[_X][0] - F[_X][1])
-            reward += (w.approach * (before - after))[:, None].astype(np.float32)
+            reward += (w.approach * np.where(both, before - after, 0.0))[:, None].astype(np.float32)
         if w.offstage:
-            off = (np.abs(F[_X]) > self._edge).T
+            off = ((np.abs(F[_X]) > self._edge) & live).T
             reward -= (w.offstage * off).astype(np.float32)
         return reward
 

@@ -1,6 +1,15 @@
 """The game-state model shared by replays, the live adapter and the mock environment."""
 
-from exphil.game.frames import BUTTONS, ITEM_SLOTS, Frames, ItemFrames, PlayerFrames
+from exphil.game.frames import (
+    BUTTONS,
+    ITEM_SLOTS,
+    Frames,
+    FramesError,
+    ItemFrames,
+    PlayerFrames,
+    concat_frames,
+    validate_frames,
+)
 from exphil.game.ids import (
     LEGAL_STAGES,
     NUM_ACTIONS,
@@ -27,6 +36,9 @@ __all__ = [
     "ItemFrames",
     "BUTTONS",
     "ITEM_SLOTS",
+    "FramesError",
+    "validate_frames",
+    "concat_frames",
     "Character",
     "Stage",
     "StageGeometry",

@@ -25,6 +25,9 @@ from typing import Any, ClassVar, Final, TypeVar
 import numpy as np
 
 __all__ = [
+    "FramesError",
+    "validate_frames",
+    "concat_frames",
     "BUTTONS",
     "BUTTON_BITS",
     "ITEM_SLOTS",
@@ -260,3 +263,98 @@ class Frames:
             nana=(PlayerFrames.zeros(n), PlayerFrames.zeros(n)),
             items=ItemFrames.zeros(n),
         )
+
+
+class FramesError(ValueError):
+    """``Frames`` whose values are impossible in Melee (see :func:`validate_frames`)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        shown = "; ".join(problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"invalid Frames: {shown}{more}")
+
+
+_FLOAT_COLUMNS: Final = tuple(k for k, v in PlayerFrames.DTYPES.items() if v == "float32")
+
+
+def validate_frames(frames: Frames, *, series: bool = True) -> None:
+    """Check that every value is one Melee can produce; raise :class:`FramesError` listing
+    what is not.
+
+    Every source (replays, the live adapter, the mock environment) must pass: it is the
+    contract the embedding relies on. ``series`` adds the checks for one game's frames in
+    order (frame ids strictly increasing, one stage); a batch of games (one row each, as the
+    mock environment emits per step) is validated with ``series=False``.
+    """
+    from exphil.game.ids import NUM_INTERNAL_CHARACTERS, Stage
+
+    problems: list[str] = []
+    n = len(frames)
+    if series and n > 1 and not (np.diff(frames.frame.astype(np.int64)) > 0).all():
+        problems.append("frame ids are not strictly increasing")
+    stages = np.unique(frames.stage)
+    known = {int(s) for s in Stage}
+    bad_stages = [int(s) for s in stages if int(s) not in known]
+    if bad_stages:
+        problems.append(f"unknown stage ids {bad_stages}")
+    if series and len(stages) > 1:
+        problems.append(f"one game has several stages {stages.tolist()}")
+
+    def check(name: str, ok: np.ndarray[Any, Any]) -> None:
+        if not ok.all():
+            rows = np.flatnonzero(~ok)
+            problems.append(f"{name}: {len(rows)} bad rows (first at row {int(rows[0])})")
+
+    for group, people in (("players", frames.players), ("nana", frames.nana)):
+        for i, p in enumerate(people):
+            if group == "players" and not p.exists.all():
+                check(f"players[{i}].exists", p.exists)
+            e = p.exists
+            if not e.any():
+                continue
+            tag = f"{group}[{i}]"
+            for col in _FLOAT_COLUMNS:
+                check(f"{tag}.{col} is finite", np.isfinite(getattr(p, col)[e]))
+            for col in ("main_x", "main_y", "c_x", "c_y"):
+                v = getattr(p, col)[e]
+                check(f"{tag}.{col} in [-1, 1]", (v >= -1) & (v <= 1))
+            check(f"{tag}.shoulder in [0, 1]", (p.shoulder[e] >= 0) & (p.shoulder[e] <= 1))
+            check(f"{tag}.facing is +1 or -1", np.abs(p.facing[e]) == 1)
+            check(f"{tag}.percent in [0, 999]", (p.percent[e] >= 0) & (p.percent[e] <= 999))
+            check(f"{tag}.shield in [0, 60]", (p.shield[e] >= 0) & (p.shield[e] <= 60.001))
+            check(f"{tag}.stocks <= 99", p.stocks[e] <= 99)
+            check(f"{tag}.jumps_left <= 6", p.jumps_left[e] <= 6)
+            check(f"{tag}.character is an internal id", p.character[e] < NUM_INTERNAL_CHARACTERS)
+            check(f"{tag}.action is an action-state id", p.action[e] <= 0x3FF)
+            check(f"{tag}.hitlag >= 0", p.hitlag[e] >= 0)
+    it = frames.items
+    check("items.owner in {-1, 0, 1}", (it.owner >= -1) & (it.owner <= 1))
+    e = it.exists
+    for col in ("x", "y", "vx", "vy", "timer"):
+        check(f"items.{col} is finite", np.isfinite(getattr(it, col)[e]))
+    if problems:
+        raise FramesError(problems)
+
+
+def concat_frames(parts: list[Frames]) -> Frames:
+    """Rows of several ``Frames`` one after the other (e.g. one game's rows, step by step)."""
+    if not parts:
+        raise ValueError("concat_frames needs at least one Frames")
+
+    def cat(kind: type[T], cols: list[T]) -> T:
+        return kind(**{k: np.concatenate([getattr(c, k) for c in cols]) for k in kind.DTYPES})
+
+    return Frames(
+        frame=np.concatenate([p.frame for p in parts]),
+        stage=np.concatenate([p.stage for p in parts]),
+        players=(
+            cat(PlayerFrames, [p.players[0] for p in parts]),
+            cat(PlayerFrames, [p.players[1] for p in parts]),
+        ),
+        nana=(
+            cat(PlayerFrames, [p.nana[0] for p in parts]),
+            cat(PlayerFrames, [p.nana[1] for p in parts]),
+        ),
+        items=cat(ItemFrames, [p.items for p in parts]),
+    )

@@ -1,0 +1,962 @@
+"""The mock game written the plain way: one game at a time, Python floats and ints.
+
+:class:`ScalarGame` plays exactly the game :class:`~exphil.envs.mock.MockEnv` plays (the rules
+in ``exphil.envs._rules``), one frame per :meth:`ScalarGame.step`, with a ``PlayerState`` per
+player and an if/elif state machine instead of masks. It has two jobs:
+
+* benchmark baseline: :class:`ScalarEnv` steps N of them with a Python loop, the way a game
+  loop would be written without numpy, to compare with the vectorized env;
+* test oracle: for the same controls it produces bit-identical frames, rewards and results.
+  Both compute in float64 with the same order of operations (``x + (vx + kbx)``, the
+  knockback formula, the knockback decay, friction as ``v - clip(v, -f, f)`` (a speed that
+  stops ends at +0.0), numpy's ``maximum``/``minimum``/``clip`` tie rules for signed zeros), and
+  only the output is rounded to float32.
+
+The vectorized env saves the whole state before a frame and restores it afterwards for the
+players that were in hitlag when the frame began; here such a player simply skips its frame
+(the controller still advances, so button presses during hitlag are consumed) and its hitlag
+counts down by one. Numpy is used only to read the rule tables at import and to build outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from exphil.envs import _rules as R
+from exphil.envs.mock import STAGE_DEPTH, Controls, GameResult, MockConfig, platforms
+from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
+
+__all__ = ["PlayerState", "ScalarGame", "ScalarEnv", "COLUMNS"]
+
+# --- the rule tables as Python lists ------------------------------------------------------
+_STATE_ROWS: Final[list[list[int]]] = R.STATE_TABLE.tolist()
+_ACTION: Final = [r[R.T_ACTION] for r in _STATE_ROWS]
+_FLAGS: Final = [r[R.T_FLAGS] for r in _STATE_ROWS]
+_DURATION: Final = [r[R.T_DURATION] for r in _STATE_ROWS]
+_NEXT: Final = [r[R.T_NEXT] for r in _STATE_ROWS]
+_MOVE: Final = [r[R.T_MOVE] for r in _STATE_ROWS]
+_LANDING: Final = [r[R.T_LANDING] for r in _STATE_ROWS]
+_VARIANT: Final = [r[R.T_VARIANT] for r in _STATE_ROWS]
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    first: int
+    last: int
+    dx: float
+    dy: float
+    reach: float  # hitbox radius + hurtbox radius
+    damage: float
+    cos: float
+    sin: float
+    base: float
+    growth: float
+    hitlag: int
+    shieldstun: int
+
+
+_MOVES: Final = tuple(
+    _Move(
+        first=int(m[R.MV_FIRST]),
+        last=int(m[R.MV_LAST]),
+        dx=m[R.MV_DX],
+        dy=m[R.MV_DY],
+        reach=m[R.MV_RADIUS] + R.HURT_RADIUS,
+        damage=m[R.MV_DAMAGE],
+        cos=m[R.MV_COS],
+        sin=m[R.MV_SIN],
+        base=m[R.MV_BASE],
+        growth=m[R.MV_GROWTH],
+        hitlag=int(m[R.MV_HITLAG]),
+        shieldstun=int(m[R.MV_SHIELDSTUN]),
+    )
+    for m in R.MOVE_TABLE.tolist()
+)
+
+# flags
+_GROUND: Final = R.GROUND
+_ACT_G: Final = R.ACT_G
+_ACT_A: Final = R.ACT_A
+_DRIFT: Final = R.DRIFT
+_FF_OK: Final = R.FF_OK
+_SHIELDING: Final = R.SHIELDING
+_INTANGIBLE: Final = R.INTANGIBLE
+_FROZEN_POS: Final = R.FROZEN_POS
+_HITSTUN: Final = R.HITSTUN
+_TIMED: Final = R.TIMED
+_SELF_MOVE: Final = R.SELF_MOVE
+_TECHABLE: Final = R.TECHABLE
+_NO_GRAVITY: Final = R.NO_GRAVITY
+_HOVER: Final = R.HOVER
+
+# states
+STAND: Final = R.S["STAND"]
+WALK: Final = R.S["WALK"]
+DASH: Final = R.S["DASH"]
+RUN: Final = R.S["RUN"]
+TURN: Final = R.S["TURN"]
+KNEE_BEND: Final = R.S["KNEE_BEND"]
+JUMP_F: Final = R.S["JUMP_F"]
+JUMP_B: Final = R.S["JUMP_B"]
+DJUMP_F: Final = R.S["DJUMP_F"]
+DJUMP_B: Final = R.S["DJUMP_B"]
+FALL: Final = R.S["FALL"]
+JAB: Final = R.S["JAB"]
+FTILT: Final = R.S["FTILT"]
+FSMASH: Final = R.S["FSMASH"]
+DASH_ATTACK: Final = R.S["DASH_ATTACK"]
+NAIR: Final = R.S["NAIR"]
+FAIR: Final = R.S["FAIR"]
+BAIR: Final = R.S["BAIR"]
+UPB_HOLD_G: Final = R.S["UPB_HOLD_G"]
+UPB_HOLD_A: Final = R.S["UPB_HOLD_A"]
+UPB_TRAVEL: Final = R.S["UPB_TRAVEL"]
+SHIELD_START: Final = R.S["SHIELD_START"]
+SHIELD: Final = R.S["SHIELD"]
+SHIELD_RELEASE: Final = R.S["SHIELD_RELEASE"]
+SHIELD_STUN: Final = R.S["SHIELD_STUN"]
+DAMAGE_G: Final = R.S["DAMAGE_G"]
+DAMAGE_A: Final = R.S["DAMAGE_A"]
+DAMAGE_FLY: Final = R.S["DAMAGE_FLY"]
+TECH: Final = R.S["TECH"]
+TECH_MISS: Final = R.S["TECH_MISS"]
+LYING: Final = R.S["LYING"]
+GETUP: Final = R.S["GETUP"]
+SB_FLY: Final = R.S["SB_FLY"]
+DEAD: Final = R.S["DEAD"]
+HALO: Final = R.S["HALO"]
+
+# buttons
+_A: Final = BUTTON_BITS["A"]
+_B: Final = BUTTON_BITS["B"]
+_JUMP: Final = BUTTON_BITS["X"] | BUTTON_BITS["Y"]
+_SHIELD_BUTTONS: Final = BUTTON_BITS["L"] | BUTTON_BITS["R"]
+
+# the float columns of a player's row, in the order they are rounded to float32
+_FLOAT_COLUMNS: Final = (
+    "x",
+    "y",
+    "vx_air",
+    "vy_self",
+    "vx_knockback",
+    "vy_knockback",
+    "vx_ground",
+    "percent",
+    "action_frame",
+    "shield",
+    "hitlag",
+    "hitstun",
+    "main_x",
+    "main_y",
+    "c_x",
+    "c_y",
+    "shoulder",
+)
+_F32_ROW: Final = struct.Struct(f"<{len(_FLOAT_COLUMNS)}f")
+_F32: Final = struct.Struct("<f")
+
+COLUMNS: Final[tuple[str, ...]] = (*PlayerFrames.DTYPES, "frame")
+"""The keys of each player's dict from :meth:`ScalarGame.row`."""
+
+ControlTuple = tuple[float, float, float, float, float, int]
+"""One port's controller for one frame: ``(main_x, main_y, c_x, c_y, shoulder, buttons)``."""
+
+
+def _f32(value: float) -> float:
+    """``value`` rounded to float32 (as a Python float)."""
+    out: float = _F32.unpack(_F32.pack(value))[0]
+    return out
+
+
+def _clip(v: float, lo: float, hi: float) -> float:
+    """``np.clip`` for one float: ``v`` unless it is below ``lo`` or above ``hi``."""
+    if v < lo:
+        return lo
+    if v > hi:
+        return hi
+    return v
+
+
+@dataclass(slots=True)
+class PlayerState:
+    """One player's state (float64 floats and ints) and the controller of the last step."""
+
+    port: int
+    x: float = 0.0
+    y: float = 0.0
+    vx: float = 0.0
+    vy: float = 0.0
+    kbx: float = 0.0
+    kby: float = 0.0
+    percent: float = 0.0
+    shield: float = R.SHIELD_MAX
+    st: int = STAND
+    var: int = 0  # action variant (walk speed, side of a death)
+    af: int = 0  # frames in the current state
+    facing: int = 1
+    jumps: int = 2
+    stocks: int = R.STOCKS
+    surf: int = 0  # surface stood on (0 = main stage), -1 in the air
+    timer: int = 0  # hitstun, shield stun, halo
+    invuln: int = 0
+    hitlag: int = 0
+    hitdone: int = 0  # this state's hitbox already connected
+    ff: int = 0  # fast falling
+    tech: int = 0  # frames left in the tech window
+    # controller of the last step (clipped)
+    main_x: float = 0.0
+    main_y: float = 0.0
+    c_x: float = 0.0
+    c_y: float = 0.0
+    shoulder: float = 0.0
+    buttons: int = 0
+
+    def reset(self, stocks: int) -> None:
+        self.x = R.SPAWN_X if self.port else -R.SPAWN_X
+        self.y = 0.0
+        self.vx = self.vy = self.kbx = self.kby = self.percent = 0.0
+        self.shield = R.SHIELD_MAX
+        self.st = STAND
+        self.var = self.af = 0
+        self.facing = -1 if self.port else 1
+        self.jumps = 2
+        self.stocks = stocks
+        self.surf = self.timer = self.invuln = self.hitlag = self.hitdone = 0
+        self.ff = self.tech = 0
+        self.main_x = self.main_y = self.c_x = self.c_y = self.shoulder = 0.0
+        self.buttons = 0
+
+    def intangible(self) -> bool:
+        st = self.st
+        return bool(
+            (_FLAGS[st] & _INTANGIBLE)
+            or (st == TECH and self.af < R.TECH_INTANGIBLE)
+            or self.invuln > 0
+        )
+
+
+class ScalarGame:
+    """One mock game, stepped one frame at a time with plain Python."""
+
+    def __init__(self, config: MockConfig | None = None) -> None:
+        self.config = config or MockConfig()
+        cfg = self.config
+        st = cfg.stage_id
+        geo = st.geometry
+        self._edge: float = geo.edge
+        self._blast_left: float = geo.blast_left
+        self._blast_right: float = geo.blast_right
+        self._blast_top: float = geo.blast_top
+        self._blast_bottom: float = geo.blast_bottom
+        # surfaces: (height, left, right, pass-through, index); 0 = the main stage
+        surfaces = [(0.0, -geo.edge, geo.edge, False)]
+        surfaces += [(h, lft, rgt, True) for h, lft, rgt in platforms(st)]
+        self._surf_l: list[float] = [s[1] for s in surfaces]
+        self._surf_r: list[float] = [s[2] for s in surfaces]
+        order = sorted(range(len(surfaces)), key=lambda i: -surfaces[i][0])  # highest first
+        self._surfaces: tuple[tuple[float, float, float, bool, int], ...] = tuple(
+            (*surfaces[k], k) for k in order
+        )
+        self._stage_id = int(st)
+        self._characters = tuple(c.internal for c in cfg.character_ids)
+        w = cfg.rewards
+        self._w_stock = w.stock
+        self._w_damage = w.damage
+        self._w_win = w.win
+        self._w_approach = w.approach
+        self._w_offstage = w.offstage
+        self.players: tuple[PlayerState, PlayerState] = (PlayerState(0), PlayerState(1))
+        self.frame = 0
+        self.final: tuple[dict[str, Any], dict[str, Any]] | None = None
+        """The last frame (:meth:`row`) of the game that ended on the latest step, else None."""
+        self.reset()
+
+    # --- public API -----------------------------------------------------------------------
+    def reset(self) -> None:
+        """Start the game over (frame 0, nobody has pressed anything yet)."""
+        stocks = self.config.stocks
+        for p in self.players:
+            p.reset(stocks)
+        self.frame = 0
+
+    def step(
+        self, c0: ControlTuple, c1: ControlTuple, game: int = 0
+    ) -> tuple[float, float, bool, GameResult | None]:
+        """Advance one frame with port 0's and port 1's controls.
+
+        Returns ``(reward0, reward1, done, result)``; the rewards are float32 values (as Python
+        floats). When the game ends, ``result`` is its :class:`GameResult` (``game`` is put in
+        its ``game`` field), :attr:`final` holds its last frame, and the game is already reset
+        (the current frame is frame 0 of the next game).
+        """
+        p0, p1 = self.players
+        prev_pct0, prev_pct1 = p0.percent, p1.percent
+        prev_stocks0, prev_stocks1 = p0.stocks, p1.stocks
+        prev_x0, prev_x1 = p0.x, p1.x
+        prev_live = not (_FLAGS[p0.st] & _FROZEN_POS or _FLAGS[p1.st] & _FROZEN_POS)
+        frozen0 = self._advance(p0, c0)
+        frozen1 = self._advance(p1, c1)
+        self._hits(frozen0, frozen1)
+        self._blast_zone(p0)
+        self._blast_zone(p1)
+        self.frame += 1
+
+        # game over: a stock-out, else the timer
+        z0 = p0.stocks == 0
+        z1 = p1.stocks == 0
+        done = True
+        if z0 or z1:
+            reason = "stocks"
+        elif self.frame >= self.config.time_limit:
+            reason = "timeout"
+        else:
+            done = False
+        winner = -1
+        if done:
+            if z1 and not z0:
+                winner = 0
+            elif z0 and not z1:
+                winner = 1
+            elif p0.stocks > p1.stocks:
+                winner = 0
+            elif p1.stocks > p0.stocks:
+                winner = 1
+            elif p0.percent < p1.percent:
+                winner = 0
+            elif p1.percent < p0.percent:
+                winner = 1
+
+        # rewards: the zero-sum core, then the shaping terms (float32 arithmetic, as MockEnv)
+        lost0 = prev_stocks0 - p0.stocks
+        lost1 = prev_stocks1 - p1.stocks
+        taken0 = p0.percent - prev_pct0
+        taken0 = taken0 if taken0 > 0.0 else 0.0
+        taken1 = p1.percent - prev_pct1
+        taken1 = taken1 if taken1 > 0.0 else 0.0
+        won = (1.0 if winner == 0 else -1.0 if winner == 1 else 0.0) if done else 0.0
+        core = (
+            self._w_stock * (lost1 - lost0) + self._w_damage * (taken1 - taken0) + self._w_win * won
+        )
+        r0 = _f32(core)
+        r1 = _f32(-core)
+        live0 = not _FLAGS[p0.st] & _FROZEN_POS  # shaping counts players in play only
+        live1 = not _FLAGS[p1.st] & _FROZEN_POS
+        if self._w_approach:
+            before = abs(prev_x0 - prev_x1)
+            after = abs(p0.x - p1.x)
+            closed = before - after if (prev_live and live0 and live1) else 0.0
+            a = _f32(self._w_approach * closed)
+            r0 = _f32(r0 + a)
+            r1 = _f32(r1 + a)
+        if self._w_offstage:
+            edge = self._edge
+            off0 = 1.0 if abs(p0.x) > edge and live0 else 0.0
+            off1 = 1.0 if abs(p1.x) > edge and live1 else 0.0
+            r0 = _f32(r0 - _f32(self._w_offstage * off0))
+            r1 = _f32(r1 - _f32(self._w_offstage * off1))
+
+        if not done:
+            self.final = None
+            return r0, r1, False, None
+        result = GameResult(
+            game=game,
+            winner=winner,
+            reason=reason,
+            frames=self.frame,
+            stocks=(p0.stocks, p1.stocks),
+            percent=(p0.percent, p1.percent),
+        )
+        self.final = self.row()
+        self.reset()
+        return r0, r1, True, result
+
+    def row(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The current frame: for each player, every ``PlayerFrames`` column (and ``frame``)
+        as the Python value MockEnv's frames hold (floats rounded to float32)."""
+        return self._player_row(self.players[0]), self._player_row(self.players[1])
+
+    # --- one player's frame ---------------------------------------------------------------
+    def _advance(self, p: PlayerState, c: ControlTuple) -> bool:
+        """Everything of a frame that concerns ``p`` alone: controller, timers, transitions,
+        physics, collisions, shield. Returns whether ``p`` was frozen in hitlag."""
+        sx, sy, cx, cy, sh, buttons = c
+        if not (
+            math.isfinite(sx)
+            and math.isfinite(sy)
+            and math.isfinite(cx)
+            and math.isfinite(cy)
+            and math.isfinite(sh)
+        ):
+            raise ValueError(f"port {p.port}'s controls must be finite, got {c}")
+        if not 0 <= buttons <= 0xFF:
+            raise ValueError(f"port {p.port}'s buttons must be a uint8 bitmask, got {buttons}")
+        # the sticks in [-1, 1], the shoulder in [0, 1] (np.clip's rules)
+        sx = -1.0 if sx < -1.0 else 1.0 if sx > 1.0 else float(sx)
+        sy = -1.0 if sy < -1.0 else 1.0 if sy > 1.0 else float(sy)
+        cx = -1.0 if cx < -1.0 else 1.0 if cx > 1.0 else float(cx)
+        cy = -1.0 if cy < -1.0 else 1.0 if cy > 1.0 else float(cy)
+        sh = 0.0 if sh < 0.0 else 1.0 if sh > 1.0 else float(sh)
+        buttons = int(buttons)
+
+        # --- controller: edges against the last step's controller --------------------------
+        psx, psy, pcx, pcy, psh, pb = p.main_x, p.main_y, p.c_x, p.c_y, p.shoulder, p.buttons
+        p.main_x, p.main_y, p.c_x, p.c_y, p.shoulder, p.buttons = sx, sy, cx, cy, sh, buttons
+
+        # hitlag: the player sits this frame out (the controller above still moved on)
+        if p.hitlag > 0:
+            p.hitlag -= 1
+            return True
+
+        pressed = buttons & ~pb
+        abs_sx = abs(sx)
+        jump_p = bool(pressed & _JUMP) or (sy >= R.TAP_JUMP and psy < R.TAP_JUMP)
+        jump_h = bool(buttons & _JUMP) or sy >= R.TAP_JUMP
+        attack_p = bool(pressed & _A)
+        special_p = bool(pressed & _B)
+        shield_h = bool(buttons & _SHIELD_BUTTONS) or sh >= R.SHOULDER_THRESHOLD
+        shield_was = bool(pb & _SHIELD_BUTTONS) or psh >= R.SHOULDER_THRESHOLD
+        c_on = abs(cx) >= R.CSTICK_THRESHOLD or abs(cy) >= R.CSTICK_THRESHOLD
+        c_was = abs(pcx) >= R.CSTICK_THRESHOLD or abs(pcy) >= R.CSTICK_THRESHOLD
+        c_p = c_on and not c_was
+        down_p = sy <= R.DOWN_THRESHOLD and psy > R.DOWN_THRESHOLD
+        smash_x = abs_sx >= R.DASH_THRESHOLD and abs(psx) < R.DASH_THRESHOLD
+        stick_dir = 1 if sx >= 0 else -1
+        tilted = abs_sx >= R.DEADZONE
+
+        # the state into locals
+        x, y, vx, vy, kbx, kby = p.x, p.y, p.vx, p.vy, p.kbx, p.kby
+        st, af, facing, jumps, surf = p.st, p.af, p.facing, p.jumps, p.surf
+        timer, invuln, hitdone, ff, tech = p.timer, p.invuln, p.hitdone, p.ff, p.tech
+        x0, y0 = x, y
+
+        # --- timers and timed ends ----------------------------------------------------------
+        af += 1
+        timer = timer - 1 if timer > 1 else 0
+        invuln = invuln - 1 if invuln > 1 else 0
+        tech = tech - 1 if tech > 1 else 0
+        if shield_h and not shield_was:
+            tech = R.TECH_WINDOW
+
+        flags = _FLAGS[st]
+        if flags & _TIMED:
+            end = timer <= 0
+        else:
+            dur = _DURATION[st]
+            end = dur > 0 and af >= dur
+        if end and not (st == DEAD and p.stocks == 0):  # a last stock stays dead
+            af = 0
+            if st == KNEE_BEND:  # take-off: full hop while jump is held, else a short hop
+                vy = R.JUMP_VELOCITY if jump_h else R.SHORT_HOP_VELOCITY
+                vx = _clip(vx * R.JUMP_CARRY + sx * R.JUMP_STICK, -R.MAX_AIR_SPEED, R.MAX_AIR_SPEED)
+                st = JUMP_B if (tilted and stick_dir != facing) else JUMP_F
+                jumps = 1
+                surf = -1
+                ff = 0
+            elif st in (UPB_HOLD_G, UPB_HOLD_A):  # up-B travels where the stick points
+                dy = (sy if sy > 0.0 else 0.0) if surf >= 0 else sy
+                norm = math.sqrt(sx * sx + dy * dy)
+                if norm >= R.DEADZONE:
+                    ux = sx / norm
+                    uy = dy / norm
+                else:
+                    ux = 0.0
+                    uy = 1.0
+                vx = ux * R.UP_B_SPEED
+                vy = uy * R.UP_B_SPEED
+                if abs(ux) > 0.1:
+                    facing = 1 if ux >= 0 else -1
+                st = _NEXT[st]
+                surf = -1
+                ff = 0
+                hitdone = 0
+            elif st == DEAD:  # respawn on the halo
+                x = R.SPAWN_X if p.port else -R.SPAWN_X
+                y = R.RESPAWN_HEIGHT
+                vx = vy = kbx = kby = 0.0
+                p.percent = 0.0
+                p.shield = R.SHIELD_MAX
+                st = HALO
+                p.var = 0
+                timer = R.HALO_MAX
+                facing = -1 if p.port else 1
+                jumps = 1
+                ff = 0
+                hitdone = 0
+                surf = -1
+            elif st == HALO:
+                st = FALL
+                invuln = R.RESPAWN_INVULNERABLE
+            elif st == UPB_TRAVEL:  # the travel is over: most speed is lost
+                vx *= R.UP_B_END_SPEED
+                vy *= R.UP_B_END_SPEED
+                st = _NEXT[st]
+            else:
+                st = _NEXT[st]
+                if st == LYING:
+                    timer = R.LYING_MAX
+
+        # --- input-driven transitions (same priorities as MockEnv) --------------------------
+        flags = _FLAGS[st]
+        new = st
+        enter = False
+        if flags & _ACT_G:
+            if special_p and sy >= R.UP_B_THRESHOLD:
+                new = UPB_HOLD_G
+                enter = True
+            elif jump_p:
+                new = KNEE_BEND
+                enter = True
+            elif shield_h:
+                new = SHIELD_START
+                enter = True
+            else:
+                c_smash = c_p and abs(cx) >= R.CSTICK_THRESHOLD
+                running = st in (DASH, RUN)
+                if c_smash or (attack_p and smash_x):
+                    new = FSMASH
+                    facing = (1 if cx >= 0 else -1) if c_smash else stick_dir
+                    enter = True
+                elif attack_p:
+                    if running:
+                        new = DASH_ATTACK
+                    elif tilted:
+                        new = FTILT
+                        facing = stick_dir
+                    else:
+                        new = JAB
+                    enter = True
+                else:  # movement
+                    if abs_sx >= R.DASH_THRESHOLD:
+                        if not running or stick_dir != facing:
+                            new = DASH
+                            facing = stick_dir
+                            enter = True
+                    elif tilted:
+                        if stick_dir != facing:
+                            new = TURN
+                            facing = -facing
+                            enter = True
+                        else:
+                            if st != WALK:
+                                new = WALK
+                                enter = True
+                            if abs_sx < 0.5:
+                                p.var = R.WALK_SLOW
+                            elif abs_sx < 0.65:
+                                p.var = R.WALK_MIDDLE
+                            else:
+                                p.var = R.WALK_FAST
+                    elif st == WALK or running:
+                        new = STAND
+                        enter = True
+                    if surf > 0 and down_p:  # drop through the platform
+                        new = FALL
+                        surf = -1
+                        jumps = 1
+                        enter = True
+        elif st in (SHIELD, SHIELD_START):
+            if jump_p:  # jump out of shield
+                new = KNEE_BEND
+                enter = True
+            elif st == SHIELD and not shield_h:
+                new = SHIELD_RELEASE
+                enter = True
+        elif flags & _ACT_A:
+            if special_p and sy >= R.UP_B_THRESHOLD:
+                new = UPB_HOLD_A
+                enter = True
+            elif jump_p and jumps > 0:
+                new = DJUMP_B if (tilted and stick_dir != facing) else DJUMP_F
+                vy = R.DOUBLE_JUMP_VELOCITY
+                vx = _clip(sx * R.DOUBLE_JUMP_STICK, -R.MAX_AIR_SPEED, R.MAX_AIR_SPEED)
+                jumps -= 1
+                ff = 0
+                enter = True
+            elif attack_p or c_p:
+                d = cx if c_p else sx
+                if abs(d) < R.DEADZONE:
+                    new = NAIR
+                elif (1 if d >= 0 else -1) == facing:
+                    new = FAIR
+                else:
+                    new = BAIR
+                enter = True
+        elif st in (LYING, HALO):
+            any_input = pressed != 0 or tilted or abs(sy) >= R.DEADZONE
+            if any_input:
+                if st == LYING:
+                    new = GETUP
+                    enter = True
+                elif af >= 1:
+                    new = FALL
+                    invuln = R.RESPAWN_INVULNERABLE
+                    enter = True
+        st = new
+        if enter:
+            af = 0
+            hitdone = 0
+
+        # --- physics --------------------------------------------------------------------------
+        flags = _FLAGS[st]
+        if flags & _FF_OK and down_p and vy < 0:
+            ff = 1
+        if flags & _GROUND:
+            if flags & _SELF_MOVE:
+                vx = sx * R.WALK_SPEED if st == WALK else facing * R.GROUND_SPEED
+            else:  # friction: toward 0, stopping at +0.0 (vx - clip(vx, -f, f))
+                f = R.GROUND_FRICTION
+                vx = vx - (-f if vx < -f else f if vx > f else vx)
+            vy = 0.0
+            kby = 0.0
+        elif flags & _FROZEN_POS:
+            vx = vy = kbx = kby = 0.0
+        else:
+            if flags & _DRIFT and tilted:
+                vx = vx + _clip(sx * R.MAX_AIR_SPEED - vx, -R.AIR_ACCEL, R.AIR_ACCEL)
+            elif flags & _HOVER:
+                vx = vx * R.UP_B_HOLD_DRAG
+            elif flags & _NO_GRAVITY:
+                pass
+            else:
+                f = R.AIR_FRICTION
+                vx = vx - (-f if vx < -f else f if vx > f else vx)
+            if flags & _HOVER:
+                vy = vy - R.UP_B_HOLD_GRAVITY
+                if not vy > R.UP_B_HOLD_FALL:
+                    vy = R.UP_B_HOLD_FALL
+            elif flags & _NO_GRAVITY:
+                pass
+            elif ff == 1:
+                vy = R.FAST_FALL
+            else:
+                vy = vy - R.GRAVITY
+                if not vy > R.TERMINAL:
+                    vy = R.TERMINAL
+        x += vx + kbx
+        y += vy + kby
+        if kbx or kby:  # knockback decays by KB_DECAY per frame along its direction
+            mag = math.sqrt(kbx * kbx + kby * kby)
+            if mag > 0:
+                m = mag - R.KB_DECAY
+                scale = (m if m > 0.0 else 0.0) / mag
+            else:
+                scale = 0.0
+            kbx *= scale
+            kby *= scale
+
+        # --- collisions -----------------------------------------------------------------------
+        if not flags & (_GROUND | _FROZEN_POS):
+            if vy + kby < 0:  # landing: the highest surface crossed this frame
+                for h, lft, rgt, through, k in self._surfaces:
+                    if (
+                        y0 >= h
+                        and y <= h
+                        and x >= lft
+                        and x <= rgt
+                        and (not through or sy > R.DOWN_THRESHOLD)
+                    ):
+                        y = h
+                        surf = k
+                        if flags & _TECHABLE:
+                            st = TECH if tech > 0 else TECH_MISS
+                        else:
+                            st = _LANDING[st]
+                        af = 0
+                        vy = 0.0
+                        kby = 0.0
+                        ff = 0
+                        jumps = 2
+                        timer = 0
+                        hitdone = 0
+                        break
+        elif flags & _GROUND and surf >= 0:  # walking off the surface one stands on
+            lft = self._surf_l[surf]
+            rgt = self._surf_r[surf]
+            if x < lft or x > rgt:
+                if flags & _ACT_G:
+                    st = FALL
+                    af = 0
+                    jumps = 1
+                    surf = -1
+                else:  # busy players stop at the edge
+                    x = _clip(x, lft, rgt)
+                    vx = 0.0
+                    kbx = 0.0
+        ground_now = _FLAGS[st] & _GROUND
+        edge = self._edge
+        if not ground_now and abs(x) < edge and y < 0 and y > -STAGE_DEPTH:
+            # the main stage is a solid block: pushed out to the side it came from, or below
+            if abs(x0) >= edge:
+                x = (1.0 if x > 0 else -1.0 if x < 0 else 0.0) * edge
+                vx = 0.0
+                kbx = 0.0
+            else:
+                y = -STAGE_DEPTH
+                vy = 0.0
+                kby = 0.0
+        if not ground_now:
+            surf = -1
+
+        # --- shield health --------------------------------------------------------------------
+        if st in (SHIELD, SHIELD_START):
+            shield = p.shield - R.SHIELD_DECAY
+            if shield <= 0:  # shield break
+                st = SB_FLY
+                af = 0
+                surf = -1
+                vy = R.SHIELD_BREAK_VY
+                shield = R.SHIELD_AFTER_BREAK
+            p.shield = shield
+        else:
+            shield = p.shield + R.SHIELD_REGEN
+            p.shield = shield if shield < R.SHIELD_MAX else R.SHIELD_MAX
+
+        p.x, p.y, p.vx, p.vy, p.kbx, p.kby = x, y, vx, vy, kbx, kby
+        p.st, p.af, p.facing, p.jumps, p.surf = st, af, facing, jumps, surf
+        p.timer, p.invuln, p.hitdone, p.ff, p.tech = timer, invuln, hitdone, ff, tech
+        return False
+
+    # --- the two players together -----------------------------------------------------------
+    def _hits(self, frozen0: bool, frozen1: bool) -> None:
+        """Hitboxes against hurtboxes, both ways from the same state (trades hit both)."""
+        p0, p1 = self.players
+        hit0 = self._connects(p0, p1, frozen0)  # player 0 hits player 1
+        hit1 = self._connects(p1, p0, frozen1)
+        if not hit0 and not hit1:
+            return
+        # what the defender needs to know, read before anything changes
+        move0 = _MOVES[_MOVE[p0.st]] if hit0 else None
+        move1 = _MOVES[_MOVE[p1.st]] if hit1 else None
+        facing0, facing1 = p0.facing, p1.facing
+        flags0, flags1 = _FLAGS[p0.st], _FLAGS[p1.st]
+        if move0 is not None:
+            p0.hitdone = 1
+            if move0.hitlag > p0.hitlag:
+                p0.hitlag = move0.hitlag
+        if move1 is not None:
+            p1.hitdone = 1
+            if move1.hitlag > p1.hitlag:
+                p1.hitlag = move1.hitlag
+        if move0 is not None and move0.hitlag > p1.hitlag:
+            p1.hitlag = move0.hitlag
+        if move1 is not None and move1.hitlag > p0.hitlag:
+            p0.hitlag = move1.hitlag
+        away0 = 1 if p0.x >= p1.x else -1  # from player 1 toward player 0
+        away1 = 1 if p1.x >= p0.x else -1
+        if move1 is not None:
+            self._take_hit(p0, move1, facing1, away0, flags0)
+        if move0 is not None:
+            self._take_hit(p1, move0, facing0, away1, flags1)
+
+    @staticmethod
+    def _connects(att: PlayerState, dfn: PlayerState, frozen: bool) -> bool:
+        mv = _MOVE[att.st]
+        if mv < 0 or att.hitdone != 0 or frozen:
+            return False
+        move = _MOVES[mv]
+        af = att.af
+        if af < move.first or af > move.last:
+            return False
+        hx = att.x + att.facing * move.dx
+        hy = att.y + move.dy
+        ddx = hx - dfn.x
+        ddy = hy - _clip(hy, dfn.y + R.HURT_LOW, dfn.y + R.HURT_HIGH)
+        reach = move.reach
+        return ddx * ddx + ddy * ddy <= reach * reach and not dfn.intangible()
+
+    @staticmethod
+    def _take_hit(p: PlayerState, move: _Move, att_facing: int, away: int, flags: int) -> None:
+        """``p`` (whose state had ``flags`` when the hits were resolved) is hit by ``move``;
+        ``away`` points from the attacker to ``p``."""
+        dmg = move.damage
+        if flags & _SHIELDING:
+            shield = p.shield - dmg
+            if shield <= 0:  # shield break
+                p.st = SB_FLY
+                p.af = 0
+                p.surf = -1
+                p.vy = R.SHIELD_BREAK_VY
+                p.shield = R.SHIELD_AFTER_BREAK
+            else:
+                p.shield = shield
+                p.st = SHIELD_STUN
+                p.af = 0
+                p.timer = move.shieldstun
+                p.vx = away * R.SHIELD_PUSH * dmg
+            return
+        pct = p.percent + dmg
+        p.percent = pct
+        kb = R.knockback(pct, dmg, move.growth, move.base)
+        speed = kb * R.KB_SPEED
+        kbx = speed * move.cos * att_facing
+        kby = speed * move.sin
+        tumble = kb >= R.TUMBLE_KB
+        lifted = not (flags & _GROUND) or (tumble and kby > 0)
+        p.st = DAMAGE_FLY if tumble else DAMAGE_A if lifted else DAMAGE_G
+        p.kbx = kbx
+        p.kby = kby if lifted else 0.0
+        p.vx = 0.0
+        p.vy = 0.0
+        p.af = 0
+        p.timer = math.floor(kb * R.HITSTUN_PER_KB)
+        p.facing = -away
+        p.ff = 0
+        p.hitdone = 0
+        if lifted:
+            p.surf = -1
+
+    def _blast_zone(self, p: PlayerState) -> None:
+        x, y = p.x, p.y
+        if _FLAGS[p.st] & _FROZEN_POS:
+            return
+        if x < self._blast_left:
+            side = R.DEAD_LEFT
+        elif x > self._blast_right:
+            side = R.DEAD_RIGHT
+        elif y > self._blast_top:
+            side = R.DEAD_UP
+        elif y < self._blast_bottom:
+            side = R.DEAD_DOWN
+        else:
+            return
+        p.st = DEAD
+        p.var = side
+        p.af = 0
+        p.stocks -= 1
+        p.timer = p.hitlag = p.ff = p.invuln = 0
+        p.surf = -1
+        p.vx = p.vy = p.kbx = p.kby = 0.0
+
+    # --- output ---------------------------------------------------------------------------
+    def _player_row(self, p: PlayerState) -> dict[str, Any]:
+        st = p.st
+        flags = _FLAGS[st]
+        grounded = bool(flags & _GROUND)
+        vx = p.vx
+        f = _F32_ROW.unpack(
+            _F32_ROW.pack(
+                p.x,
+                p.y,
+                0.0 if grounded else vx,
+                p.vy,
+                p.kbx,
+                p.kby,
+                vx if grounded else 0.0,
+                p.percent,
+                p.af,
+                p.shield,
+                p.hitlag,
+                p.timer if flags & _HITSTUN else 0,
+                p.main_x,
+                p.main_y,
+                p.c_x,
+                p.c_y,
+                p.shoulder,
+            )
+        )
+        return {
+            "exists": True,
+            "x": f[0],
+            "y": f[1],
+            "vx_air": f[2],
+            "vy_self": f[3],
+            "vx_knockback": f[4],
+            "vy_knockback": f[5],
+            "vx_ground": f[6],
+            "percent": f[7],
+            "stocks": p.stocks,
+            "facing": p.facing,
+            "action": _ACTION[st] + p.var * _VARIANT[st],
+            "action_frame": f[8],
+            "character": self._characters[p.port],
+            "jumps_left": p.jumps,
+            "shield": f[9],
+            "on_ground": grounded,
+            "invulnerable": p.intangible(),
+            "hitlag": f[10],
+            "hitstun": f[11],
+            "main_x": f[12],
+            "main_y": f[13],
+            "c_x": f[14],
+            "c_y": f[15],
+            "shoulder": f[16],
+            "buttons": p.buttons,
+            "frame": self.frame,
+        }
+
+
+class ScalarEnv:
+    """``n`` :class:`ScalarGame` stepped one after the other with a Python loop: the plain
+    baseline for ``MockEnv``, taking and returning the same things as its ``step``."""
+
+    def __init__(self, n: int, config: MockConfig | None = None) -> None:
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        self.n = n
+        self.config = config or MockConfig()
+        self.games = [ScalarGame(self.config) for _ in range(n)]
+
+    def reset(self) -> None:
+        for g in self.games:
+            g.reset()
+
+    def step(
+        self, c0: Controls, c1: Controls
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], tuple[GameResult, ...]]:
+        """Step every game; returns ``(reward [N, 2] float32, done [N] bool, results)``."""
+        n = self.n
+        cols0 = [np.asarray(getattr(c0, k)).tolist() for k in _CONTROL_FIELDS]
+        cols1 = [np.asarray(getattr(c1, k)).tolist() for k in _CONTROL_FIELDS]
+        for cols in (cols0, cols1):
+            if any(len(col) != n for col in cols):
+                raise ValueError(f"controls must have {n} rows")
+        rewards: list[tuple[float, float]] = []
+        dones: list[bool] = []
+        results: list[GameResult] = []
+        for i, (g, ctl0, ctl1) in enumerate(
+            zip(self.games, zip(*cols0, strict=True), zip(*cols1, strict=True), strict=True)
+        ):
+            r0, r1, done, result = g.step(ctl0, ctl1, i)
+            rewards.append((r0, r1))
+            dones.append(done)
+            if result is not None:
+                results.append(result)
+        return (
+            np.array(rewards, dtype=np.float32),
+            np.array(dones, dtype=bool),
+            tuple(results),
+        )
+
+    def rows(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every game's current frame (:meth:`ScalarGame.row`)."""
+        return [g.row() for g in self.games]
+
+    def frames(self) -> Frames:
+        """Every game's current frame as :class:`~exphil.game.Frames` (like MockEnv.frames)."""
+        rows = self.rows()
+        n = self.n
+        players = []
+        for p in (0, 1):
+            cols = {
+                name: np.array([r[p][name] for r in rows], dtype=dtype)
+                for name, dtype in PlayerFrames.DTYPES.items()
+            }
+            players.append(PlayerFrames(**cols))
+        st = self.config.stage_id
+        items = ItemFrames.zeros(n)
+        items.owner[:] = -1
+        return Frames(
+            frame=np.array([g.frame for g in self.games], dtype=np.int32),
+            stage=np.full(n, int(st), dtype=np.uint8),
+            players=(players[0], players[1]),
+            nana=(PlayerFrames.zeros(n), PlayerFrames.zeros(n)),
+            items=items,
+        )
+
+
+_CONTROL_FIELDS: Final = ("main_x", "main_y", "c_x", "c_y", "shoulder", "buttons")

@@ -1,0 +1,479 @@
+"""The mock game's rules, as a user of the environment relies on them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from exphil.envs import Controls, MockConfig, MockEnv, RewardConfig
+from exphil.envs import _rules as R
+from exphil.envs.cpu import ScriptedCpu
+from exphil.envs.mock import STAGE_DEPTH
+from exphil.game import (
+    Character,
+    FramesError,
+    Stage,
+    concat_frames,
+    validate_frames,
+)
+from exphil.game.frames import BUTTON_BITS, Frames
+
+ACT = {s.name: s.action for s in R.STATES}
+STANDING, KNEE_BEND, JUMP_F, DJUMP_F, FALLING = 0x0E, 0x18, 0x19, 0x1B, 0x1D
+LANDING, NAIR_LANDING, LANDING_SPECIAL = 0x2A, 0x46, 0x2B
+JAB, FTILT, NAIR = 0x2C, 0x35, 0x41
+SHIELD, SHIELD_STUN, SHIELD_BREAK_FLY, DIZZY = 0xB3, 0xB5, 0xCD, 0xD3
+DEAD_DOWN, DEAD_LEFT, DEAD_RIGHT, DEAD_UP = 0x00, 0x01, 0x02, 0x03
+ON_HALO_WAIT = 0x0D
+FIREFOX_WAIT_AIR, FIREFOX_AIR, SPECIAL_FALL = 0x162, 0x164, 0x24
+EDGE = Stage.FINAL_DESTINATION.geometry.edge
+
+
+def pad(n: int = 1, **kw: Any) -> Controls:
+    """Controls for n games: sticks as floats, buttons as names (``buttons="XA"`` is not
+    allowed: pass a tuple of names)."""
+    f = np.float32
+    bits = 0
+    for name in kw.pop("buttons", ()):
+        bits |= BUTTON_BITS[name]
+    return Controls(
+        np.full(n, kw.pop("main_x", 0.0), f),
+        np.full(n, kw.pop("main_y", 0.0), f),
+        np.full(n, kw.pop("c_x", 0.0), f),
+        np.full(n, kw.pop("c_y", 0.0), f),
+        np.full(n, kw.pop("shoulder", 0.0), f),
+        np.full(n, bits, np.uint8),
+    )
+
+
+NEUTRAL = pad()
+
+
+def play(env: MockEnv, inputs: list[tuple[Controls, Controls]]) -> list[Frames]:
+    return [env.step(c0, c1).frames for c0, c1 in inputs]
+
+
+def col(frames: list[Frames], name: str, port: int = 0, game: int = 0) -> np.ndarray[Any, Any]:
+    return np.array([getattr(f.players[port], name)[game] for f in frames])
+
+
+# --- start of a game ------------------------------------------------------------------------
+
+
+def test_frame_zero_uses_the_real_id_schemes() -> None:
+    env = MockEnv(3, MockConfig(characters=("fox", "falco")))
+    fr = env.reset()
+    validate_frames(fr, series=False)
+    assert (fr.frame == 0).all()
+    assert (fr.stage == int(Stage.FINAL_DESTINATION)).all()
+    p0, p1 = fr.players
+    assert (p0.character == Character.FOX.internal).all()
+    assert (p1.character == Character.FALCO.internal).all()
+    assert (p0.x < 0).all() and (p1.x > 0).all()
+    assert (p0.facing == 1).all() and (p1.facing == -1).all()
+    assert (p0.action == STANDING).all() and (p0.stocks == 4).all() and (p0.jumps_left == 2).all()
+    assert not fr.nana[0].exists.any() and not fr.items.exists.any()
+
+
+def test_config_rejects_stages_and_characters_it_cannot_play() -> None:
+    with pytest.raises(ValueError, match="Final Destination, Battlefield"):
+        MockConfig(stage="dreamland")
+    with pytest.raises(ValueError, match="not Marth"):
+        MockConfig(characters=("fox", "marth"))
+    with pytest.raises(ValueError, match="did you mean"):
+        MockConfig(stage="final_destnation")
+    with pytest.raises(ValueError, match="stocks"):
+        MockConfig(stocks=0)
+
+
+# --- movement -------------------------------------------------------------------------------
+
+
+def test_full_hop_then_gravity_to_terminal_velocity() -> None:
+    env = MockEnv(1)
+    frames = play(env, [(pad(buttons=("X",)), NEUTRAL)] * 200)
+    action = col(frames, "action")
+    assert list(action[:3]) == [KNEE_BEND] * 3  # 3 frames of jump squat
+    assert action[3] == JUMP_F
+    vy = col(frames, "vy_self")
+    assert vy[3] == pytest.approx(R.JUMP_VELOCITY - R.GRAVITY, abs=1e-5)
+    landed = 3 + int(np.flatnonzero(col(frames, "on_ground")[3:])[0])
+    falling = vy[3:landed]
+    steps = np.diff(falling)
+    still_accelerating = falling[1:] > R.TERMINAL + 1e-6
+    assert np.allclose(steps[still_accelerating], -R.GRAVITY, atol=1e-5)
+    assert falling.min() == pytest.approx(R.TERMINAL)  # never faster without a fast fall
+    assert col(frames, "jumps_left")[5] == 1
+
+
+def test_short_hop_when_the_jump_is_released_during_jump_squat() -> None:
+    env = MockEnv(1)
+    frames = play(env, [(pad(buttons=("X",)), NEUTRAL)] + [(NEUTRAL, NEUTRAL)] * 80)
+    vy = col(frames, "vy_self")
+    assert vy[3] == pytest.approx(R.SHORT_HOP_VELOCITY - R.GRAVITY, abs=1e-5)
+    full = MockEnv(1)
+    full_frames = play(full, [(pad(buttons=("X",)), NEUTRAL)] * 80)
+    assert col(frames, "y").max() < 0.5 * col(full_frames, "y").max()
+
+
+def test_one_double_jump_and_no_third() -> None:
+    env = MockEnv(1)
+    hold = (pad(buttons=("X",)), NEUTRAL)
+    release = (NEUTRAL, NEUTRAL)
+    frames = play(env, [hold] * 10 + [release, hold, release] + [release] * 5 + [hold] * 3)
+    action = col(frames, "action")
+    vy = col(frames, "vy_self")
+    jumps = col(frames, "jumps_left")
+    dj = 11
+    assert action[dj] == DJUMP_F and jumps[dj] == 0
+    assert vy[dj] == pytest.approx(R.DOUBLE_JUMP_VELOCITY - R.GRAVITY, abs=1e-5)
+    third = dj + 7
+    assert jumps[third] == 0
+    assert vy[third] < vy[third - 1]  # the third press changed nothing: still decelerating
+
+
+def test_fast_fall_only_after_the_peak() -> None:
+    env = MockEnv(1)
+    rising = [(pad(buttons=("X",)), NEUTRAL)] * 10
+    early_down = [(pad(main_y=-1.0), NEUTRAL), (NEUTRAL, NEUTRAL)]
+    frames = play(env, rising + early_down)
+    assert col(frames, "vy_self")[-1] > 0  # pressed down while rising: nothing
+    more = play(env, [(NEUTRAL, NEUTRAL)] * 40 + [(pad(main_y=-1.0), NEUTRAL)] * 3)
+    vy = col(more, "vy_self")
+    assert vy[-4] > R.FAST_FALL and vy[-1] == pytest.approx(R.FAST_FALL)
+
+
+def test_landing_lag_after_a_jump_and_after_an_aerial() -> None:
+    env = MockEnv(1)
+    frames = play(env, [(pad(buttons=("X",)), NEUTRAL)] + [(NEUTRAL, NEUTRAL)] * 80)
+    action = col(frames, "action")
+    first = int(np.flatnonzero(action == LANDING)[0])
+    assert list(action[first : first + R.LANDING_LAG]) == [LANDING] * R.LANDING_LAG
+    assert action[first + R.LANDING_LAG] == STANDING
+    assert col(frames, "on_ground")[first]
+
+    env = MockEnv(1)
+    frames = play(
+        env,
+        [(pad(buttons=("X",)), NEUTRAL)]
+        + [(NEUTRAL, NEUTRAL)] * 6
+        + [(pad(buttons=("A",)), NEUTRAL)]
+        + [(NEUTRAL, NEUTRAL)] * 60,
+    )
+    action = col(frames, "action")
+    assert NAIR in action
+    lag = int((action == NAIR_LANDING).sum())
+    assert lag == 15
+
+
+def test_walking_off_an_edge_falls_with_one_jump_left() -> None:
+    env = MockEnv(1)
+    env.place(0, 0, x=EDGE - 3, y=0.0, facing=1)
+    frames = play(env, [(pad(main_x=0.6), NEUTRAL)] * 10)
+    action = col(frames, "action")
+    fell = int(np.flatnonzero(action == FALLING)[0])
+    assert col(frames, "x")[fell] > EDGE
+    assert col(frames, "jumps_left")[fell] == 1
+    assert not col(frames, "on_ground")[fell]
+
+
+def test_the_stage_is_solid_from_the_side() -> None:
+    env = MockEnv(1)
+    env.place(0, 0, x=EDGE + 4, y=-2.0)
+    frames = play(env, [(pad(main_x=-1.0), NEUTRAL)] * 30)
+    beside = col(frames, "y") > -STAGE_DEPTH
+    assert beside[:10].all()
+    assert (col(frames, "x")[beside] >= EDGE - 1e-3).all()
+    assert col(frames, "x")[~beside].min() < EDGE  # below the block it can pass under
+
+
+@pytest.mark.parametrize(
+    ("where", "dead"),
+    [
+        ({"x": -250.0, "y": 50.0}, DEAD_LEFT),
+        ({"x": 250.0, "y": 50.0}, DEAD_RIGHT),
+        ({"x": 0.0, "y": 190.0}, DEAD_UP),
+        ({"x": 120.0, "y": -141.0}, DEAD_DOWN),
+    ],
+)
+def test_each_blast_zone_takes_a_stock(where: dict[str, float], dead: int) -> None:
+    env = MockEnv(1)
+    env.place(0, 0, **where)
+    step = env.step(NEUTRAL, NEUTRAL)
+    p0 = step.frames.players[0]
+    assert p0.action[0] == dead
+    assert p0.stocks[0] == 3
+    assert step.reward[0, 0] == pytest.approx(-1.0) and step.reward[0, 1] == pytest.approx(1.0)
+
+
+def test_respawn_on_the_halo_then_invulnerability() -> None:
+    env = MockEnv(1)
+    env.place(0, 0, x=0.0, y=-141.0)
+    frames = play(env, [(NEUTRAL, NEUTRAL)] * (R.DEAD_FRAMES + 10))
+    action = col(frames, "action")
+    assert (action[: R.DEAD_FRAMES] == DEAD_DOWN).all()
+    assert action[R.DEAD_FRAMES] == ON_HALO_WAIT
+    halo = frames[R.DEAD_FRAMES].players[0]
+    assert halo.x[0] == -R.SPAWN_X and halo.y[0] == R.RESPAWN_HEIGHT and halo.percent[0] == 0
+    assert halo.invulnerable[0]
+    after = play(env, [(pad(main_x=0.5), NEUTRAL)] + [(NEUTRAL, NEUTRAL)] * 130)
+    action = col(after, "action")
+    assert action[0] in (FALLING, ACT["FALL"])
+    inv = col(after, "invulnerable")
+    assert inv[: R.RESPAWN_INVULNERABLE - 1].all()
+    assert not inv[-1]
+
+
+def test_battlefield_platforms_hold_and_let_through() -> None:
+    env = MockEnv(1, MockConfig(stage="bf"))
+    env.place(0, 0, x=-40.0, y=40.0)  # above the left platform (27.2 high)
+    frames = play(env, [(NEUTRAL, NEUTRAL)] * 60)
+    assert col(frames, "on_ground")[-1] and col(frames, "y")[-1] == pytest.approx(27.2, abs=0.01)
+    frames = play(env, [(pad(main_y=-1.0), NEUTRAL)] * 10)
+    assert col(frames, "y")[-1] < 27.0 and not col(frames, "on_ground")[-1]
+
+
+# --- fighting -------------------------------------------------------------------------------
+
+
+def face_off(n: int = 1, gap: float = 8.0, **cfg: Any) -> MockEnv:
+    env = MockEnv(n, MockConfig(**cfg))
+    for g in range(n):
+        env.place(g, 0, x=0.0, y=0.0, facing=1)
+        env.place(g, 1, x=gap, y=0.0, facing=-1)
+    return env
+
+
+def test_a_jab_deals_damage_hitlag_and_hitstun() -> None:
+    env = face_off()
+    frames = play(env, [(pad(buttons=("A",)), NEUTRAL)] + [(NEUTRAL, NEUTRAL)] * 30)
+    assert col(frames, "action")[0] == JAB
+    pct = col(frames, "percent", port=1)
+    assert pct[-1] == pytest.approx(R.MOVES[R.M["JAB"]].damage)
+    hit = int(np.flatnonzero(pct > 0)[0])
+    assert col(frames, "hitlag", port=1)[hit] > 0 and col(frames, "hitlag")[hit] > 0
+    assert col(frames, "hitstun", port=1)[hit] > 0
+    assert col(frames, "action", port=1)[hit] in (0x4E, 0x54, 0x58)
+
+
+def test_knockback_and_hitstun_grow_with_percent() -> None:
+    env = face_off(n=2, gap=10.0)
+    env.place(1, 1, percent=100.0)
+    frames = play(env, [(pad(2, main_x=0.5, buttons=("A",)), pad(2))] + [(pad(2), pad(2))] * 12)
+    assert col(frames, "action")[0] == FTILT
+    hitstun = [col(frames, "hitstun", port=1, game=g).max() for g in (0, 1)]
+    launch = [
+        np.hypot(col(frames, "vx_knockback", 1, g), col(frames, "vy_knockback", 1, g)).max()
+        for g in (0, 1)
+    ]
+    assert hitstun[1] > hitstun[0] > 0
+    assert launch[1] > launch[0] > 0
+    kb0 = R.knockback(9.0, 9.0, 100.0, 10.0)
+    assert hitstun[0] == np.floor(kb0 * R.HITSTUN_PER_KB)
+
+
+def test_shield_absorbs_then_breaks() -> None:
+    env = face_off()
+    shield = pad(buttons=("L",))
+    frames = play(
+        env, [(NEUTRAL, shield)] * 5 + [(pad(buttons=("A",)), shield)] + [(NEUTRAL, shield)] * 6
+    )
+    assert col(frames, "percent", port=1)[-1] == 0
+    assert SHIELD_STUN in col(frames, "action", port=1)
+    assert col(frames, "shield", port=1)[-1] < R.SHIELD_MAX - R.MOVES[R.M["JAB"]].damage
+
+    env = face_off()
+    env.place(0, 1, shield=3.0)
+    frames = play(
+        env,
+        [(NEUTRAL, shield)] * 2
+        + [(pad(buttons=("A",)), shield)]
+        + [(NEUTRAL, shield)] * 6
+        + [(NEUTRAL, NEUTRAL)] * 200,
+    )
+    action = col(frames, "action", port=1)
+    assert SHIELD_BREAK_FLY in action and DIZZY in action
+    assert col(frames, "percent", port=1)[-1] == 0
+
+
+def test_holding_shield_wears_it_down() -> None:
+    env = MockEnv(1)
+    frames = play(env, [(pad(shoulder=1.0), NEUTRAL)] * 400)
+    action = col(frames, "action")
+    assert SHIELD in action and SHIELD_BREAK_FLY in action  # 60 / 0.28 frames of holding
+
+
+def test_up_b_charges_then_travels_then_falls_helpless() -> None:
+    env = MockEnv(1)
+    env.place(0, 0, x=-20.0, y=20.0)
+    frames = play(
+        env, [(pad(main_y=1.0, buttons=("B",)), NEUTRAL)] + [(pad(main_y=1.0), NEUTRAL)] * 140
+    )
+    action = col(frames, "action")
+    assert list(action[:35]) == [FIREFOX_WAIT_AIR] * 35
+    assert action[35] == FIREFOX_AIR
+    assert col(frames, "vy_self")[36] == pytest.approx(R.UP_B_SPEED)
+    assert action[35 + 25] == SPECIAL_FALL
+    assert LANDING_SPECIAL in action
+
+
+# --- game rules -----------------------------------------------------------------------------
+
+
+def test_last_stock_ends_the_game_and_resets_it() -> None:
+    env = MockEnv(2, MockConfig(stocks=1))
+    env.place(1, 0, x=0.0, y=-141.0)
+    step = env.step(pad(2), pad(2))
+    assert step.done.tolist() == [False, True]
+    (result,) = step.results
+    assert (result.game, result.winner, result.reason, result.stocks) == (1, 1, "stocks", (0, 1))
+    # the row of the ended game is already frame 0 of the next one; its end is in final_frames
+    assert step.frames.frame.tolist() == [1, 0]
+    assert step.frames.players[0].stocks[1] == 1
+    assert step.final_frames is not None and step.final_frames.players[0].action[0] == DEAD_DOWN
+    assert step.reward[1].tolist() == pytest.approx([-1.0 - 5.0, 1.0 + 5.0])
+    assert env.statistics()["games_finished"] == 1
+
+
+def test_timeout_winner_is_more_stocks_then_lower_percent_else_draw() -> None:
+    env = MockEnv(3, MockConfig(time_limit=5))
+    env.place(0, 1, stocks=3)
+    env.place(1, 0, percent=50.0)
+    steps = [env.step(pad(3), pad(3)) for _ in range(5)]
+    results = {r.game: r for r in steps[-1].results}
+    assert all(r.reason == "timeout" and r.frames == 5 for r in results.values())
+    assert results[0].winner == 0  # more stocks
+    assert results[1].winner == 1  # lower percent
+    assert results[2].winner == -1  # a draw
+    assert steps[-1].reward[2].tolist() == [0.0, 0.0]
+
+
+def test_rewards_are_zero_sum_with_damage_and_shaping_breaks_it_only_when_asked() -> None:
+    env = face_off()
+    frames_rewards = [
+        env.step(pad(buttons=("A",)) if t == 0 else NEUTRAL, NEUTRAL).reward for t in range(10)
+    ]
+    total = np.sum(frames_rewards, axis=0)
+    assert total[0, 0] == pytest.approx(0.01 * R.MOVES[R.M["JAB"]].damage)
+    assert total[0, 1] == pytest.approx(-total[0, 0])
+    shaped = MockEnv(1, MockConfig(rewards=RewardConfig(approach=0.1)))
+    r = shaped.step(pad(main_x=1.0), NEUTRAL).reward  # port 0 dashes toward port 1
+    assert r[0, 0] > 0 and r[0, 1] > 0
+
+
+def test_bad_controls_are_refused_and_change_nothing() -> None:
+    env = MockEnv(2)
+    before = env.frames
+    nan = pad(2)
+    nan.main_y[1] = np.nan
+    with pytest.raises(ValueError, match="main_y"):
+        env.step(nan, pad(2))
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        env.step(pad(3), pad(2))
+    with pytest.raises(TypeError, match="Controls"):
+        env.step("A", pad(2))  # type: ignore[arg-type]
+    after = env.frames
+    assert np.array_equal(before.players[0].x, after.players[0].x)
+    assert env.statistics()["frames_stepped"] == 0
+
+
+# --- determinism, batching, the Frames contract ------------------------------------------
+
+
+def cpu_run(
+    n: int, frames: int, levels: list[int], seeds: np.ndarray[Any, Any], stage: str = "fd"
+) -> list[Frames]:
+    env = MockEnv(n, MockConfig(stage=stage, stocks=2))
+    a = ScriptedCpu(levels, n, seeds=seeds)
+    b = ScriptedCpu([9 - lv for lv in levels], n, seeds=seeds ^ np.uint64(77))
+    fr = env.reset()
+    out = []
+    for _ in range(frames):
+        fr = env.step(a.act(fr, 0), b.act(fr, 1)).frames
+        out.append(fr)
+    return out
+
+
+def same(a: Frames, b: Frames, rows: Any = slice(None)) -> bool:
+    for pa, pb in zip(a.players, b.players, strict=True):
+        for k, v in pa.columns().items():
+            if not np.array_equal(v[rows], getattr(pb, k)):
+                return False
+    return bool(np.array_equal(a.frame[rows], b.frame))
+
+
+@pytest.mark.parametrize("stage", ["fd", "bf"])
+def test_batched_games_equal_games_stepped_alone(stage: str) -> None:
+    n, steps = 5, 700
+    seeds = np.arange(100, 100 + n, dtype=np.uint64)
+    levels = [9, 7, 5, 4, 3]
+    batch = cpu_run(n, steps, levels, seeds, stage)
+    for g in range(n):
+        alone = cpu_run(1, steps, [levels[g]], seeds[g : g + 1], stage)
+        assert all(same(b, a, slice(g, g + 1)) for b, a in zip(batch, alone, strict=True)), g
+
+
+def test_deterministic_for_a_seed() -> None:
+    seeds = np.array([1, 2, 3], dtype=np.uint64)
+    one = cpu_run(3, 300, [9, 6, 3], seeds)
+    two = cpu_run(3, 300, [9, 6, 3], seeds)
+    assert all(same(a, b) for a, b in zip(one, two, strict=True))
+    other = cpu_run(3, 300, [9, 6, 3], seeds + np.uint64(10))
+    assert not all(same(a, b) for a, b in zip(one, other, strict=True))
+
+
+def test_emitted_frames_pass_the_replay_validation() -> None:
+    frames = cpu_run(4, 1500, [9, 8, 5, 2], np.arange(4, dtype=np.uint64))
+    for f in frames[::50]:
+        validate_frames(f, series=False)
+    game = concat_frames([f.take(slice(0, 1)) for f in frames])
+    validate_frames(game)  # one game's rows over time, as a replay's
+    seen = set(game.players[0].action.tolist()) | set(game.players[1].action.tolist())
+    assert {JAB, STANDING, 0x14} <= seen
+    broken = concat_frames([frames[0], frames[1]])
+    broken.players[0].percent[0] = -5.0
+    with pytest.raises(FramesError, match="percent"):
+        validate_frames(broken, series=False)
+    with pytest.raises(FramesError, match="strictly increasing"):
+        validate_frames(concat_frames([frames[1], frames[0]]))
+
+
+def test_a_higher_cpu_level_beats_a_lower_one() -> None:
+    n = 24
+    env = MockEnv(n, MockConfig(stocks=2, time_limit=60 * 90))
+    strong = ScriptedCpu(8, n, seed=5)
+    weak = ScriptedCpu(3, n, seed=6)
+    fr = env.reset()
+    results = []
+    for _ in range(60 * 90):
+        step = env.step(strong.act(fr, 0), weak.act(fr, 1))
+        fr = step.frames
+        results.extend(step.results)
+    firsts = {}
+    for r in results:
+        firsts.setdefault(r.game, r)
+    wins = sum(r.winner == 0 for r in firsts.values())
+    losses = sum(r.winner == 1 for r in firsts.values())
+    assert len(firsts) == n
+    assert wins >= 0.75 * n and losses <= 0.1 * n, (wins, losses)
+
+
+def test_level_zero_stands_still() -> None:
+    env = MockEnv(2)
+    idle = ScriptedCpu(0, 2)
+    fr = env.reset()
+    for _ in range(200):
+        fr = env.step(idle.act(fr, 0), idle.act(fr, 1)).frames
+    assert (fr.players[0].x == -R.SPAWN_X).all() and (fr.players[0].action == STANDING).all()
+
+
+def test_cpu_refuses_bad_levels_and_ports() -> None:
+    with pytest.raises(ValueError, match=r"0\.\.9"):
+        ScriptedCpu(10, 2)
+    cpu = ScriptedCpu(5, 2)
+    with pytest.raises(ValueError, match="port"):
+        cpu.act(MockEnv(2).frames, 2)
+    with pytest.raises(ValueError, match="expected 2 rows"):
+        cpu.act(MockEnv(3).frames, 0)
