@@ -82,6 +82,10 @@ from exphil._cli_replays import replays  # noqa: E402  (the group is defined abo
 
 cli.add_command(replays)
 
+from exphil._cli_mock import mock  # noqa: E402
+
+cli.add_command(mock)
+
 
 def main() -> None:
     """Console-script entry point."""
