@@ -477,3 +477,20 @@ def test_cpu_refuses_bad_levels_and_ports() -> None:
         cpu.act(MockEnv(2).frames, 2)
     with pytest.raises(ValueError, match="expected 2 rows"):
         cpu.act(MockEnv(3).frames, 0)
+
+
+def test_emitted_frames_embed_for_either_port() -> None:
+    from exphil.embed import EmbedConfig, embed, embed_dim, embed_games
+
+    frames = cpu_run(4, 400, [9, 7, 5, 3], np.arange(4, dtype=np.uint64))
+    one_hot = EmbedConfig(action="one_hot", character="one_hot", stage="one_hot", nana="full")
+    for config in (EmbedConfig(), one_hot):
+        for port in (0, 1):
+            batch = embed_games(frames[-1], config, port)  # one row per game
+            assert batch.dense.shape == (4, embed_dim(config))
+            assert np.isfinite(batch.dense).all()
+            game = concat_frames([f.take(slice(0, 1)) for f in frames])
+            series = embed(game, config, port)  # one game's rows over time
+            assert (
+                series.dense.shape == (400, embed_dim(config)) and np.isfinite(series.dense).all()
+            )
