@@ -142,8 +142,12 @@ class Controls:
 
     @classmethod
     def neutral(cls, n: int) -> Controls:
-        z = np.zeros(n, dtype=np.float32)
-        return cls(z, z, z, z, z, np.zeros(n, dtype=np.uint8))
+        """Nobody touches the controller (fresh arrays: safe to fill in place)."""
+
+        def z() -> np.ndarray[Any, Any]:
+            return np.zeros(n, dtype=np.float32)
+
+        return cls(z(), z(), z(), z(), z(), np.zeros(n, dtype=np.uint8))
 
     @classmethod
     def from_player(cls, player: PlayerFrames) -> Controls:
