@@ -12,6 +12,15 @@ One-hots: jumps left 7, action 400 (399 + "other"), character 33, stocks 5, stag
 """
 
 from exphil.embed._config import EmbedConfig
+from exphil.embed._controller import (
+    AXES,
+    ControllerConfig,
+    DiscreteController,
+    decode_controller,
+    encode_controller,
+    fit_stick_centers,
+    save_stick_centers,
+)
 from exphil.embed._embed import (
     ControllerColumns,
     Embedded,
@@ -39,6 +48,13 @@ from exphil.embed._tables import (
 )
 
 __all__ = [
+    "AXES",
+    "ControllerConfig",
+    "DiscreteController",
+    "decode_controller",
+    "encode_controller",
+    "fit_stick_centers",
+    "save_stick_centers",
     "EmbedConfig",
     "Embedded",
     "IdSpec",

@@ -1,0 +1,222 @@
+"""Controller discretization: the policy's output space.
+
+A controller is 8 buttons (``BUTTONS``: A B X Y Z L R D-up, each on/off), four stick axes
+(main x/y, c-stick x/y) and the analog shoulder. The policy predicts one class per axis:
+
+* axes: uniform buckets over [-1, 1] (``axis_buckets=16`` gives 17 classes at -1, -0.875, ...,
+  0, ..., 1, so neutral and both extremes are representable), or k-means centers fitted on
+  replay stick values (:func:`fit_stick_centers`, ``exphil kmeans``);
+* shoulder: uniform buckets over [0, 1] (``shoulder_buckets=4`` gives 0, 0.25, ..., 1).
+
+``encode`` maps any controller to the nearest representable class (ties go to the lower
+class); ``decode`` maps classes back to values. Decoding a class then encoding it gives the
+class back, and encoding a representable value then decoding it gives the value exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+import numpy as np
+
+from exphil.game.frames import BUTTONS
+
+__all__ = [
+    "ControllerConfig",
+    "DiscreteController",
+    "AXES",
+    "encode_controller",
+    "decode_controller",
+    "fit_stick_centers",
+    "save_stick_centers",
+]
+
+AXES: Final = ("main_x", "main_y", "c_x", "c_y")
+Array = np.ndarray[Any, Any]
+
+
+class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the policy's controller output is discretized (see the module docstring)."""
+
+    axis_buckets: int = 16
+    shoulder_buckets: int = 4
+    stick_centers: tuple[float, ...] | None = None  # k-means centers, for all four axes
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.axis_buckets <= 254:
+            raise ValueError(f"axis_buckets must be in 2..254, got {self.axis_buckets}")
+        if not 1 <= self.shoulder_buckets <= 254:
+            raise ValueError(f"shoulder_buckets must be in 1..254, got {self.shoulder_buckets}")
+        c = self.stick_centers
+        if c is not None:
+            arr = np.asarray(c, dtype=np.float64)
+            if len(arr) < 2:
+                raise ValueError("stick_centers needs at least 2 centers")
+            if not np.isfinite(arr).all() or (np.abs(arr) > 1).any():
+                raise ValueError("stick_centers must be finite values in [-1, 1]")
+            if not (np.diff(arr) > 0).all():
+                raise ValueError("stick_centers must be strictly increasing")
+
+    @classmethod
+    def from_centers_file(cls, path: str | Path, **kw: Any) -> ControllerConfig:
+        """A config using the centers saved by ``exphil kmeans`` (or :func:`save_stick_centers`)."""
+        try:
+            data = json.loads(Path(path).read_text())
+            centers = tuple(float(v) for v in data["centers"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a stick-centers file ({exc})") from None
+        return cls(stick_centers=centers, **kw)
+
+    @property
+    def axis_values(self) -> Array:
+        """The representable stick values, increasing (float32)."""
+        if self.stick_centers is not None:
+            return np.asarray(self.stick_centers, dtype=np.float32)
+        return (np.arange(self.axis_buckets + 1) * (2.0 / self.axis_buckets) - 1.0).astype(
+            np.float32
+        )
+
+    @property
+    def shoulder_values(self) -> Array:
+        return (np.arange(self.shoulder_buckets + 1) / self.shoulder_buckets).astype(np.float32)
+
+    @property
+    def axis_classes(self) -> int:
+        return len(self.axis_values)
+
+    @property
+    def shoulder_classes(self) -> int:
+        return self.shoulder_buckets + 1
+
+
+@dataclass(frozen=True, slots=True)
+class DiscreteController:
+    """Classes for ``T`` controllers: ``buttons`` ``[T, 8]`` (0/1, ``BUTTONS`` order) and one
+    class index per axis and the shoulder (``[T]`` int64)."""
+
+    buttons: Array
+    main_x: Array
+    main_y: Array
+    c_x: Array
+    c_y: Array
+    shoulder: Array
+
+
+def _nearest(values: Array, x: Array, name: str) -> Array:
+    x = np.asarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError(f"controller {name} must be finite (NaN or inf found)")
+    mids = (values[:-1].astype(np.float64) + values[1:]) / 2
+    out: Array = np.searchsorted(mids, x.astype(np.float64), side="left")
+    return out
+
+
+def encode_controller(controls: Any, config: ControllerConfig | None = None) -> DiscreteController:
+    """Classes of ``controls`` (anything with ``main_x``..``shoulder`` and ``buttons``
+    columns: ``PlayerFrames``, ``exphil.envs.Controls``): the nearest representable value."""
+    cfg = config or ControllerConfig()
+    axes = cfg.axis_values
+    b = np.asarray(controls.buttons, dtype=np.uint8)
+    bits = ((b[:, None] >> np.arange(len(BUTTONS), dtype=np.uint8)) & 1).astype(np.uint8)
+    return DiscreteController(
+        buttons=bits,
+        main_x=_nearest(axes, controls.main_x, "main_x"),
+        main_y=_nearest(axes, controls.main_y, "main_y"),
+        c_x=_nearest(axes, controls.c_x, "c_x"),
+        c_y=_nearest(axes, controls.c_y, "c_y"),
+        shoulder=_nearest(cfg.shoulder_values, controls.shoulder, "shoulder"),
+    )
+
+
+def decode_controller(
+    classes: DiscreteController, config: ControllerConfig | None = None
+) -> dict[str, Array]:
+    """Controller columns (``Frames``' conventions) for ``classes``: ``main_x``, ``main_y``,
+    ``c_x``, ``c_y``, ``shoulder`` (float32) and ``buttons`` (uint8 bitmask)."""
+    cfg = config or ControllerConfig()
+    axes, shoulder = cfg.axis_values, cfg.shoulder_values
+    out: dict[str, Array] = {}
+    for name in AXES:
+        idx = np.asarray(getattr(classes, name))
+        if idx.size and (idx.min() < 0 or idx.max() >= len(axes)):
+            raise ValueError(f"{name} classes must be in 0..{len(axes) - 1}")
+        out[name] = axes[idx]
+    s = np.asarray(classes.shoulder)
+    if s.size and (s.min() < 0 or s.max() >= len(shoulder)):
+        raise ValueError(f"shoulder classes must be in 0..{len(shoulder) - 1}")
+    out["shoulder"] = shoulder[s]
+    bits = np.asarray(classes.buttons, dtype=np.uint8)
+    if bits.ndim != 2 or bits.shape[1] != len(BUTTONS) or (bits > 1).any():
+        raise ValueError(f"buttons must be [T, {len(BUTTONS)}] of 0/1")
+    weights = (1 << np.arange(len(BUTTONS))).astype(np.uint8)
+    out["buttons"] = (bits * weights).sum(axis=1).astype(np.uint8)
+    return out
+
+
+def fit_stick_centers(
+    values: Array,
+    k: int = 21,
+    *,
+    seed: int = 0,
+    iterations: int = 100,
+    include_neutral: bool = True,
+) -> Array:
+    """1-D k-means (k-means++ initialisation, Lloyd iterations) of stick values in [-1, 1].
+
+    With ``include_neutral`` the center closest to 0 becomes exactly 0 (a neutral stick must
+    be representable). Returns ``k`` strictly increasing float32 centers.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if k < 2:
+        raise ValueError(f"k must be at least 2, got {k}")
+    uniq = np.unique(x)
+    if len(uniq) < k:
+        raise ValueError(f"need at least {k} distinct stick values, got {len(uniq)}")
+    rng = np.random.default_rng(seed)
+    centers = [float(x[rng.integers(len(x))])]
+    d2 = (x - centers[0]) ** 2
+    for _ in range(1, k):
+        total = d2.sum()
+        pick = rng.random() * total
+        i = min(int(np.searchsorted(np.cumsum(d2), pick)), len(x) - 1)
+        centers.append(float(x[i]))
+        d2 = np.minimum(d2, (x - centers[-1]) ** 2)
+    c = np.unique(np.array(centers))
+    while len(c) < k:  # duplicates: fill with unused distinct values
+        extra = np.setdiff1d(uniq, c)
+        c = np.unique(np.concatenate([c, extra[rng.choice(len(extra), k - len(c), replace=False)]]))
+    xs = np.sort(x)
+    prefix = np.concatenate([[0.0], np.cumsum(xs)])
+    for _ in range(iterations):
+        mids = (c[:-1] + c[1:]) / 2
+        bounds = np.concatenate([[0], np.searchsorted(xs, mids), [len(xs)]])
+        sums = prefix[bounds[1:]] - prefix[bounds[:-1]]
+        counts = np.diff(bounds)
+        new = np.where(counts > 0, sums / np.maximum(counts, 1), c)
+        new = np.sort(new)
+        if np.allclose(new, c, atol=1e-9):
+            c = new
+            break
+        c = new
+    if include_neutral:
+        c[np.argmin(np.abs(c))] = 0.0
+        c = np.sort(c)
+    c = np.clip(c, -1.0, 1.0)
+    out = np.unique(c.astype(np.float32))
+    if len(out) < k:
+        raise ValueError(f"k-means collapsed to {len(out)} distinct centers; try a smaller k")
+    return out
+
+
+def save_stick_centers(path: str | Path, centers: Array, **meta: Any) -> None:
+    """Write centers as JSON (atomically), with any provenance fields in ``meta``."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp")
+    data = {"centers": [float(v) for v in centers], "k": len(centers), **meta}
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(p)
