@@ -86,6 +86,10 @@ from exphil._cli_mock import mock  # noqa: E402
 
 cli.add_command(mock)
 
+from exphil._cli_kmeans import kmeans  # noqa: E402
+
+cli.add_command(kmeans)
+
 
 def main() -> None:
     """Console-script entry point."""
