@@ -281,6 +281,9 @@ class MockEnv:
 
         self._F = np.zeros((_NF, 2, n))
         self._I = np.zeros((_NZ, 2, n), dtype=np.int64)
+        # the same state as [_, 2 * n] (flat index = port * n + game), for the compressed paths
+        self._Ff = self._F.reshape(_NF, 2 * n)
+        self._Zf = self._I.reshape(_NZ, 2 * n)
         self._saved_F = np.zeros_like(self._F)
         self._saved_Z = np.zeros_like(self._I)
         self._frame = np.zeros(n, dtype=np.int64)
@@ -767,8 +770,7 @@ class MockEnv:
         if k.size == 0:
             return
         n2 = 2 * self.n
-        F = self._F.reshape(_NF, n2)
-        Z = self._I.reshape(_NZ, n2)
+        F, Z = self._Ff, self._Zf
         sxk = sx.reshape(n2)[k]
         F[_VY][k] = np.where(jump_h.reshape(n2)[k], R.JUMP_VELOCITY, R.SHORT_HOP_VELOCITY)
         carried = F[_VX][k] * R.JUMP_CARRY + sxk * R.JUMP_STICK
@@ -788,8 +790,7 @@ class MockEnv:
         if k.size == 0:
             return
         n2 = 2 * self.n
-        F = self._F.reshape(_NF, n2)
-        Z = self._I.reshape(_NZ, n2)
+        F, Z = self._Ff, self._Zf
         dx = sx.reshape(n2)[k]
         syk = sy.reshape(n2)[k]
         dy = np.where(Z[_SURF][k] >= 0, np.maximum(syk, 0.0), syk)
@@ -810,8 +811,7 @@ class MockEnv:
         """Back on the halo above one's own side, at 0%, invulnerable until it is left."""
         n = self.n
         k = np.flatnonzero(mask)
-        F = self._F.reshape(_NF, 2 * n)
-        Z = self._I.reshape(_NZ, 2 * n)
+        F, Z = self._Ff, self._Zf
         left = k < n  # port 0 respawns on the left
         F[:, k] = 0.0
         F[_X][k] = np.where(left, -R.SPAWN_X, R.SPAWN_X)
@@ -837,8 +837,7 @@ class MockEnv:
         """Hitboxes against hurtboxes. Work is done on the (few) players whose hitbox is out
         this frame, as flat indices ``p * n + game`` into the state blocks."""
         n = self.n
-        F = self._F.reshape(_NF, 2 * n)
-        Z = self._I.reshape(_NZ, 2 * n)
+        F, Z = self._Ff, self._Zf
         st, af = Z[_ST], Z[_AF]
         out = _HITBOX_OUT[st, np.minimum(af, _HITBOX_FRAMES - 1)]
         a = np.flatnonzero(out & (Z[_HITDONE] == 0) & ~frozen.ravel())  # attackers
@@ -916,9 +915,7 @@ class MockEnv:
             Z[_SURF][b[lifted]] = -1
 
     def _blast_zones(self) -> None:
-        n = self.n
-        F = self._F.reshape(_NF, 2 * n)
-        Z = self._I.reshape(_NZ, 2 * n)
+        F, Z = self._Ff, self._Zf
         x, y = F[_X], F[_Y]
         left, right, top, bottom = self._blast
         k = np.flatnonzero((x < left) | (x > right) | (y > top) | (y < bottom))
