@@ -1,0 +1,187 @@
+"""The ``Backbone`` interface, per-game state helpers and the pre-norm residual stack.
+
+A backbone has two modes with one set of weights:
+
+* ``forward(x [B, T, D]) -> [B, T, H]``: training on windows. Causal, and every window is
+  taken to start a game (frame 0 of the window has no history), which is exactly what
+  ``initial_state`` means for ``step``.
+* ``step(state, x [B, D]) -> (state, [B, H])``: play, one frame per game, O(1) work.
+
+States are tuples of tensors, batch first (row ``i`` belongs to game slot ``i``), and the
+initial state of every backbone is all zeros, so resetting a slot is zeroing its rows
+(:func:`reset_state`) and a subset of games is a row selection (:func:`select_state`).
+
+``step`` consumes the state it is given: a backbone may update the state's tensors in place
+(the attention KV ring buffer does) and returns the state to use for the next frame. Do not
+keep using a state after passing it to ``step``; ``clone_state`` first if you need to.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeAlias, cast
+
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from exphil.nets._registry import BackboneConfig
+
+__all__ = [
+    "Backbone",
+    "BackboneState",
+    "Mixer",
+    "PreNormResidual",
+    "StackBackbone",
+    "clone_state",
+    "reset_state",
+    "select_state",
+]
+
+BackboneState: TypeAlias = tuple[Tensor, ...]
+
+
+def _row_mask(mask: Tensor, t: Tensor) -> Tensor:
+    if mask.dim() != 1 or mask.shape[0] != t.shape[0]:
+        raise ValueError(
+            f"mask must have shape [{t.shape[0]}] (one entry per game), got {list(mask.shape)}"
+        )
+    return mask.to(device=t.device, dtype=torch.bool).view(-1, *([1] * (t.dim() - 1)))
+
+
+def reset_state(state: BackboneState, mask: Tensor) -> BackboneState:
+    """The state with the rows where ``mask [B]`` is true set back to the initial state
+    (zeros): a new game starts in those slots. Other rows are untouched. Returns new
+    tensors; ``state`` itself is not modified."""
+    return tuple(t.masked_fill(_row_mask(mask, t), 0) for t in state)
+
+
+def select_state(state: BackboneState, index: Tensor | slice) -> BackboneState:
+    """The rows ``index`` (integer indices, a boolean mask or a slice) of every tensor.
+    Indices and masks copy; a slice gives views that share memory with ``state``."""
+    return tuple(t[index] for t in state)
+
+
+def clone_state(state: BackboneState) -> BackboneState:
+    """A copy that ``step`` can consume while the original stays usable."""
+    return tuple(t.clone() for t in state)
+
+
+class Backbone(nn.Module):
+    """Base class of every backbone: ``[B, T, input_dim] -> [B, T, output_dim]``."""
+
+    #: whether outputs depend on earlier frames (false for the MLP)
+    temporal: bool = True
+
+    def __init__(self, config: BackboneConfig, input_dim: int) -> None:
+        super().__init__()
+        self.config = config
+        self.input_dim = input_dim
+        self.output_dim = config.hidden
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Outputs ``[B, T, H]`` for a window ``x [B, T, D]`` that starts a game; output ``t``
+        depends only on inputs ``<= t``."""
+        raise NotImplementedError
+
+    def initial_state(self, batch: int, device: torch.device | str | None = None) -> BackboneState:
+        """The state before the first frame of ``batch`` games (all zeros)."""
+        raise NotImplementedError
+
+    def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
+        """One frame ``x [B, D]`` per game -> (next state, output ``[B, H]``). Consumes
+        ``state`` (see the module docstring)."""
+        raise NotImplementedError
+
+    def reset_state(self, state: BackboneState, mask: Tensor) -> BackboneState:
+        """:func:`reset_state`: a new game starts in the slots where ``mask`` is true."""
+        return reset_state(state, mask)
+
+    def _param_dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def _param_device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+class Mixer(nn.Module):
+    """The inner part of one residual block: a sequence map with a matching step."""
+
+    #: how many tensors the mixer's state has
+    n_state: int = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> BackboneState:
+        return ()
+
+    def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
+        raise NotImplementedError
+
+
+class PreNormResidual(nn.Module):
+    """``x + dropout(mixer(layer_norm(x)))``, in both modes."""
+
+    def __init__(self, hidden: int, mixer: Mixer, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden)
+        self.mixer = mixer
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y: Tensor = self.dropout(self.mixer(self.norm(x)))
+        return x + y
+
+    def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
+        state, y = self.mixer.step(state, self.norm(x))
+        out: Tensor = self.dropout(y)
+        return state, x + out
+
+
+class StackBackbone(Backbone):
+    """``Linear(input_dim, hidden) -> blocks -> LayerNorm``; each block a
+    :class:`PreNormResidual`. The state is the blocks' states, concatenated in order."""
+
+    def __init__(self, config: BackboneConfig, input_dim: int, mixers: list[Mixer]) -> None:
+        super().__init__(config, input_dim)
+        self.input_proj = nn.Linear(input_dim, config.hidden)
+        self.blocks = nn.ModuleList(
+            PreNormResidual(config.hidden, m, config.dropout) for m in mixers
+        )
+        self.norm = nn.LayerNorm(config.hidden)
+        self._n_state = [m.n_state for m in mixers]
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 3:
+            raise ValueError(f"forward takes x [B, T, D], got shape {list(x.shape)}")
+        h: Tensor = self.input_proj(x)
+        for block in self.blocks:
+            h = block(h)
+        out: Tensor = self.norm(h)
+        return out
+
+    def initial_state(self, batch: int, device: torch.device | str | None = None) -> BackboneState:
+        dev = torch.device(device) if device is not None else self._param_device()
+        dtype = self._param_dtype()
+        out: list[Tensor] = []
+        for block in self.blocks:
+            mixer = cast(PreNormResidual, block).mixer
+            out.extend(mixer.initial_state(batch, dev, dtype))
+        return tuple(out)
+
+    def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
+        if x.dim() != 2:
+            raise ValueError(f"step takes x [B, D], got shape {list(x.shape)}")
+        if len(state) != sum(self._n_state):
+            raise ValueError(
+                f"state has {len(state)} tensors, this backbone's has {sum(self._n_state)}"
+            )
+        h: Tensor = self.input_proj(x)
+        new: list[Tensor] = []
+        offset = 0
+        for block, n in zip(self.blocks, self._n_state, strict=True):
+            s, h = cast(PreNormResidual, block).step(state[offset : offset + n], h)
+            new.extend(s)
+            offset += n
+        out: Tensor = self.norm(h)
+        return tuple(new), out
