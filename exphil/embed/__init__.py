@@ -21,6 +21,7 @@ from exphil.embed._controller import (
     fit_stick_centers,
     save_stick_centers,
 )
+from exphil.embed._delay import delay_pairs, sample_delays
 from exphil.embed._embed import (
     ControllerColumns,
     Embedded,
@@ -48,6 +49,8 @@ from exphil.embed._tables import (
 )
 
 __all__ = [
+    "delay_pairs",
+    "sample_delays",
     "AXES",
     "ControllerConfig",
     "DiscreteController",
