@@ -18,6 +18,7 @@ keep using a state after passing it to ``step``; ``clone_state`` first if you ne
 
 from __future__ import annotations
 
+import abc
 from typing import TYPE_CHECKING, TypeAlias, cast
 
 import torch
@@ -66,7 +67,7 @@ def clone_state(state: BackboneState) -> BackboneState:
     return tuple(t.clone() for t in state)
 
 
-class Backbone(nn.Module):
+class Backbone(nn.Module, abc.ABC):
     """Base class of every backbone: ``[B, T, input_dim] -> [B, T, output_dim]``."""
 
     #: whether outputs depend on earlier frames (false for the MLP)
@@ -78,19 +79,19 @@ class Backbone(nn.Module):
         self.input_dim = input_dim
         self.output_dim = config.hidden
 
+    @abc.abstractmethod
     def forward(self, x: Tensor) -> Tensor:
         """Outputs ``[B, T, H]`` for a window ``x [B, T, D]`` that starts a game; output ``t``
         depends only on inputs ``<= t``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def initial_state(self, batch: int, device: torch.device | str | None = None) -> BackboneState:
         """The state before the first frame of ``batch`` games (all zeros)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
         """One frame ``x [B, D]`` per game -> (next state, output ``[B, H]``). Consumes
         ``state`` (see the module docstring)."""
-        raise NotImplementedError
 
     def reset_state(self, state: BackboneState, mask: Tensor) -> BackboneState:
         """:func:`reset_state`: a new game starts in the slots where ``mask`` is true."""
@@ -103,20 +104,22 @@ class Backbone(nn.Module):
         return next(self.parameters()).device
 
 
-class Mixer(nn.Module):
+class Mixer(nn.Module, abc.ABC):
     """The inner part of one residual block: a sequence map with a matching step."""
 
     #: how many tensors the mixer's state has
     n_state: int = 0
 
+    @abc.abstractmethod
     def forward(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
+        """Outputs ``[B, T, H]`` for inputs ``[B, T, H]``, causally."""
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> BackboneState:
         return ()
 
+    @abc.abstractmethod
     def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
-        raise NotImplementedError
+        """One frame ``x [B, H]`` -> (next state, output ``[B, H]``)."""
 
 
 class PreNormResidual(nn.Module):
