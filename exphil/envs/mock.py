@@ -256,6 +256,20 @@ def _flag(flags: np.ndarray[Any, Any], bit: int) -> np.ndarray[Any, Any]:
     return out
 
 
+def _intangible(
+    flags: np.ndarray[Any, Any],
+    st: np.ndarray[Any, Any],
+    af: np.ndarray[Any, Any],
+    invuln: np.ndarray[Any, Any],
+) -> np.ndarray[Any, Any]:
+    """Hitboxes pass through: an intangible state, a tech's first frames, or respawn
+    invulnerability. (The ``invulnerable`` column shows the same.)"""
+    out: np.ndarray[Any, Any] = (
+        _flag(flags, R.INTANGIBLE) | ((st == _ST_TECH) & (af < R.TECH_INTANGIBLE)) | (invuln > 0)
+    )
+    return out
+
+
 class MockEnv:
     """``n`` mock games stepped together. See the module docstring for the stepping rules."""
 
@@ -401,7 +415,10 @@ class MockEnv:
         prev_pct = self._F[_PCT].copy()
         prev_stocks = self._I[_STOCKS].copy()
         prev_x = self._F[_X].copy()
-        prev_live = ~_flag(_FLAGS[self._I[_ST]], R.FROZEN_POS)
+        # who is in play before the step: only the approach shaping needs it
+        prev_live = (
+            ~_flag(_FLAGS[self._I[_ST]], R.FROZEN_POS) if self.config.rewards.approach else None
+        )
         self._advance(ctrl, buttons)
         self._frame += 1
         self._frames_stepped += self.n
@@ -855,11 +872,7 @@ class MockEnv:
         reach = R.MOVE_TABLE[m, R.MV_RADIUS] + R.HURT_RADIUS
         st_d = st[d]
         flags_d = _FLAGS[st_d]
-        intangible = (
-            _flag(flags_d, R.INTANGIBLE)
-            | ((st_d == _ST_TECH) & (af[d] < R.TECH_INTANGIBLE))
-            | (Z[_INVULN][d] > 0)
-        )
+        intangible = _intangible(flags_d, st_d, af[d], Z[_INVULN][d])
         hit = (ddx * ddx + ddy * ddy <= reach * reach) & ~intangible
         if not hit.any():
             return
@@ -958,7 +971,7 @@ class MockEnv:
         prev_pct: np.ndarray[Any, Any],
         prev_stocks: np.ndarray[Any, Any],
         prev_x: np.ndarray[Any, Any],
-        prev_live: np.ndarray[Any, Any],
+        prev_live: np.ndarray[Any, Any] | None,
         winner: np.ndarray[Any, Any],
         done: np.ndarray[Any, Any],
     ) -> np.ndarray[Any, Any]:
@@ -975,6 +988,7 @@ class MockEnv:
             # shaping only counts players in play: not dead, not on the halo
             live = ~_flag(_FLAGS[Z[_ST]], R.FROZEN_POS)
         if w.approach:
+            assert prev_live is not None
             both = prev_live.all(0) & live.all(0)
             before = np.abs(prev_x[0] - prev_x[1])
             after = np.abs(F[_X][0] - F[_X][1])
@@ -1026,11 +1040,7 @@ class MockEnv:
         stocks = Z[_STOCKS].astype(np.uint8)
         facing = Z[_FACING].astype(np.int8)
         jumps = Z[_JUMPS].astype(np.uint8)
-        invulnerable = (
-            _flag(flags, R.INTANGIBLE)
-            | ((st == _ST_TECH) & (Z[_AF] < R.TECH_INTANGIBLE))
-            | (Z[_INVULN] > 0)
-        )
+        invulnerable = _intangible(flags, st, Z[_AF], Z[_INVULN])
         buttons = self._buttons.astype(np.uint8)
         players = tuple(
             PlayerFrames._trusted(
