@@ -14,14 +14,13 @@ see ``exphil.nets._base``); with gradients enabled ``step`` copies it instead.
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from exphil.nets._base import BackboneState, Mixer, StackBackbone
+from exphil.nets._base import BackboneState, Mixer, StackBackbone, in_place_ok
 
 if TYPE_CHECKING:
     from exphil.nets._registry import BackboneConfig
@@ -52,6 +51,16 @@ class SlidingWindowAttention(Mixer):
         self.out = nn.Linear(hidden, hidden)
         distance = torch.arange(window, dtype=torch.float32)
         self.rel_bias = nn.Parameter(-_alibi_slopes(heads)[:, None] * distance[None, :])
+        # step's lookup tables (not weights): ring slot j seen from position p is
+        # (p - j) % window frames old
+        slots = torch.arange(window)
+        self._slots: Tensor
+        self._ring_distance: Tensor
+        self.register_buffer("_slots", slots, persistent=False)
+        self.register_buffer(
+            "_ring_distance", (slots[:, None] - slots[None, :]) % window, persistent=False
+        )
+        self._table_cache: tuple[tuple[Any, ...], Tensor] | None = None
 
     def attention_bias(self, t: int, device: torch.device, dtype: torch.dtype) -> Tensor:
         """The additive mask ``[heads, t, t]`` of a ``t``-frame window: the relative bias
@@ -78,38 +87,61 @@ class SlidingWindowAttention(Mixer):
             torch.zeros(batch, device=device, dtype=torch.int64),
         )
 
+    def _bias_table(self, dtype: torch.dtype) -> Tensor:
+        """``[W, heads, W]``: row ``p`` is the relative bias of each ring slot ``j`` seen
+        from ring position ``p`` (slot ``j`` holds a frame ``(p - j) % W`` frames old). Kept
+        between in-place steps until ``rel_bias`` changes (its version counter moves with
+        every in-place update, an optimizer step included)."""
+        if not in_place_ok():
+            return self.rel_bias.to(dtype)[:, self._ring_distance].transpose(0, 1)
+        p = self.rel_bias
+        key = (p._version, p.data_ptr(), p.device, dtype)
+        if self._table_cache is None or self._table_cache[0] != key:
+            table = p.detach().to(dtype)[:, self._ring_distance].transpose(0, 1).contiguous()
+            self._table_cache = (key, table)
+        return self._table_cache[1]
+
     def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
         keys, values, seen = state
         b = x.shape[0]
-        q, k, v = self.qkv(x).view(b, 3, self.heads, self.head_dim).unbind(1)
-        index = (torch.arange(b, device=x.device), slice(None), seen % self.window)
-        if torch.is_grad_enabled():  # keep the tensors autograd saved intact
-            keys, values = keys.clone(), values.clone()
-        keys[index] = k  # the ring buffer, updated in place
-        values[index] = v
-        # the frame in slot j is ``dist`` frames old; it exists when dist <= frames seen
-        slots = torch.arange(self.window, device=x.device)
-        dist = (seen[:, None] - slots[None, :]) % self.window  # [B, W]
-        valid = dist <= seen[:, None]
-        bias = self.rel_bias.to(q.dtype)[:, dist].transpose(0, 1)  # [B, h, W]
-        scores = torch.matmul(q.unsqueeze(2), keys.transpose(-1, -2))[:, :, 0]  # [B, h, W]
-        scores = scores / math.sqrt(self.head_dim) + bias
-        scores = scores.masked_fill(~valid[:, None, :], float("-inf"))
-        y = torch.matmul(scores.softmax(dim=-1).unsqueeze(2), values)[:, :, 0]  # [B, h, d]
-        out: Tensor = self.out(y.reshape(b, self.hidden))
+        q, k, v = self.qkv(x).view(b, 3, self.heads, 1, self.head_dim).unbind(1)
+        pos = seen % self.window  # the ring slot this frame goes to
+        slot = pos.view(b, 1, 1, 1).expand(b, self.heads, 1, self.head_dim)
+        if in_place_ok():  # the ring buffer, updated in place
+            keys.scatter_(2, slot, k)
+            values.scatter_(2, slot, v)
+        else:  # functional: keep the tensors autograd saved intact
+            keys, values = keys.scatter(2, slot, k), values.scatter(2, slot, v)
+        # slots not written yet in this game (j > frames seen) are masked out
+        bias = self._bias_table(q.dtype)[pos].masked_fill(
+            (self._slots > seen[:, None]).unsqueeze(1), float("-inf")
+        )
+        # one query per game: two batched matrix-vector products (SDPA's CPU kernels are
+        # slower for a single query), the scale and the bias fused into the first
+        bh = b * self.heads
+        scores = torch.baddbmm(
+            bias.view(bh, 1, self.window),
+            q.reshape(bh, 1, self.head_dim),
+            keys.view(bh, self.window, self.head_dim).transpose(1, 2),
+            alpha=self.head_dim**-0.5,
+        )
+        y = torch.bmm(scores.softmax(dim=-1), values.view(bh, self.window, self.head_dim))
+        out: Tensor = self.out(y.view(b, self.hidden))
         return (keys, values, seen + 1), out
 
 
 class FeedForward(Mixer):
-    """``Linear(H, mH) -> GELU -> Linear(mH, H)`` (m = 2 as slippi-ai's ``tx_like``), per
-    frame (no state)."""
+    """``Linear(H, mH) -> GELU (tanh form) -> Linear(mH, H)`` (m = 2 as slippi-ai's
+    ``tx_like``), per frame (no state)."""
 
     n_state = 0
 
     def __init__(self, hidden: int, multiplier: int = FFN_MULTIPLIER) -> None:
         super().__init__()
         inner = multiplier * hidden
-        self.net = nn.Sequential(nn.Linear(hidden, inner), nn.GELU(), nn.Linear(inner, hidden))
+        self.net = nn.Sequential(
+            nn.Linear(hidden, inner), nn.GELU(approximate="tanh"), nn.Linear(inner, hidden)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         out: Tensor = self.net(x)

@@ -34,11 +34,18 @@ __all__ = [
     "PreNormResidual",
     "StackBackbone",
     "clone_state",
+    "in_place_ok",
     "reset_state",
     "select_state",
 ]
 
 BackboneState: TypeAlias = tuple[Tensor, ...]
+
+
+def in_place_ok() -> bool:
+    """Whether ``step`` may update its state's tensors in place: outside autograd, and not
+    while ``torch.export`` / ``torch.compile`` traces (they get the functional form)."""
+    return not torch.is_grad_enabled() and not torch.compiler.is_compiling()
 
 
 def _row_mask(mask: Tensor, t: Tensor) -> Tensor:
@@ -137,8 +144,9 @@ class PreNormResidual(nn.Module):
 
     def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
         state, y = self.mixer.step(state, self.norm(x))
-        out: Tensor = self.dropout(y)
-        return state, x + out
+        if self.training and self.dropout.p > 0:
+            y = self.dropout(y)
+        return state, x + y
 
 
 class StackBackbone(Backbone):

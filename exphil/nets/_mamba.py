@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from exphil.nets._base import BackboneState, Mixer, StackBackbone
+from exphil.nets._base import BackboneState, Mixer, StackBackbone, in_place_ok
 
 if TYPE_CHECKING:
     from exphil.nets._registry import BackboneConfig
@@ -234,6 +234,7 @@ class MambaMixer(Mixer):
         )
         self.D = nn.Parameter(torch.ones(e))
         self.out_proj = nn.Linear(e, hidden)
+        self._a_cache: tuple[tuple[Any, ...], Tensor] | None = None
         # dt initialization as in Mamba: softplus(bias) log-uniform in [dt_min, dt_max]
         with torch.no_grad():
             std = self.rank**-0.5
@@ -243,11 +244,21 @@ class MambaMixer(Mixer):
             ).clamp(min=1e-4)
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
 
-    def _ssm_inputs(self, xc: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _dt_b_c(self, xc: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         dt, b, c = self.x_proj(xc).split([self.rank, self.n, self.n], dim=-1)
-        dt = F.softplus(self.dt_proj(dt))
-        a = -torch.exp(self.A_log)
-        return dt, a, b, c
+        return F.softplus(self.dt_proj(dt)), b, c
+
+    def _ssm_inputs(self, xc: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        dt, b, c = self._dt_b_c(xc)
+        return dt, -torch.exp(self.A_log), b, c
+
+    def _a_log2(self) -> Tensor:
+        """``A / ln 2`` for the in-place step, recomputed only when ``A_log`` changed (its
+        version counter moves with every in-place update, an optimizer step included)."""
+        key = (self.A_log._version, self.A_log.data_ptr(), self.A_log.device, self.A_log.dtype)
+        if self._a_cache is None or self._a_cache[0] != key:
+            self._a_cache = (key, torch.exp(self.A_log.detach()).mul_(-_LOG2_E))
+        return self._a_cache[1]
 
     def forward(self, u: Tensor) -> Tensor:
         t = u.shape[1]
@@ -272,15 +283,15 @@ class MambaMixer(Mixer):
         if self.conv1d.bias is not None:
             xc = xc + self.conv1d.bias
         xc = F.silu(xc)
-        dt, a, b, c = self._ssm_inputs(xc)
-        drive = (dt * xc).unsqueeze(-1)
-        if torch.is_grad_enabled():
-            h = _decay(dt, a) * h + drive * b.unsqueeze(1)
-            y = (h * c.unsqueeze(1)).sum(-1)
-        else:  # in place, one [B, E, N] temporary (fresh large buffers cost page faults)
-            tmp = torch.mul(dt.unsqueeze(-1), a * _LOG2_E).exp2_()  # == _decay(dt, a)
-            h = h.mul_(tmp).addcmul_(drive, b.unsqueeze(1))
+        if in_place_ok():  # one [B, E, N] temporary (fresh large buffers cost page faults)
+            dt, b, c = self._dt_b_c(xc)
+            tmp = torch.mul(dt.unsqueeze(-1), self._a_log2()).exp2_()  # == _decay(dt, a)
+            h = h.mul_(tmp).addcmul_((dt * xc).unsqueeze(-1), b.unsqueeze(1))
             y = torch.mul(h, c.unsqueeze(1), out=tmp).sum(-1)
+        else:
+            dt, a, b, c = self._ssm_inputs(xc)
+            h = _decay(dt, a) * h + (dt * xc).unsqueeze(-1) * b.unsqueeze(1)
+            y = (h * c.unsqueeze(1)).sum(-1)
         y = y + self.D * xc
         y = y * F.silu(z)
         out: Tensor = self.out_proj(y)

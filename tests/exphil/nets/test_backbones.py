@@ -72,6 +72,27 @@ def test_step_with_autograd_is_functional_and_differentiable(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", BACKBONE_KINDS)
+def test_in_place_step_sees_weight_updates(kind: str) -> None:
+    """The in-place step keeps derived tables (Mamba's A, attention's bias table) between
+    frames; an optimizer step (in place on the weights) must not leave them stale."""
+    model = make(kind)
+    torch.manual_seed(3)
+    x = torch.randn(2, 6, D_IN)
+    with torch.inference_mode():
+        run_steps(model, model.initial_state(2), x)  # fills any cache
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(x).square().mean().backward()
+    for p in model.parameters():  # every weight moves (not uniformly), A_log and rel_bias too
+        assert p.grad is not None
+        p.grad.add_(torch.randn_like(p))
+    opt.step()
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            run_steps(model, model.initial_state(2), x), model(x), atol=ATOL, rtol=0
+        )
+
+
+@pytest.mark.parametrize("kind", BACKBONE_KINDS)
 def test_initial_state_is_batch_first_zeros(kind: str) -> None:
     model = make(kind)
     state = model.initial_state(5)
