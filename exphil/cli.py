@@ -90,6 +90,10 @@ from exphil._cli_kmeans import kmeans  # noqa: E402
 
 cli.add_command(kmeans)
 
+from exphil._cli_export import export  # noqa: E402
+
+cli.add_command(export)
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -19,7 +19,14 @@ from exphil.nets._base import (
     reset_state,
     select_state,
 )
-from exphil.nets._heads import COMPONENTS, ControllerHead, HeadOutput, ValueHead, controller_loss
+from exphil.nets._heads import (
+    COMPONENTS,
+    NOISE_WIDTH,
+    ControllerHead,
+    HeadOutput,
+    ValueHead,
+    controller_loss,
+)
 from exphil.nets._jamba import JambaBackbone, jamba_layer_kinds
 from exphil.nets._mamba import (
     MambaBackbone,
@@ -51,6 +58,7 @@ __all__ = [
     "ValueHead",
     "HeadOutput",
     "COMPONENTS",
+    "NOISE_WIDTH",
     "controller_loss",
     "BACKBONE_KINDS",
     "BackboneConfig",

@@ -9,8 +9,9 @@ exact chain-rule sum, not a product of independent heads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 import torch
 import torch.nn.functional as F
@@ -22,12 +23,15 @@ __all__ = [
     "COMPONENTS",
     "ControllerHead",
     "HeadOutput",
+    "NOISE_WIDTH",
     "ValueHead",
     "controller_loss",
 ]
 
 COMPONENTS: Final = ("buttons", "main_x", "main_y", "c_x", "c_y", "shoulder")
 NUM_BUTTONS: Final = 8
+#: uniforms one sampled controller reads: one per button, one per categorical component
+NOISE_WIDTH: Final = NUM_BUTTONS + len(COMPONENTS) - 1
 
 
 @dataclass
@@ -81,28 +85,50 @@ class ControllerHead(nn.Module):
         temperature: float = 1.0,
         deterministic: bool = False,
         generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
     ) -> HeadOutput:
         """Teacher-forced on ``targets`` (training, PPO's log-probs of taken actions) or
         sampled (play): at ``temperature``, or the most likely value of each component in
-        turn with ``deterministic``."""
+        turn with ``deterministic``.
+
+        Sampling reads ``noise``, uniforms in [0, 1) ``[B, NOISE_WIDTH]`` (drawn with
+        ``generator`` when not given): button ``i`` is pressed when ``noise[:, i]`` is below
+        its probability, categorical component ``j`` takes the class where ``noise[:, 8 + j]``
+        falls in its cumulative distribution. The exported ONNX graphs sample the same way,
+        so equal noise gives equal controllers."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if targets is not None:
+            return self.chain(trunk, lambda name, logits, j: _target(targets, name, logits))
+        if deterministic:
+            return self.chain(trunk, lambda name, logits, j: _most_likely(name, logits))
+        if noise is None:
+            noise = torch.rand(
+                trunk.shape[0], NOISE_WIDTH, generator=generator, device=trunk.device
+            ).to(trunk.dtype)
+        elif noise.shape != (trunk.shape[0], NOISE_WIDTH):
+            raise ValueError(
+                f"noise must have shape [{trunk.shape[0]}, {NOISE_WIDTH}], got {list(noise.shape)}"
+            )
+        u = noise
+        return self.chain(
+            trunk, lambda name, logits, j: sample_component(name, logits, u, j, temperature)
+        )
+
+    def chain(self, trunk: Tensor, pick: Picker) -> HeadOutput:
+        """Walk the components in order; ``pick(name, logits, j)`` chooses component ``j``
+        (buttons: ``[B, 8]`` 0/1 in the logits' dtype; the others ``[B]`` class indices)
+        given its logits, which are conditioned on every earlier choice."""
         ctx = self.project(trunk)
         actions: dict[str, Tensor] = {}
         logits_out: dict[str, Tensor] = {}
         log_prob = trunk.new_zeros(trunk.shape[0])
         entropy = trunk.new_zeros(trunk.shape[0])
-        for name in COMPONENTS:
+        for j, name in enumerate(COMPONENTS):
             logits = self.heads[name](ctx)
             logits_out[name] = logits
+            choice = pick(name, logits, j)
             if name == "buttons":
-                if targets is not None:
-                    choice = targets[name].to(logits.dtype)
-                elif deterministic:
-                    choice = (logits > 0).to(logits.dtype)
-                else:
-                    p = torch.sigmoid(logits / temperature)
-                    choice = torch.bernoulli(p, generator=generator)
                 log_prob = log_prob - F.binary_cross_entropy_with_logits(
                     logits, choice, reduction="none"
                 ).sum(-1)
@@ -114,18 +140,40 @@ class ControllerHead(nn.Module):
                 ctx = ctx + self.feed[name](choice)
             else:
                 logp = F.log_softmax(logits, dim=-1)
-                if targets is not None:
-                    idx = targets[name].long()
-                elif deterministic:
-                    idx = logits.argmax(-1)
-                else:
-                    probs = F.softmax(logits / temperature, dim=-1)
-                    idx = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-                log_prob = log_prob + logp.gather(-1, idx[:, None]).squeeze(-1)
+                log_prob = log_prob + logp.gather(-1, choice[:, None]).squeeze(-1)
                 entropy = entropy - (logp.exp() * logp).sum(-1)
-                actions[name] = idx
-                ctx = ctx + self.feed[name](idx)
+                actions[name] = choice
+                ctx = ctx + self.feed[name](choice)
         return HeadOutput(actions, log_prob, entropy, logits_out)
+
+
+Picker: TypeAlias = Callable[[str, Tensor, int], Tensor]
+
+
+def _target(targets: dict[str, Tensor], name: str, logits: Tensor) -> Tensor:
+    if name == "buttons":
+        return targets[name].to(logits.dtype)
+    return targets[name].long()
+
+
+def _most_likely(name: str, logits: Tensor) -> Tensor:
+    if name == "buttons":
+        return (logits > 0).to(logits.dtype)
+    return logits.argmax(-1)
+
+
+def sample_component(
+    name: str, logits: Tensor, noise: Tensor, j: int, temperature: float | Tensor
+) -> Tensor:
+    """Component ``j`` sampled at ``temperature`` from the uniforms ``noise [B, 13]``:
+    buttons by thresholding, categoricals by inverting the cumulative distribution."""
+    if name == "buttons":
+        p = torch.sigmoid(logits / temperature)
+        return (noise[:, :NUM_BUTTONS] < p).to(logits.dtype)
+    probs = F.softmax(logits / temperature, dim=-1)
+    u = noise[:, NUM_BUTTONS + j - 1].unsqueeze(-1)
+    below = (probs.cumsum(-1) <= u).sum(-1)
+    return below.clamp(max=logits.shape[-1] - 1)
 
 
 class ValueHead(nn.Module):
