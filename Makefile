@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_remote.py
 	$(BIN)/python scripts/bench_replays.py
 	$(BIN)/python scripts/bench_mockenv.py
+	$(BIN)/python scripts/bench_inference.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -121,3 +121,28 @@ def test_value_head_and_gradients() -> None:
     (-(out.log_prob.sum()) + value(trunk).pow(2).sum()).backward()
     assert trunk.grad is not None and torch.isfinite(trunk.grad).all()
     assert value(trunk).shape == (4,)
+
+
+def test_sampling_reads_explicit_noise() -> None:
+    """Equal noise gives equal controllers (what the ONNX graphs rely on); buttons are
+    pressed with their probability; a lower temperature sharpens; bad noise is refused."""
+    from exphil.nets import NOISE_WIDTH
+
+    head = make(3)
+    trunk = torch.randn(1, 12).expand(20000, 12)
+    noise = torch.rand(20000, NOISE_WIDTH, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a = head(trunk, noise=noise)
+        b = head(trunk, noise=noise.clone())
+        p_buttons = torch.sigmoid(head.heads["buttons"](head.project(trunk[:1])))[0]
+        cold = head(trunk, noise=noise, temperature=0.25)
+    for k in COMPONENTS:
+        assert torch.equal(a.actions[k], b.actions[k])
+    freq = a.actions["buttons"].float().mean(0)
+    assert torch.allclose(freq, p_buttons, atol=0.015), (freq, p_buttons)
+    # colder sampling presses the likely buttons more often and the unlikely ones less
+    likely = p_buttons > 0.5
+    cold_freq = cold.actions["buttons"].float().mean(0)
+    assert (cold_freq[likely] >= freq[likely]).all() and (cold_freq[~likely] <= freq[~likely]).all()
+    with pytest.raises(ValueError, match="noise must have shape"):
+        head(trunk[:2], noise=torch.rand(2, NOISE_WIDTH - 1))
