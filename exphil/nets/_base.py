@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TypeAlias, cast
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 if TYPE_CHECKING:
     from exphil.nets._registry import BackboneConfig
@@ -79,6 +80,9 @@ class Backbone(nn.Module, abc.ABC):
 
     #: whether outputs depend on earlier frames (false for the MLP)
     temporal: bool = True
+    #: recompute each block's activations in backward instead of keeping them (less memory
+    #: for deep or long-window models, about one more forward of compute); stacks only
+    gradient_checkpointing: bool = False
 
     def __init__(self, config: BackboneConfig, input_dim: int) -> None:
         super().__init__()
@@ -166,8 +170,9 @@ class StackBackbone(Backbone):
         if x.dim() != 3:
             raise ValueError(f"forward takes x [B, T, D], got shape {list(x.shape)}")
         h: Tensor = self.input_proj(x)
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for block in self.blocks:
-            h = block(h)
+            h = cast(Tensor, checkpoint(block, h, use_reentrant=False)) if recompute else block(h)
         out: Tensor = self.norm(h)
         return out
 

@@ -371,3 +371,16 @@ def test_mamba_ssm_kernel_matches_the_pure_pytorch_scan() -> None:
     out, h = selective_scan(*args[:5], D=args[5], z=args[6], method="cuda")
     torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(h, ref_h, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "mamba", "attention"])
+def test_gradient_checkpointing_gives_the_same_gradients(kind: str) -> None:
+    x = torch.randn(2, 10, D_IN)
+    grads = []
+    for on in (False, True):
+        model = make(kind).train()
+        model.gradient_checkpointing = on
+        model(x).square().mean().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})  # type: ignore[union-attr]
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], atol=1e-6, rtol=1e-5)
