@@ -3,15 +3,24 @@
 Layering (later wins): defaults < ``--preset NAME`` (``config/train-bc/NAME.yaml``) <
 ``--config FILE.yaml`` < environment (``EXPHIL_*``) < command-line flags. See
 ``exphil.train._layers`` for the merge and its error messages.
+
+Every Struct checks its own fields in ``__post_init__`` (ranges, and loss-weight names), so
+a config built directly in code holds the same rules as one resolved from layers; a bad
+value raises ``ValueError`` naming the field, e.g. ``DataConfig.batch_size must be >= 1,
+got 0``. Rules that tie fields together (the MLP's window of one frame, ``burnin <
+window``, ``delay_spread <= delay``) are checked by ``exphil.train._layers.resolve_config``,
+which knows which layer set each value.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 from typing import Literal
 
 import msgspec
 
-from exphil.nets import PolicyConfig
+from exphil.nets import COMPONENTS, PolicyConfig
 
 __all__ = [
     "DataConfig",
@@ -20,6 +29,64 @@ __all__ = [
     "OutputConfig",
     "TrainConfig",
 ]
+
+
+def _bound(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    assert hi is not None
+    return f"{'<' if hi_open else '<='} {hi:g}"
+
+
+def _check(
+    owner: str,
+    name: str,
+    value: object,
+    *,
+    integer: bool = False,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    optional: bool = False,
+) -> None:
+    """Raise ``ValueError("Owner.name must be ..., got value")`` unless ``value`` is an int
+    (``integer``) or a finite number within the bounds, or None when ``optional``."""
+    if optional and value is None:
+        return
+    bound = _bound(lo, hi, lo_open, hi_open) if lo is not None or hi is not None else ""
+    if integer:
+        typed = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        typed = (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    ok = typed
+    if typed:
+        assert isinstance(value, int | float)
+        if lo is not None:
+            ok = value > lo if lo_open else value >= lo
+        if ok and hi is not None:
+            ok = value < hi if hi_open else value <= hi
+    if not ok:
+        what = bound if typed else f"{'an integer' if integer else 'a finite number'} {bound}"
+        if optional:
+            what = f"{what.strip()} or null"
+        raise ValueError(f"{owner}.{name} must be {what.strip()}, got {value!r}")
+
+
+def _check_name(owner: str, name: str, value: str | None, *, folder: bool = False) -> None:
+    """Optional non-empty strings; ``folder``: a single path component."""
+    if value is None:
+        return
+    if not value.strip():
+        raise ValueError(f"{owner}.{name} must not be empty, got {value!r}")
+    if folder and ("/" in value or "\\" in value or value in (".", "..")):
+        raise ValueError(
+            f"{owner}.{name} must be a plain folder name (no path separators), got {value!r}"
+        )
 
 
 class DataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -56,6 +123,19 @@ class DataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     workers: int = 2
     prefetch: int = 4
 
+    def __post_init__(self) -> None:
+        c = "DataConfig"
+        _check(c, "min_quality", self.min_quality, lo=0, hi=100, optional=True)
+        _check(c, "max_files", self.max_files, integer=True, lo=1, optional=True)
+        _check(c, "window", self.window, integer=True, lo=1)
+        _check(c, "burnin", self.burnin, integer=True, lo=0)
+        _check(c, "delay", self.delay, integer=True, lo=0)
+        _check(c, "delay_spread", self.delay_spread, integer=True, lo=0)
+        _check(c, "val_fraction", self.val_fraction, lo=0, hi=0.9)
+        _check(c, "batch_size", self.batch_size, integer=True, lo=1)
+        _check(c, "workers", self.workers, integer=True, lo=0)
+        _check(c, "prefetch", self.prefetch, integer=True, lo=1)
+
 
 class OptimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Optimizer, schedule and loss."""
@@ -86,6 +166,34 @@ class OptimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     #: recompute block activations in backward (deep temporal models, less memory)
     grad_checkpointing: bool = False
 
+    def __post_init__(self) -> None:
+        c = "OptimConfig"
+        _check(c, "lr", self.lr, lo=0, lo_open=True)
+        _check(c, "weight_decay", self.weight_decay, lo=0)
+        if len(self.betas) != 2:
+            raise ValueError(f"OptimConfig.betas must be two numbers, got {self.betas!r}")
+        for beta in self.betas:
+            _check(c, "betas", beta, lo=0, hi=1, hi_open=True)
+        _check(c, "warmup_steps", self.warmup_steps, integer=True, lo=0)
+        _check(c, "restart_period", self.restart_period, integer=True, lo=1)
+        _check(c, "restart_mult", self.restart_mult, lo=1)
+        _check(c, "min_lr_ratio", self.min_lr_ratio, lo=0, hi=1)
+        _check(c, "grad_accum", self.grad_accum, integer=True, lo=1)
+        _check(c, "clip_norm", self.clip_norm, lo=0)
+        _check(c, "ema", self.ema, lo=0, hi=1, lo_open=True, hi_open=True, optional=True)
+        _check(c, "label_smoothing", self.label_smoothing, lo=0, hi=1, hi_open=True)
+        _check(c, "focal_gamma", self.focal_gamma, lo=0)
+        unknown = sorted(set(self.loss_weights) - set(COMPONENTS))
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], COMPONENTS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(
+                f"OptimConfig.loss_weights has unknown components {unknown}; "
+                f"{hint}the components are {', '.join(COMPONENTS)}"
+            )
+        for key, weight in self.loss_weights.items():
+            _check(c, f"loss_weights[{key!r}]", weight, lo=0)
+
 
 class CheckpointConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Where and how checkpoints are written."""
@@ -103,8 +211,18 @@ class CheckpointConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     #: warn when a checkpoint file is larger than this (MB)
     warn_size_mb: float = 500.0
 
+    def __post_init__(self) -> None:
+        c = "CheckpointConfig"
+        _check_name(c, "dir", self.dir)
+        _check_name(c, "name", self.name, folder=True)
+        _check(c, "backup_count", self.backup_count, integer=True, lo=0)
+        _check(c, "every_steps", self.every_steps, integer=True, lo=0)
+        _check(c, "warn_size_mb", self.warn_size_mb, lo=0, lo_open=True)
+
 
 class OutputConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a run reports, and where."""
+
     verbosity: Literal["quiet", "normal", "verbose"] = "normal"
     #: optimizer steps between train-metric lines in metrics.jsonl (and the progress bar)
     log_every: int = 20
@@ -112,6 +230,10 @@ class OutputConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     wandb: bool = False
     wandb_project: str = "exphil"
     wandb_offline: bool = False
+
+    def __post_init__(self) -> None:
+        _check("OutputConfig", "log_every", self.log_every, integer=True, lo=1)
+        _check_name("OutputConfig", "wandb_project", self.wandb_project)
 
 
 class TrainConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -135,3 +257,13 @@ class TrainConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     val_per_epoch: int = 1
     #: cap on validation batches per pass (None: the whole validation split)
     val_batches: int | None = None
+
+    def __post_init__(self) -> None:
+        c = "TrainConfig"
+        _check(c, "epochs", self.epochs, integer=True, lo=1)
+        _check(c, "max_steps", self.max_steps, integer=True, lo=1, optional=True)
+        _check(c, "patience", self.patience, integer=True, lo=1, optional=True)
+        _check(c, "min_delta", self.min_delta, lo=0)
+        _check(c, "seed", self.seed, integer=True, lo=0, optional=True)
+        _check(c, "val_per_epoch", self.val_per_epoch, integer=True, lo=1)
+        _check(c, "val_batches", self.val_batches, integer=True, lo=1, optional=True)
