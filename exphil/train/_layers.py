@@ -714,9 +714,14 @@ def resolve_config(
     cli: Mapping[str, tuple[Any, str]] | None = None,
     sets: Sequence[str] = (),
     preset_dir: str | Path | None = None,
+    base: tuple[TrainConfig, str] | None = None,
 ) -> Resolved:
     """Merge the layers (defaults < preset < ``config_file`` < ``env`` < ``cli`` < ``sets``)
     into a checked :class:`TrainConfig`.
+
+    * ``base``: ``(config, description)`` replacing the defaults and the preset, e.g. the
+      config stored in a checkpoint being resumed (``"checkpoint runs/x/last"``); a preset
+      cannot be combined with it.
 
     * ``preset``: the ``--preset`` name; wins over ``preset:`` in the config file and over
       ``$EXPHIL_DEFAULT_PRESET``.
@@ -751,7 +756,15 @@ def resolve_config(
 
     name: Any = None
     asked_by = ""
-    if preset is not None:
+    if base is not None:
+        if preset is not None or file_preset is not None:
+            raise ConfigError(
+                f"a preset cannot be combined with {base[1]}: the run's own config is the "
+                "base; change single fields with flags or --set",
+                path="preset",
+                layer="command line --preset" if preset is not None else "--config",
+            )
+    elif preset is not None:
         name, asked_by = preset, "command line --preset"
     elif file_preset is not None:
         assert file_layer is not None
@@ -760,6 +773,9 @@ def resolve_config(
         name, asked_by = env["EXPHIL_DEFAULT_PRESET"], "environment EXPHIL_DEFAULT_PRESET"
 
     layers: list[tuple[_Layer, Mapping[Any, Any], tuple[str, ...]]] = []
+    if base is not None:
+        base_layer = _Layer(base[1], _PRESET, "base", base[1])
+        layers.append((base_layer, msgspec.to_builtins(base[0]), ()))
     if name is not None:
         layers += [(lay, vals, ("extends",)) for lay, vals in _preset_chain(name, folder, asked_by)]
     if file_layer is not None:

@@ -556,3 +556,20 @@ def test_from_yaml_text_checks_like_a_layer() -> None:
     # the cross-field rules are resolve_config's: a saved config reads back as it was
     cfg = TrainConfig(policy=PolicyConfig(backbone=BackboneConfig(kind="mlp")))
     assert from_yaml_text(to_yaml(cfg)).data.window == 60
+
+
+def test_a_resumed_run_config_is_the_base_layer() -> None:
+    import msgspec
+
+    from exphil.train import TrainConfig
+    from exphil.train._layers import ConfigError, config_differences, resolve_config
+
+    base = msgspec.structs.replace(TrainConfig(), epochs=3)
+    r = resolve_config(
+        base=(base, "checkpoint runs/a/last"), cli={"epochs": (5, "--epochs")}, env={}
+    )
+    assert config_differences(base, r.config) == [("epochs", 3, 5)]
+    assert r.sources["epochs"] == "command line --epochs"
+    assert r.sources["optim.lr"] == "checkpoint runs/a/last"
+    with pytest.raises(ConfigError, match="preset cannot be combined"):
+        resolve_config(base=(base, "checkpoint runs/a/last"), preset="quick", env={})
