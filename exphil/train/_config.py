@@ -202,7 +202,8 @@ class CheckpointConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     dir: str | None = None
     #: the run's folder name (default: backbone + date + time)
     name: str | None = None
-    #: None: warn and refuse an existing run name; True: replace it; False: refuse silently
+    #: an existing run of that name: None keeps it and uses NAME-2 (with a warning naming
+    #: its files), True replaces it (old files rotate to backups), False refuses
     overwrite: bool | None = None
     #: how many rotated backups (.bak, .bak.1, ...) of each file to keep (0 = none)
     backup_count: int = 2
