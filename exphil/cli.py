@@ -94,6 +94,10 @@ from exphil._cli_export import export  # noqa: E402
 
 cli.add_command(export)
 
+from exphil._cli_train import train_bc  # noqa: E402
+
+cli.add_command(train_bc)
+
 
 def main() -> None:
     """Console-script entry point."""

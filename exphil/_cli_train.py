@@ -1,0 +1,523 @@
+"""``exphil train-bc``: behavioral cloning from replays.
+
+Exit status: 0 when training ended (finished, max steps, early stopping); 130 when it was
+interrupted (Ctrl-C: a resumable ``last`` checkpoint is written first); 2 for a user
+mistake (no replays, a bad path, an unknown preset or field, incompatible options), with a
+short message and a pointer to the README (the traceback only with ``--debug``); 1 for an
+unexpected error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+__all__ = ["train_bc"]
+
+README_HINT = "see README.md, section 'Training a policy (train-bc)'"
+
+# option name -> (dotted config field, flag as typed)
+_FIELDS: dict[str, tuple[str, str]] = {
+    "backbone": ("policy.backbone.kind", "--backbone"),
+    "hidden": ("policy.backbone.hidden", "--hidden"),
+    "layers": ("policy.backbone.layers", "--layers"),
+    "window": ("data.window", "--window"),
+    "burnin": ("data.burnin", "--burnin"),
+    "delay": ("data.delay", "--delay"),
+    "delay_spread": ("data.delay_spread", "--delay-spread"),
+    "mirror": ("data.mirror", "--mirror"),
+    "balance_characters": ("data.balance_characters", "--balance-characters"),
+    "character": ("data.character", "--character"),
+    "stage": ("data.stage", "--stage"),
+    "min_quality": ("data.min_quality", "--min-quality"),
+    "max_files": ("data.max_files", "--max-files"),
+    "val_fraction": ("data.val_fraction", "--val-fraction"),
+    "batch_size": ("data.batch_size", "--batch-size"),
+    "workers": ("data.workers", "--workers"),
+    "epochs": ("epochs", "--epochs"),
+    "max_steps": ("max_steps", "--max-steps"),
+    "lr": ("optim.lr", "--lr"),
+    "schedule": ("optim.schedule", "--schedule"),
+    "warmup": ("optim.warmup_steps", "--warmup"),
+    "grad_accum": ("optim.grad_accum", "--grad-accum"),
+    "clip_norm": ("optim.clip_norm", "--clip-norm"),
+    "ema": ("optim.ema", "--ema"),
+    "label_smoothing": ("optim.label_smoothing", "--label-smoothing"),
+    "focal_gamma": ("optim.focal_gamma", "--focal-gamma"),
+    "grad_checkpointing": ("optim.grad_checkpointing", "--grad-checkpointing"),
+    "patience": ("patience", "--patience"),
+    "seed": ("seed", "--seed"),
+    "device": ("device", "--device"),
+    "checkpoints_dir": ("checkpoint.dir", "--checkpoints-dir"),
+    "name": ("checkpoint.name", "--name"),
+    "overwrite": ("checkpoint.overwrite", "--overwrite/--no-overwrite"),
+    "backup_count": ("checkpoint.backup_count", "--backup-count"),
+    "tensorboard": ("output.tensorboard", "--tensorboard"),
+    "wandb": ("output.wandb", "--wandb"),
+}
+
+
+class UserError(Exception):
+    """A mistake the user can fix: printed short, with a pointer to the docs."""
+
+
+def _cli_overrides(ctx: click.Context, values: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    out: dict[str, tuple[Any, str]] = {}
+    for name, (path, flag) in _FIELDS.items():
+        if ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE:
+            continue
+        value = values[name]
+        if isinstance(value, tuple):
+            value = list(value)
+        out[path] = (value, flag)
+    if values["no_backup"]:
+        out["checkpoint.backup_count"] = (0, "--no-backup")
+    if values["replays"]:
+        out["data.replays"] = (list(values["replays"]), "--replays")
+    verbosity = "quiet" if values["quiet"] else "verbose" if values["verbose"] else None
+    if verbosity:
+        out["output.verbosity"] = (verbosity, f"--{verbosity}")
+    return out
+
+
+@click.command("train-bc")
+@click.option(
+    "--replays",
+    "-r",
+    multiple=True,
+    help="Replay files, folders, globs or @lists (repeatable; default $EXPHIL_REPLAYS_DIR).",
+)
+@click.option("--preset", help="A preset from config/train-bc/ (quick, standard, full, lstm, ...).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A YAML config file (may name its preset with 'preset: NAME').",
+)
+@click.option("--set", "sets", multiple=True, help="Any field: --set optim.lr=1e-4 (repeatable).")
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    help="Continue a run: its folder or a checkpoint file in it (flags still override).",
+)
+@click.option(
+    "--backbone", type=click.Choice(["mlp", "lstm", "gru", "mamba", "attention", "jamba"])
+)
+@click.option("--hidden", type=int, help="Trunk width.")
+@click.option("--layers", type=int, help="Backbone layers.")
+@click.option("--window", type=int, help="Frames per training window (temporal backbones).")
+@click.option("--burnin", type=int, help="Frames at a window's start without loss.")
+@click.option("--delay", type=int, help="Reaction delay: state t predicts controller t + delay.")
+@click.option("--delay-spread", type=int, help="Delay augmentation: +/- frames per sample.")
+@click.option("--mirror/--no-mirror", default=None, help="Mirror augmentation (flip x).")
+@click.option("--balance-characters/--no-balance-characters", default=None)
+@click.option("--character", "-c", multiple=True, help="Keep games with this character.")
+@click.option("--stage", "-s", multiple=True, help="Keep games on this stage.")
+@click.option("--min-quality", type=float, help="Minimum replay quality (0-100).")
+@click.option("--max-files", type=int, help="Use at most this many games.")
+@click.option("--val-fraction", type=float, help="Games held out for validation.")
+@click.option("--batch-size", type=int)
+@click.option("--workers", type=int, help="Loader threads.")
+@click.option("--epochs", type=int)
+@click.option("--max-steps", type=int, help="Stop after this many optimizer steps.")
+@click.option("--lr", type=float, help="Peak learning rate (AdamW).")
+@click.option("--schedule", type=click.Choice(["constant", "cosine", "cosine_restarts", "linear"]))
+@click.option("--warmup", type=int, help="Warm-up optimizer steps.")
+@click.option("--grad-accum", type=int, help="Batches per optimizer step.")
+@click.option("--clip-norm", type=float, help="Gradient norm clip (0 = off).")
+@click.option("--ema", type=float, help="EMA decay of the weights (e.g. 0.999).")
+@click.option("--label-smoothing", type=float)
+@click.option("--focal-gamma", type=float)
+@click.option("--grad-checkpointing/--no-grad-checkpointing", default=None)
+@click.option("--patience", type=int, help="Early stopping: epochs without improvement.")
+@click.option("--seed", type=int, help="Random seed (default: a random one, printed and saved).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option(
+    "--checkpoints-dir",
+    type=click.Path(file_okay=False),
+    help="Parent folder of run folders (default $EXPHIL_CHECKPOINTS_DIR or ./checkpoints).",
+)
+@click.option("--name", help="The run folder's name (default: backbone-date-time).")
+@click.option(
+    "--overwrite/--no-overwrite",
+    default=None,
+    help="Replace an existing run of that name / refuse. Default: keep it, use NAME-2.",
+)
+@click.option("--backup-count", type=int, help="Rotated backups kept per checkpoint file.")
+@click.option("--no-backup", is_flag=True, help="Keep no backups (same as --backup-count 0).")
+@click.option("--tensorboard/--no-tensorboard", default=None, help="Also log to TensorBoard.")
+@click.option("--wandb/--no-wandb", default=None, help="Also log to Weights & Biases.")
+@click.option("--dry-run", is_flag=True, help="Resolve and check everything, then exit.")
+@click.option("--verbose", "-v", is_flag=True, help="Per-step timings and memory.")
+@click.option("--quiet", "-q", is_flag=True, help="Errors and the final summary only.")
+@click.option("--debug", is_flag=True, help="Full tracebacks.")
+@click.pass_context
+def train_bc(ctx: click.Context, **values: Any) -> None:
+    """Train a policy by behavioral cloning on replays.
+
+    Configuration layers, later wins: defaults < --preset < --config FILE.yaml <
+    environment (EXPHIL_REPLAYS_DIR, EXPHIL_CHECKPOINTS_DIR, EXPHIL_DEFAULT_PRESET, ...) <
+    flags < --set. Writes the run folder: last / best checkpoints (policy .safetensors +
+    training state), config.yaml, metrics.jsonl. Ctrl-C saves a resumable checkpoint.
+    """
+    from rich.console import Console
+
+    console = Console(highlight=False, stderr=False)
+    err = Console(highlight=False, stderr=True)
+    if values["quiet"] and values["verbose"]:
+        raise click.UsageError("--quiet and --verbose cannot be combined")
+    try:
+        code = _run(ctx, values, console, err)
+    except UserError as exc:
+        if values["debug"]:
+            err.print(traceback.format_exc(), markup=False)
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        err.print(f"({README_HINT}; --debug for the traceback)", soft_wrap=True)
+        raise SystemExit(2) from None
+    except Exception as exc:  # an unexpected failure: say so, trace only with --debug
+        if values["debug"]:
+            raise
+        err.print(f"[red]train-bc failed:[/red] {type(exc).__name__}: {exc}", soft_wrap=True)
+        err.print("(run again with --debug for the full traceback)")
+        raise SystemExit(1) from None
+    raise SystemExit(code)
+
+
+def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> int:
+    import msgspec
+
+    from exphil.train._layers import ConfigError, config_differences, resolve_config
+
+    cli = _cli_overrides(ctx, values)
+    resume_ckpt = None
+    base = None
+    if values["resume"] is not None:
+        resume_ckpt = _load_resume(values["resume"])
+        base = (resume_ckpt["config"], f"checkpoint {resume_ckpt['path']}")
+    try:
+        resolved = resolve_config(
+            preset=values["preset"],
+            config_file=values["config_file"],
+            cli=cli,
+            sets=values["sets"],
+            base=base,
+        )
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    config = resolved.config
+    quiet = config.output.verbosity == "quiet"
+    if base is not None and not quiet:
+        diffs = config_differences(base[0], config)
+        if diffs:
+            console.print("changes from the resumed run's config:")
+            for path, old, new in diffs:
+                console.print(f"  {path}: {old!r} -> {new!r}")
+        else:
+            console.print("resuming with the run's own config (no changes)")
+    if resume_ckpt is not None:
+        arch_diffs = [d for d in config_differences(base[0], config) if d[0].startswith("policy.")]  # type: ignore[index]
+        if arch_diffs:
+            raise UserError(
+                "the policy's architecture cannot change on --resume: "
+                + "; ".join(f"{p}: {a!r} -> {b!r}" for p, a, b in arch_diffs)
+            )
+    if not config.data.replays:
+        raise UserError(
+            "no replays given: pass --replays PATH (a folder of .slp files) or set "
+            "EXPHIL_REPLAYS_DIR"
+        )
+    for p in config.data.replays:
+        if not p.startswith("@") and not any(ch in p for ch in "*?[") and not Path(p).exists():
+            raise UserError(f"replay path {p} does not exist")
+    if config.output.wandb:
+        _require("wandb", "--wandb needs the wandb package: pip install wandb")
+    if config.output.tensorboard:
+        _require(
+            "tensorboard", "--tensorboard needs the tensorboard package: pip install tensorboard"
+        )
+
+    seed = config.seed
+    if resume_ckpt is not None:
+        seed = int(resume_ckpt["state"]["seed"])
+    if seed is None:
+        from exphil.train._trainer import new_seed
+
+        seed = new_seed()
+    config = msgspec.structs.replace(config, seed=seed)
+    if not quiet:
+        _print_header(console, config, resolved.sources, resolved.preset)
+
+    from exphil.train._dataset import DatasetError, build_corpus
+
+    t0 = time.perf_counter()
+    try:
+        corpus = build_corpus(
+            config.data,
+            config.policy.embed,
+            config.policy.controller,
+            seed=seed,
+            progress=None if quiet else _progress_printer(console),
+        )
+    except DatasetError as exc:
+        raise UserError(str(exc)) from None
+    if not quiet:
+        _print_dataset(console, corpus, time.perf_counter() - t0)
+    if values["dry_run"]:
+        _print_dry_run(console, config, corpus)
+        return 0
+    return _train(config, corpus, seed, resume_ckpt, values, console, err)
+
+
+def _require(module: str, message: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UserError(message)
+
+
+def _load_resume(path: Path) -> dict[str, Any]:
+    from exphil.train._checkpoint import CheckpointError, load_checkpoint
+    from exphil.train._layers import ConfigError, from_yaml_text
+
+    if not path.exists():
+        raise UserError(f"--resume {path}: no such file or folder")
+    try:
+        loaded = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise UserError(f"--resume {path}: {exc}") from None
+    import json
+
+    import yaml
+
+    try:
+        stored = loaded.state["config"]
+        config = from_yaml_text(yaml.safe_dump(json.loads(json.dumps(stored))), source=str(path))
+    except (KeyError, ConfigError) as exc:
+        raise UserError(f"--resume {path}: the checkpoint's config does not read ({exc})") from None
+    return {
+        "path": loaded.path,
+        "run_dir": loaded.path.parent,
+        "policy": loaded.policy,
+        "state": loaded.state,
+        "config": config,
+    }
+
+
+def _progress_printer(console: Any) -> Any:
+    last = [0.0]
+
+    def show(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] > 2.0:
+            last[0] = now
+            console.print(f"  {stage}: {done}/{total}", highlight=False)
+
+    return show
+
+
+def _print_header(console: Any, config: Any, sources: dict[str, str], preset: str | None) -> None:
+    from rich.table import Table
+
+    table = Table(title="train-bc: resolved configuration", show_lines=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    table.add_column("from", overflow="fold")
+    b = config.policy.backbone
+    rows = [
+        ("preset", preset or "-", ""),
+        (
+            "backbone",
+            f"{b.kind} hidden {b.hidden} x {b.layers} layers",
+            sources.get("policy.backbone.kind", "default"),
+        ),
+        ("replays", ", ".join(config.data.replays), sources.get("data.replays", "default")),
+    ]
+    for path in (
+        "data.window",
+        "data.delay",
+        "data.batch_size",
+        "epochs",
+        "max_steps",
+        "optim.lr",
+        "optim.schedule",
+        "optim.ema",
+        "seed",
+        "device",
+    ):
+        value: Any = config
+        for part in path.split("."):
+            value = getattr(value, part)
+        rows.append((path, str(value), sources.get(path, "default")))
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+    others = {k: v for k, v in sources.items() if k not in {r[0] for r in rows}}
+    if others:
+        console.print(
+            "also set: " + ", ".join(f"{k} ({v})" for k, v in sorted(others.items())),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _print_dataset(console: Any, corpus: Any, seconds: float) -> None:
+    s = corpus.summary()
+    console.print(f"dataset ({seconds:.1f} s): {s}", highlight=False, soft_wrap=True)
+
+
+def _estimate(config: Any, corpus: Any) -> dict[str, float]:
+    from exphil.nets import Policy
+
+    policy = Policy(config.policy)
+    params = sum(p.numel() for p in policy.parameters())
+    window = config.data.window if config.policy.backbone.kind != "mlp" else 1
+    act = config.data.batch_size * window * config.policy.backbone.hidden * 4 * 24
+    act *= max(1, config.policy.backbone.layers)
+    return {
+        "params": float(params),
+        "weights_mb": params * 4 / 1e6,
+        "train_ram_mb": (params * 4 * 4 + act) / 1e6,  # weights, grads, 2 Adam moments
+        "store_mb": float(getattr(corpus, "nbytes", 0)) / 1e6,
+    }
+
+
+def _print_dry_run(console: Any, config: Any, corpus: Any) -> None:
+    est = _estimate(config, corpus)
+    console.print(
+        f"dry run: model {est['params']:,.0f} parameters ({est['weights_mb']:.1f} MB of weights); "
+        f"about {est['train_ram_mb']:,.0f} MB for weights, gradients, optimizer state and "
+        f"one batch of activations; embedded corpus {est['store_mb']:,.0f} MB on disk "
+        "(memory-mapped). Nothing was trained.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _train(
+    config: Any,
+    corpus: Any,
+    seed: int,
+    resume: dict[str, Any] | None,
+    values: dict[str, Any],
+    console: Any,
+    err: Any,
+) -> int:
+    from exphil.train._checkpoint import (
+        BackgroundSaver,
+        prepare_run_dir,
+        save_checkpoint,
+        size_warning,
+        snapshot_policy,
+        snapshot_state,
+    )
+    from exphil.train._layers import to_yaml
+    from exphil.train._report import RichReporter
+    from exphil.train._trainer import train
+
+    if resume is not None:
+        run_dir = Path(resume["run_dir"])
+    else:
+        parent = Path(
+            config.checkpoint.dir or os.environ.get("EXPHIL_CHECKPOINTS_DIR") or "checkpoints"
+        )
+        name = config.checkpoint.name or (
+            f"{config.policy.backbone.kind}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        )
+        try:
+            run_dir, warnings = prepare_run_dir(parent, name, overwrite=config.checkpoint.overwrite)
+        except Exception as exc:
+            raise UserError(str(exc)) from None
+        for w in warnings:
+            err.print(f"[yellow]warning:[/yellow] {w}", soft_wrap=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(to_yaml(config))
+    reporter = RichReporter(console, config.output.verbosity, epochs=config.epochs)
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stop.set()
+        err.print(
+            "\n[yellow]interrupt: finishing this step and saving a resumable checkpoint "
+            "(Ctrl-C again to abort)[/yellow]"
+        )
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    with BackgroundSaver() as saver:
+
+        def save(name: str, policy: Any, state: dict[str, Any], meta: dict[str, Any]) -> None:
+            snap, st = snapshot_policy(policy), snapshot_state(state)
+
+            def job() -> None:
+                save_checkpoint(
+                    run_dir,
+                    name,
+                    snap,
+                    st,
+                    metadata=meta,
+                    backup_count=config.checkpoint.backup_count,
+                )
+                warn = size_warning(run_dir / f"{name}.safetensors", config.checkpoint.warn_size_mb)
+                if warn:
+                    err.print(f"[yellow]warning:[/yellow] {warn}", soft_wrap=True)
+
+            saver.submit(name, job)
+
+        try:
+            result = train(
+                config,
+                corpus,
+                run_dir,
+                seed=seed,
+                reporter=reporter,
+                resume=resume,
+                stop=stop,
+                save=save,
+                metrics_file=run_dir / "metrics.jsonl",
+            )
+        finally:
+            reporter.close()
+            signal.signal(signal.SIGINT, old)
+    _print_summary(console, result, config)
+    return 130 if result.stopped == "interrupted" else 0
+
+
+def _print_summary(console: Any, result: Any, config: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="train-bc: summary")
+    table.add_column("")
+    table.add_column("", overflow="fold")
+    table.add_row("stopped", result.stopped)
+    table.add_row("time", f"{result.seconds / 60:.1f} min")
+    table.add_row("epochs / steps", f"{result.epochs_done} / {result.steps:,}")
+    if result.train_losses:
+        table.add_row(
+            "train loss first / last",
+            f"{result.train_losses[0]:.4f} / {result.train_losses[-1]:.4f}",
+        )
+    if result.best_val_loss is not None:
+        table.add_row("best validation loss", f"{result.best_val_loss:.4f}")
+    v = result.final_val
+    if v.get("val/loss") is not None:
+        table.add_row(
+            "final validation",
+            f"loss {v['val/loss']:.4f}; accuracy buttons {v['val/acc/buttons']:.1%} (all 8 "
+            f"right {v['val/acc/buttons_exact']:.1%}), main x {v['val/acc/main_x']:.1%}, "
+            f"main y {v['val/acc/main_y']:.1%}, c x {v['val/acc/c_x']:.1%}, "
+            f"c y {v['val/acc/c_y']:.1%}, shoulder {v['val/acc/shoulder']:.1%}",
+        )
+    table.add_row("checkpoints", str(result.run_dir))
+    console.print(table)
+    if result.stopped == "interrupted":
+        console.print(f"resume with: exphil train-bc --resume {result.run_dir}")
