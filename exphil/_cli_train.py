@@ -371,7 +371,27 @@ def _print_header(console: Any, config: Any, sources: dict[str, str], preset: st
 
 def _print_dataset(console: Any, corpus: Any, seconds: float) -> None:
     s = corpus.summary()
-    console.print(f"dataset ({seconds:.1f} s): {s}", highlight=False, soft_wrap=True)
+
+    def counts(d: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in d.items()) or "none"
+
+    console.print(
+        f"dataset: {s['games']} games ({s['perspectives']} player perspectives), "
+        f"{s['frames']:,} frames ({s['hours']:.2f} h of play), "
+        f"{'reused' if s['reused'] else 'embedded'} in {seconds:.1f} s; store {s['store']}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(f"  characters: {counts(s['characters'])}", highlight=False, soft_wrap=True)
+    console.print(f"  stages: {counts(s['stages'])}", highlight=False, soft_wrap=True)
+    left = dict(s["skipped"]) | {f"filtered {k}": v for k, v in s["filtered"].items()}
+    if s["duplicates"]:
+        left["duplicates"] = s["duplicates"]
+    if s["not_selected"]:
+        left["past --max-files"] = s["not_selected"]
+    console.print(
+        f"  of {s['files']} files, left out: {counts(left)}", highlight=False, soft_wrap=True
+    )
 
 
 def _estimate(config: Any, corpus: Any) -> dict[str, float]:
@@ -508,15 +528,27 @@ def _print_summary(console: Any, result: Any, config: Any) -> None:
         )
     if result.best_val_loss is not None:
         table.add_row("best validation loss", f"{result.best_val_loss:.4f}")
-    v = result.final_val
+    v, base = result.final_val, result.baseline
     if v.get("val/loss") is not None:
-        table.add_row(
-            "final validation",
-            f"loss {v['val/loss']:.4f}; accuracy buttons {v['val/acc/buttons']:.1%} (all 8 "
-            f"right {v['val/acc/buttons_exact']:.1%}), main x {v['val/acc/main_x']:.1%}, "
-            f"main y {v['val/acc/main_y']:.1%}, c x {v['val/acc/c_x']:.1%}, "
-            f"c y {v['val/acc/c_y']:.1%}, shoulder {v['val/acc/shoulder']:.1%}",
-        )
+        table.add_row("final validation loss", f"{v['val/loss']:.4f}")
+        names = {
+            "buttons": "buttons (each)",
+            "buttons_exact": "buttons (all 8)",
+            "main_x": "main stick x",
+            "main_y": "main stick y",
+            "c_x": "c-stick x",
+            "c_y": "c-stick y",
+            "shoulder": "shoulder",
+        }
+        for key, label in names.items():
+            acc = v.get(f"val/acc/{key}")
+            if acc is None:
+                continue
+            chance = base.get(f"val/acc/{key}")
+            table.add_row(
+                f"accuracy {label}",
+                f"{acc:.1%}" + (f"  (chance {chance:.1%})" if chance is not None else ""),
+            )
     table.add_row("checkpoints", str(result.run_dir))
     console.print(table)
     if result.stopped == "interrupted":

@@ -98,6 +98,12 @@ from exphil._cli_train import train_bc  # noqa: E402
 
 cli.add_command(train_bc)
 
+from exphil._cli_ckpt import compare, info, list_cmd  # noqa: E402
+
+cli.add_command(list_cmd)
+cli.add_command(info)
+cli.add_command(compare)
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -232,7 +232,6 @@ _LANDING = R.STATE_TABLE[:, R.T_LANDING]
 _VARIANT = R.STATE_TABLE[:, R.T_VARIANT]
 
 
-
 def _hitbox_table() -> np.ndarray[Any, Any]:
     """``[state, action frame]`` -> the state's hitbox is out (frames past the table's end are
     never active: every move's last active frame is well inside it)."""
@@ -637,9 +636,7 @@ class MockEnv:
                 new_st[a_attack] = np.where(
                     np.abs(d) < R.DEADZONE,
                     R.S["NAIR"],
-                    np.where(
-                        np.where(d >= 0, 1, -1) == facing[a_attack], R.S["FAIR"], R.S["BAIR"]
-                    ),
+                    np.where(np.where(d >= 0, 1, -1) == facing[a_attack], R.S["FAIR"], R.S["BAIR"]),
                 )
             enter |= a_upb | a_jump | a_attack
 

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from exphil.nets import COMPONENTS, Policy, controller_loss
 from exphil.train._config import TrainConfig
+from exphil.train._evaluate import majority_baseline
 from exphil.train._schedule import EMA, lr_factor, set_lr
 
 __all__ = [
@@ -87,6 +88,8 @@ class TrainResult:
     stopped: str  # "finished", "max_steps", "early_stopping", "interrupted"
     best_val_loss: float | None
     final_val: dict[str, float] = field(default_factory=dict)
+    #: validation accuracy of always predicting the most frequent value (the chance level)
+    baseline: dict[str, float] = field(default_factory=dict)
     train_losses: list[float] = field(default_factory=list)  # one per optimizer step
 
 
@@ -253,6 +256,7 @@ def train(
         forward_policy = torch.compile(policy)
 
     train_ids, val_ids = corpus.split(data.val_fraction, seed)
+    baseline = majority_baseline(corpus, train_ids, val_ids)
     sampler = Sampler(
         corpus,
         train_ids,
@@ -275,7 +279,7 @@ def train(
         balance_characters=False,
         seed=seed + 1,
     )
-    epoch_sizes = [len(sampler.epoch_batches(e)) for e in range(config.epochs)]
+    epoch_sizes = [sampler.n_batches(e) for e in range(config.epochs)]
     if not epoch_sizes or epoch_sizes[0] == 0:
         raise ValueError(
             f"no training samples: {len(train_ids)} training segments are all shorter than "
@@ -353,7 +357,8 @@ def train(
             "resumed_at_step": prog.step if resume is not None else None,
         }
     )
-    result = TrainResult(run_dir, seed, 0, 0, 0.0, "finished", None)
+    result = TrainResult(run_dir, seed, 0, 0, 0.0, "finished", None, baseline=baseline)
+    log({"kind": "baseline"} | baseline)
     accum = opt_cfg.grad_accum
     last_val: dict[str, float] = {}
     policy.train()
@@ -420,7 +425,7 @@ def train(
                     every = config.checkpoint.every_steps
                     if every and prog.step % every == 0:
                         checkpoint("last", None)
-                    if prog.step >= total_steps:
+                    if config.max_steps is not None and prog.step >= config.max_steps:
                         result.stopped = "max_steps"
                     elif stop is not None and stop.is_set():
                         result.stopped = "interrupted"
@@ -475,7 +480,7 @@ def _validate(
 ) -> dict[str, float]:
     from exphil.train._dataset import BatchLoader
 
-    if not len(sampler.epoch_batches(0)):
+    if not sampler.n_batches(0):
         return {}
     loader = BatchLoader(
         corpus,
