@@ -294,7 +294,8 @@ def train(
         state = resume["state"]
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"not a training state of this version: {state.get('format')!r}")
-        policy.load_state_dict(resume["policy"].state_dict())
+        raw = state.get("weights")
+        policy.load_state_dict(raw if raw is not None else resume["policy"].state_dict())
         optimizer.load_state_dict(state["optimizer"])
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
@@ -320,6 +321,14 @@ def train(
             "seed": seed,
             "optimizer": optimizer.state_dict(),
             "ema": ema.state_dict() if ema is not None else None,
+            # with EMA the policy file holds the averaged weights (for play and export);
+            # resuming needs the raw ones, copied here (the file is written while the EMA
+            # weights are swapped in)
+            "weights": (
+                {k: v.detach().clone() for k, v in policy.state_dict().items()}
+                if ema is not None
+                else None
+            ),
             "rng": _rng_state(device),
             "config": json.loads(msgspec.json.encode(config)),
         }
@@ -334,11 +343,12 @@ def train(
             "best_val_loss": prog.best,
             "ema": ema is not None,
         } | ({"val": val} if val else {})
+        state = training_state()
         if ema is not None:
             with ema.applied(policy):
-                save(name, policy, training_state(), meta)
+                save(name, policy, state, meta)
         else:
-            save(name, policy, training_state(), meta)
+            save(name, policy, state, meta)
 
     def log(record: dict[str, Any]) -> None:
         if metrics_file is not None:
