@@ -17,7 +17,13 @@ __all__ = ["kmeans"]
 
 @click.command()
 @click.argument("paths", nargs=-1, type=str)
-@click.option("--k", default=21, show_default=True, type=click.IntRange(2, 254), help="Centers.")
+@click.option(
+    "--k",
+    default=21,
+    show_default=True,
+    type=click.IntRange(3, 253),
+    help="Centers (odd: symmetric pairs plus an exact neutral).",
+)
 @click.option(
     "--output",
     "-o",

@@ -111,7 +111,14 @@ def _nearest(values: Array, x: Array, name: str) -> Array:
     if not np.isfinite(x).all():
         raise ValueError(f"controller {name} must be finite (NaN or inf found)")
     mids = (values[:-1].astype(np.float64) + values[1:]) / 2
-    out: Array = np.searchsorted(mids, x.astype(np.float64), side="left")
+    xd = x.astype(np.float64)
+    out: Array = np.searchsorted(mids, xd, side="left")
+    # a value exactly between two classes goes to the one nearer neutral (searchsorted picks
+    # the lower one): on the negative side that is the upper class, so encoding stays
+    # symmetric (encode(-x) mirrors encode(x)); about 1.6% of real stick values are ties
+    tie = (out < len(mids)) & (xd < 0)
+    tie[tie] = mids[out[tie]] == xd[tie]
+    out[tie] += 1
     return out
 
 
@@ -164,16 +171,27 @@ def fit_stick_centers(
     seed: int = 0,
     iterations: int = 100,
     include_neutral: bool = True,
+    symmetric: bool = True,
 ) -> Array:
     """1-D k-means (k-means++ initialisation, Lloyd iterations) of stick values in [-1, 1].
 
     With ``include_neutral`` the center closest to 0 becomes exactly 0 (a neutral stick must
-    be representable). Returns ``k`` strictly increasing float32 centers.
+    be representable). With ``symmetric`` (the default) the values are fitted together with
+    their mirror images and the centers made exactly symmetric (``-c`` is a center for every
+    center ``c``), so a mirrored stick has a class and mirror augmentation is exact; with
+    ``include_neutral`` that needs an odd ``k``. Returns ``k`` strictly increasing float32
+    centers.
     """
     x = np.asarray(values, dtype=np.float64).ravel()
     x = x[np.isfinite(x)]
     if k < 2:
         raise ValueError(f"k must be at least 2, got {k}")
+    if symmetric and include_neutral and k % 2 == 0:
+        raise ValueError(
+            f"symmetric centers with an exact neutral need an odd k, got {k} (try {k + 1})"
+        )
+    if symmetric:
+        x = np.concatenate([x, -x])
     uniq = np.unique(x)
     if len(uniq) < k:
         raise ValueError(f"need at least {k} distinct stick values, got {len(uniq)}")
@@ -203,6 +221,8 @@ def fit_stick_centers(
             c = new
             break
         c = new
+    if symmetric:  # the fit on mirrored data is nearly symmetric: make it exactly so
+        c = (c - c[::-1]) / 2
     if include_neutral:
         c[np.argmin(np.abs(c))] = 0.0
         c = np.sort(c)

@@ -90,7 +90,7 @@ def test_kmeans_centers_fit_clusters_and_keep_neutral(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     true = np.array([-1.0, -0.6, -0.2, 0.0, 0.35, 0.8, 1.0])
     data = np.concatenate([c + rng.normal(0, 0.01, 4000) for c in true]).clip(-1, 1)
-    centers = fit_stick_centers(data, k=7, seed=3)
+    centers = fit_stick_centers(data, k=7, seed=3, symmetric=False)
     assert len(centers) == 7 and (np.diff(centers) > 0).all()
     assert np.abs(centers - true).max() < 0.02
     assert 0.0 in centers.tolist()
@@ -98,8 +98,35 @@ def test_kmeans_centers_fit_clusters_and_keep_neutral(tmp_path: Path) -> None:
     save_stick_centers(path, centers, source="test")
     cfg = ControllerConfig.from_centers_file(path)
     assert np.array_equal(cfg.axis_values, centers)
-    with pytest.raises(ValueError, match="at least 30 distinct"):
-        fit_stick_centers(np.zeros(100), k=30)
+    with pytest.raises(ValueError, match="at least 31 distinct"):
+        fit_stick_centers(np.zeros(100), k=31)
     (tmp_path / "junk.json").write_text("{}")
     with pytest.raises(ValueError, match="not a stick-centers file"):
         ControllerConfig.from_centers_file(tmp_path / "junk.json")
+
+
+def test_symmetric_centers_and_ties_toward_neutral() -> None:
+    """Mirror augmentation needs encode(-x) to be the mirror class of encode(x): the fitted
+    centers are symmetric by default and values exactly between two classes go to the one
+    nearer neutral on both sides."""
+    rng = np.random.default_rng(2)
+    data = np.concatenate([c + rng.normal(0, 0.02, 3000) for c in (-0.7, 0.0, 0.3, 0.9)])
+    centers = fit_stick_centers(data.clip(-1, 1), k=9, seed=1)
+    assert np.array_equal(centers, -centers[::-1]) and 0.0 in centers.tolist()
+    with pytest.raises(ValueError, match="odd k"):
+        fit_stick_centers(data, k=8)
+    kmeans = ControllerConfig(stick_centers=tuple(float(c) for c in centers))
+    for cfg in (ControllerConfig(), kmeans):
+        values = cfg.axis_values.astype(np.float64)
+        mids = ((values[:-1] + values[1:]) / 2).astype(np.float32)
+        x = np.concatenate([values.astype(np.float32), mids, rng.uniform(-1, 1, 500)])
+        x = x.astype(np.float32)
+        pos = encode_controller(controls(main_x=list(x)), cfg).main_x
+        neg = encode_controller(controls(main_x=list(-x)), cfg).main_x
+        assert np.array_equal(neg, len(values) - 1 - pos)
+        at_mid = encode_controller(controls(main_x=list(mids)), cfg).main_x
+        lower = np.arange(len(mids))
+        nearer_neutral = np.where(
+            np.abs(values[lower]) <= np.abs(values[lower + 1]), lower, lower + 1
+        )
+        assert np.array_equal(at_mid, nearer_neutral)
