@@ -111,7 +111,7 @@ Array = np.ndarray[Any, Any]
 Progress = Callable[[str, int, int], None]
 
 #: bump when the store's content or layout changes (old stores are then never read)
-STORE_FORMAT: Final = 1
+STORE_FORMAT: Final = 2  # 2: stick ties encode toward neutral
 #: the columns of ``classes.npy`` and the integer targets, in ``exphil.nets`` COMPONENTS order
 CLASS_COMPONENTS: Final = ("main_x", "main_y", "c_x", "c_y", "shoulder")
 #: columns of a sample descriptor (``[B, 4]`` int64): segment index, first row inside the
