@@ -267,9 +267,12 @@ def test_split_by_game(corpus: Corpus) -> None:
 def test_split_fraction_and_stability() -> None:
     keys = [f"{i:032x}" for i in range(3000)]
     val = split_games(keys, 0.2, seed=7)
-    assert abs(len(val) / len(keys) - 0.2) < 0.03
+    assert len(val) == 600  # the fraction exactly
+    assert len(split_games(keys[:3], 0.2, seed=7)) == 1  # small corpora too: 1 of 3, not 2
     grown = split_games([*keys, *(f"new{i}" for i in range(500))], 0.2, seed=7)
-    assert {k for k in grown if k in set(keys)} == val  # adding games moves no old game
+    kept = {k for k in grown if k in set(keys)}
+    assert len(kept & val) >= 0.9 * len(val)  # adding games moves only games near the cut
+    assert not kept - val or len(kept - val) < 0.1 * len(val)
     assert split_games(keys, 0.2, seed=8) != val
     assert len(split_games(keys[:2], 0.01, seed=0)) == 1  # a tiny fraction still validates
 
