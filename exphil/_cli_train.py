@@ -530,7 +530,12 @@ def _print_summary(console: Any, result: Any, config: Any) -> None:
         table.add_row("best validation loss", f"{result.best_val_loss:.4f}")
     v, base = result.final_val, result.baseline
     if v.get("val/loss") is not None:
-        table.add_row("final validation loss", f"{v['val/loss']:.4f}")
+        chance_loss = base.get("val/loss")
+        table.add_row(
+            "final validation loss",
+            f"{v['val/loss']:.4f}"
+            + (f"  (chance {chance_loss:.4f})" if chance_loss is not None else ""),
+        )
         names = {
             "buttons": "buttons (each)",
             "buttons_exact": "buttons (all 8)",

@@ -21,9 +21,17 @@ def _rows(corpus: Any, segment_ids: Any) -> np.ndarray[Any, Any]:
 
 
 def majority_baseline(corpus: Any, train_ids: Any, val_ids: Any) -> dict[str, float]:
-    """Validation accuracy of always predicting the training set's most frequent value of
-    each component (per button: pressed or not; sticks and shoulder: the commonest class),
-    the "chance" a policy must clearly beat. Keys match the trainer's ``val/acc/...``."""
+    """The chance level a policy must clearly beat, on the validation frames:
+
+    * ``val/acc/...``: accuracy of always predicting the training set's most frequent value
+      of each component (per button: pressed or not; sticks and shoulder: the commonest
+      class);
+    * ``val/loss/...``: cross-entropy of predicting the training set's frequencies
+      (per-button press rates; class frequencies, add-one smoothed), i.e. a model that knows
+      how often each input happens but nothing about the game. ``val/loss`` is their sum,
+      comparable to the trainer's unweighted total.
+
+    Keys match the trainer's validation metrics."""
     tr, va = _rows(corpus, train_ids), _rows(corpus, val_ids)
     if not len(tr) or not len(va):
         return {}
@@ -35,9 +43,17 @@ def majority_baseline(corpus: Any, train_ids: Any, val_ids: Any) -> dict[str, fl
     out["val/acc/buttons_exact"] = float((buttons_va == majority).all(-1).mean())
     classes_tr = np.asarray(corpus.classes[tr])
     classes_va = np.asarray(corpus.classes[va])
+    rate = buttons_tr.mean(0).clip(1e-6, 1 - 1e-6)
+    bce = -(buttons_va * np.log(rate) + ~buttons_va * np.log(1 - rate)).sum(-1).mean()
+    out["val/loss/buttons"] = float(bce)
     for j, name in enumerate(COMPONENTS[1:]):
-        common = np.bincount(classes_tr[:, j]).argmax()
+        counts = np.bincount(classes_tr[:, j])
+        common = counts.argmax()
         out[f"val/acc/{name}"] = float((classes_va[:, j] == common).mean())
+        n = max(int(classes_va[:, j].max()) + 1, len(counts))
+        freq = (np.bincount(classes_tr[:, j], minlength=n) + 1.0) / (len(tr) + n)
+        out[f"val/loss/{name}"] = float(-np.log(freq[classes_va[:, j]]).mean())
+    out["val/loss"] = sum(out[f"val/loss/{c}"] for c in COMPONENTS)
     return out
 
 

@@ -182,3 +182,28 @@ def test_no_samples_is_a_clear_error(corpus: Corpus, tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="no training samples"):
         train(cfg, corpus, tmp_path, seed=5)
+
+
+def test_chance_baseline_is_the_training_marginal() -> None:
+    from types import SimpleNamespace
+
+    from exphil.train._evaluate import majority_baseline
+
+    buttons = np.zeros((10, 8), dtype=np.uint8)
+    buttons[:2, 0] = 1  # A pressed on 2 of the 6 training rows (rows 0..5), never after
+    classes = np.zeros((10, 5), dtype=np.uint8)
+    classes[:, 0] = [8, 8, 8, 8, 3, 3, 8, 3, 3, 3]  # main_x: mostly 8 in training
+    fake = SimpleNamespace(
+        offsets=np.array([0, 6]), lengths=np.array([6, 4]), buttons=buttons, classes=classes
+    )
+    base = majority_baseline(fake, np.array([0]), np.array([1]))
+    assert base["val/acc/buttons"] == 1.0 and base["val/acc/main_x"] == 0.25
+    p = 2 / 6
+    assert base["val/loss/buttons"] == pytest.approx(-np.log(1 - p) + 7 * -np.log(1 - 1e-6))
+    # main_x frequencies from training, add-one smoothed over the 9 classes seen
+    assert base["val/loss/main_x"] == pytest.approx(-(np.log(5 / 15) + 3 * np.log(3 / 15)) / 4)
+    assert base["val/loss"] == pytest.approx(
+        sum(
+            base[f"val/loss/{c}"] for c in ("buttons", "main_x", "main_y", "c_x", "c_y", "shoulder")
+        )
+    )
