@@ -461,6 +461,29 @@ def _train(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(to_yaml(config))
     reporter = RichReporter(console, config.output.verbosity, epochs=config.epochs)
+    sinks, closers = [], []
+    if config.output.tensorboard:
+        from exphil.train._report import tensorboard_sink
+
+        sink, close = tensorboard_sink(run_dir / "tensorboard")
+        sinks.append(sink)
+        closers.append(close)
+    if config.output.wandb:
+        import json as _json
+
+        import msgspec as _msgspec
+
+        from exphil.train._report import wandb_sink
+
+        sink, close = wandb_sink(
+            config.output.wandb_project,
+            run_dir.name,
+            _json.loads(_msgspec.json.encode(config)),
+            run_dir,
+            config.output.wandb_offline,
+        )
+        sinks.append(sink)
+        closers.append(close)
     stop = threading.Event()
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -504,9 +527,12 @@ def _train(
                 stop=stop,
                 save=save,
                 metrics_file=run_dir / "metrics.jsonl",
+                sinks=sinks,
             )
         finally:
             reporter.close()
+            for close in closers:
+                close()
             signal.signal(signal.SIGINT, old)
     _print_summary(console, result, config)
     return 130 if result.stopped == "interrupted" else 0

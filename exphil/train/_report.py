@@ -22,7 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["RichReporter", "sparkline"]
+__all__ = ["RichReporter", "sparkline", "tensorboard_sink", "wandb_sink"]
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -157,3 +157,54 @@ class RichReporter:
 
     def close(self) -> None:
         self._stop_progress()
+
+
+def _scalars(record: dict[str, Any]) -> tuple[int, dict[str, float]]:
+    step = int(record.get("step", 0))
+    kind = record.get("kind", "train")
+    out: dict[str, float] = {}
+    for k, v in record.items():
+        if k in ("kind", "step", "epoch") or not isinstance(v, (int, float)):
+            continue
+        name = k if k.startswith(("val/", "baseline/")) else f"{kind}/{k}"
+        if kind == "baseline":
+            name = "baseline/" + k.removeprefix("val/")
+        out[name] = float(v)
+    return step, out
+
+
+def tensorboard_sink(log_dir: Any) -> tuple[Any, Any]:
+    """``(sink, close)`` writing every metrics record to TensorBoard event files in
+    ``log_dir`` (needs the ``tensorboard`` package)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(log_dir))
+
+    def sink(record: dict[str, Any]) -> None:
+        step, values = _scalars(record)
+        for k, v in values.items():
+            writer.add_scalar(k, v, step)
+
+    return sink, writer.close
+
+
+def wandb_sink(
+    project: str, name: str, config: dict[str, Any], run_dir: Any, offline: bool
+) -> tuple[Any, Any]:
+    """``(sink, close)`` logging every metrics record to Weights & Biases (``offline``: to
+    ``run_dir/wandb`` only, sync later with ``wandb sync``)."""
+    import wandb
+
+    run = wandb.init(
+        project=project,
+        name=name,
+        config=config,
+        dir=str(run_dir),
+        mode="offline" if offline else "online",
+    )
+
+    def sink(record: dict[str, Any]) -> None:
+        step, values = _scalars(record)
+        run.log(values, step=step)
+
+    return sink, run.finish

@@ -226,6 +226,7 @@ def train(
     stop: threading.Event | None = None,
     save: Callable[[str, Policy, dict[str, Any], dict[str, Any]], None] | None = None,
     metrics_file: Path | None = None,
+    sinks: list[Callable[[dict[str, Any]], None]] | None = None,
 ) -> TrainResult:
     """Train a policy on ``corpus`` (see ``exphil.train._dataset``) into ``run_dir``.
 
@@ -354,6 +355,8 @@ def train(
         if metrics_file is not None:
             with open(metrics_file, "a") as f:
                 f.write(json.dumps(record) + "\n")
+        for sink in sinks or ():
+            sink(record)
 
     rep.run_start(
         {

@@ -207,3 +207,21 @@ def test_chance_baseline_is_the_training_marginal() -> None:
             base[f"val/loss/{c}"] for c in ("buttons", "main_x", "main_y", "c_x", "c_y", "shoulder")
         )
     )
+
+
+def test_tensorboard_sink_writes_scalars(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard", reason="the tensorboard package (dev extra) is needed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from exphil.train._report import tensorboard_sink
+
+    sink, close = tensorboard_sink(tmp_path)
+    sink({"kind": "train", "step": 3, "epoch": 0, "loss": 1.5, "lr": 0.1})
+    sink({"kind": "val", "step": 3, "val/loss": 1.25, "val/acc/main_x": 0.5})
+    sink({"kind": "baseline", "val/acc/main_x": 0.4})
+    close()
+    ea = EventAccumulator(str(tmp_path))
+    ea.Reload()
+    tags = set(ea.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "val/loss", "val/acc/main_x", "baseline/acc/main_x"} <= tags
+    assert ea.Scalars("val/loss")[0].value == 1.25 and ea.Scalars("val/loss")[0].step == 3
