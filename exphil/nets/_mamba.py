@@ -98,14 +98,17 @@ def _scan_sequential(
     x: Tensor, dt: Tensor, a: Tensor, b: Tensor, c: Tensor, h0: Tensor | None
 ) -> tuple[Tensor, Tensor]:
     bt, t, e = x.shape
-    decay = _decay(dt, a)  # [B, T, E, N]
-    drive = (dt * x).unsqueeze(-1) * b.unsqueeze(2)  # [B, T, E, N]
     h = h0 if h0 is not None else x.new_zeros(bt, e, a.shape[1])
     if t == 0:
         return x.new_zeros(bt, 0, e), h
+    a2 = a * _LOG2_E
+    dx = dt * x
     ys = []
+    # per frame, not [B, T, E, N] at once: buffers that large are returned to the OS and
+    # page-faulted back on every call (measured 3x slower training on CPU)
     for i in range(t):
-        h = decay[:, i] * h + drive[:, i]
+        decay = torch.exp2(dt[:, i].unsqueeze(-1) * a2)  # [B, E, N]
+        h = decay * h + dx[:, i].unsqueeze(-1) * b[:, i].unsqueeze(1)
         ys.append((h * c[:, i].unsqueeze(1)).sum(-1))
     return torch.stack(ys, dim=1), h
 
