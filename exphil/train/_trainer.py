@@ -91,6 +91,8 @@ class TrainResult:
     #: validation accuracy of always predicting the most frequent value (the chance level)
     baseline: dict[str, float] = field(default_factory=dict)
     train_losses: list[float] = field(default_factory=list)  # one per optimizer step
+    #: the trained policy (its raw weights; the EMA average is in the saved files)
+    policy: Policy | None = None
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -442,7 +444,11 @@ def train(
                         result.stopped = "max_steps"
                     elif stop is not None and stop.is_set():
                         result.stopped = "interrupted"
-                if i in val_points and result.stopped != "interrupted":
+                # validate at the planned points, and on the final weights when max_steps
+                # ends the run mid-epoch (an interrupt exits quickly instead)
+                if (i in val_points or result.stopped == "max_steps") and (
+                    result.stopped != "interrupted"
+                ):
                     last_val = _validate(policy, ema, corpus, val_sampler, config, device)
                     last_val |= {"step": prog.step, "epoch": epoch}
                     log({"kind": "val"} | last_val)
@@ -479,6 +485,7 @@ def train(
     result.epochs_done = prog.epoch
     result.best_val_loss = prog.best
     result.final_val = last_val
+    result.policy = policy
     result.seconds = time.perf_counter() - started
     return result
 

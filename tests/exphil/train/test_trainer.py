@@ -129,6 +129,9 @@ def test_resume_continues_bit_exactly(kind: str, corpus: Corpus, tmp_path: Path)
 
     full = train(cfg, corpus, tmp_path / "a", seed=5, save=saver(tmp_path / "a"))
     assert full.stopped == "max_steps" and len(full.train_losses) == 16
+    # max_steps ended the run mid-epoch: the final weights were still validated
+    assert full.final_val["step"] == 16 and full.best_val_loss is not None
+    assert full.policy is not None
 
     stop = threading.Event()
     part = train(
