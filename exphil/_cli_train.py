@@ -576,9 +576,11 @@ def _print_summary(console: Any, result: Any, config: Any) -> None:
             if acc is None:
                 continue
             chance = base.get(f"val/acc/{key}")
+            repeat = base.get(f"repeat/acc/{key}")
+            notes = [f"chance {chance:.1%}"] if chance is not None else []
+            notes += [f"repeat previous {repeat:.1%}"] if repeat is not None else []
             table.add_row(
-                f"accuracy {label}",
-                f"{acc:.1%}" + (f"  (chance {chance:.1%})" if chance is not None else ""),
+                f"accuracy {label}", f"{acc:.1%}" + (f"  ({', '.join(notes)})" if notes else "")
             )
     table.add_row("checkpoints", str(result.run_dir))
     console.print(table)

@@ -10,7 +10,7 @@ import numpy as np
 
 from exphil.nets import COMPONENTS, Policy
 
-__all__ = ["majority_baseline", "score_policy"]
+__all__ = ["majority_baseline", "repeat_baseline", "score_policy"]
 
 
 def _rows(corpus: Any, segment_ids: Any) -> np.ndarray[Any, Any]:
@@ -54,6 +54,27 @@ def majority_baseline(corpus: Any, train_ids: Any, val_ids: Any) -> dict[str, fl
         freq = (np.bincount(classes_tr[:, j], minlength=n) + 1.0) / (len(tr) + n)
         out[f"val/loss/{name}"] = float(-np.log(freq[classes_va[:, j]]).mean())
     out["val/loss"] = sum(out[f"val/loss/{c}"] for c in COMPONENTS)
+    out |= repeat_baseline(corpus, val_ids)
+    return out
+
+
+def repeat_baseline(corpus: Any, val_ids: Any) -> dict[str, float]:
+    """Accuracy of predicting that the controller stays what it was the frame before
+    (``repeat/acc/...``, on validation frames after each game's first): with the previous
+    controller among the inputs, this is the easy part of imitation a model gets first."""
+    parts = [
+        np.arange(corpus.offsets[i] + 1, corpus.offsets[i] + corpus.lengths[i]) for i in val_ids
+    ]
+    rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if not len(rows):
+        return {}
+    out: dict[str, float] = {}
+    now, before = np.asarray(corpus.buttons[rows]), np.asarray(corpus.buttons[rows - 1])
+    out["repeat/acc/buttons"] = float((now == before).mean())
+    out["repeat/acc/buttons_exact"] = float((now == before).all(-1).mean())
+    now, before = np.asarray(corpus.classes[rows]), np.asarray(corpus.classes[rows - 1])
+    for j, name in enumerate(COMPONENTS[1:]):
+        out[f"repeat/acc/{name}"] = float((now[:, j] == before[:, j]).mean())
     return out
 
 

@@ -76,6 +76,11 @@ def test_a_run_writes_checkpoints_that_the_tools_read(tmp_path: Path, replays_di
     assert code == 0 and "parameters by layer" in out and "training config" in out
     code, out = run("compare", str(run_dir / "best.safetensors"), str(run_dir / "last.safetensors"))
     assert code == 0 and "metrics" in out
+    code, out = run(
+        "compare", str(run_dir / "best.safetensors"), str(run_dir / "last.safetensors"),
+        "--eval", str(replays_dir), "--max-files", "2",
+    )  # fmt: skip
+    assert code == 0 and "scored on the same games" in out and "acc/main_x" in out
 
     # the same name again: kept, the new run goes to r-2 with a warning naming the files
     code, out = run(*args)

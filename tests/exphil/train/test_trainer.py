@@ -201,6 +201,9 @@ def test_chance_baseline_is_the_training_marginal() -> None:
     )
     base = majority_baseline(fake, np.array([0]), np.array([1]))
     assert base["val/acc/buttons"] == 1.0 and base["val/acc/main_x"] == 0.25
+    # repeating the previous frame on validation rows 7..9: main_x 8 -> 3 misses, 3 -> 3 twice
+    assert base["repeat/acc/main_x"] == pytest.approx(2 / 3)
+    assert base["repeat/acc/buttons_exact"] == 1.0
     p = 2 / 6
     assert base["val/loss/buttons"] == pytest.approx(-np.log(1 - p) + 7 * -np.log(1 - 1e-6))
     # main_x frequencies from training, add-one smoothed over the 9 classes seen
