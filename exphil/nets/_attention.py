@@ -87,12 +87,12 @@ class SlidingWindowAttention(Mixer):
             torch.zeros(batch, device=device, dtype=torch.int64),
         )
 
-    def _bias_table(self, dtype: torch.dtype) -> Tensor:
+    def _bias_table(self, dtype: torch.dtype, cached: bool) -> Tensor:
         """``[W, heads, W]``: row ``p`` is the relative bias of each ring slot ``j`` seen
-        from ring position ``p`` (slot ``j`` holds a frame ``(p - j) % W`` frames old). Kept
-        between in-place steps until ``rel_bias`` changes (its version counter moves with
-        every in-place update, an optimizer step included)."""
-        if not in_place_ok():
+        from ring position ``p`` (slot ``j`` holds a frame ``(p - j) % W`` frames old). With
+        ``cached`` (in-place steps) kept until ``rel_bias`` changes (its version counter
+        moves with every in-place update, an optimizer step included)."""
+        if not cached:
             return self.rel_bias.to(dtype)[:, self._ring_distance].transpose(0, 1)
         p = self.rel_bias
         key = (p._version, p.data_ptr(), p.device, dtype)
@@ -103,31 +103,34 @@ class SlidingWindowAttention(Mixer):
 
     def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
         keys, values, seen = state
-        b = x.shape[0]
-        q, k, v = self.qkv(x).view(b, 3, self.heads, 1, self.head_dim).unbind(1)
-        pos = seen % self.window  # the ring slot this frame goes to
-        slot = pos.view(b, 1, 1, 1).expand(b, self.heads, 1, self.head_dim)
-        if in_place_ok():  # the ring buffer, updated in place
-            keys.scatter_(2, slot, k)
-            values.scatter_(2, slot, v)
+        b, h, d, w = x.shape[0], self.heads, self.head_dim, self.window
+        inplace = in_place_ok()
+        qkv = F.linear(x, self.qkv.weight, self.qkv.bias).view(b, 3, h, 1, d)
+        pos = seen % w  # the ring slot this frame goes to
+        slot = pos.view(b, 1, 1, 1).expand(b, h, 1, d)
+        if inplace:  # the ring buffer, updated in place
+            keys.scatter_(2, slot, qkv[:, 1])
+            values.scatter_(2, slot, qkv[:, 2])
         else:  # functional: keep the tensors autograd saved intact
-            keys, values = keys.scatter(2, slot, k), values.scatter(2, slot, v)
-        # slots not written yet in this game (j > frames seen) are masked out
-        bias = self._bias_table(q.dtype)[pos].masked_fill(
-            (self._slots > seen[:, None]).unsqueeze(1), float("-inf")
-        )
+            keys, values = keys.scatter(2, slot, qkv[:, 1]), values.scatter(2, slot, qkv[:, 2])
+        # slots not written yet in this game (j > frames seen) are masked out; on CPU in
+        # play the mask is skipped once every game has filled its window (checking costs
+        # less than masking; on a GPU the check would be a device sync)
+        bias = self._bias_table(x.dtype, inplace)[pos]
+        if x.is_cuda or not inplace or int(seen.min()) < w - 1:
+            bias = bias.masked_fill((self._slots > seen[:, None]).unsqueeze(1), float("-inf"))
         # one query per game: two batched matrix-vector products (SDPA's CPU kernels are
         # slower for a single query), the scale and the bias fused into the first
-        bh = b * self.heads
+        bh = b * h
         scores = torch.baddbmm(
-            bias.view(bh, 1, self.window),
-            q.reshape(bh, 1, self.head_dim),
-            keys.view(bh, self.window, self.head_dim).transpose(1, 2),
-            alpha=self.head_dim**-0.5,
+            bias.view(bh, 1, w),
+            qkv[:, 0].reshape(bh, 1, d),
+            keys.view(bh, w, d).transpose(1, 2),
+            alpha=d**-0.5,
         )
-        y = torch.bmm(scores.softmax(dim=-1), values.view(bh, self.window, self.head_dim))
-        out: Tensor = self.out(y.view(b, self.hidden))
-        return (keys, values, seen + 1), out
+        y = torch.bmm(scores.softmax(dim=-1), values.view(bh, w, d))
+        out = F.linear(y.view(b, self.hidden), self.out.weight, self.out.bias)
+        return (keys, values, seen.add_(1) if inplace else seen + 1), out
 
 
 class FeedForward(Mixer):
@@ -148,7 +151,9 @@ class FeedForward(Mixer):
         return out
 
     def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
-        return state, self.forward(x)
+        up, act, down = self.net
+        h = F.gelu(F.linear(x, up.weight, up.bias), approximate=act.approximate)
+        return state, F.linear(h, down.weight, down.bias)
 
 
 def attention_mixers(config: BackboneConfig) -> list[Mixer]:

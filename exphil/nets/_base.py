@@ -22,6 +22,7 @@ import abc
 from typing import TYPE_CHECKING, TypeAlias, cast
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
@@ -147,7 +148,12 @@ class PreNormResidual(nn.Module):
         return x + y
 
     def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
-        state, y = self.mixer.step(state, self.norm(x))
+        # the functional calls skip nn.Module's call machinery: step is the per-frame hot
+        # path (module hooks do not run here; forward keeps them)
+        n = self.norm
+        state, y = self.mixer.step(
+            state, F.layer_norm(x, n.normalized_shape, n.weight, n.bias, n.eps)
+        )
         if self.training and self.dropout.p > 0:
             y = self.dropout(y)
         return state, x + y
@@ -192,12 +198,13 @@ class StackBackbone(Backbone):
             raise ValueError(
                 f"state has {len(state)} tensors, this backbone's has {sum(self._n_state)}"
             )
-        h: Tensor = self.input_proj(x)
+        h: Tensor = F.linear(x, self.input_proj.weight, self.input_proj.bias)
         new: list[Tensor] = []
         offset = 0
         for block, n in zip(self.blocks, self._n_state, strict=True):
             s, h = cast(PreNormResidual, block).step(state[offset : offset + n], h)
             new.extend(s)
             offset += n
-        out: Tensor = self.norm(h)
+        nm = self.norm
+        out: Tensor = F.layer_norm(h, nm.normalized_shape, nm.weight, nm.bias, nm.eps)
         return tuple(new), out
