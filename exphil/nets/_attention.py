@@ -14,7 +14,7 @@ see ``exphil.nets._base``); with gradients enabled ``step`` copies it instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -151,8 +151,8 @@ class FeedForward(Mixer):
         return out
 
     def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
-        up, act, down = self.net
-        h = F.gelu(F.linear(x, up.weight, up.bias), approximate=act.approximate)
+        up, down = cast(nn.Linear, self.net[0]), cast(nn.Linear, self.net[2])
+        h = F.gelu(F.linear(x, up.weight, up.bias), approximate="tanh")
         return state, F.linear(h, down.weight, down.bias)
 
 

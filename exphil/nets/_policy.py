@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 import torch
 from torch import Tensor, nn
 
+from exphil._atomic import atomic_write
 from exphil.embed import ControllerConfig, EmbedConfig, embed_dim, id_specs
 from exphil.nets._heads import ControllerHead, HeadOutput, ValueHead
 from exphil.nets._registry import BackboneConfig, build_backbone
@@ -134,7 +134,6 @@ def save_policy(
     config (and ``metadata``, JSON-able) in the header."""
     from safetensors.torch import save_file
 
-    p = Path(path)
     header = {
         _HEADER_KEY: json.dumps(
             {
@@ -145,14 +144,7 @@ def save_policy(
         )
     }
     tensors = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), metadata=header)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
 
 
 def read_policy_config(path: str | os.PathLike[str]) -> tuple[PolicyConfig, dict[str, Any]]:

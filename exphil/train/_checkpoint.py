@@ -60,7 +60,6 @@ import json
 import os
 import random
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -74,6 +73,7 @@ import structlog
 import torch
 from torch import Tensor, nn
 
+from exphil import _atomic
 from exphil.nets import (
     Policy,
     PolicyConfig,
@@ -143,11 +143,6 @@ class RunExists(CheckpointError):
 # --------------------------------------------------------------------------- atomic files
 
 
-def _temp_path(path: Path) -> Path:
-    token = f"{os.getpid()}-{threading.get_ident() % 1_000_000}-{secrets.token_hex(3)}"
-    return path.with_name(f".{path.name}.{token}.tmp")
-
-
 def _is_temp_name(name: str) -> bool:
     """Temp files of ``atomic_write`` (``.NAME.<token>.tmp``), ``save_policy``
     (``.NAME.tmp-<pid>``) and the safetensors writer it calls (``.tmpXXXXXX``)."""
@@ -156,43 +151,15 @@ def _is_temp_name(name: str) -> bool:
     )
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
-    """Replace ``path`` atomically: ``write(tmp)`` creates a temp file in the same folder
-    (``.NAME.<token>.tmp``), which is fsynced, renamed over ``path`` and the folder fsynced.
-
-    Readers see the old file or the new one, never a partial one. On any error (including
-    ``KeyboardInterrupt``) the temp file is removed and ``path`` is untouched."""
-    p = Path(path)
-    tmp = _temp_path(p)
+    """Replace ``path`` atomically (:func:`exphil._atomic.atomic_write`: a temp file
+    ``.NAME.<token>.tmp`` in the same folder, fsynced, renamed over ``path``, the folder
+    fsynced). Readers see the old file or the new one, never a partial one. On any error
+    (including ``KeyboardInterrupt``) the temp file is removed and ``path`` is untouched."""
     try:
-        write(tmp)
-        if not tmp.is_file():
-            raise CheckpointError(f"{p}: the writer did not create the temp file {tmp.name}")
-        _fsync_file(tmp)
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(p.parent)
+        _atomic.atomic_write(path, write)
+    except _atomic.TempFileMissing as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -274,7 +241,7 @@ def rotate_backups(path: str | os.PathLike[str], count: int) -> None:
         os.replace(existing[index], backup_path(p, index + 1))
     if p.exists():
         os.replace(p, backup_path(p, 0))
-    _fsync_dir(p.parent)
+    _atomic.fsync_dir(p.parent)
 
 
 # --------------------------------------------------------------------------- training state
@@ -583,7 +550,7 @@ def save_checkpoint(
     for path in (manifest_path, policy_path, state_path):
         rotate_backups(path, max(backup_count, 1))
     save_policy(policy, policy_path, metadata=meta)  # type: ignore[arg-type]  # duck-typed
-    _fsync_dir(run)
+    _atomic.fsync_dir(run)
     save_training_state(state_path, state)
     policy_bytes = policy_path.stat().st_size
     state_bytes = state_path.stat().st_size
