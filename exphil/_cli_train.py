@@ -215,21 +215,22 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
         raise UserError(str(exc)) from None
     config = resolved.config
     quiet = config.output.verbosity == "quiet"
-    if base is not None and not quiet:
+    if base is not None:
         diffs = config_differences(base[0], config)
-        if diffs:
-            console.print("changes from the resumed run's config:")
-            for path, old, new in diffs:
-                console.print(f"  {path}: {old!r} -> {new!r}")
-        else:
-            console.print("resuming with the run's own config (no changes)")
-    if resume_ckpt is not None:
-        arch_diffs = [d for d in config_differences(base[0], config) if d[0].startswith("policy.")]  # type: ignore[index]
-        if arch_diffs:
+        arch = [(p, a, b) for p, a, b in diffs if p.startswith("policy.")]
+        if arch:
             raise UserError(
                 "the policy's architecture cannot change on --resume: "
-                + "; ".join(f"{p}: {a!r} -> {b!r}" for p, a, b in arch_diffs)
+                + "; ".join(f"{p}: {a!r} -> {b!r}" for p, a, b in arch)
             )
+        if not quiet:
+            console.print(
+                "changes from the resumed run's config:"
+                if diffs
+                else "resuming with the run's own config (no changes)"
+            )
+            for path, old, new in diffs:
+                console.print(f"  {path}: {old!r} -> {new!r}")
     if not config.data.replays:
         raise UserError(
             "no replays given: pass --replays PATH (a folder of .slp files) or set "

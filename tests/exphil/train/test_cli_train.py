@@ -113,7 +113,12 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path: Path, replays_dir: Path) 
     assert proc.returncode == 130, out.decode()
     manifest = json.loads((ck / "i" / "last.json").read_text())
     assert manifest["step"] >= 1
-    code, text = run("train-bc", "--resume", str(ck / "i"), "--epochs", "1", "--quiet")
+    code, text = run("train-bc", "--resume", str(ck / "i"), "--hidden", "32")
+    assert code == 2 and "cannot change on --resume" in text and "hidden" in text
+    code, text = run(
+        "train-bc", "--resume", str(ck / "i"), "--epochs", "1", "--set", "output.verbosity=normal"
+    )
     assert code == 0, text
+    assert "changes from the resumed run's config" in text and "epochs: 50 -> 1" in text
     after = json.loads((ck / "i" / "last.json").read_text())
     assert after["step"] >= manifest["step"]
