@@ -35,6 +35,9 @@ def test_user_mistakes_are_short_errors_with_a_pointer(tmp_path: Path, replays_d
     assert "Traceback" not in out
     code, out = run("train-bc", "--preset", "quick", "--replays", str(tmp_path / "nope"))
     assert code == 2 and "does not exist" in out
+    (tmp_path / "empty").mkdir()
+    code, out = run("train-bc", "--preset", "quick", "--replays", str(tmp_path / "empty"))
+    assert code == 2 and "no replays found" in out and "Traceback" not in out
     code, out = run("train-bc", "-r", str(replays_dir), "--backbone", "mlp", "--window", "30")
     assert code == 2 and "needs a temporal backbone" in out and "--window" in out
     code, out = run("train-bc", "-r", str(replays_dir), "--set", "optim.lrr=0.1")
