@@ -140,7 +140,7 @@ class Player:
         elif self.mode == "policy":
             dense, ids, noise = self.inputs[k]
             self.state, trunk = self.policy.step(self.state, dense, ids)
-            self.policy.act(trunk, noise=noise)
+            self.policy.act(trunk, noise=noise, with_entropy=False)
             self.policy.value(trunk)
         else:  # onnx
             dense, ids, noise = self.onnx_inputs[k]

@@ -38,11 +38,12 @@ NOISE_WIDTH: Final = NUM_BUTTONS + len(COMPONENTS) - 1
 class HeadOutput:
     """``actions``: per component, ``[B, 8]`` 0/1 buttons or ``[B]`` class indices;
     ``log_prob`` ``[B]`` of the whole controller; ``entropy`` ``[B]``: the sum of each
-    component's conditional entropy along the chain; ``logits`` per component."""
+    component's conditional entropy along the chain (None when not asked for);
+    ``logits`` per component."""
 
     actions: dict[str, Tensor]
     log_prob: Tensor
-    entropy: Tensor
+    entropy: Tensor | None
     logits: dict[str, Tensor]
 
 
@@ -86,6 +87,7 @@ class ControllerHead(nn.Module):
         deterministic: bool = False,
         generator: torch.Generator | None = None,
         noise: Tensor | None = None,
+        with_entropy: bool = True,
     ) -> HeadOutput:
         """Teacher-forced on ``targets`` (training, PPO's log-probs of taken actions) or
         sampled (play): at ``temperature``, or the most likely value of each component in
@@ -95,13 +97,18 @@ class ControllerHead(nn.Module):
         ``generator`` when not given): button ``i`` is pressed when ``noise[:, i]`` is below
         its probability, categorical component ``j`` takes the class where ``noise[:, 8 + j]``
         falls in its cumulative distribution. The exported ONNX graphs sample the same way,
-        so equal noise gives equal controllers."""
+        so equal noise gives equal controllers. ``with_entropy=False`` skips the entropy
+        (``HeadOutput.entropy`` is None), which play does not need."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if targets is not None:
-            return self.chain(trunk, lambda name, logits, j: _target(targets, name, logits))
+            return self.chain(
+                trunk, lambda name, logits, j: _target(targets, name, logits), with_entropy
+            )
         if deterministic:
-            return self.chain(trunk, lambda name, logits, j: _most_likely(name, logits))
+            return self.chain(
+                trunk, lambda name, logits, j: _most_likely(name, logits), with_entropy
+            )
         if noise is None:
             noise = torch.rand(
                 trunk.shape[0], NOISE_WIDTH, generator=generator, device=trunk.device
@@ -112,38 +119,46 @@ class ControllerHead(nn.Module):
             )
         u = noise
         return self.chain(
-            trunk, lambda name, logits, j: sample_component(name, logits, u, j, temperature)
+            trunk,
+            lambda name, logits, j: sample_component(name, logits, u, j, temperature),
+            with_entropy,
         )
 
-    def chain(self, trunk: Tensor, pick: Picker) -> HeadOutput:
+    def chain(self, trunk: Tensor, pick: Picker, with_entropy: bool = True) -> HeadOutput:
         """Walk the components in order; ``pick(name, logits, j)`` chooses component ``j``
         (buttons: ``[B, 8]`` 0/1 in the logits' dtype; the others ``[B]`` class indices)
         given its logits, which are conditioned on every earlier choice."""
-        ctx = self.project(trunk)
+        # functional calls instead of module calls: the chain is six small heads in a row,
+        # where nn.Module's call machinery would cost as much as the math at batch 1
+        ctx = F.linear(trunk, self.project.weight, self.project.bias)
         actions: dict[str, Tensor] = {}
         logits_out: dict[str, Tensor] = {}
         log_prob = trunk.new_zeros(trunk.shape[0])
-        entropy = trunk.new_zeros(trunk.shape[0])
+        entropy = trunk.new_zeros(trunk.shape[0]) if with_entropy else None
         for j, name in enumerate(COMPONENTS):
-            logits = self.heads[name](ctx)
+            _, l1, _, l2 = self.heads[name]
+            hid = F.linear(F.relu(ctx), l1.weight, l1.bias)
+            logits = F.linear(F.relu(hid), l2.weight, l2.bias)
             logits_out[name] = logits
             choice = pick(name, logits, j)
             if name == "buttons":
                 log_prob = log_prob - F.binary_cross_entropy_with_logits(
                     logits, choice, reduction="none"
                 ).sum(-1)
-                p = torch.sigmoid(logits)
-                entropy = entropy + F.binary_cross_entropy_with_logits(
-                    logits, p, reduction="none"
-                ).sum(-1)
+                if entropy is not None:
+                    p = torch.sigmoid(logits)
+                    entropy = entropy + F.binary_cross_entropy_with_logits(
+                        logits, p, reduction="none"
+                    ).sum(-1)
                 actions[name] = choice.to(torch.uint8)
-                ctx = ctx + self.feed[name](choice)
+                ctx = ctx + F.linear(choice, self.feed[name].weight)
             else:
                 logp = F.log_softmax(logits, dim=-1)
                 log_prob = log_prob + logp.gather(-1, choice[:, None]).squeeze(-1)
-                entropy = entropy - (logp.exp() * logp).sum(-1)
+                if entropy is not None:
+                    entropy = entropy - (logp.exp() * logp).sum(-1)
                 actions[name] = choice
-                ctx = ctx + self.feed[name](choice)
+                ctx = ctx + F.embedding(choice, self.feed[name].weight)
         return HeadOutput(actions, log_prob, entropy, logits_out)
 
 

@@ -89,7 +89,7 @@ class _PolicyGraph(nn.Module):
             sampled = sample_component(name, logits, noise, j, temperature)
             return torch.where(deterministic, _most_likely(name, logits), sampled)
 
-        out = self.policy.controller_head.chain(trunk, pick)
+        out = self.policy.controller_head.chain(trunk, pick, with_entropy=False)
         value = self.policy.value(trunk)
         actions = tuple(out.actions[c] for c in COMPONENTS)
         if self.kind == "frame":

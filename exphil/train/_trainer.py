@@ -141,7 +141,7 @@ def compute_loss(
         k: v.to(device, non_blocking=True)[:, burnin:].reshape(-1, *v.shape[2:])
         for k, v in batch.targets.items()
     }
-    out = policy.controller_head(flat.float(), targets=targets)
+    out = policy.controller_head(flat.float(), targets=targets, with_entropy=False)
     opt = config.optim
     losses = controller_loss(
         out.logits,

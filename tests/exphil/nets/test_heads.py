@@ -146,3 +146,15 @@ def test_sampling_reads_explicit_noise() -> None:
     assert (cold_freq[likely] >= freq[likely]).all() and (cold_freq[~likely] <= freq[~likely]).all()
     with pytest.raises(ValueError, match="noise must have shape"):
         head(trunk[:2], noise=torch.rand(2, NOISE_WIDTH - 1))
+
+
+def test_entropy_can_be_skipped_for_play() -> None:
+    head = make(4)
+    trunk = torch.randn(6, 12)
+    noise = torch.rand(6, 13, generator=torch.Generator().manual_seed(0))
+    full = head(trunk, noise=noise)
+    lean = head(trunk, noise=noise, with_entropy=False)
+    assert lean.entropy is None and full.entropy is not None
+    assert torch.equal(lean.log_prob, full.log_prob)
+    for k in COMPONENTS:
+        assert torch.equal(lean.actions[k], full.actions[k])
