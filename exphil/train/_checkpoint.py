@@ -144,8 +144,9 @@ class RunExists(CheckpointError):
 
 
 def _is_temp_name(name: str) -> bool:
-    """Temp files of ``atomic_write`` (``.NAME.<token>.tmp``), ``save_policy``
-    (``.NAME.tmp-<pid>``) and the safetensors writer it calls (``.tmpXXXXXX``)."""
+    """Temp files of ``atomic_write`` and ``save_policy`` (``.NAME.<token>.tmp``), of
+    earlier versions and the ONNX export (``.NAME.tmp-<pid>``) and of the safetensors writer
+    (``.tmpXXXXXX``)."""
     return name.startswith(".") and (
         name.endswith(".tmp") or ".tmp-" in name or _RUST_TEMP_RE.fullmatch(name) is not None
     )
