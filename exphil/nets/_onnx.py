@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from exphil._atomic import fsync_dir, fsync_file
 from exphil.nets._heads import COMPONENTS, NOISE_WIDTH, _most_likely, sample_component
 from exphil.nets._policy import Policy
 
@@ -393,9 +394,9 @@ def export_onnx(
             report.max_abs_diff[kind] = worst
             report.checks[kind] = checks
         for kind, path in paths.items():  # every graph passed: publish them
-            with open(tmps[kind], "rb") as f:
-                os.fsync(f.fileno())
+            fsync_file(tmps[kind])
             os.replace(tmps[kind], path)
+            fsync_dir(path.parent)
     finally:
         for tmp in tmps.values():
             tmp.unlink(missing_ok=True)

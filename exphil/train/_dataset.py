@@ -60,6 +60,7 @@ import numpy as np
 import structlog
 import torch
 
+from exphil._atomic import fsync_dir, fsync_file
 from exphil.data import (
     DiscoveryError,
     GameCache,
@@ -577,20 +578,6 @@ def _load_frames(cache: GameCache, r: ScanResult) -> Frames:
     return frames
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
 class _Manifest(msgspec.Struct, frozen=True):
     format: int
     hash: str
@@ -678,7 +665,7 @@ def _write_store(
             if not (folder / "manifest.json").is_file():  # not a concurrent builder's store
                 raise
             shutil.rmtree(tmp, ignore_errors=True)  # another build finished first: use it
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -774,9 +761,9 @@ def _fill_store(
         for name in _ARRAYS:
             _truncate_npy(tmp / f"{name}.npy", offset)
     for name in _ARRAYS:
-        _fsync_file(tmp / f"{name}.npy")
+        fsync_file(tmp / f"{name}.npy")
     np.save(tmp / "segments.npy", np.asarray(rows, dtype=_SEGMENT_DTYPE))
-    _fsync_file(tmp / "segments.npy")
+    fsync_file(tmp / "segments.npy")
     arrays_meta: dict[str, tuple[str, list[int]]] = {}
     for name in _ARRAYS:
         dt, w = widths[name]

@@ -260,28 +260,24 @@ def train(
 
     train_ids, val_ids = corpus.split(data.val_fraction, seed)
     baseline = majority_baseline(corpus, train_ids, val_ids)
-    sampler = Sampler(
-        corpus,
-        train_ids,
-        window=window,
-        burnin=data.burnin if window > 1 else 0,
-        delay=data.delay,
-        delay_spread=data.delay_spread,
-        batch_size=data.batch_size,
-        balance_characters=data.balance_characters,
-        seed=seed,
-    )
-    val_sampler = Sampler(
-        corpus,
-        val_ids,
-        window=window,
-        burnin=data.burnin if window > 1 else 0,
-        delay=data.delay,
-        delay_spread=0,
-        batch_size=data.batch_size,
-        balance_characters=False,
-        seed=seed + 1,
-    )
+
+    def sampler_for(ids: Any, *, training: bool) -> Any:
+        """Training samples (delay augmentation, balancing) or validation ones (neither);
+        a different seed stream for validation."""
+        return Sampler(
+            corpus,
+            ids,
+            window=window,
+            burnin=data.burnin if window > 1 else 0,
+            delay=data.delay,
+            delay_spread=data.delay_spread if training else 0,
+            batch_size=data.batch_size,
+            balance_characters=data.balance_characters and training,
+            seed=seed if training else seed + 1,
+        )
+
+    sampler = sampler_for(train_ids, training=True)
+    val_sampler = sampler_for(val_ids, training=False)
     epoch_sizes = [sampler.n_batches(e) for e in range(config.epochs)]
     if not epoch_sizes or epoch_sizes[0] == 0:
         raise ValueError(
