@@ -1,0 +1,208 @@
+"""Players: anything that can hold a controller in a batch of games.
+
+A :class:`Player` is asked, every frame, for the controllers of some of the ``N`` games it
+plays (``rows``, all of them by default) given the current frame of every game, and is told
+which games ended. Four kinds, named by an opponent spec (:func:`parse_player`):
+
+* ``cpu:N`` (0-9): the scripted CPU of ``exphil.envs.cpu``;
+* ``random``: uniform sticks and a few random button presses per second;
+* ``noop``: never touches the controller;
+* a path to a policy file (``.safetensors``): an :class:`~exphil.agent.Agent`.
+
+``mock watch``, ``exphil eval`` and the self-play opponent pool all build players here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from exphil.agent import Agent
+from exphil.envs import Controls
+from exphil.errors import UserError
+from exphil.game import Character, Frames
+
+__all__ = [
+    "AgentPlayer",
+    "CpuPlayer",
+    "NoopPlayer",
+    "Player",
+    "PlayerSpec",
+    "RandomPlayer",
+    "make_player",
+    "parse_player",
+]
+
+Array = np.ndarray[Any, Any]
+
+
+@runtime_checkable
+class Player(Protocol):
+    label: str
+
+    def act(self, frames: Frames, rows: Array | None = None) -> Controls:
+        """Controllers for the games ``rows`` (all ``N`` when None); ``frames`` holds the
+        current frame of every game (``N`` rows)."""
+        ...
+
+    def end_games(self, done: Array) -> None:
+        """Games where ``done [N]`` is true ended; their next frame starts a new game."""
+        ...
+
+
+@dataclass(frozen=True)
+class PlayerSpec:
+    """A parsed opponent spec: ``kind`` is ``cpu``, ``random``, ``noop`` or ``policy``."""
+
+    kind: str
+    level: int = 0
+    path: Path | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "cpu":
+            return f"cpu:{self.level}"
+        if self.kind == "policy":
+            return str(self.path)
+        return self.kind
+
+
+def parse_player(text: str) -> PlayerSpec:
+    """``cpu:N`` (N in 0..9; also ``cpuN`` or a bare level), ``random``, ``noop``, or the
+    path of a readable policy file. Anything else raises :class:`~exphil.errors.UserError`."""
+    t = text.strip()
+    low = t.lower()
+    if low in ("random", "noop"):
+        return PlayerSpec(low)
+    digits = low.removeprefix("cpu").lstrip(":")
+    if digits.isdigit() and len(digits) <= 2:
+        level = int(digits)
+        if 0 <= level <= 9:
+            return PlayerSpec("cpu", level)
+        raise UserError(f"{text!r}: CPU levels are 0..9")
+    path = Path(os.path.expanduser(t))
+    if path.is_dir():
+        best = path / "best.safetensors"
+        path = best if best.exists() else path / "last.safetensors"
+    if path.is_file():
+        from exphil.nets import read_policy_config
+
+        try:
+            read_policy_config(path)
+        except (ValueError, OSError) as exc:
+            raise UserError(f"{text!r} is not a readable policy file: {exc}") from None
+        return PlayerSpec("policy", path=path)
+    raise UserError(
+        f"{text!r} is not a player: use cpu:0 .. cpu:9, random, noop, or the path of a "
+        "policy file (.safetensors, e.g. checkpoints/RUN/best.safetensors)"
+    )
+
+
+class NoopPlayer:
+    label = "noop"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def act(self, frames: Frames, rows: Array | None = None) -> Controls:
+        return Controls.neutral(self.n if rows is None else len(rows))
+
+    def end_games(self, done: Array) -> None:
+        pass
+
+
+class RandomPlayer:
+    """Uniform main stick, the c-stick now and then, and a few random button presses per
+    second; seeded."""
+
+    label = "random"
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n = n
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, frames: Frames, rows: Array | None = None) -> Controls:
+        r = self.rng
+        k = self.n if rows is None else len(rows)
+        f32 = np.float32
+        buttons = (r.integers(0, 256, k) * (r.random(k) < 0.08)).astype(np.uint8)
+        return Controls(
+            r.uniform(-1, 1, k).astype(f32),
+            r.uniform(-1, 1, k).astype(f32),
+            (r.uniform(-1, 1, k) * (r.random(k) < 0.05)).astype(f32),
+            np.zeros(k, f32),
+            np.zeros(k, f32),
+            buttons,
+        )
+
+    def end_games(self, done: Array) -> None:
+        pass
+
+
+class CpuPlayer:
+    """The scripted CPU at one level for ``N`` games on ``port``."""
+
+    def __init__(self, level: int, n: int, port: int, seed: int = 0) -> None:
+        from exphil.envs.cpu import ScriptedCpu
+
+        self.label = f"cpu:{level}"
+        self.port = port
+        self.cpu = ScriptedCpu(level, n, seed=seed)
+
+    def act(self, frames: Frames, rows: Array | None = None) -> Controls:
+        # the CPU keeps per-game plans: it reads every game each frame, and we keep the rows
+        out = self.cpu.act(frames, self.port)
+        return out if rows is None else out.take(rows)
+
+    def end_games(self, done: Array) -> None:
+        pass
+
+
+class AgentPlayer:
+    """A policy (an :class:`~exphil.agent.Agent`) as a player."""
+
+    def __init__(self, agent: Agent, label: str = "policy") -> None:
+        self.agent = agent
+        self.label = label
+
+    def act(self, frames: Frames, rows: Array | None = None) -> Controls:
+        if rows is None:
+            return self.agent.act(frames)
+        return self.agent.act(frames.take(rows), rows)
+
+    def end_games(self, done: Array) -> None:
+        self.agent.end_games(done)
+
+
+def make_player(
+    spec: PlayerSpec | str,
+    n: int,
+    port: int,
+    *,
+    seed: int = 0,
+    character: Character | None = None,
+    device: str = "cpu",
+    **agent_kw: Any,
+) -> Player:
+    """Build the player a spec names for ``n`` games on ``port``."""
+    s = parse_player(spec) if isinstance(spec, str) else spec
+    if s.kind == "cpu":
+        return CpuPlayer(s.level, n, port, seed=seed)
+    if s.kind == "random":
+        return RandomPlayer(n, seed=seed)
+    if s.kind == "noop":
+        return NoopPlayer(n)
+    assert s.path is not None
+    try:
+        agent = Agent.from_file(
+            s.path, n, port, character=character, seed=seed, device=device, **agent_kw
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return AgentPlayer(
+        agent, label=s.path.stem if s.path.stem not in ("best", "last") else str(s.path)
+    )
