@@ -71,7 +71,7 @@ def load_agent_policy(
 def check_compatible(
     config: PolicyConfig, meta: dict[str, Any], *, port: int, character: Character | None
 ) -> None:
-    """Refuse a policy that cannot play ``character`` on ``port`` (see :class:`PolicyIncompatible`)."""
+    """Refuse a policy that cannot play ``character`` on ``port`` (:class:`PolicyIncompatible`)."""
     if port not in (0, 1):
         raise PolicyIncompatible(f"port: the agent plays port 0 or 1, not {port}")
     trained = meta.get("characters")
