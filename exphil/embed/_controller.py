@@ -23,6 +23,7 @@ from typing import Any, Final
 import msgspec
 import numpy as np
 
+from exphil.game.controls import Controls
 from exphil.game.frames import BUTTONS
 
 __all__ = [
@@ -124,7 +125,7 @@ def _nearest(values: Array, x: Array, name: str) -> Array:
 
 def encode_controller(controls: Any, config: ControllerConfig | None = None) -> DiscreteController:
     """Classes of ``controls`` (anything with ``main_x``..``shoulder`` and ``buttons``
-    columns: ``PlayerFrames``, ``exphil.envs.Controls``): the nearest representable value."""
+    columns: ``PlayerFrames``, ``exphil.game.Controls``): the nearest representable value."""
     cfg = config or ControllerConfig()
     axes = cfg.axis_values
     b = np.asarray(controls.buttons, dtype=np.uint8)
@@ -141,27 +142,32 @@ def encode_controller(controls: Any, config: ControllerConfig | None = None) -> 
 
 def decode_controller(
     classes: DiscreteController, config: ControllerConfig | None = None
-) -> dict[str, Array]:
-    """Controller columns (``Frames``' conventions) for ``classes``: ``main_x``, ``main_y``,
-    ``c_x``, ``c_y``, ``shoulder`` (float32) and ``buttons`` (uint8 bitmask)."""
+) -> Controls:
+    """The :class:`~exphil.game.Controls` for ``classes`` (``Frames``' conventions: sticks and
+    shoulder float32, ``buttons`` a uint8 bitmask); fresh arrays."""
     cfg = config or ControllerConfig()
     axes, shoulder = cfg.axis_values, cfg.shoulder_values
-    out: dict[str, Array] = {}
+    sticks: dict[str, Array] = {}
     for name in AXES:
         idx = np.asarray(getattr(classes, name))
         if idx.size and (idx.min() < 0 or idx.max() >= len(axes)):
             raise ValueError(f"{name} classes must be in 0..{len(axes) - 1}")
-        out[name] = axes[idx]
+        sticks[name] = axes[idx]
     s = np.asarray(classes.shoulder)
     if s.size and (s.min() < 0 or s.max() >= len(shoulder)):
         raise ValueError(f"shoulder classes must be in 0..{len(shoulder) - 1}")
-    out["shoulder"] = shoulder[s]
     bits = np.asarray(classes.buttons, dtype=np.uint8)
     if bits.ndim != 2 or bits.shape[1] != len(BUTTONS) or (bits > 1).any():
         raise ValueError(f"buttons must be [T, {len(BUTTONS)}] of 0/1")
     weights = (1 << np.arange(len(BUTTONS))).astype(np.uint8)
-    out["buttons"] = (bits * weights).sum(axis=1).astype(np.uint8)
-    return out
+    return Controls(
+        main_x=sticks["main_x"],
+        main_y=sticks["main_y"],
+        c_x=sticks["c_x"],
+        c_y=sticks["c_y"],
+        shoulder=shoulder[s],
+        buttons=(bits * weights).sum(axis=1).astype(np.uint8),
+    )
 
 
 def fit_stick_centers(

@@ -49,7 +49,7 @@ _DEFAULT: Final = EmbedConfig()
 class ControllerColumns(Protocol):
     """A controller as ``[N]`` columns (``Frames``' conventions: sticks in [-1, 1], shoulder
     in [0, 1], ``buttons`` a uint8 bitmask in ``BUTTONS`` order). ``PlayerFrames`` and
-    ``exphil.envs.Controls`` both are."""
+    ``exphil.game.Controls`` both are."""
 
     @property
     def main_x(self) -> Array: ...

@@ -4,7 +4,6 @@ playback come later)."""
 from exphil.envs.mock import (
     MOCK_CHARACTERS,
     MOCK_STAGES,
-    Controls,
     GameResult,
     MockConfig,
     MockEnv,
@@ -12,6 +11,7 @@ from exphil.envs.mock import (
     RewardConfig,
     platforms,
 )
+from exphil.game.controls import Controls  # the same class as exphil.game.Controls
 
 __all__ = [
     "MockEnv",

@@ -28,7 +28,8 @@ from typing import Any, Final
 import numpy as np
 
 from exphil.envs import _rules as R
-from exphil.envs.mock import STAGE_DEPTH, Controls, GameResult, MockConfig, platforms
+from exphil.envs.mock import STAGE_DEPTH, GameResult, MockConfig, platforms
+from exphil.game.controls import Controls
 from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
 
 __all__ = ["PlayerState", "ScalarGame", "ScalarEnv", "COLUMNS"]

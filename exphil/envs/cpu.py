@@ -1,7 +1,7 @@
 """Scripted CPU opponents for the mock game, vectorized over games.
 
 A :class:`ScriptedCpu` reads ``Frames`` rows (the same observation a policy gets) and returns
-:class:`~exphil.envs.mock.Controls`, so it plugs in wherever a policy does: the built-in
+:class:`~exphil.game.Controls`, so it plugs in wherever a policy does: the built-in
 opponent of self-play and of evaluation in mock mode.
 
 Levels (each adds to the one below):
@@ -36,7 +36,7 @@ from typing import Any, Final
 import numpy as np
 
 from exphil.envs import _rules as R
-from exphil.envs.mock import Controls
+from exphil.game.controls import Controls
 from exphil.game.frames import BUTTON_BITS, Frames
 from exphil.game.ids import LEGAL_STAGES
 

@@ -34,6 +34,7 @@ import msgspec
 import numpy as np
 
 from exphil.envs import _rules as R
+from exphil.game.controls import AXIS_COLUMNS, Controls
 from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
 from exphil.game.ids import Character, Stage, character, stage
 
@@ -125,46 +126,6 @@ class MockConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     @property
     def character_ids(self) -> tuple[Character, Character]:
         return character(self.characters[0]), character(self.characters[1])
-
-
-@dataclass(frozen=True, slots=True)
-class Controls:
-    """One port's controller for N games: the columns a policy emits (``Frames``' controller
-    conventions: sticks in [-1, 1], ``shoulder`` in [0, 1], ``buttons`` a uint8 bitmask in
-    ``BUTTONS`` order). Arrays of shape ``[N]``."""
-
-    main_x: np.ndarray[Any, Any]
-    main_y: np.ndarray[Any, Any]
-    c_x: np.ndarray[Any, Any]
-    c_y: np.ndarray[Any, Any]
-    shoulder: np.ndarray[Any, Any]
-    buttons: np.ndarray[Any, Any]
-
-    @classmethod
-    def neutral(cls, n: int) -> Controls:
-        """Nobody touches the controller (fresh arrays: safe to fill in place)."""
-
-        def z() -> np.ndarray[Any, Any]:
-            return np.zeros(n, dtype=np.float32)
-
-        return cls(z(), z(), z(), z(), z(), np.zeros(n, dtype=np.uint8))
-
-    @classmethod
-    def from_player(cls, player: PlayerFrames) -> Controls:
-        """The controller columns of ``player`` (a replay's or the mock's own)."""
-        return cls(
-            player.main_x, player.main_y, player.c_x, player.c_y, player.shoulder, player.buttons
-        )
-
-    def take(self, index: Any) -> Controls:
-        return Controls(
-            self.main_x[index],
-            self.main_y[index],
-            self.c_x[index],
-            self.c_y[index],
-            self.shoulder[index],
-            self.buttons[index],
-        )
 
 
 class GameResult(msgspec.Struct, frozen=True):
@@ -445,25 +406,10 @@ class MockEnv:
         for p, c in enumerate((c0, c1)):
             if not isinstance(c, Controls):
                 raise TypeError(f"port {p}'s controls must be Controls, got {type(c).__name__}")
-            for k, name in enumerate(("main_x", "main_y", "c_x", "c_y", "shoulder")):
-                arr = np.asarray(getattr(c, name))
-                if arr.shape != (n,):
-                    raise ValueError(
-                        f"port {p}'s controls.{name} has shape {arr.shape}, expected ({n},)"
-                    )
-                ctrl[k, p] = arr
-            b = np.asarray(c.buttons)
-            if b.shape != (n,):
-                raise ValueError(
-                    f"port {p}'s controls.buttons has shape {b.shape}, expected ({n},)"
-                )
-            if b.dtype != np.uint8 and ((b < 0) | (b > 0xFF)).any():
-                raise ValueError(f"port {p}'s controls.buttons must be uint8 bitmasks")
-            buttons[p] = b
-        if not np.isfinite(ctrl).all():
-            names = ("main_x", "main_y", "c_x", "c_y", "shoulder")
-            bad = sorted({names[k] for k in np.argwhere(~np.isfinite(ctrl))[:, 0]})
-            raise ValueError(f"controls must be finite; NaN or inf in {', '.join(bad)}")
+            c.validate(n, f"port {p}'s controls")
+            for k, name in enumerate(AXIS_COLUMNS):
+                ctrl[k, p] = getattr(c, name)
+            buttons[p] = c.buttons
         np.clip(ctrl[:4], -1.0, 1.0, out=ctrl[:4])
         np.clip(ctrl[4], 0.0, 1.0, out=ctrl[4])
         return ctrl, buttons

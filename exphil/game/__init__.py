@@ -1,5 +1,7 @@
-"""The game-state model shared by replays, the live adapter and the mock environment."""
+"""The game-state model shared by replays, the live adapter and the mock environment, and
+the one controller type (``Controls``) every env takes and every decoder returns."""
 
+from exphil.game.controls import AXIS_COLUMNS, CONTROL_COLUMNS, Controls
 from exphil.game.frames import (
     BUTTONS,
     ITEM_SLOTS,
@@ -23,7 +25,6 @@ from exphil.game.ids import (
     stage,
 )
 from exphil.game.live import (
-    ControllerAction,
     FrameRecorder,
     apply_action,
     frame_row,
@@ -31,6 +32,9 @@ from exphil.game.live import (
 )
 
 __all__ = [
+    "Controls",
+    "CONTROL_COLUMNS",
+    "AXIS_COLUMNS",
     "Frames",
     "PlayerFrames",
     "ItemFrames",
@@ -49,7 +53,6 @@ __all__ = [
     "LEGAL_STAGES",
     "NUM_ACTIONS",
     "NUM_INTERNAL_CHARACTERS",
-    "ControllerAction",
     "FrameRecorder",
     "apply_action",
     "frame_row",

@@ -64,10 +64,10 @@ ones the parity test allows:
   on that path (the parity test compares only the columns peppi reports as recorded; live
   Dolphin always sends them).
 
-Controller output (``ControllerAction``, ``apply_action``): sticks in [-1, 1] are **clamped**
-to [-1, 1] and sent as ``(v + 1) / 2`` to ``tilt_analog``; the shoulder is clamped to [0, 1]
-and sent as the analog L press; NaN anywhere raises ``ValueError``, as do buttons outside a
-uint8 bitmask.
+Controller output (``apply_action``): one row of a :class:`~exphil.game.Controls` goes to a
+``melee.Controller``. Sticks are **clamped** to [-1, 1] and sent as ``(v + 1) / 2`` to
+``tilt_analog``; the shoulder is clamped to [0, 1] and sent as the analog L press; NaN anywhere
+raises ``ValueError``, as do buttons outside a uint8 bitmask.
 """
 
 from __future__ import annotations
@@ -76,12 +76,12 @@ import csv
 import functools
 import math
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import numpy as np
 
+from exphil.game.controls import AXIS_COLUMNS, Controls
 from exphil.game.frames import (
     BUTTON_BITS,
     BUTTONS,
@@ -95,7 +95,6 @@ from exphil.game.ids import Stage
 __all__ = [
     "HITSTUN_ACTIONS",
     "ROLLBACK_MARGIN",
-    "ControllerAction",
     "ControllerLike",
     "FrameRecorder",
     "apply_action",
@@ -415,99 +414,60 @@ class ControllerLike(Protocol):
     def press_shoulder(self, button: Any, amount: float) -> None: ...
 
 
-def _clamp(name: str, v: float, lo: float, hi: float) -> float:
-    v = float(v)
-    if math.isnan(v):
-        raise ValueError(f"ControllerAction.{name} is NaN")
-    return min(max(v, lo), hi)
-
-
-@dataclass(frozen=True, slots=True)
-class ControllerAction:
-    """One frame of controller output, in ``Frames``' conventions.
-
-    Sticks in [-1, 1] (0 neutral) and ``shoulder`` in [0, 1] are clamped to their range
-    (NaN raises ``ValueError``); ``buttons`` is a uint8 bitmask in ``BUTTONS`` order.
-    """
-
-    main_x: float = 0.0
-    main_y: float = 0.0
-    c_x: float = 0.0
-    c_y: float = 0.0
-    shoulder: float = 0.0
-    buttons: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("main_x", "main_y", "c_x", "c_y"):
-            object.__setattr__(self, name, _clamp(name, getattr(self, name), -1.0, 1.0))
-        object.__setattr__(self, "shoulder", _clamp("shoulder", self.shoulder, 0.0, 1.0))
-        b = self.buttons
-        if isinstance(b, bool) or not isinstance(b, int | np.integer) or not 0 <= b <= 0xFF:
-            raise ValueError(f"ControllerAction.buttons must be a uint8 bitmask, got {b!r}")
-        object.__setattr__(self, "buttons", int(b))
-
-    @classmethod
-    def from_frames(cls, player: PlayerFrames, row: int) -> ControllerAction:
-        """The controller columns of ``player`` at ``row``."""
-        return cls(
-            main_x=float(player.main_x[row]),
-            main_y=float(player.main_y[row]),
-            c_x=float(player.c_x[row]),
-            c_y=float(player.c_y[row]),
-            shoulder=float(player.shoulder[row]),
-            buttons=int(player.buttons[row]),
-        )
-
-    @classmethod
-    def from_buttons(cls, names: Iterable[str], **axes: float) -> ControllerAction:
-        """An action from button names (``"A"``, ..., ``"D_UP"``) and stick/shoulder values."""
-        bits = 0
-        for name in names:
-            if name not in BUTTON_BITS:
-                raise ValueError(f"unknown button {name!r}; expected one of {BUTTONS}")
-            bits |= BUTTON_BITS[name]
-        return cls(buttons=bits, **axes)
-
-    def pressed(self) -> tuple[str, ...]:
-        """The pressed buttons' names, in ``BUTTONS`` order."""
-        return tuple(name for name in BUTTONS if self.buttons & BUTTON_BITS[name])
-
-    def main_stick(self) -> tuple[float, float]:
-        """The main stick in libmelee's [0, 1] convention (0.5 neutral)."""
-        return (self.main_x + 1.0) / 2.0, (self.main_y + 1.0) / 2.0
-
-    def c_stick(self) -> tuple[float, float]:
-        """The C-stick in libmelee's [0, 1] convention (0.5 neutral)."""
-        return (self.c_x + 1.0) / 2.0, (self.c_y + 1.0) / 2.0
+def _row_values(controls: Controls, row: int, what: str) -> tuple[float, ...]:
+    """``(main_x, main_y, c_x, c_y, shoulder, buttons)`` of one row, clamped and checked."""
+    if not isinstance(controls, Controls):
+        raise TypeError(f"{what} must be Controls, got {type(controls).__name__}")
+    n = len(controls)
+    if not -n <= row < n:
+        raise IndexError(f"{what}: row {row} out of range for {n} rows")
+    out: list[float] = []
+    for name in AXIS_COLUMNS:
+        v = float(getattr(controls, name)[row])
+        if math.isnan(v):
+            raise ValueError(f"{what}.{name} is NaN (row {row})")
+        lo = 0.0 if name == "shoulder" else -1.0
+        out.append(min(max(v, lo), 1.0))
+    b = controls.buttons[row]
+    if not isinstance(b, np.integer) or not 0 <= int(b) <= 0xFF:
+        raise ValueError(f"{what}.buttons must be a uint8 bitmask, got {b!r} (row {row})")
+    out.append(int(b))
+    return tuple(out)
 
 
 def apply_action(
     controller: ControllerLike,
-    action: ControllerAction,
-    previous: ControllerAction | None = None,
-) -> ControllerAction:
-    """Send ``action`` to a ``melee.Controller`` (the caller flushes, e.g. ``console.step``).
+    controls: Controls,
+    row: int = 0,
+    previous: Controls | None = None,
+    previous_row: int = 0,
+) -> None:
+    """Send row ``row`` of ``controls`` to a ``melee.Controller`` (the caller flushes, e.g.
+    ``console.step``).
 
-    With ``previous`` (what was sent last), only what changed is sent; without it, every
-    button, both sticks and both analog shoulders are set (R's analog to 0: the shoulder goes
-    through L). Returns ``action``, to pass as ``previous`` next frame.
+    With ``previous`` (what was sent last: row ``previous_row`` of it), only what changed is
+    sent; without it, every button, both sticks and both analog shoulders are set (R's analog
+    to 0: the shoulder goes through L). Values are clamped to their range (sticks [-1, 1],
+    shoulder [0, 1]); NaN or buttons outside a uint8 bitmask raise ``ValueError`` and send
+    nothing.
     """
     from melee.enums import Button
 
+    mx, my, cx, cy, sh, buttons = _row_values(controls, row, "controls")
+    prev = None if previous is None else _row_values(previous, previous_row, "previous")
     for button, bit in _button_bits():
-        now = bool(action.buttons & bit)
-        if previous is not None and now == bool(previous.buttons & bit):
+        now = bool(int(buttons) & bit)
+        if prev is not None and now == bool(int(prev[5]) & bit):
             continue
         if now:
             controller.press_button(button)
         else:
             controller.release_button(button)
-    if previous is None or (action.main_x, action.main_y) != (previous.main_x, previous.main_y):
-        controller.tilt_analog(Button.BUTTON_MAIN, *action.main_stick())
-    if previous is None or (action.c_x, action.c_y) != (previous.c_x, previous.c_y):
-        controller.tilt_analog(Button.BUTTON_C, *action.c_stick())
-    if previous is None or action.shoulder != previous.shoulder:
-        controller.press_shoulder(Button.BUTTON_L, action.shoulder)
-    if previous is None:
+    if prev is None or (mx, my) != prev[0:2]:
+        controller.tilt_analog(Button.BUTTON_MAIN, (mx + 1.0) / 2.0, (my + 1.0) / 2.0)
+    if prev is None or (cx, cy) != prev[2:4]:
+        controller.tilt_analog(Button.BUTTON_C, (cx + 1.0) / 2.0, (cy + 1.0) / 2.0)
+    if prev is None or sh != prev[4]:
+        controller.press_shoulder(Button.BUTTON_L, sh)
+    if prev is None:
         controller.press_shoulder(Button.BUTTON_R, 0.0)
-    return action

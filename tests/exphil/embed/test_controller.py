@@ -15,7 +15,7 @@ from exphil.embed import (
     fit_stick_centers,
     save_stick_centers,
 )
-from exphil.envs import Controls
+from exphil.game import Controls
 
 
 def controls(**cols: list[float]) -> Controls:
@@ -47,9 +47,12 @@ def test_round_trip_is_exact_on_representable_values(config: ControllerConfig) -
     enc = encode_controller(c, config)
     assert enc.main_x.tolist() == list(range(n)) and enc.main_y.tolist() == list(range(n))[::-1]
     dec = decode_controller(enc, config)
+    assert isinstance(dec, Controls) and len(dec) == n
     for name in ("main_x", "main_y", "c_x", "c_y", "shoulder", "buttons"):
-        assert np.array_equal(dec[name], getattr(c, name)), name
-    again = encode_controller(controls(**{k: list(v) for k, v in dec.items()}), config)
+        assert np.array_equal(getattr(dec, name), getattr(c, name)), name
+        assert getattr(dec, name).dtype == getattr(c, name).dtype, name
+    dec.validate(n)
+    again = encode_controller(dec, config)
     assert np.array_equal(again.main_x, enc.main_x) and np.array_equal(again.buttons, enc.buttons)
 
 
@@ -66,9 +69,9 @@ def test_inputs_decode_to_the_nearest_representable_value() -> None:
     s = rng.uniform(0, 1, 1000).astype(np.float32)
     dec = decode_controller(encode_controller(controls(main_x=list(x), shoulder=list(s)), cfg), cfg)
     best = cfg.axis_values[np.abs(x[:, None] - cfg.axis_values[None]).argmin(axis=1)]
-    assert np.allclose(np.abs(dec["main_x"] - x), np.abs(best - x))
-    assert (np.abs(dec["main_x"] - x) <= 1 / 16 + 1e-6).all()
-    assert (np.abs(dec["shoulder"] - s) <= 1 / 8 + 1e-6).all()
+    assert np.allclose(np.abs(dec.main_x - x), np.abs(best - x))
+    assert (np.abs(dec.main_x - x) <= 1 / 16 + 1e-6).all()
+    assert (np.abs(dec.shoulder - s) <= 1 / 8 + 1e-6).all()
     # a tie between two centers goes to the lower one
     tie = encode_controller(controls(main_x=[np.float32(1 / 16)]), cfg)
     assert tie.main_x.tolist() == [8]

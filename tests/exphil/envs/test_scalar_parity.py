@@ -22,7 +22,8 @@ import pytest
 
 from exphil.envs import _rules as R
 from exphil.envs._scalar import ScalarEnv, ScalarGame
-from exphil.envs.mock import Controls, GameResult, MockConfig, MockEnv, RewardConfig
+from exphil.envs.mock import GameResult, MockConfig, MockEnv, RewardConfig
+from exphil.game import Controls
 from exphil.game.frames import BUTTON_BITS, Frames, PlayerFrames
 
 _A = BUTTON_BITS["A"]

@@ -35,11 +35,10 @@ import numpy as np
 import pytest
 from melee import enums
 
-from exphil.game import Character, Stage
+from exphil.game import Character, Controls, Stage
 from exphil.game.frames import BUTTON_BITS, BUTTONS, ITEM_SLOTS, Frames, PlayerFrames
 from exphil.game.live import (
     HITSTUN_ACTIONS,
-    ControllerAction,
     FrameRecorder,
     apply_action,
     frame_row,
@@ -324,38 +323,68 @@ class FakeController:
         self.calls.append(("shoulder", button, amount))
 
 
-def test_controller_action_validation() -> None:
-    a = ControllerAction(main_x=1.5, main_y=-3.0, c_x=math.inf, shoulder=2.0)
-    assert (a.main_x, a.main_y, a.c_x, a.c_y, a.shoulder) == (1.0, -1.0, 1.0, 0.0, 1.0)
-    assert ControllerAction(shoulder=-0.5).shoulder == 0.0
+def test_apply_action_clamps_and_refuses_bad_values() -> None:
+    ctl = FakeController()
+    c = Controls.full(2, shoulder=0.25)
+    c.main_x[1], c.main_y[1], c.c_x[1], c.shoulder[1] = 1.5, -3.0, math.inf, 2.0
+    apply_action(ctl, c, row=1)
+    assert ("tilt", enums.Button.BUTTON_MAIN, 1.0, 0.0) in ctl.calls
+    assert ("tilt", enums.Button.BUTTON_C, 1.0, 0.5) in ctl.calls
+    assert ("shoulder", enums.Button.BUTTON_L, 1.0) in ctl.calls
+    ctl.calls.clear()
+    c.shoulder[0] = -0.5
+    apply_action(ctl, c, row=0)
+    assert ("shoulder", enums.Button.BUTTON_L, 0.0) in ctl.calls
+    # NaN, buttons outside a uint8 bitmask, a bad row: refused before anything is sent
+    ctl.calls.clear()
+    c.main_y[0] = math.nan
     with pytest.raises(ValueError, match="main_y is NaN"):
-        ControllerAction(main_y=math.nan)
-    with pytest.raises(ValueError, match="shoulder is NaN"):
-        ControllerAction(shoulder=float("nan"))
-    for bad in (256, -1, 1.0, True):
+        apply_action(ctl, c, row=0)
+    ok = Controls.full(1)
+    with pytest.raises(ValueError, match=r"previous\.shoulder is NaN"):
+        apply_action(ctl, ok, previous=Controls.full(1, shoulder=math.nan))
+    for bad in (np.array([256]), np.array([-1]), np.array([1.0]), np.array([True])):
+        wide = Controls(*(np.zeros(1, np.float32) for _ in range(5)), bad)
         with pytest.raises(ValueError, match="uint8 bitmask"):
-            ControllerAction(buttons=bad)  # type: ignore[arg-type]
-    assert ControllerAction(buttons=np.uint8(3)).buttons == 3  # type: ignore[arg-type]
-    b = ControllerAction.from_buttons(["D_UP", "A"], main_x=0.5)
-    assert b.pressed() == ("A", "D_UP") and b.main_stick() == (0.75, 0.5)
-    with pytest.raises(ValueError, match="unknown button"):
-        ControllerAction.from_buttons(["START"])
+            apply_action(ctl, wide)
+    assert ctl.calls == []
+    with pytest.raises(IndexError, match="row 2"):
+        apply_action(ctl, ok, row=2)
+    with pytest.raises(TypeError, match="Controls"):
+        apply_action(ctl, (0.0, 0.0))  # type: ignore[arg-type]
+    # any integer dtype holding a bitmask is fine
+    wide = Controls(*(np.zeros(1, np.float32) for _ in range(5)), np.array([3], np.int64))
+    apply_action(ctl, wide)
+    assert {c[1].name for c in ctl.calls if c[0] == "press"} == {"BUTTON_A", "BUTTON_B"}
 
 
-def test_controller_action_from_frames() -> None:
+def test_apply_action_writes_a_players_controller_row() -> None:
     p = PlayerFrames.zeros(2)
     p.main_x[1], p.c_y[1], p.shoulder[1] = 0.5, -1.0, 0.25
     p.buttons[1] = BUTTON_BITS["B"] | BUTTON_BITS["R"]
-    a = ControllerAction.from_frames(p, 1)
-    assert a == ControllerAction(main_x=0.5, c_y=-1.0, shoulder=0.25, buttons=a.buttons)
-    assert a.pressed() == ("B", "R") and a.c_stick() == (0.5, 0.0)
-    assert ControllerAction.from_frames(p, 0) == ControllerAction()
+    c = Controls.from_player(p)
+    assert c.pressed(1) == ("B", "R") and c.pressed(0) == ()
+    ctl = FakeController()
+    apply_action(ctl, c, row=1)
+    assert ("tilt", enums.Button.BUTTON_MAIN, 0.75, 0.5) in ctl.calls
+    assert ("tilt", enums.Button.BUTTON_C, 0.5, 0.0) in ctl.calls
+    assert ("shoulder", enums.Button.BUTTON_L, 0.25) in ctl.calls
+    # row 0 after row 1 of the same columns: only the differences
+    ctl.calls.clear()
+    apply_action(ctl, c, row=0, previous=c, previous_row=1)
+    assert ctl.calls == [
+        ("release", enums.Button.BUTTON_B),
+        ("release", enums.Button.BUTTON_R),
+        ("tilt", enums.Button.BUTTON_MAIN, 0.5, 0.5),
+        ("tilt", enums.Button.BUTTON_C, 0.5, 0.5),
+        ("shoulder", enums.Button.BUTTON_L, 0.0),
+    ]
 
 
 def test_apply_action_sets_everything_then_only_changes() -> None:
     ctl = FakeController()
-    first = ControllerAction.from_buttons(["A", "L"], main_x=-1.0, main_y=1.0, shoulder=0.5)
-    assert apply_action(ctl, first) is first
+    first = Controls.full(1, buttons=("A", "L"), main_x=-1.0, main_y=1.0, shoulder=0.5)
+    apply_action(ctl, first)
     pressed = {c[1].name for c in ctl.calls if c[0] == "press"}
     released = {c[1].name for c in ctl.calls if c[0] == "release"}
     assert pressed == {"BUTTON_A", "BUTTON_L"}
@@ -367,7 +396,7 @@ def test_apply_action_sets_everything_then_only_changes() -> None:
     assert len(ctl.calls) == len(BUTTONS) + 4
 
     ctl.calls.clear()
-    second = ControllerAction.from_buttons(["A", "B"], main_x=-1.0, main_y=1.0, c_x=1.0)
+    second = Controls.full(1, buttons=("A", "B"), main_x=-1.0, main_y=1.0, c_x=1.0)
     apply_action(ctl, second, previous=first)
     assert ctl.calls == [
         ("press", enums.Button.BUTTON_B),
@@ -377,6 +406,10 @@ def test_apply_action_sets_everything_then_only_changes() -> None:
     ]
     ctl.calls.clear()
     apply_action(ctl, second, previous=second)
+    assert ctl.calls == []
+    # a change that clamps to the same value sends nothing
+    beyond = Controls.full(1, buttons=("A", "B"), main_x=-7.0, main_y=1.0, c_x=3.0)
+    apply_action(ctl, beyond, previous=second)
     assert ctl.calls == []
 
 
