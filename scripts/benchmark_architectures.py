@@ -20,7 +20,7 @@ Equal frames means unequal optimizer steps: with the defaults the MLP takes 3.75
 frames per step).
 
 Sizes are small but real: hidden ``--hidden`` (128), ``--layers`` (2); each kind's other
-settings come from its preset in ``config/train-bc/`` (Mamba and Jamba: state 8, expand 1;
+settings come from its preset in ``exphil/presets/train-bc/`` (Mamba and Jamba: state 8, expand 1;
 attention: 4 heads over the window). Optimizer: the trainer's defaults (AdamW, lr 3e-4,
 cosine decay to 0 over the run, clip 1.0); no ``torch.compile``.
 

@@ -1,6 +1,6 @@
 """``TrainConfig``: everything ``exphil train-bc`` does, as msgspec Structs.
 
-Layering (later wins): defaults < ``--preset NAME`` (``config/train-bc/NAME.yaml``) <
+Layering (later wins): defaults < ``--preset NAME`` (``exphil/presets/train-bc/NAME.yaml``) <
 ``--config FILE.yaml`` < environment (``EXPHIL_*``) < command-line flags. See
 ``exphil.train._layers`` for the merge and its error messages.
 

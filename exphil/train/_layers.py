@@ -7,7 +7,8 @@ Layers, later wins::
     defaults < preset < --config FILE < environment < command-line flags < --set PATH=VALUE
 
 * **preset** (``--preset NAME``, else ``preset: NAME`` at the top of the ``--config`` file,
-  else ``$EXPHIL_DEFAULT_PRESET``): ``config/train-bc/NAME.yaml``. A preset may start from
+  else ``$EXPHIL_DEFAULT_PRESET``): ``exphil/presets/train-bc/NAME.yaml`` (package data, see
+  :mod:`exphil.presets`). A preset may start from
   another with ``extends: OTHER`` (chains are followed base first; cycles are an error).
 * **--config FILE**: a YAML file of the same shape as the config (``optim: {lr: 1e-4}``),
   optionally with ``preset: NAME`` at the top.
@@ -44,6 +45,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -52,6 +54,7 @@ import yaml
 
 import exphil
 from exphil.nets import BACKBONE_KINDS
+from exphil.presets import PRESET_NAME, preset_folder, preset_names
 from exphil.train._config import TrainConfig
 
 __all__ = [
@@ -68,8 +71,10 @@ __all__ = [
     "from_yaml_text",
 ]
 
-#: the repository's preset folder: ``config/train-bc/`` next to the ``exphil`` package
-PRESET_DIR: Final = Path(exphil.__file__).resolve().parent.parent / "config" / "train-bc"
+#: the train-bc presets shipped with the package (``exphil/presets/train-bc/``)
+PRESET_DIR: Final = preset_folder("train-bc")
+#: the package's parent folder: preset paths are shown relative to it
+_PACKAGE_PARENT: Final = Path(exphil.__file__).resolve().parent.parent
 
 #: the ``exphil train-bc`` flag that picks ``policy.backbone.kind``, named in hints (a flag
 #: given in ``cli`` for that field takes its place)
@@ -95,7 +100,7 @@ _ENV_FIELDS: Final = (
     ("EXPHIL_DEVICE", "device"),
 )
 
-_PRESET_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_PRESET_NAME: Final = PRESET_NAME
 _TEMPORAL: Final = "|".join(k for k in BACKBONE_KINDS if k != "mlp")
 
 # layer levels, low to high; the command line (flags and --set) is one level
@@ -123,7 +128,7 @@ class Resolved:
     """What :func:`resolve_config` found.
 
     ``sources``: dotted field path -> the layer that set it (``"command line --lr"``,
-    ``"preset quick (config/train-bc/quick.yaml)"``, ...) for every field some layer set or
+    ``"preset quick (exphil/presets/train-bc/quick.yaml)"``, ...) for every field some layer set or
     a rule changed; fields absent from it hold their defaults. ``preset``: the preset named
     (by ``--preset``, the config file or ``$EXPHIL_DEFAULT_PRESET``), None without one."""
 
@@ -393,9 +398,12 @@ def _nest(dotted: str, value: Any, layer: _Layer) -> dict[str, Any]:
     return typing.cast(dict[str, Any], out)
 
 
-def _display(path: Path) -> str:
-    """A path relative to the repository (or the working folder) when it is inside it."""
-    for base in (PRESET_DIR.parent.parent, Path.cwd()):
+def _display(path: Path | Traversable) -> str:
+    """A path relative to the package's parent (``exphil/presets/...``) or the working
+    folder when it is inside one of them."""
+    if not isinstance(path, Path):
+        return str(path)
+    for base in (_PACKAGE_PARENT, Path.cwd()):
         try:
             return str(path.resolve().relative_to(base.resolve()))
         except ValueError:
@@ -403,7 +411,7 @@ def _display(path: Path) -> str:
     return str(path)
 
 
-def _read_mapping(path: Path, label: str, layer: str) -> dict[Any, Any]:
+def _read_mapping(path: Path | Traversable, label: str, layer: str) -> dict[Any, Any]:
     """A YAML file's top-level mapping ({} for an empty file)."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -431,28 +439,33 @@ def _read_mapping(path: Path, label: str, layer: str) -> dict[Any, Any]:
 # presets
 
 
-def list_presets(*, preset_dir: str | Path | None = None) -> list[str]:
-    """The preset names (``NAME`` of each ``NAME.yaml`` in ``preset_dir``, default
-    :data:`PRESET_DIR`), sorted."""
-    folder = PRESET_DIR if preset_dir is None else Path(preset_dir)
-    if not folder.is_dir():
-        return []
-    return sorted(p.stem for p in folder.glob("*.yaml") if _PRESET_NAME.fullmatch(p.stem))
+def _folder(family: str, preset_dir: str | Path | Traversable | None) -> Path | Traversable:
+    if preset_dir is None:
+        return preset_folder(family)
+    return preset_dir if isinstance(preset_dir, Traversable) else Path(preset_dir)
 
 
-def _preset_layer(name: str, path: Path) -> _Layer:
+def list_presets(
+    family: str = "train-bc", *, preset_dir: str | Path | Traversable | None = None
+) -> list[str]:
+    """The preset names of ``family`` (``NAME`` of each ``NAME.yaml`` in its shipped folder,
+    or in ``preset_dir`` when given), sorted."""
+    return preset_names(_folder(family, preset_dir))
+
+
+def _preset_layer(name: str, path: Path | Traversable) -> _Layer:
     return _Layer(f"preset {name} ({_display(path)})", _PRESET, "preset", name)
 
 
 def _preset_chain(
-    name: Any, folder: Path, asked_by: str, field: str = "preset"
+    name: Any, folder: Path | Traversable, asked_by: str, field: str = "preset"
 ) -> list[tuple[_Layer, dict[Any, Any]]]:
     """The layers of preset ``name`` and every preset it extends, base first. ``asked_by``
     is the layer that named it, ``field`` the key it was named by (for errors)."""
     chain: list[tuple[_Layer, dict[Any, Any]]] = []
     seen: list[str] = []
     while True:
-        available = list_presets(preset_dir=folder)
+        available = preset_names(folder)
         if not isinstance(name, str) or not _PRESET_NAME.fullmatch(name):
             raise ConfigError(
                 f"{field}: expected a preset name, got {name!r} (from {asked_by}); "
@@ -494,11 +507,14 @@ def _preset_chain(
     return chain[::-1]
 
 
-def load_preset(name: str, *, preset_dir: str | Path | None = None) -> dict[str, Any]:
-    """Preset ``name``'s settings as a nested dict, with the presets it ``extends`` merged
-    in underneath (and the ``extends`` key gone). Raises :class:`ConfigError` for an
-    unknown preset (with the closest name), a cycle, bad YAML or an unknown field."""
-    folder = PRESET_DIR if preset_dir is None else Path(preset_dir)
+def load_preset(
+    family: str, name: str, *, preset_dir: str | Path | Traversable | None = None
+) -> dict[str, Any]:
+    """Preset ``name`` of ``family`` (``"train-bc"``) as a nested dict, with the presets it
+    ``extends`` merged in underneath (and the ``extends`` key gone); ``preset_dir`` replaces
+    the shipped folder. Raises :class:`ConfigError` for an unknown preset (with the closest
+    name), a cycle, bad YAML or an unknown field."""
+    folder = _folder(family, preset_dir)
     merger = _Merger()
     for layer, values in _preset_chain(name, folder, "load_preset()"):
         merger.apply(values, layer, extra=("extends",))
@@ -713,7 +729,7 @@ def resolve_config(
     env: Mapping[str, str] | None = None,
     cli: Mapping[str, tuple[Any, str]] | None = None,
     sets: Sequence[str] = (),
-    preset_dir: str | Path | None = None,
+    preset_dir: str | Path | Traversable | None = None,
     base: tuple[TrainConfig, str] | None = None,
 ) -> Resolved:
     """Merge the layers (defaults < preset < ``config_file`` < ``env`` < ``cli`` < ``sets``)
@@ -737,7 +753,7 @@ def resolve_config(
     """
     env = os.environ if env is None else env
     cli = {} if cli is None else cli
-    folder = PRESET_DIR if preset_dir is None else Path(preset_dir)
+    folder = _folder("train-bc", preset_dir)
 
     file_layer: _Layer | None = None
     file_values: dict[Any, Any] = {}

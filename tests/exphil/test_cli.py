@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import click
 import pytest
 import structlog
 from click.testing import CliRunner
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from exphil import __version__
 from exphil._logging import configure_logging
 from exphil.cli import cli
+from exphil.errors import UserError
 
 
 def test_help_lists_global_options() -> None:
@@ -49,6 +51,48 @@ def test_mistyped_command_gets_a_suggestion() -> None:
         assert "selftest-demo" in result.output
     finally:
         cli.commands.pop("selftest-demo", None)
+
+
+@pytest.fixture
+def failing() -> Iterator[None]:
+    """A hidden command ``fail KIND`` raising what KIND names."""
+
+    @cli.command("selftest-fail", hidden=True)
+    @click.argument("kind")
+    def _fail(kind: str) -> None:
+        if kind == "user":
+            raise UserError("the thing is wrong", hint="see the manual")
+        if kind == "interrupt":
+            raise KeyboardInterrupt
+        if kind == "exit":
+            raise SystemExit(7)
+        raise RuntimeError("boom")
+
+    try:
+        yield
+    finally:
+        cli.commands.pop("selftest-fail", None)
+
+
+@pytest.mark.usefixtures("failing")
+def test_one_exit_code_policy_for_every_command() -> None:
+    runner = CliRunner()
+    res = runner.invoke(cli, ["selftest-fail", "user"])
+    assert res.exit_code == 2
+    assert "error: the thing is wrong" in res.output and "see the manual" in res.output
+    assert "Traceback" not in res.output
+    res = runner.invoke(cli, ["selftest-fail", "bug"])
+    assert res.exit_code == 1
+    assert "selftest-fail failed: RuntimeError: boom" in res.output
+    assert "Traceback" not in res.output and "--debug" in res.output
+    for flags in (["--debug"], ["--log-level", "debug"]):
+        res = runner.invoke(cli, [*flags, "selftest-fail", "bug"])
+        assert res.exit_code == 1 and "Traceback" in res.output, flags
+        res = runner.invoke(cli, [*flags, "selftest-fail", "user"])
+        assert res.exit_code == 2 and "Traceback" in res.output, flags
+    assert runner.invoke(cli, ["selftest-fail", "interrupt"]).exit_code == 130
+    assert runner.invoke(cli, ["selftest-fail", "exit"]).exit_code == 7
+    assert runner.invoke(cli, ["selftest-fail"]).exit_code == 2  # click's usage error
 
 
 def test_console_script_runs() -> None:

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from exphil.nets import BackboneConfig, PolicyConfig
+from exphil.presets import families
 from exphil.train import CheckpointConfig, DataConfig, OptimConfig, TrainConfig
 from exphil.train._layers import (
     PRESET_DIR,
@@ -189,9 +190,13 @@ def test_empty_sections_and_files_change_nothing(tmp_path: Path) -> None:
 # --- presets -----------------------------------------------------------------------------
 
 
-def test_the_repository_presets_are_there() -> None:
+def test_the_shipped_presets_are_there() -> None:
     assert PRESET_DIR.is_dir()
     assert set(list_presets()) >= EXPECTED_PRESETS
+    assert list_presets("train-bc") == list_presets()
+    assert "train-bc" in families()
+    with pytest.raises(ValueError, match=r"no presets for .nope.; families: .*train-bc"):
+        list_presets("nope")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_PRESETS))
@@ -248,7 +253,7 @@ def test_preset_extends_chain(presets: Path) -> None:
     assert resolved.sources["data.batch_size"] == f"preset mid ({presets / 'mid.yaml'})"
     assert resolved.sources["data.workers"] == f"preset base ({presets / 'base.yaml'})"
     assert resolved.sources["optim.lr"] == f"preset top ({presets / 'top.yaml'})"
-    assert load_preset("top", preset_dir=presets) == {
+    assert load_preset("train-bc", "top", preset_dir=presets) == {
         "data": {"batch_size": 16, "workers": 1},
         "optim": {"lr": 0.25},
     }
@@ -270,7 +275,7 @@ def test_unknown_preset_suggests_the_closest(presets: Path) -> None:
     assert msg.startswith("extends: unknown preset 'bsae' (from preset typo (")
     assert "did you mean 'base'?" in msg
     with pytest.raises(ConfigError, match="did you mean 'standard'"):
-        load_preset("standrd")
+        load_preset("train-bc", "standrd")
     assert "expected a preset name" in error(preset="../etc/passwd")
 
 
@@ -498,7 +503,7 @@ def test_burnin_and_delay_spread_rules() -> None:
     msg = error(preset="lstm", sets=["data.burnin=30"])
     assert msg.startswith(
         "data.burnin 30 (from --set data.burnin=30) must be smaller than data.window 30 "
-        "(from preset lstm (config/train-bc/lstm.yaml))"
+        "(from preset lstm (exphil/presets/train-bc/lstm.yaml))"
     )
     msg = error(sets=["data.delay_spread=2"])
     assert msg.startswith(

@@ -4,7 +4,7 @@ Exit status: 0 when training ended (finished, max steps, early stopping); 130 wh
 interrupted (Ctrl-C: a resumable ``last`` checkpoint is written first); 2 for a user
 mistake (no replays, a bad path, an unknown preset or field, incompatible options), with a
 short message and a pointer to the README (the traceback only with ``--debug``); 1 for an
-unexpected error.
+unexpected error. The group's error wrapper (:class:`exphil.cli.ExphilGroup`) prints them.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import os
 import signal
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
+
+from exphil.errors import UserError
 
 __all__ = ["train_bc"]
 
@@ -66,10 +67,6 @@ _FIELDS: dict[str, tuple[str, str]] = {
 }
 
 
-class UserError(Exception):
-    """A mistake the user can fix: printed short, with a pointer to the docs."""
-
-
 def _cli_overrides(ctx: click.Context, values: dict[str, Any]) -> dict[str, tuple[Any, str]]:
     out: dict[str, tuple[Any, str]] = {}
     for name, (path, flag) in _FIELDS.items():
@@ -96,7 +93,7 @@ def _cli_overrides(ctx: click.Context, values: dict[str, Any]) -> dict[str, tupl
     multiple=True,
     help="Replay files, folders, globs or @lists (repeatable; default $EXPHIL_REPLAYS_DIR).",
 )
-@click.option("--preset", help="A preset from config/train-bc/ (quick, standard, full, lstm, ...).")
+@click.option("--preset", help="A train-bc preset (quick, standard, full, lstm, ...; see README).")
 @click.option(
     "--config",
     "config_file",
@@ -173,23 +170,16 @@ def train_bc(ctx: click.Context, **values: Any) -> None:
 
     console = Console(highlight=False, stderr=False)
     err = Console(highlight=False, stderr=True)
+    if values["debug"]:
+        ctx.ensure_object(dict)["debug"] = True
     if values["quiet"] and values["verbose"]:
         raise click.UsageError("--quiet and --verbose cannot be combined")
     try:
         code = _run(ctx, values, console, err)
     except UserError as exc:
-        if values["debug"]:
-            err.print(traceback.format_exc(), markup=False)
-        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        err.print(f"({README_HINT}; --debug for the traceback)", soft_wrap=True)
-        raise SystemExit(2) from None
-    except Exception as exc:  # an unexpected failure: say so, trace only with --debug
-        if values["debug"]:
-            raise
-        err.print(f"[red]train-bc failed:[/red] {type(exc).__name__}: {exc}", soft_wrap=True)
-        err.print("(run again with --debug for the full traceback)")
-        raise SystemExit(1) from None
-    raise SystemExit(code)
+        exc.hint = exc.hint or README_HINT  # the CLI's error wrapper prints it
+        raise
+    ctx.exit(code)
 
 
 def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> int:
