@@ -29,14 +29,12 @@ import torch
 from torch import Tensor
 
 from exphil.embed import DiscreteController, decode_controller, embed_games
-from exphil.envs import Controls
-from exphil.game import Character, Frames
+from exphil.game import Character, Controls, Frames
 from exphil.nets import Policy, PolicyConfig, clone_state, load_policy, read_policy_config
 
 __all__ = ["Agent", "Decision", "PolicyIncompatible", "load_agent_policy"]
 
 Array = np.ndarray[Any, Any]
-_AXES = ("main_x", "main_y", "c_x", "c_y")
 
 
 class PolicyIncompatible(ValueError):
@@ -197,7 +195,7 @@ class Agent:
             c_y=actions["c_y"],
             shoulder=actions["shoulder"],
         )
-        chosen = _as_controls(decode_controller(classes, self.config.controller))
+        chosen = decode_controller(classes, self.config.controller)
         decision = Decision(
             rows=idx,
             dense=dense,
@@ -255,12 +253,6 @@ _COLUMNS = ("main_x", "main_y", "c_x", "c_y", "shoulder", "buttons")
 
 def _device_of(policy: Policy) -> torch.device:
     return next(policy.parameters()).device
-
-
-def _as_controls(decoded: Any) -> Controls:
-    if isinstance(decoded, Controls):
-        return decoded
-    return Controls(*(np.asarray(decoded[c]) for c in _COLUMNS))
 
 
 def _put(target: Controls, idx: Array, values: Controls) -> None:

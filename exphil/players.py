@@ -22,9 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from exphil.agent import Agent
-from exphil.envs import Controls
 from exphil.errors import UserError
-from exphil.game import Character, Frames
+from exphil.game import Character, Controls, Frames
 
 __all__ = [
     "AgentPlayer",

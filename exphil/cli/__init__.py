@@ -105,6 +105,7 @@ def cli(ctx: click.Context, log_json: bool | None, log_level: str, debug: bool) 
 
 def _register() -> None:
     from exphil.cli.ckpt import compare, info, list_cmd
+    from exphil.cli.eval import eval_cmd
     from exphil.cli.export import export
     from exphil.cli.keys import keys
     from exphil.cli.kmeans import kmeans
@@ -112,7 +113,7 @@ def _register() -> None:
     from exphil.cli.replays import replays
     from exphil.cli.train_bc import train_bc
 
-    for command in (keys, replays, mock, kmeans, export, train_bc, list_cmd, info, compare):
+    for command in (keys, replays, mock, kmeans, export, train_bc, list_cmd, info, compare, eval_cmd):
         cli.add_command(command)
 
 

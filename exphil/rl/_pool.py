@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from exphil.agent import Agent
-from exphil.envs import Controls
-from exphil.game import Frames
+from exphil.game import Controls, Frames
 from exphil.nets import Policy
 from exphil.players import AgentPlayer, CpuPlayer, NoopPlayer, Player, RandomPlayer
 from exphil.rl._config import OpponentConfig
