@@ -26,8 +26,9 @@ def _frames(n: int, steps: int, seed: int = 0) -> list[Frames]:
     rng = np.random.default_rng(seed)
     out = [env.reset()]
     for _ in range(steps - 1):
-        c = [Controls(*(rng.uniform(-1, 1, n).astype(np.float32) for _ in range(4)),
-                      np.zeros(n, np.float32), np.zeros(n, np.uint8)) for _ in range(2)]  # fmt: skip
+        sticks = [rng.uniform(-1, 1, n).astype(np.float32) for _ in range(8)]
+        z, b = np.zeros(n, np.float32), np.zeros(n, np.uint8)
+        c = [Controls(*sticks[4 * p : 4 * p + 4], z, b) for p in range(2)]
         out.append(env.step(*c).frames)
     return out
 
