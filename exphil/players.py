@@ -82,7 +82,7 @@ def parse_player(text: str) -> PlayerSpec:
         level = int(digits)
         if 0 <= level <= 9:
             return PlayerSpec("cpu", level)
-        raise UserError(f"{text!r}: CPU levels are 0..9")
+        raise UserError(f"{text!r}: CPU levels are cpu:0 .. cpu:9")
     path = Path(os.path.expanduser(t))
     if path.is_dir():
         best = path / "best.safetensors"

@@ -1,77 +1,20 @@
 """``exphil mock``: look at the mock game.
 
-``exphil mock watch`` plays one game between two players (scripted CPU levels, or random
-controllers) on the mock environment, draws it live in the terminal, and can save an
-animated GIF and a PNG strip of it. Exit status: 0 when the game was played, 2 for a usage
-error (an unknown player, stage or path).
+``exphil mock watch`` plays one game between two players (scripted CPU levels, random or
+idle controllers, or trained policies: see ``exphil.players``) on the mock environment,
+draws it live in the terminal, and can save an animated GIF and a PNG strip of it. Exit
+status: 0 when the game was played, 2 for a usage error (an unknown player, stage or path).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
 import numpy as np
 
 __all__ = ["mock"]
-
-
-@dataclass(frozen=True)
-class PlayerSpec:
-    kind: str  # "cpu" or "random"
-    level: int = 0
-
-    @property
-    def label(self) -> str:
-        return f"CPU level {self.level}" if self.kind == "cpu" else "random controller"
-
-
-def parse_player(text: str) -> PlayerSpec:
-    """``cpu:LEVEL`` (0-9), ``cpuLEVEL``, a bare level, or ``random``."""
-    t = text.strip().lower()
-    if t == "random":
-        return PlayerSpec("random")
-    digits = t.removeprefix("cpu").lstrip(":")
-    if digits.isdigit() and 0 <= int(digits) <= 9:
-        return PlayerSpec("cpu", int(digits))
-    raise click.BadParameter(
-        f"{text!r} is not a player: use cpu:0 .. cpu:9 or random "
-        "(trained policies join once checkpoints exist: see README, 'Policies')"
-    )
-
-
-class _RandomPlayer:
-    """Uniform sticks and a few random button presses per second, seeded."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def act(self, frames: Any, port: int) -> Any:
-        from exphil.envs import Controls
-
-        r = self.rng
-        n = len(frames)
-        f32 = np.float32
-        buttons = (r.integers(0, 256, n) * (r.random(n) < 0.08)).astype(np.uint8)
-        return Controls(
-            r.uniform(-1, 1, n).astype(f32),
-            r.uniform(-1, 1, n).astype(f32),
-            (r.uniform(-1, 1, n) * (r.random(n) < 0.05)).astype(f32),
-            np.zeros(n, f32),
-            np.zeros(n, f32),
-            buttons,
-        )
-
-
-def _make_player(spec: PlayerSpec, seed: int) -> Any:
-    from exphil.envs.cpu import ScriptedCpu
-
-    if spec.kind == "cpu":
-        return ScriptedCpu(spec.level, 1, seed=seed)
-    return _RandomPlayer(seed)
 
 
 @click.group()
@@ -81,10 +24,18 @@ def mock() -> None:
 
 @mock.command()
 @click.option(
-    "--p1", "p1", default="cpu:9", show_default=True, help="Port 1: cpu:0..cpu:9 or random."
+    "--p1",
+    "p1",
+    default="cpu:9",
+    show_default=True,
+    help="Port 1: cpu:0..9, random, noop, or a policy file.",
 )
 @click.option(
-    "--p2", "p2", default="cpu:5", show_default=True, help="Port 2: cpu:0..cpu:9 or random."
+    "--p2",
+    "p2",
+    default="cpu:5",
+    show_default=True,
+    help="Port 2: cpu:0..9, random, noop, or a policy file.",
 )
 @click.option(
     "--stage", default="fd", show_default=True, help="fd (Final Destination) or bf (Battlefield)."
@@ -146,6 +97,7 @@ def watch(
     Examples:
       exphil mock watch                          # CPU 9 against CPU 5, live
       exphil mock watch --p1 cpu:3 --p2 random --stage bf
+      exphil mock watch --p1 checkpoints/RUN/best.safetensors --p2 cpu:5
       exphil mock watch --no-live --speed 0 --gif game.gif --png strip.png
     """
     from rich.console import Console
@@ -153,6 +105,7 @@ def watch(
     from exphil.envs import MockConfig, MockEnv
     from exphil.envs.render import LiveView, save_gif, save_strip
     from exphil.game import concat_frames
+    from exphil.players import make_player, parse_player
 
     spec1, spec2 = parse_player(p1), parse_player(p2)
     for path in (gif, png):
@@ -166,7 +119,11 @@ def watch(
         raise click.BadParameter(str(exc), param_hint="--stage") from None
     console = Console(highlight=False)
     env = MockEnv(1, config)
-    players = (_make_player(spec1, seed), _make_player(spec2, seed + 1))
+    chars = config.character_ids
+    players = (
+        make_player(spec1, 1, 0, seed=seed, character=chars[0]),
+        make_player(spec2, 1, 1, seed=seed + 1, character=chars[1]),
+    )
     frames = env.reset()
     record = [frames]
     keep = gif is not None or png is not None
@@ -178,8 +135,10 @@ def watch(
     n = 0
     try:
         while result is None and (max_frames is None or n < max_frames):
-            step = env.step(players[0].act(frames, 0), players[1].act(frames, 1))
+            step = env.step(players[0].act(frames), players[1].act(frames))
             n += 1
+            for pl in players:
+                pl.end_games(step.done)
             if step.results:
                 result = step.results[0]
                 assert step.final_frames is not None
