@@ -10,6 +10,13 @@ on absolute positions and ``step`` equals ``forward`` exactly.
 ``[B]`` (int64), from which each slot's distance and validity follow. Outside autograd
 (``inference_mode`` / ``no_grad``) the buffer is updated in place (the state is consumed,
 see ``exphil.nets._base``); with gradients enabled ``step`` copies it instead.
+
+``unroll`` (a chunk continuing from a state, with per-row resets) puts the ring's keys and
+values in time order before the chunk's and runs one masked attention: a query sees a key
+within the window, from its own game (no reset of its row in between) and, for the ring's
+keys, one that was really written (from ``frames seen``). The output state's ring holds the
+last ``window`` frames of each row's current game and ``frames seen`` counts the frames
+since the row's last reset, exactly as ``step`` would have left them.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from exphil.nets._base import BackboneState, Mixer, StackBackbone, in_place_ok
+from exphil.nets._base import BackboneState, Mixer, StackBackbone, in_place_ok, reset_counts
 
 if TYPE_CHECKING:
     from exphil.nets._registry import BackboneConfig
@@ -86,6 +93,62 @@ class SlidingWindowAttention(Mixer):
             torch.zeros(shape, device=device, dtype=dtype),
             torch.zeros(batch, device=device, dtype=torch.int64),
         )
+
+    def unroll(
+        self, x: Tensor, state: BackboneState | None, resets: Tensor | None
+    ) -> tuple[Tensor, BackboneState]:
+        b, t, _ = x.shape
+        h, d, w = self.heads, self.head_dim, self.window
+        q, k, v = self.qkv(x).view(b, t, 3, h, d).permute(2, 0, 3, 1, 4)  # each [B, h, T, d]
+        slots = self._slots
+        if state is None:
+            seen = torch.zeros(b, device=x.device, dtype=torch.int64)
+            keys, values, p = k, v, 0
+        else:
+            ring_k, ring_v, seen = state
+            # the ring in time order: entry m is the frame m - W (before the chunk), valid
+            # when the row has seen that many frames since its last reset
+            age = seen[:, None] - w + slots  # [B, W]: that frame's index in its game
+            idx = (age % w).view(b, 1, w, 1).expand(b, h, w, d)
+            keys = torch.cat([ring_k.gather(2, idx).to(k.dtype), k], dim=2)
+            values = torch.cat([ring_v.gather(2, idx).to(v.dtype), v], dim=2)
+            p = w
+        # key j (position j - p) is within query i's window when 0 <= i + p - j < W
+        dist = torch.arange(t, device=x.device)[:, None] + p - torch.arange(p + t, device=x.device)
+        in_window = (dist >= 0) & (dist < w)
+        mask = self.rel_bias.to(q.dtype)[:, dist.clamp(0, w - 1)]  # [h, T, P + T]
+        mask = mask.masked_fill(~in_window, float("-inf"))
+        visible: Tensor | None = None  # [B, T, P + T], per row
+        if p:
+            visible = F.pad(age >= 0, (0, t), value=True)[:, None, :].expand(b, t, p + t)
+        if resets is not None:
+            # key j and query i are in the same game when the row's reset counts agree
+            count = reset_counts(resets)  # [B, T]
+            same = F.pad(count, (p, 0))[:, None, :] == count[:, :, None]
+            visible = same if visible is None else visible & same
+        if visible is not None:
+            mask = mask.unsqueeze(0).masked_fill(~visible.unsqueeze(1), float("-inf"))
+        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        out: Tensor = self.out(y.transpose(1, 2).reshape(b, t, self.hidden))
+
+        # the state after the chunk: frames seen since each row's last reset, and the ring
+        # (slot j holds the game's frame f with f % W == j among its last W frames)
+        if resets is None:
+            seen_out = seen + t
+        else:
+            frame = torch.arange(1, t + 1, device=x.device)
+            last = (resets.to(torch.int64) * frame).amax(1)  # 1 + last reset frame, or 0
+            seen_out = torch.where(last > 0, t + 1 - last, seen + t)
+        if keys.shape[2] < w:  # from the initial state, a chunk shorter than the window
+            pad = (0, 0, w - keys.shape[2], 0)
+            keys, values = F.pad(keys, pad), F.pad(values, pad)
+        tail_k, tail_v = keys[:, :, -w:], values[:, :, -w:]  # the last W frames, oldest first
+        offset = (slots - seen_out[:, None]) % w  # [B, W]: slot j's frame in the tail
+        written = ((seen_out[:, None] - w + offset) >= 0).view(b, 1, w, 1)
+        idx = offset.view(b, 1, w, 1).expand(b, h, w, d)
+        ring_k = tail_k.gather(2, idx).masked_fill(~written, 0)
+        ring_v = tail_v.gather(2, idx).masked_fill(~written, 0)
+        return out, (ring_k, ring_v, seen_out)
 
     def _bias_table(self, dtype: torch.dtype, cached: bool) -> Tensor:
         """``[W, heads, W]``: row ``p`` is the relative bias of each ring slot ``j`` seen

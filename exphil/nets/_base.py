@@ -1,11 +1,19 @@
 """The ``Backbone`` interface, per-game state helpers and the pre-norm residual stack.
 
-A backbone has two modes with one set of weights:
+A backbone has three modes with one set of weights:
 
 * ``forward(x [B, T, D]) -> [B, T, H]``: training on windows. Causal, and every window is
   taken to start a game (frame 0 of the window has no history), which is exactly what
   ``initial_state`` means for ``step``.
 * ``step(state, x [B, D]) -> (state, [B, H])``: play, one frame per game, O(1) work.
+* ``unroll(x [B, T, D], state=None, resets=None) -> ([B, T, H], state)``: a chunk of ``T``
+  frames that continues from ``state`` (``None``: the initial state) and may cross game
+  boundaries: ``resets [B, T]`` (bool) true at frame ``t`` of row ``b`` means a new game
+  starts there (the row's state is reset before frame ``t``). Equal to ``step`` frame by
+  frame with :func:`reset_state` at the reset points, but sequence-parallel like
+  ``forward`` (PPO's update back-propagates through it); the returned state continues with
+  ``step`` or the next ``unroll``. ``unroll`` never modifies the state it is given, and
+  ``unroll(x)`` equals ``forward(x)``.
 
 States are tuples of tensors, batch first (row ``i`` belongs to game slot ``i``), and the
 initial state of every backbone is all zeros, so resetting a slot is zeroing its rows
@@ -19,6 +27,7 @@ keep using a state after passing it to ``step``; ``clone_state`` first if you ne
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias, cast
 
 import torch
@@ -37,6 +46,7 @@ __all__ = [
     "StackBackbone",
     "clone_state",
     "in_place_ok",
+    "reset_counts",
     "reset_state",
     "select_state",
 ]
@@ -56,6 +66,52 @@ def _row_mask(mask: Tensor, t: Tensor) -> Tensor:
             f"mask must have shape [{t.shape[0]}] (one entry per game), got {list(mask.shape)}"
         )
     return mask.to(device=t.device, dtype=torch.bool).view(-1, *([1] * (t.dim() - 1)))
+
+
+def reset_counts(resets: Tensor) -> Tensor:
+    """``[B, T]`` int64: how many resets row ``b`` has at frames ``<= t``. Frame ``s`` is in
+    the same game as a later frame ``t`` of its chunk exactly when the counts at ``s`` and
+    ``t`` are equal (frames before the chunk count as 0)."""
+    return resets.to(torch.int64).cumsum(1)
+
+
+def _check_resets(resets: Tensor | None, b: int, t: int, device: torch.device) -> Tensor | None:
+    if resets is None:
+        return None
+    if not isinstance(resets, Tensor):
+        raise TypeError(f"resets must be a tensor [B, T] or None, got {type(resets).__name__}")
+    if tuple(resets.shape) != (b, t):
+        raise ValueError(
+            f"resets must have shape [{b}, {t}] (x's [B, T]), got {list(resets.shape)}"
+        )
+    if resets.dtype != torch.bool:
+        if resets.dtype.is_floating_point or resets.dtype.is_complex:
+            raise ValueError(f"resets must be a bool (or integer 0/1) tensor, got {resets.dtype}")
+        resets = resets != 0
+    resets = resets.to(device)
+    return resets if bool(resets.any()) else None
+
+
+def step_through(
+    step: Callable[[BackboneState, Tensor], tuple[BackboneState, Tensor]],
+    state: BackboneState,
+    x: Tensor,
+    resets: Tensor | None,
+) -> tuple[Tensor, BackboneState]:
+    """``unroll`` by stepping frame by frame: ``step`` over ``x [B, T, F]`` from ``state``
+    (not modified), resetting row ``b`` before frame ``t`` where ``resets [B, T]`` is true.
+    Returns the stacked outputs ``[B, T, H]`` and the last state."""
+    if in_place_ok():
+        state = clone_state(state)  # step consumes its state in place
+    ys = []
+    for t in range(x.shape[1]):
+        if resets is not None:
+            state = reset_state(state, resets[:, t])
+        state, y = step(state, x[:, t])
+        ys.append(y)
+    if not ys:
+        raise ValueError("step_through needs at least one frame (T >= 1)")
+    return torch.stack(ys, dim=1), state
 
 
 def reset_state(state: BackboneState, mask: Tensor) -> BackboneState:
@@ -109,6 +165,46 @@ class Backbone(nn.Module, abc.ABC):
         """:func:`reset_state`: a new game starts in the slots where ``mask`` is true."""
         return reset_state(state, mask)
 
+    def unroll(
+        self, x: Tensor, state: BackboneState | None = None, resets: Tensor | None = None
+    ) -> tuple[Tensor, BackboneState]:
+        """Outputs ``[B, T, H]`` for a chunk ``x [B, T, D]`` continuing from ``state``
+        (``None``: the initial state), with a new game starting in row ``b`` at frame ``t``
+        where ``resets [B, T]`` is true; and the state after the last frame. Equal to
+        :meth:`step` frame by frame with :func:`reset_state` at the reset points; does not
+        modify ``state``. This generic version steps frame by frame; the built-in backbones
+        override it with sequence-parallel versions."""
+        state, resets = self._unroll_args(x, state, resets)
+        return step_through(self.step, state, x, resets)
+
+    def _unroll_args(
+        self, x: Tensor, state: BackboneState | None, resets: Tensor | None
+    ) -> tuple[BackboneState, Tensor | None]:
+        """Checks ``unroll``'s arguments: the state (the initial one for ``None``; inference
+        tensors are cloned when autograd is on, which cannot save them) and ``resets`` as
+        a bool ``[B, T]`` tensor on ``x``'s device, ``None`` when it has no true entry."""
+        if x.dim() != 3:
+            raise ValueError(f"unroll takes x [B, T, D], got shape {list(x.shape)}")
+        if x.shape[-1] != self.input_dim:
+            raise ValueError(f"x has {x.shape[-1]} features per frame, expected {self.input_dim}")
+        b, t = x.shape[0], x.shape[1]
+        if t == 0:
+            raise ValueError("unroll needs at least one frame (x [B, T, D] with T >= 1)")
+        if state is None:
+            state = self.initial_state(b, x.device)
+        else:
+            expected = len(self.initial_state(0, x.device))
+            if not isinstance(state, tuple):
+                raise TypeError(f"state must be a tuple of tensors, got {type(state).__name__}")
+            if len(state) != expected:
+                raise ValueError(f"state has {len(state)} tensors, this backbone's has {expected}")
+            for i, s in enumerate(state):
+                if s.shape[0] != b:
+                    raise ValueError(f"state[{i}] has batch {s.shape[0]}, x has batch {b}")
+            if torch.is_grad_enabled():
+                state = tuple(s.clone() if s.is_inference() else s for s in state)
+        return state, _check_resets(resets, b, t, x.device)
+
     def _param_dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
@@ -132,6 +228,21 @@ class Mixer(nn.Module, abc.ABC):
     @abc.abstractmethod
     def step(self, state: BackboneState, x: Tensor) -> tuple[BackboneState, Tensor]:
         """One frame ``x [B, H]`` -> (next state, output ``[B, H]``)."""
+
+    def unroll(
+        self, x: Tensor, state: BackboneState | None, resets: Tensor | None
+    ) -> tuple[Tensor, BackboneState]:
+        """Outputs ``[B, T, H]`` for ``x [B, T, H]`` continuing from ``state`` (``None``: the
+        initial state) with the state reset before frame ``t`` of row ``b`` where ``resets
+        [B, T]`` (bool, or ``None``: no reset) is true; and the state after the last frame.
+        Must equal :meth:`step` frame by frame and not modify ``state``. Stateless mixers
+        get ``forward``; the generic stateful version steps frame by frame (the built-in
+        mixers override it with sequence-parallel versions)."""
+        if self.n_state == 0:
+            return self.forward(x), ()
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device, x.dtype)
+        return step_through(self.step, state, x, resets)
 
 
 class PreNormResidual(nn.Module):
@@ -157,6 +268,13 @@ class PreNormResidual(nn.Module):
         if self.training and self.dropout.p > 0:
             y = self.dropout(y)
         return state, x + y
+
+    def unroll(
+        self, x: Tensor, state: BackboneState | None, resets: Tensor | None
+    ) -> tuple[Tensor, BackboneState]:
+        """``x + dropout(mixer.unroll(layer_norm(x)))`` and the mixer's state."""
+        y, state = self.mixer.unroll(self.norm(x), state, resets)
+        return x + self.dropout(y), state
 
 
 class StackBackbone(Backbone):
@@ -208,3 +326,30 @@ class StackBackbone(Backbone):
         nm = self.norm
         out: Tensor = F.layer_norm(h, nm.normalized_shape, nm.weight, nm.bias, nm.eps)
         return tuple(new), out
+
+    def unroll(
+        self, x: Tensor, state: BackboneState | None = None, resets: Tensor | None = None
+    ) -> tuple[Tensor, BackboneState]:
+        """:meth:`Backbone.unroll`, block by block (each mixer's own sequence-parallel
+        ``unroll``), with gradient checkpointing like ``forward``."""
+        given = state is not None
+        full, resets = self._unroll_args(x, state, resets)
+        h: Tensor = self.input_proj(x)
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        new: list[Tensor] = []
+        offset = 0
+        for block, n in zip(self.blocks, self._n_state, strict=True):
+            # None lets a mixer take its faster from-scratch path (e.g. the fused CUDA scan)
+            s = full[offset : offset + n] if given else None
+            fn = cast(PreNormResidual, block).unroll
+            if recompute:
+                h, s_out = cast(
+                    tuple[Tensor, BackboneState],
+                    checkpoint(fn, h, s, resets, use_reentrant=False),
+                )
+            else:
+                h, s_out = fn(h, s, resets)
+            new.extend(s_out)
+            offset += n
+        out: Tensor = self.norm(h)
+        return out, tuple(new)

@@ -14,6 +14,11 @@ One block (inside the stack's pre-norm residual ``x + dropout(block(LayerNorm(x)
 per game, so one frame costs the same whatever the game's length. Outside autograd it
 updates ``h`` in place (the state is consumed, see ``exphil.nets._base``).
 
+``unroll`` (a chunk continuing from a state, with per-row resets) prepends the carried conv
+inputs to the chunk's, drops conv taps that reach back across a reset, and scans from the
+carried ``h`` with the carried state multiplied by 0 at reset frames (``selective_scan``'s
+``resets``).
+
 The scan (:func:`selective_scan`) has three implementations:
 
 * ``"sequential"``: a Python loop over T (pure PyTorch, runs anywhere);
@@ -33,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from exphil.nets._base import BackboneState, Mixer, StackBackbone, in_place_ok
+from exphil.nets._base import BackboneState, Mixer, StackBackbone, in_place_ok, reset_counts
 
 if TYPE_CHECKING:
     from exphil.nets._registry import BackboneConfig
@@ -79,7 +84,13 @@ def _decay(dt: Tensor, a: Tensor) -> Tensor:
 
 
 def _check_scan_shapes(
-    x: Tensor, dt: Tensor, a: Tensor, b: Tensor, c: Tensor, h0: Tensor | None
+    x: Tensor,
+    dt: Tensor,
+    a: Tensor,
+    b: Tensor,
+    c: Tensor,
+    h0: Tensor | None,
+    resets: Tensor | None,
 ) -> None:
     if x.dim() != 3 or dt.shape != x.shape:
         raise ValueError(f"x and dt must be [B, T, E], got {list(x.shape)}, {list(dt.shape)}")
@@ -92,10 +103,25 @@ def _check_scan_shapes(
             raise ValueError(f"{name} must be [{bt}, {t}, {n}], got {list(m.shape)}")
     if h0 is not None and tuple(h0.shape) != (bt, e, n):
         raise ValueError(f"h0 must be [{bt}, {e}, {n}], got {list(h0.shape)}")
+    if resets is not None and (resets.dtype != torch.bool or tuple(resets.shape) != (bt, t)):
+        raise ValueError(
+            f"resets must be a bool tensor [{bt}, {t}], got {resets.dtype} {list(resets.shape)}"
+        )
+
+
+def _keep(resets: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    """``[B, T, 1, 1]``: 0 where a row resets (the carried state is dropped), else 1."""
+    return None if resets is None else (~resets).to(dtype)[:, :, None, None]
 
 
 def _scan_sequential(
-    x: Tensor, dt: Tensor, a: Tensor, b: Tensor, c: Tensor, h0: Tensor | None
+    x: Tensor,
+    dt: Tensor,
+    a: Tensor,
+    b: Tensor,
+    c: Tensor,
+    h0: Tensor | None,
+    resets: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
     bt, t, e = x.shape
     h = h0 if h0 is not None else x.new_zeros(bt, e, a.shape[1])
@@ -103,21 +129,33 @@ def _scan_sequential(
         return x.new_zeros(bt, 0, e), h
     a2 = a * _LOG2_E
     dx = dt * x
+    keep = _keep(resets, x.dtype)
     ys = []
     # per frame, not [B, T, E, N] at once: buffers that large are returned to the OS and
     # page-faulted back on every call (measured 3x slower training on CPU)
     for i in range(t):
         decay = torch.exp2(dt[:, i].unsqueeze(-1) * a2)  # [B, E, N]
+        if keep is not None:
+            decay = decay * keep[:, i]
         h = decay * h + dx[:, i].unsqueeze(-1) * b[:, i].unsqueeze(1)
         ys.append((h * c[:, i].unsqueeze(1)).sum(-1))
     return torch.stack(ys, dim=1), h
 
 
 def _scan_parallel(
-    x: Tensor, dt: Tensor, a: Tensor, b: Tensor, c: Tensor, h0: Tensor | None
+    x: Tensor,
+    dt: Tensor,
+    a: Tensor,
+    b: Tensor,
+    c: Tensor,
+    h0: Tensor | None,
+    resets: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
     t = x.shape[1]
     decay = _decay(dt, a)  # [B, T, E, N]
+    keep = _keep(resets, x.dtype)
+    if keep is not None:
+        decay = decay * keep
     drive = (dt * x).unsqueeze(-1) * b.unsqueeze(2)
     # Hillis-Steele inclusive scan of the affine maps h -> decay * h + drive.
     k = 1
@@ -165,37 +203,41 @@ def selective_scan(
     z: Tensor | None = None,
     h0: Tensor | None = None,
     *,
+    resets: Tensor | None = None,
     method: ScanMethod = "auto",
 ) -> tuple[Tensor, Tensor]:
     """The selective SSM over a sequence.
 
     ``h_t = exp(dt_t * A) * h_{t-1} + (dt_t * x_t) B_t`` (``h_{-1} = h0``, or zeros),
-    ``y_t = C_t . h_t + D * x_t``, then ``y_t * silu(z_t)`` when ``z`` is given.
+    ``y_t = C_t . h_t + D * x_t``, then ``y_t * silu(z_t)`` when ``z`` is given. Where
+    ``resets [b, t]`` is true the carried ``h_{t-1}`` of row ``b`` is replaced by zeros (a
+    new game starts at frame ``t``).
 
     Shapes: ``x``, ``dt`` (positive, already softplus-ed), ``z``: ``[B, T, E]``; ``A``:
-    ``[E, N]``; ``B``, ``C``: ``[B, T, N]``; ``D``: ``[E]``; ``h0``: ``[B, E, N]``.
-    Returns ``y [B, T, E]`` and the last state ``h_{T-1} [B, E, N]``.
+    ``[E, N]``; ``B``, ``C``: ``[B, T, N]``; ``D``: ``[E]``; ``h0``: ``[B, E, N]``;
+    ``resets``: ``[B, T]`` bool. Returns ``y [B, T, E]`` and the last state
+    ``h_{T-1} [B, E, N]``.
 
-    ``method="auto"``: the ``mamba_ssm`` kernel on CUDA when importable (and ``h0`` is not
-    given, which the kernel does not take), the parallel scan elsewhere on CUDA, the
-    sequential loop on CPU.
+    ``method="auto"``: the ``mamba_ssm`` kernel on CUDA when importable (and neither ``h0``
+    nor ``resets`` is given, which the kernel does not take), the parallel scan elsewhere
+    on CUDA, the sequential loop on CPU.
     """
-    _check_scan_shapes(x, dt, A, B, C, h0)
+    _check_scan_shapes(x, dt, A, B, C, h0, resets)
     if method == "auto":
-        if x.is_cuda and _selective_scan_fn is not None and h0 is None:
+        if x.is_cuda and _selective_scan_fn is not None and h0 is None and resets is None:
             method = "cuda"
         else:
             method = "parallel" if x.is_cuda else "sequential"
     if method == "cuda":
         if _selective_scan_fn is None or not x.is_cuda:
             raise RuntimeError("method='cuda' needs mamba_ssm and tensors on a CUDA device")
-        if h0 is not None:
-            raise ValueError("method='cuda' does not take an initial state h0")
+        if h0 is not None or resets is not None:
+            raise ValueError("method='cuda' does not take an initial state h0 or resets")
         return _scan_cuda(x, dt, A, B, C, D, z)
     if method == "sequential":
-        y, h = _scan_sequential(x, dt, A, B, C, h0)
+        y, h = _scan_sequential(x, dt, A, B, C, h0, resets)
     elif method == "parallel":
-        y, h = _scan_parallel(x, dt, A, B, C, h0)
+        y, h = _scan_parallel(x, dt, A, B, C, h0, resets)
     else:
         raise ValueError(f"unknown scan method {method!r}")
     if D is not None:
@@ -277,6 +319,49 @@ class MambaMixer(Mixer):
             torch.zeros(batch, self.inner, self.n, device=device, dtype=dtype),
             torch.zeros(batch, self.inner, self.k - 1, device=device, dtype=dtype),
         )
+
+    def unroll(
+        self, u: Tensor, state: BackboneState | None, resets: Tensor | None
+    ) -> tuple[Tensor, BackboneState]:
+        t, k = u.shape[1], self.k
+        x, z = self.in_proj(u).chunk(2, dim=-1)
+        xt = x.transpose(1, 2)  # [B, E, T]
+        if state is None:
+            h0, buf = None, xt.new_zeros(xt.shape[0], self.inner, k - 1)
+        else:
+            h0, buf = state
+        ext = torch.cat([buf.to(xt.dtype), xt], dim=-1)  # [B, E, K - 1 + T], frames -K+1..T-1
+        w, bias = self.conv1d.weight, self.conv1d.bias
+        if resets is None:
+            conv = F.conv1d(ext, w, bias, groups=self.inner)
+            new_buf = ext[..., t:]
+        else:
+            # input frame s reaches output frame t only when no row reset lies in (s, t]:
+            # equal reset counts (frames before the chunk count as 0)
+            count = reset_counts(resets)  # [B, T]
+            ext_count = F.pad(count, (k - 1, 0))  # [B, K - 1 + T]
+            conv = torch.zeros_like(xt) if bias is None else bias[:, None].expand_as(xt)
+            for lag in range(k):  # tap k - 1 - lag reads frame t - lag
+                tap = ext[..., k - 1 - lag : k - 1 - lag + t]
+                same = (ext_count[:, k - 1 - lag : k - 1 - lag + t] == count).unsqueeze(1)
+                conv = conv + w[:, 0, k - 1 - lag, None] * tap * same.to(tap.dtype)
+            new_buf = ext[..., t:] * (ext_count[:, t:] == count[:, -1:]).unsqueeze(1).to(ext.dtype)
+        xc = F.silu(conv.transpose(1, 2))
+        dt, a, b, c = self._ssm_inputs(xc)
+        y, h = selective_scan(
+            xc,
+            dt,
+            a,
+            b,
+            c,
+            self.D,
+            z,
+            None if h0 is None else h0.to(xc.dtype),
+            resets=resets,
+            method=self.scan,
+        )
+        out: Tensor = self.out_proj(y)
+        return out, (h, new_buf.contiguous())
 
     def step(self, state: BackboneState, u: Tensor) -> tuple[BackboneState, Tensor]:
         h, buf = state

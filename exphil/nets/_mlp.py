@@ -56,3 +56,11 @@ class MLPBackbone(Backbone):
         if x.dim() != 2:
             raise ValueError(f"step takes x [B, D], got shape {list(x.shape)}")
         return state, self.forward(x)
+
+    def unroll(
+        self, x: Tensor, state: BackboneState | None = None, resets: Tensor | None = None
+    ) -> tuple[Tensor, BackboneState]:
+        """``forward(x)`` and the empty state: no memory, so ``resets`` changes nothing
+        (it is still checked)."""
+        self._unroll_args(x, state, resets)
+        return self.forward(x), ()

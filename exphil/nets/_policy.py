@@ -63,8 +63,9 @@ class PolicyMismatch(ValueError):
 
 class Policy(nn.Module):
     """``embed -> backbone -> heads``. ``forward`` takes windows ``[B, T, ...]`` (training),
-    ``step`` one frame per game with a carried state (play); both give the trunk features
-    the heads read."""
+    ``step`` one frame per game with a carried state (play), ``unroll`` a chunk continuing
+    from a state across game boundaries (PPO); all give the trunk features the heads
+    read."""
 
     def __init__(self, config: PolicyConfig | None = None) -> None:
         super().__init__()
@@ -112,6 +113,21 @@ class Policy(nn.Module):
         """One frame per game: ``dense [B, D]``, ``ids [B, K]`` -> (state, trunk ``[B, H]``)."""
         new_state, y = self.backbone.step(state, self._inputs(dense, ids))
         return new_state, y
+
+    def unroll(
+        self,
+        dense: Tensor,
+        ids: Tensor,
+        state: Any = None,
+        resets: Tensor | None = None,
+    ) -> tuple[Tensor, Any]:
+        """A chunk ``dense [B, T, D]``, ``ids [B, T, K]`` continuing from ``state`` (``None``:
+        the initial state), a new game starting in row ``b`` at frame ``t`` where ``resets
+        [B, T]`` is true -> (trunk ``[B, T, H]``, the state after the last frame). Equal to
+        ``step`` frame by frame with ``reset_state`` at the resets (see
+        ``Backbone.unroll``); differentiable, and ``state`` is not modified."""
+        out, new_state = self.backbone.unroll(self._inputs(dense, ids), state, resets)
+        return out, new_state
 
     def act(self, trunk: Tensor, **sampling: Any) -> HeadOutput:
         """Sample (or with ``deterministic=True`` pick) a controller from trunk features."""
