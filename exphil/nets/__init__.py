@@ -4,7 +4,11 @@ value head, saved as safetensors with its config) and the backbones:
 
 Every backbone maps ``[B, T, D] -> [B, T, H]`` causally (``forward``, training on windows
 that start a game) and has a per-game ``step(state, x [B, D]) -> (state, [B, H])`` for
-play, equal to ``forward`` frame by frame. States are tuples of batch-first tensors whose
+play, equal to ``forward`` frame by frame. ``unroll(x [B, T, D], state=None, resets=None)
+-> ([B, T, H], state)`` runs a chunk that continues from a state and may cross game
+boundaries (``resets [B, T]``: a new game starts at that frame of that row), equal to
+``step`` frame by frame with ``reset_state`` at the resets but sequence-parallel and
+differentiable (self-play PPO's update). States are tuples of batch-first tensors whose
 initial value is all zeros; ``reset_state`` starts a new game in chosen rows.
 """
 

@@ -213,7 +213,8 @@ class Backbone(nn.Module, abc.ABC):
 
 
 class Mixer(nn.Module, abc.ABC):
-    """The inner part of one residual block: a sequence map with a matching step."""
+    """The inner part of one residual block: a sequence map (``forward``) with a matching
+    ``step`` and ``unroll`` (the backbone's three modes, one block at a time)."""
 
     #: how many tensors the mixer's state has
     n_state: int = 0
