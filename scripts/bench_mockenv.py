@@ -42,9 +42,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exphil.envs import Controls, MockEnv  # noqa: E402
+from exphil.envs import MockEnv  # noqa: E402
 from exphil.envs._scalar import ScalarEnv  # noqa: E402
 from exphil.envs.cpu import ScriptedCpu  # noqa: E402
+from exphil.game import Controls  # noqa: E402
 
 
 def pin_one_core() -> str:

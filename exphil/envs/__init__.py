@@ -1,25 +1,29 @@
-"""Environments that produce ``Frames``: the vectorized mock game (Dolphin and replay
-playback come later)."""
+"""Environments behind one interface, :class:`GameEnv`: the vectorized mock game
+(:class:`MockEnv`) and a scripted fake for tests (:class:`ScriptedEnv`); Dolphin comes later.
+``Controls`` (what every env takes) is :class:`exphil.game.Controls`, re-exported here."""
 
+from exphil.envs._protocol import EnvStatistics, GameEnv, GameOutcome, StepResult
 from exphil.envs.mock import (
     MOCK_CHARACTERS,
     MOCK_STAGES,
-    GameResult,
     MockConfig,
     MockEnv,
-    MockStep,
     RewardConfig,
     platforms,
 )
-from exphil.game.controls import Controls  # the same class as exphil.game.Controls
+from exphil.envs.scripted import ScriptedEnv
+from exphil.game.controls import Controls
 
 __all__ = [
+    "GameEnv",
+    "StepResult",
+    "GameOutcome",
+    "EnvStatistics",
     "MockEnv",
     "MockConfig",
     "RewardConfig",
+    "ScriptedEnv",
     "Controls",
-    "MockStep",
-    "GameResult",
     "MOCK_STAGES",
     "MOCK_CHARACTERS",
     "platforms",

@@ -28,7 +28,8 @@ from typing import Any, Final
 import numpy as np
 
 from exphil.envs import _rules as R
-from exphil.envs.mock import STAGE_DEPTH, GameResult, MockConfig, platforms
+from exphil.envs._protocol import GameOutcome
+from exphil.envs.mock import STAGE_DEPTH, MockConfig, platforms
 from exphil.game.controls import Controls
 from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
 
@@ -287,11 +288,11 @@ class ScalarGame:
 
     def step(
         self, c0: ControlTuple, c1: ControlTuple, game: int = 0
-    ) -> tuple[float, float, bool, GameResult | None]:
+    ) -> tuple[float, float, bool, GameOutcome | None]:
         """Advance one frame with port 0's and port 1's controls.
 
         Returns ``(reward0, reward1, done, result)``; the rewards are float32 values (as Python
-        floats). When the game ends, ``result`` is its :class:`GameResult` (``game`` is put in
+        floats). When the game ends, ``result`` is its :class:`GameOutcome` (``game`` is put in
         its ``game`` field), :attr:`final` holds its last frame, and the game is already reset
         (the current frame is frame 0 of the next game).
         """
@@ -364,7 +365,7 @@ class ScalarGame:
         if not done:
             self.final = None
             return r0, r1, False, None
-        result = GameResult(
+        result = GameOutcome(
             game=game,
             winner=winner,
             reason=reason,
@@ -908,7 +909,7 @@ class ScalarEnv:
 
     def step(
         self, c0: Controls, c1: Controls
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], tuple[GameResult, ...]]:
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], tuple[GameOutcome, ...]]:
         """Step every game; returns ``(reward [N, 2] float32, done [N] bool, results)``."""
         n = self.n
         cols0 = [np.asarray(getattr(c0, k)).tolist() for k in _CONTROL_FIELDS]
@@ -918,7 +919,7 @@ class ScalarEnv:
                 raise ValueError(f"controls must have {n} rows")
         rewards: list[tuple[float, float]] = []
         dones: list[bool] = []
-        results: list[GameResult] = []
+        results: list[GameOutcome] = []
         for i, (g, ctl0, ctl1) in enumerate(
             zip(self.games, zip(*cols0, strict=True), zip(*cols1, strict=True), strict=True)
         ):

@@ -9,17 +9,20 @@ internal character ids and external stage ids. Its rules are data in ``exphil.en
 
 Stepping and auto-reset
 -----------------------
-``reset()`` returns frame 0 of every game (nobody has pressed anything yet). ``step(c0, c1)``
-applies port 0's and port 1's controls to every game and returns a :class:`MockStep`:
+``MockEnv`` implements :class:`~exphil.envs.GameEnv` (its module docstring has the contract).
+``reset()`` returns frame 0 of every game (nobody has pressed anything yet). ``step(p0, p1)``
+applies port 0's and port 1's controls to every game and returns a
+:class:`~exphil.envs.StepResult`:
 
 * ``frames``: one row per game, the frame those controls produced (the controller columns
   hold the controls, as a replay's pre-frame inputs do);
 * ``reward``: ``[N, 2]`` per-player rewards, zero-sum unless shaping is configured;
-* ``done``: ``[N]``, True where a game ended on this step;
+* ``terminated``: ``[N]``, True where a game ended on a stock-out on this step;
+  ``truncated``: True where it ended on the timer (``MockConfig.time_limit``);
 * for a game that ended, its row of ``frames`` is **already frame 0 of the next game**
   (same-step auto-reset); its last frame is in ``final_frames`` (one row per ended game, in
-  game order) and its :class:`GameResult` in ``results``. The reward of the ended game's last
-  step is in ``reward``.
+  game order) and its :class:`~exphil.envs.GameOutcome` in ``results``. The reward of the
+  ended game's last step is in ``reward``.
 
 Everything here is deterministic: the same controls give the same frames, whatever the batch
 size (a test holds batched games equal to games stepped alone).
@@ -27,13 +30,13 @@ size (a test holds batched games equal to games stepped alone).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 import numpy as np
 
 from exphil.envs import _rules as R
+from exphil.envs._protocol import Counters, EnvStatistics, GameOutcome, StepResult, check_controls
 from exphil.game.controls import AXIS_COLUMNS, Controls
 from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
 from exphil.game.ids import Character, Stage, character, stage
@@ -41,9 +44,6 @@ from exphil.game.ids import Character, Stage, character, stage
 __all__ = [
     "MockConfig",
     "RewardConfig",
-    "Controls",
-    "MockStep",
-    "GameResult",
     "MockEnv",
     "MOCK_STAGES",
     "MOCK_CHARACTERS",
@@ -126,27 +126,6 @@ class MockConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     @property
     def character_ids(self) -> tuple[Character, Character]:
         return character(self.characters[0]), character(self.characters[1])
-
-
-class GameResult(msgspec.Struct, frozen=True):
-    """How one game ended. ``winner`` is the winning port (0 or 1), or -1 for a draw;
-    ``reason`` is ``"stocks"`` or ``"timeout"``."""
-
-    game: int  # index of the game in the batch
-    winner: int
-    reason: str
-    frames: int
-    stocks: tuple[int, int]
-    percent: tuple[float, float]
-
-
-@dataclass(frozen=True, slots=True)
-class MockStep:
-    frames: Frames
-    reward: np.ndarray[Any, Any]  # [N, 2] float32
-    done: np.ndarray[Any, Any]  # [N] bool
-    final_frames: Frames | None  # last frame of each ended game (rows in game order)
-    results: tuple[GameResult, ...]
 
 
 # float state, [F, 2, N] float64
@@ -281,9 +260,7 @@ class MockEnv:
             arr.setflags(write=False)
         self._const_items = items
 
-        self._games_finished = 0
-        self._frames_stepped = 0
-        self._wins = np.zeros(3, dtype=np.int64)  # port 0, port 1, draws
+        self._counters = Counters(n)
         self._reset_rows(np.arange(n))
 
     # --- public API ----------------------------------------------------------------------
@@ -301,16 +278,18 @@ class MockEnv:
     def stage(self) -> Stage:
         return self._stage
 
-    def statistics(self) -> dict[str, int]:
-        """Counters since construction: frames stepped (per game), games finished, results."""
-        return {
-            "games": self.n,
-            "frames_stepped": self._frames_stepped,
-            "games_finished": self._games_finished,
-            "port0_wins": int(self._wins[0]),
-            "port1_wins": int(self._wins[1]),
-            "draws": int(self._wins[2]),
-        }
+    @property
+    def characters(self) -> tuple[Character, Character]:
+        """Port 0's and port 1's characters."""
+        return self.config.character_ids
+
+    def statistics(self) -> EnvStatistics:
+        """Counters since construction: steps, frames, games finished (terminated, truncated),
+        wins per port and draws."""
+        return self._counters.snapshot()
+
+    def close(self) -> None:
+        """Nothing to release (numpy arrays only); here for :class:`~exphil.envs.GameEnv`."""
 
     def place(
         self,
@@ -369,9 +348,9 @@ class MockEnv:
         if surface >= 0:
             F[_Y, port, game] = self._surfaces[surface][0]
 
-    def step(self, c0: Controls, c1: Controls) -> MockStep:
+    def step(self, p0: Controls, p1: Controls) -> StepResult:
         """Apply port 0's and port 1's controls to every game; see the module docstring."""
-        ctrl, buttons = self._controls_in(c0, c1)
+        ctrl, buttons = self._controls_in(p0, p1)
         prev_pct = self._F[_PCT].copy()
         prev_stocks = self._I[_STOCKS].copy()
         prev_x = self._F[_X].copy()
@@ -381,32 +360,31 @@ class MockEnv:
         )
         self._advance(ctrl, buttons)
         self._frame += 1
-        self._frames_stepped += self.n
+        self._counters.steps += 1
 
         done, winner, reason = self._game_over()
         reward = self._rewards(prev_pct, prev_stocks, prev_x, prev_live, winner, done)
         out = self._frames_out()
         final: Frames | None = None
-        results: tuple[GameResult, ...] = ()
+        results: tuple[GameOutcome, ...] = ()
+        terminated = reason == 1
         if done.any():
             idx = np.flatnonzero(done)
             final = out.take(idx)
             results = self._results(idx, winner, reason)
             self._reset_rows(idx)
             out = self._frames_out()
-        return MockStep(out, reward, done, final, results)
+        return StepResult(out, reward, terminated, reason == 2, final, results)
 
     # --- internals -----------------------------------------------------------------------
     def _controls_in(
         self, c0: Controls, c1: Controls
     ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         n = self.n
+        check_controls(c0, c1, n)
         ctrl = np.empty((5, 2, n))
         buttons = np.empty((2, n), dtype=np.int64)
         for p, c in enumerate((c0, c1)):
-            if not isinstance(c, Controls):
-                raise TypeError(f"port {p}'s controls must be Controls, got {type(c).__name__}")
-            c.validate(n, f"port {p}'s controls")
             for k, name in enumerate(AXIS_COLUMNS):
                 ctrl[k, p] = getattr(c, name)
             buttons[p] = c.buttons
@@ -943,24 +921,21 @@ class MockEnv:
 
     def _results(
         self, idx: np.ndarray[Any, Any], winner: np.ndarray[Any, Any], reason: np.ndarray[Any, Any]
-    ) -> tuple[GameResult, ...]:
+    ) -> tuple[GameOutcome, ...]:
         stocks = self._I[_STOCKS]
         pct = self._F[_PCT]
         out = []
         for i in idx.tolist():
-            win = int(winner[i])
-            self._wins[win if win >= 0 else 2] += 1
-            out.append(
-                GameResult(
-                    game=i,
-                    winner=win,
-                    reason="stocks" if reason[i] == 1 else "timeout",
-                    frames=int(self._frame[i]),
-                    stocks=(int(stocks[0, i]), int(stocks[1, i])),
-                    percent=(float(pct[0, i]), float(pct[1, i])),
-                )
+            outcome = GameOutcome(
+                game=i,
+                winner=int(winner[i]),
+                reason="stocks" if reason[i] == 1 else "timeout",
+                frames=int(self._frame[i]),
+                stocks=(int(stocks[0, i]), int(stocks[1, i])),
+                percent=(float(pct[0, i]), float(pct[1, i])),
             )
-        self._games_finished += len(out)
+            self._counters.count(outcome, terminated=bool(reason[i] == 1))
+            out.append(outcome)
         return tuple(out)
 
     def _frames_out(self) -> Frames:

@@ -171,6 +171,7 @@ class Controls:
         controls"`` gives ``"port 1's controls.main_x has NaN"``.
         """
         expected = n
+        floats: list[Array] = []
         for col in CONTROL_COLUMNS:
             arr = getattr(self, col)
             if not isinstance(arr, np.ndarray):
@@ -185,9 +186,13 @@ class Controls:
                     raise ValueError(f"{name}.buttons must be uint8 bitmasks, got {arr.dtype}")
                 if arr.dtype != np.uint8 and arr.size and (arr.min() < 0 or arr.max() > 0xFF):
                     raise ValueError(f"{name}.buttons must be uint8 bitmasks (values 0..255)")
-                continue
-            if arr.dtype.kind != "f":
+            elif arr.dtype.kind != "f":
                 raise ValueError(f"{name}.{col} must be a float array, got {arr.dtype}")
+            else:
+                floats.append(arr)
+        if np.isfinite(np.concatenate(floats)).all():  # one check for all five (per-frame path)
+            return
+        for col, arr in zip(AXIS_COLUMNS, floats, strict=True):
             if not np.isfinite(arr).all():
                 what = "NaN" if np.isnan(arr).any() else "an infinity"
                 raise ValueError(f"{name}.{col} has {what}")

@@ -334,7 +334,7 @@ def test_last_stock_ends_the_game_and_resets_it() -> None:
     assert step.frames.players[0].stocks[1] == 1
     assert step.final_frames is not None and step.final_frames.players[0].action[0] == DEAD_DOWN
     assert step.reward[1].tolist() == pytest.approx([-1.0 - 5.0, 1.0 + 5.0])
-    assert env.statistics()["games_finished"] == 1
+    assert env.statistics().games_finished == 1
 
 
 def test_timeout_winner_is_more_stocks_then_lower_percent_else_draw() -> None:
@@ -376,7 +376,7 @@ def test_bad_controls_are_refused_and_change_nothing() -> None:
         env.step("A", pad(2))  # type: ignore[arg-type]
     after = env.frames
     assert np.array_equal(before.players[0].x, after.players[0].x)
-    assert env.statistics()["frames_stepped"] == 0
+    assert env.statistics().frames_stepped == 0
 
 
 # --- determinism, batching, the Frames contract ------------------------------------------

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from exphil.envs import GameOutcome, MockConfig, MockEnv, RewardConfig
 from exphil.envs import _rules as R
 from exphil.envs._scalar import ScalarEnv, ScalarGame
-from exphil.envs.mock import GameResult, MockConfig, MockEnv, RewardConfig
 from exphil.game import Controls
 from exphil.game.frames import BUTTON_BITS, Frames, PlayerFrames
 
@@ -193,7 +193,7 @@ class RunStats:
     steps: int
     n: int
     actions: Counter[int] = field(default_factory=Counter)
-    results: list[GameResult] = field(default_factory=list)
+    results: list[GameOutcome] = field(default_factory=list)
     platform_drops: int = 0
     platform_landings: int = 0
     fast_fall_frames: int = 0
@@ -256,6 +256,11 @@ def _run(name: str) -> RunStats:
         )
         assert np.array_equal(step.done, done), (t, step.done, done)
         assert step.results == results, (t, step.results, results)
+        # a stock-out terminates a game, the timer truncates it; never both
+        assert not (step.terminated & step.truncated).any()
+        for r in results:
+            assert step.terminated[r.game] == (r.reason == "stocks"), (t, r)
+            assert step.truncated[r.game] == (r.reason == "timeout"), (t, r)
         if results:
             assert step.final_frames is not None
             finals = []

@@ -92,16 +92,19 @@ def test_validate_names_the_column() -> None:
     with pytest.raises(ValueError, match=r"c_y has an infinity"):
         c.validate()
     c.c_y[2] = 0.0
-    ragged = Controls(*(c.columns()[k] for k in CONTROL_COLUMNS[:5]), np.zeros(3, np.uint8))
+    ragged = Controls(c.main_x, c.main_y, c.c_x, c.c_y, c.shoulder, np.zeros(3, np.uint8))
     with pytest.raises(ValueError, match=r"controls\.buttons has shape \(3,\), expected \(4,\)"):
         ragged.validate()
-    flat2d = Controls(*(np.zeros((2, 2), np.float32) for _ in range(5)), np.zeros(2, np.uint8))
+    sq = np.zeros((2, 2), np.float32)
+    flat2d = Controls(sq, sq, sq, sq, sq, np.zeros(2, np.uint8))
     with pytest.raises(ValueError, match=r"main_x has shape \(2, 2\), expected one dimension"):
         flat2d.validate()
-    ints = Controls(*(np.zeros(2, np.int32) for _ in range(5)), np.zeros(2, np.uint8))
+    i32 = np.zeros(2, np.int32)
+    ints = Controls(i32, i32, i32, i32, i32, np.zeros(2, np.uint8))
     with pytest.raises(ValueError, match="main_x must be a float array, got int32"):
         ints.validate()
-    listy = Controls([0.0], *(np.zeros(1, np.float32) for _ in range(4)), np.zeros(1, np.uint8))  # type: ignore[arg-type]
+    z = np.zeros(1, np.float32)
+    listy = Controls([0.0], z, z, z, z, np.zeros(1, np.uint8))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="main_x must be a numpy array, got list"):
         listy.validate()
     floats = np.zeros(4, np.float32)
@@ -113,4 +116,5 @@ def test_validate_names_the_column() -> None:
         with pytest.raises(ValueError, match=rf"controls\.buttons {msg}"):
             Controls(floats, floats, floats, floats, floats, bad).validate()
     # float64 sticks and wide integer buttons in range are accepted (the mock keeps them exact)
-    Controls(*(np.zeros(2) for _ in range(5)), np.array([0, 255])).validate(2)
+    f64 = np.zeros(2)
+    Controls(f64, f64, f64, f64, f64, np.array([0, 255])).validate(2)

@@ -343,8 +343,9 @@ def test_apply_action_clamps_and_refuses_bad_values() -> None:
     ok = Controls.full(1)
     with pytest.raises(ValueError, match=r"previous\.shoulder is NaN"):
         apply_action(ctl, ok, previous=Controls.full(1, shoulder=math.nan))
+    z = np.zeros(1, np.float32)
     for bad in (np.array([256]), np.array([-1]), np.array([1.0]), np.array([True])):
-        wide = Controls(*(np.zeros(1, np.float32) for _ in range(5)), bad)
+        wide = Controls(z, z, z, z, z, bad)
         with pytest.raises(ValueError, match="uint8 bitmask"):
             apply_action(ctl, wide)
     assert ctl.calls == []
@@ -353,7 +354,7 @@ def test_apply_action_clamps_and_refuses_bad_values() -> None:
     with pytest.raises(TypeError, match="Controls"):
         apply_action(ctl, (0.0, 0.0))  # type: ignore[arg-type]
     # any integer dtype holding a bitmask is fine
-    wide = Controls(*(np.zeros(1, np.float32) for _ in range(5)), np.array([3], np.int64))
+    wide = Controls(z, z, z, z, z, np.array([3], np.int64))
     apply_action(ctl, wide)
     assert {c[1].name for c in ctl.calls if c[0] == "press"} == {"BUTTON_A", "BUTTON_B"}
 
