@@ -1,8 +1,9 @@
 """``ScriptedEnv``: a tiny deterministic :class:`~exphil.envs.GameEnv` for unit tests.
 
-Agents, evaluation and training loops are tested against it: it is fast (one step of 1,000
-games takes tens of microseconds), its games end at frames a test can compute, and its rule is
-simple enough that a policy learns it in a few hundred updates.
+Agents, evaluation and training loops are tested against it: it is fast (a step costs about
+60 us for one game and 150 us for 1,000 on one core), its games end at frames a test can
+compute, and its rule (walk to the right of the opponent, stay on the stage) is one a policy
+can learn from the main stick's x alone.
 
 The rule
 --------
