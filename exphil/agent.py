@@ -118,8 +118,8 @@ class Agent:
         self.state: Any = policy.initial_state(n, device=self.device)
         self.prev = Controls.neutral(n)  # the controller chosen on each game's previous frame
         d = max(delay, 1)
-        self._fifo = Controls(*(np.zeros((n, d), dtype=np.float32) for _ in range(5)),
-                              np.zeros((n, d), dtype=np.uint8))  # fmt: skip
+        z = [np.zeros((n, d), dtype=np.float32) for _ in range(5)]
+        self._fifo = Controls(z[0], z[1], z[2], z[3], z[4], np.zeros((n, d), dtype=np.uint8))
         self._fifo_pos = np.zeros(n, dtype=np.int64)
         self.last: Decision | None = None
         self.frames_played = 0

@@ -23,14 +23,14 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from exphil.agent import Agent
-from exphil.envs import MockConfig, MockEnv
+from exphil.envs import GameEnv, MockConfig, MockEnv
 from exphil.game import Frames
 from exphil.nets import Policy, load_policy, read_policy_config
 from exphil.rl._config import PPOConfig
@@ -39,9 +39,6 @@ from exphil.rl._normalize import ReturnNormalizer
 from exphil.rl._pool import OpponentPool
 from exphil.rl._rollout import Rollout
 from exphil.rl._update import UpdateStats, ppo_update
-
-if TYPE_CHECKING:
-    from exphil.envs import GameEnv
 
 __all__ = ["PPOResult", "SelfPlay", "Teacher", "build_policy", "collect", "train_ppo"]
 

@@ -102,7 +102,7 @@ def ppo_update(
             v_loss = value_loss(new_v, old_v[rows].reshape(-1), ret, cfg.value_clip)
             if value_only:
                 loss = cfg.value_weight * v_loss
-                stats = {"value_loss": float(v_loss)}
+                stats = {"value_loss": float(v_loss.detach())}
             else:
                 out = policy.controller_head(h, targets=targets, with_entropy=True)
                 old = old_logp[rows].reshape(-1)
@@ -132,10 +132,10 @@ def ppo_update(
                     clipfrac = float(((ratio - 1).abs() > cfg.clip).float().mean())
                 kls.append(kl)
                 stats = {
-                    "policy_loss": float(pg),
-                    "value_loss": float(v_loss),
-                    "entropy": float(entropy),
-                    "teacher_kl": float(t_kl),
+                    "policy_loss": float(pg.detach()),
+                    "value_loss": float(v_loss.detach()),
+                    "entropy": float(entropy.detach()),
+                    "teacher_kl": float(t_kl.detach()),
                     "approx_kl": kl,
                     "clip_fraction": clipfrac,
                 }
