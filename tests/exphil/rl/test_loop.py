@@ -38,7 +38,7 @@ def _config(kind: str = "mlp", **kw: object) -> PPOConfig:
         "updates": 3,
         "optim": OptimConfig(
             lr=1e-3, weight_decay=0.0, schedule="constant", bf16="off", compile="off"
-        ),  # fmt: skip
+        ),
     }
     base.update(kw)
     return PPOConfig(**base)  # type: ignore[arg-type]
