@@ -242,6 +242,35 @@ class Agent:
             getattr(self._fifo, c)[m] = 0
         self._fifo_pos[m] = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that decides this agent's next controllers besides its weights: the
+        recurrent state, the fed-back controller, the delay FIFO and the sampling RNG (as
+        tensors and plain values: ``torch.load(weights_only=True)`` reads it)."""
+        return {
+            "state": [t.detach().cpu().clone() for t in self.state],
+            "prev": {c: torch.from_numpy(getattr(self.prev, c).copy()) for c in _COLUMNS},
+            "fifo": {c: torch.from_numpy(getattr(self._fifo, c).copy()) for c in _COLUMNS},
+            "fifo_pos": torch.from_numpy(self._fifo_pos.copy()),
+            "generator": self.generator.get_state(),
+            "frames_played": self.frames_played,
+            "shape": [self.n, self.port, self.delay],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        shape = [int(v) for v in state["shape"]]
+        if shape != [self.n, self.port, self.delay]:
+            raise ValueError(
+                f"agent state is for (games, port, delay) = {tuple(shape)}, this agent has "
+                f"{(self.n, self.port, self.delay)}"
+            )
+        self.state = tuple(t.to(self.device).clone() for t in state["state"])
+        for c in _COLUMNS:
+            getattr(self.prev, c)[:] = state["prev"][c].numpy()
+            getattr(self._fifo, c)[:] = state["fifo"][c].numpy()
+        self._fifo_pos[:] = state["fifo_pos"].numpy()
+        self.generator.set_state(state["generator"])
+        self.frames_played = int(state["frames_played"])
+
     def state_rows(self, rows: Array) -> tuple[Tensor, ...]:
         """A copy of the recurrent state of ``rows`` (a rollout chunk's starting state)."""
         sel = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(self.device)

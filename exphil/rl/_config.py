@@ -6,7 +6,7 @@ import msgspec
 
 from exphil.envs import RewardConfig
 from exphil.nets import BackboneConfig, PolicyConfig
-from exphil.train import OptimConfig
+from exphil.train import CheckpointConfig, OptimConfig, OutputConfig
 
 __all__ = ["EnvConfig", "OpponentConfig", "PPOConfig", "PPOLossConfig"]
 
@@ -103,7 +103,9 @@ class PPOConfig(_Struct):
     temperature: float = 1.0
     seed: int = 0
     device: str = "cpu"
-    checkpoint_every: int = 10
+    checkpoint_every: int = 10  # updates between `last` checkpoints (and at the end)
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    output: OutputConfig = OutputConfig()
 
     def __post_init__(self) -> None:
         if self.rollout < 1 or self.epochs < 1 or self.minibatches < 1 or self.updates < 0:

@@ -19,12 +19,14 @@ A rollout or loss with NaN/inf stops the run with a clear error before any weigh
 from __future__ import annotations
 
 import copy
+import json
 import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 import torch
 from torch import Tensor
@@ -39,6 +41,13 @@ from exphil.rl._normalize import ReturnNormalizer
 from exphil.rl._pool import OpponentPool
 from exphil.rl._rollout import Rollout
 from exphil.rl._update import UpdateStats, ppo_update
+from exphil.train import (
+    Optimization,
+    ResumePoint,
+    Run,
+    capture_rng,
+    restore_rng,
+)
 
 __all__ = ["PPOResult", "SelfPlay", "Teacher", "build_policy", "collect", "train_ppo"]
 
@@ -166,41 +175,43 @@ def build_policy(config: PPOConfig, device: torch.device) -> tuple[Policy, int]:
     return policy, delay
 
 
+STATE_FORMAT = "exphil-ppo-state/1"
+
+
 def train_ppo(
     config: PPOConfig,
     *,
     env: GameEnv | None = None,
     policy: Policy | None = None,
+    run: Run[Any] | None = None,
+    resume: ResumePoint[Any] | None = None,
     on_update: Callable[[dict[str, Any]], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> PPOResult:
-    """Run ``config.updates`` synchronous PPO updates; ``on_update`` gets each update's
-    record (losses, throughput, win rates), ``stop()`` ends the run early when true."""
-    from exphil.train import Optimization
+    """Run synchronous PPO updates until ``config.updates``.
 
+    ``run``: the run folder (metrics, ``last`` checkpoints every ``checkpoint_every``
+    updates and at the end). ``resume``: a ``last`` checkpoint of this loop to continue
+    exactly (on CPU a resumed run equals an uninterrupted one, bit for bit). ``on_update``
+    gets each update's record; ``stop()`` ends the run at the next update boundary."""
     started = time.perf_counter()
     _seed_everything(config.seed)
     device = torch.device(config.device)
-    if policy is None:
+    if resume is not None:
+        policy = resume.policy.to(device)
+        delay = int(resume.state["delay"])
+    elif policy is None:
         policy, delay = build_policy(config, device)
     else:
         delay = config.delay or 0
     initial = copy.deepcopy(policy).eval()
+    if resume is not None:
+        initial.load_state_dict(resume.state["initial"])
     for p in initial.parameters():
         p.requires_grad_(False)
     n = config.env.games
     if env is None:
-        e = config.env
-        env = MockEnv(
-            n,
-            MockConfig(
-                stage=e.stage,
-                characters=e.characters,
-                stocks=e.stocks,
-                time_limit=e.time_limit,
-                rewards=e.rewards,
-            ),
-        )
+        env = make_env(config)
     learner = Agent(
         policy, n, 0, delay=delay, temperature=config.temperature, seed=config.seed, device=device
     )
@@ -219,10 +230,54 @@ def train_ppo(
     sp = SelfPlay(env, learner, pool, teacher, normalizer, env.reset())
     optim = Optimization(policy, config.optim, device=device, total_steps=_total_steps(config))
     rng = np.random.default_rng(config.seed + 1)
+    result = PPOResult(policy, 0, 0, 0.0)
+
+    def training_state() -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "update": result.updates,
+            "frames": result.frames,
+            "delay": delay,
+            "optim": optim.state_dict(),
+            "rng": capture_rng(device),
+            "update_rng": rng.bit_generator.state,
+            "initial": {k: v.detach().cpu().clone() for k, v in initial.state_dict().items()},
+            "env": env.state_dict(),  # type: ignore[attr-defined]
+            "learner": learner.state_dict(),
+            "pool": pool.state_dict(),
+            "teacher": None if teacher is None else [t.cpu().clone() for t in teacher.state],
+            "normalizer": None if normalizer is None else normalizer.state_dict(),
+            "counters": [sp.games_finished, sp.wins, sp.losses, sp.draws],
+            "config": json.loads(msgspec.json.encode(config)),
+        }
+
+    def checkpoint() -> None:
+        if run is not None:
+            meta = {"kind": "ppo", "delay": delay, "update": result.updates,
+                    "frames": result.frames, "seed": config.seed}  # fmt: skip
+            run.save("last", policy, training_state(), meta)
+
+    if resume is not None:
+        st = resume.state
+        if st.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a PPO training state: format {st.get('format')!r}")
+        optim.load_state_dict(st["optim"])
+        env.load_state_dict(st["env"])  # type: ignore[attr-defined]
+        learner.load_state_dict(st["learner"])
+        pool.load_state_dict(st["pool"], policy)
+        if teacher is not None and st["teacher"] is not None:
+            teacher.state = tuple(t.to(device) for t in st["teacher"])
+        if normalizer is not None and st["normalizer"] is not None:
+            normalizer.load_state_dict(st["normalizer"])
+        sp.games_finished, sp.wins, sp.losses, sp.draws = (int(v) for v in st["counters"])
+        sp.frames = env.frames  # type: ignore[attr-defined]
+        result.updates, result.frames = int(st["update"]), int(st["frames"])
+        rng.bit_generator.state = st["update_rng"]
+        restore_rng(st["rng"], device)
     policy.eval()
 
-    result = PPOResult(policy, 0, 0, 0.0)
-    for update in range(1, config.updates + 1):
+    while result.updates < config.updates:
+        update = result.updates + 1
         t0 = time.perf_counter()
         rollout = collect(sp, config.rollout)
         rollout.policy_version = update - 1
@@ -272,13 +327,34 @@ def train_ppo(
             "reward_per_frame": float(rollout.rewards.mean()),
         } | asdict(stats)
         result.stats.append(record)
+        if run is not None:
+            run.log(record)
         if on_update is not None:
             on_update(record)
-        if stop is not None and stop():
+        stopping = stop is not None and stop()
+        if run is not None and (
+            update % config.checkpoint_every == 0 or stopping or update == config.updates
+        ):
+            checkpoint()
+        if stopping:
             break
     result.pool = pool.table()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def make_env(config: PPOConfig) -> MockEnv:
+    e = config.env
+    return MockEnv(
+        e.games,
+        MockConfig(
+            stage=e.stage,
+            characters=e.characters,
+            stocks=e.stocks,
+            time_limit=e.time_limit,
+            rewards=e.rewards,
+        ),
+    )
 
 
 def _total_steps(config: PPOConfig) -> int:

@@ -10,8 +10,10 @@ parallel variance), so statistics from many game workers combine into one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import torch
 
 __all__ = ["ReturnNormalizer", "RunningMeanStd"]
 
@@ -69,6 +71,16 @@ class ReturnNormalizer:
         self._ret = self._ret * self.gamma + rewards
         self.stats.update(self._ret)
         self._ret[done] = 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stats": self.stats.state_dict(), "ret": torch.from_numpy(self._ret.copy())}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.stats.load_state_dict(d["stats"])
+        ret = d["ret"].numpy()
+        if ret.shape != self._ret.shape:
+            raise ValueError(f"normalizer state is for {ret.shape[0]} games, not {len(self._ret)}")
+        self._ret[:] = ret
 
     def scale(self, rewards: np.ndarray) -> np.ndarray:
         out: np.ndarray = np.clip(rewards / self.stats.std, -self.clip, self.clip)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from exphil.agent import Agent
 from exphil.game import Controls, Frames
@@ -184,6 +185,66 @@ class OpponentPool:
             while len(history) > self.config.history_size and not (self.assign == history[0]).any():
                 self._remove(history[0])
                 history = [i for i, m in enumerate(self.members) if m.group == "history"]
+
+    # --- save and restore (exact resume) ----------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Members (snapshots' weights, each player's per-game state, results), the games'
+        assignments and the draw RNG, as tensors and plain values."""
+        members = []
+        for m in self.members:
+            entry: dict[str, Any] = {
+                "name": m.name,
+                "group": m.group,
+                "results": [m.games, m.wins, m.losses, m.draws],
+            }
+            pl = m.player
+            if isinstance(pl, AgentPlayer):
+                entry["agent"] = pl.agent.state_dict()
+                if m.group == "history":
+                    entry["weights"] = {
+                        k: v.detach().cpu().clone() for k, v in pl.agent.policy.state_dict().items()
+                    }
+            else:
+                entry["player"] = pl.state_dict()  # type: ignore[attr-defined]
+            members.append(entry)
+        return {
+            "members": members,
+            "assign": torch.from_numpy(self.assign.copy()),
+            "rng": self.rng.bit_generator.state,
+            "snapshots": self.snapshots,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], current: Policy) -> None:
+        """Restore :meth:`state_dict`'s pool; ``current`` is the learner's (restored)
+        policy, which the history snapshots are copies of."""
+        by_name = {m.name: m for m in self.members}
+        members: list[Member] = []
+        for entry in state["members"]:
+            name, group = str(entry["name"]), str(entry["group"])
+            if group == "history":
+                frozen = copy.deepcopy(current).eval()
+                frozen.load_state_dict(entry["weights"])
+                for p in frozen.parameters():
+                    p.requires_grad_(False)
+                m = Member(name, group, self._agent(frozen, name))
+            elif name in by_name:
+                m = by_name[name]
+            else:
+                raise ValueError(
+                    f"the saved opponent pool has {name!r}, which this run's opponents config "
+                    "does not make"
+                )
+            pl = m.player
+            if isinstance(pl, AgentPlayer):
+                pl.agent.load_state_dict(entry["agent"])
+            else:
+                pl.load_state_dict(entry["player"])  # type: ignore[attr-defined]
+            m.games, m.wins, m.losses, m.draws = (int(v) for v in entry["results"])
+            members.append(m)
+        self.members = members
+        self.assign = state["assign"].numpy().copy()
+        self.rng.bit_generator.state = state["rng"]
+        self.snapshots = int(state["snapshots"])
 
     def table(self) -> list[dict[str, Any]]:
         return [
