@@ -279,7 +279,7 @@ def bench_case(
     device: torch.device,
     bf16: bool,
 ) -> dict[str, Any]:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     config = ppo_config(kind, n, device, rollout)
     torch.manual_seed(SEED)
     policy = Policy(config.policy).to(device).eval()
@@ -322,6 +322,9 @@ def bench_case(
             "together_frames_per_s": together_rates,
         },
         "seconds": time.perf_counter() - started,
+        # CPU seconds of this process / wall seconds: below ~1 with one thread, other
+        # processes took the core part of the time (the figures are then low)
+        "cpu_share": (time.process_time() - cpu_started) / (time.perf_counter() - started),
     }
 
 
@@ -377,6 +380,7 @@ def print_table(out: dict[str, Any]) -> None:
         "together frames/s",
         "one update: collect + gae + update",
         "timed",
+        "CPU share",
     ):
         table.add_column(col, justify="right")
     for r in out["rows"]:
@@ -391,6 +395,7 @@ def print_table(out: dict[str, Any]) -> None:
             f"{r['together_frames_per_s']:,.0f}",
             f"{r['collect_s']:.2f} s + {r['gae_s'] * 1e3:.1f} ms + {r['update_s']:.2f} s",
             f"{r['repeats']} x {r['steps']} frames, {r['updates']} updates",
+            f"{r['cpu_share']:.0%}",
         )
     Console(width=max(Console().width, 190)).print(table)
 
@@ -502,6 +507,10 @@ def main() -> None:
     print(
         f"1-minute load average {la[0]:.2f} before, {la[1]:.2f} after"
         + (" (above the core count: other processes shared the cores)" if busy else "")
+    )
+    print(
+        "CPU share: this process's CPU seconds / wall seconds per row (with one torch thread, "
+        "well below 100% means other processes took the core part of the time)"
     )
     print(f"total {out['seconds']:.0f} s")
 
