@@ -26,6 +26,7 @@ __all__ = ["EvalReport", "evaluate", "wilson_interval"]
 
 Array = np.ndarray[Any, Any]
 SD_WINDOW = 300  # frames: a stock lost without damage in the last 5 s is a self-destruct
+NEVER = -(10**12)
 STICK_DEADZONE = 0.3
 
 
@@ -38,7 +39,9 @@ def wilson_interval(score: float, n: int, z: float = 1.959964) -> tuple[float, f
     denom = 1 + z * z / n
     center = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, center - half), min(1.0, center + half))
+    lo, hi = max(0.0, center - half), min(1.0, center + half)
+    # at p = 0 or 1 the bound is exactly the rate (float rounding must not exclude it)
+    return (0.0 if score <= 0 else lo, 1.0 if score >= n else hi)
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ class _Tally:
         self.frames, self.on_stage = z(), z()
         self.dealt = np.zeros(n)
         self.taken = np.zeros(n)
-        self.last_hit = z()  # frame index (per slot clock) of the last damage taken
+        # per-slot clock of the last damage taken (NEVER: not since the stock started)
+        self.last_hit = np.full(n, NEVER, dtype=np.int64)
         self.clock = z()
         self.buttons = np.zeros((n, len(BUTTONS)), dtype=np.int64)
         self.main, self.c, self.shoulder = z(), z(), z()
@@ -154,6 +158,7 @@ def evaluate(
                 losses += 1
         if progress is not None and step.results:
             progress(done_games, games)
+        tally.last_hit[ended] = NEVER
         me.end_games(ended)
         them.end_games(ended)
         frames = prev = step.frames
@@ -211,7 +216,7 @@ def _count(
     t.kos_taken += lost_me
     t.kos_dealt += lost_op
     t.sds += lost_me & (t.clock - t.last_hit > SD_WINDOW)
-    t.last_hit = np.where(lost_me, t.clock, t.last_hit)  # a new stock starts a new window
+    t.last_hit = np.where(lost_me, NEVER, t.last_hit)  # a new stock has taken no damage yet
     t.frames += on
     t.on_stage += on & (np.abs(me_n.x) <= edge) & (me_n.y > -10)
     bits = (np.asarray(controls.buttons, dtype=np.uint8)[:, None] >> np.arange(len(BUTTONS))) & 1
