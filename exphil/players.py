@@ -113,6 +113,18 @@ class NoopPlayer:
     def end_games(self, done: Array) -> None:
         pass
 
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing changes as it plays: only ``n``, to check a load against."""
+        return {"kind": "noop", "n": self.n}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Check ``state`` is a ``noop`` player's for the same ``n`` (else ValueError)."""
+        got = (state.get("kind"), state.get("n")) if isinstance(state, dict) else state
+        if got != ("noop", self.n):
+            raise ValueError(
+                f"noop player state: expected (kind, n) ('noop', {self.n}), got {got!r}"
+            )
+
 
 class RandomPlayer:
     """Uniform main stick, the c-stick now and then, and a few random button presses per
@@ -141,6 +153,31 @@ class RandomPlayer:
     def end_games(self, done: Array) -> None:
         pass
 
+    def state_dict(self) -> dict[str, Any]:
+        """``n`` and the generator's ``bit_generator.state`` (a dict of str and int, which
+        ``torch.load(weights_only=True)`` reads back)."""
+        return {"kind": "random", "n": self.n, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the generator: the following ``act`` calls draw exactly what the saved
+        player's would. ``n`` and the bit generator must match (else ValueError)."""
+        got = (state.get("kind"), state.get("n")) if isinstance(state, dict) else state
+        if got != ("random", self.n):
+            raise ValueError(
+                f"random player state: expected (kind, n) ('random', {self.n}), got {got!r}"
+            )
+        rng = state.get("rng")
+        name = type(self.rng.bit_generator).__name__
+        if not isinstance(rng, dict) or rng.get("bit_generator") != name:
+            bg = rng.get("bit_generator") if isinstance(rng, dict) else rng
+            raise ValueError(f"random player state: rng must be a {name} state, got {bg!r}")
+        try:
+            self.rng.bit_generator.state = rng
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(
+                f"random player state: rng is not a valid {name} state: {exc}"
+            ) from None
+
 
 class CpuPlayer:
     """The scripted CPU at one level for ``N`` games on ``port``."""
@@ -159,6 +196,19 @@ class CpuPlayer:
 
     def end_games(self, done: Array) -> None:
         pass
+
+    def state_dict(self) -> dict[str, Any]:
+        """The port and the scripted CPU's state (:meth:`ScriptedCpu.state_dict`)."""
+        return {"kind": "cpu", "port": self.port, "cpu": self.cpu.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the CPU's plans and seeds; the port, ``n`` and level must match."""
+        got = (state.get("kind"), state.get("port")) if isinstance(state, dict) else state
+        if got != ("cpu", self.port):
+            raise ValueError(
+                f"cpu player state: expected (kind, port) ('cpu', {self.port}), got {got!r}"
+            )
+        self.cpu.load_state_dict(state["cpu"])
 
 
 class AgentPlayer:

@@ -30,12 +30,13 @@ game's CPU plays the same whether the game runs alone or in a batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
 
 from exphil.envs import _rules as R
+from exphil.envs._state import array_from_state, check_kind, int_from_state, tensor
 from exphil.game.controls import Controls
 from exphil.game.frames import BUTTON_BITS, Frames
 from exphil.game.ids import LEGAL_STAGES
@@ -151,6 +152,51 @@ class ScriptedCpu:
         self._t = np.zeros(n, dtype=np.int64)
         self._until = np.zeros(n, dtype=np.int64)
         self._dir = np.ones(n, dtype=np.int64)  # wander / edge side
+
+    def state_dict(self) -> dict[str, Any]:
+        """The per-game levels, seeds, game counts and plans, as tensors (copies) and ints:
+        ``torch.save`` / ``torch.load(weights_only=True)`` round-trip it."""
+        return {
+            "kind": "ScriptedCpu",
+            "n": self.n,
+            "levels": tensor(self.levels),
+            "seeds": tensor(self.seeds),
+            "games": tensor(self._games),
+            "last_frame": tensor(self._last_frame),
+            "plan": tensor(self._plan),
+            "t": tensor(self._t),
+            "until": tensor(self._until),
+            "dir": tensor(self._dir),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s state (seeds included): the CPU then acts exactly as
+        the saved one would. ``n`` and the levels must match this CPU's (a ValueError says
+        which differs); nothing changes unless the whole state is valid."""
+        who = "ScriptedCpu"
+        s = check_kind(state, who)
+        n = int_from_state(s, "n", who, minimum=1)
+        if n != self.n:
+            raise ValueError(f"{who} state: n is {n} games, this CPU has {self.n}")
+        levels = array_from_state(s, "levels", (n,), np.int64, who)
+        if not np.array_equal(levels, self.levels):
+            raise ValueError(
+                f"{who} state: levels differ (saved {levels.tolist()}, "
+                f"this CPU {self.levels.tolist()})"
+            )
+        seeds = array_from_state(s, "seeds", (n,), np.uint64, who)
+        games = array_from_state(s, "games", (n,), np.uint64, who)
+        arrays = {
+            k: array_from_state(s, k, (n,), np.int64, who)
+            for k in ("last_frame", "plan", "t", "until", "dir")
+        }
+        self.seeds = seeds
+        self._games = games
+        self._last_frame = arrays["last_frame"]
+        self._plan = arrays["plan"]
+        self._t = arrays["t"]
+        self._until = arrays["until"]
+        self._dir = arrays["dir"]
 
     def _random(self, frame: np.ndarray[Any, Any], port: int, k: int) -> np.ndarray[Any, Any]:
         with np.errstate(over="ignore"):

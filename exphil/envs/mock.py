@@ -30,6 +30,7 @@ size (a test holds batched games equal to games stepped alone).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
@@ -37,6 +38,15 @@ import numpy as np
 
 from exphil.envs import _rules as R
 from exphil.envs._protocol import Counters, EnvStatistics, GameOutcome, StepResult, check_controls
+from exphil.envs._state import (
+    array_from_state,
+    check_kind,
+    config_differences,
+    counters_from_state,
+    counters_state,
+    int_from_state,
+    tensor,
+)
 from exphil.game.controls import AXIS_COLUMNS, Controls
 from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
 from exphil.game.ids import Character, Stage, character, stage
@@ -291,6 +301,60 @@ class MockEnv:
     def close(self) -> None:
         """Nothing to release (numpy arrays only); here for :class:`~exphil.envs.GameEnv`."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that determines future steps and :meth:`statistics`: the players'
+        state, frame counters, the last step's controls and held inputs, the counters; plus
+        ``n`` and the config (as JSON, stage and characters canonical) to check a load
+        against. Tensors and Python scalars only (copies), so ``torch.save`` and
+        ``torch.load(weights_only=True)`` round-trip it."""
+        return {
+            "kind": "MockEnv",
+            "n": self.n,
+            "config": self._fingerprint(),
+            "float_state": tensor(self._F),
+            "int_state": tensor(self._I),
+            "frame": tensor(self._frame),
+            "controls": tensor(self._ctrl),
+            "buttons": tensor(self._buttons),
+            "held": tensor(self._held),
+            "counters": counters_state(self._counters),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s state: the steps that follow, and the statistics,
+        are bit-identical to those the saved env would have produced. The state must come
+        from an env of the same ``n`` and config (a ValueError names what differs); nothing
+        changes unless the whole state is valid."""
+        who = "MockEnv"
+        s = check_kind(state, who)
+        n = int_from_state(s, "n", who, minimum=1)
+        if n != self.n:
+            raise ValueError(f"{who} state: n is {n} games, this env has {self.n}")
+        saved, mine = s.get("config"), self._fingerprint()
+        if not isinstance(saved, str):
+            raise ValueError(f"{who} state: config must be a JSON string, got {saved!r}")
+        if saved != mine:
+            try:
+                diffs = config_differences(msgspec.json.decode(saved), msgspec.json.decode(mine))
+            except msgspec.DecodeError:
+                diffs = [f"config: saved {saved!r} is not JSON"]
+            raise ValueError(f"{who} state: its config differs from this env's: {'; '.join(diffs)}")
+        F = array_from_state(s, "float_state", self._F.shape, np.float64, who)
+        Z = array_from_state(s, "int_state", self._I.shape, np.int64, who)
+        frame = array_from_state(s, "frame", (n,), np.int64, who)
+        ctrl = array_from_state(s, "controls", (5, 2, n), np.float64, who)
+        buttons = array_from_state(s, "buttons", (2, n), np.int64, who)
+        held = array_from_state(s, "held", (5, 2, n), np.bool_, who)
+        counters = counters_from_state(s.get("counters"), n, who)
+        # in place: _Ff and _Zf are flat views of the state blocks
+        np.copyto(self._F, F)
+        np.copyto(self._I, Z)
+        self._frame = frame
+        self._ctrl = ctrl
+        self._buttons = buttons
+        self._held = held
+        self._counters = counters
+
     def place(
         self,
         game: int,
@@ -377,6 +441,17 @@ class MockEnv:
         return StepResult(out, reward, terminated, reason == 2, final, results)
 
     # --- internals -----------------------------------------------------------------------
+    def _fingerprint(self) -> str:
+        """The config as JSON, with stage and characters by canonical name (``fd`` and
+        ``final_destination`` are one config)."""
+        cfg = self.config
+        canon = msgspec.structs.replace(
+            cfg,
+            stage=cfg.stage_id.name.lower(),
+            characters=(cfg.character_ids[0].name.lower(), cfg.character_ids[1].name.lower()),
+        )
+        return msgspec.json.encode(canon).decode()
+
     def _controls_in(
         self, c0: Controls, c1: Controls
     ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:

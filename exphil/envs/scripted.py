@@ -35,12 +35,21 @@ floating point, e.g. ``edge=10, start=4, speed=1`` gives 7). The auto-reset rule
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
 
 from exphil.envs._protocol import Counters, EnvStatistics, GameOutcome, StepResult, check_controls
+from exphil.envs._state import (
+    array_from_state,
+    check_kind,
+    config_differences,
+    counters_from_state,
+    counters_state,
+    int_from_state,
+    tensor,
+)
 from exphil.game.controls import Controls
 from exphil.game.frames import Frames, ItemFrames, PlayerFrames
 from exphil.game.ids import Character, Stage
@@ -253,7 +262,64 @@ class ScriptedEnv:
         """Mark the env closed: ``reset`` and ``step`` raise ``RuntimeError`` afterwards."""
         self._closed = True
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything future steps and :meth:`statistics` depend on (positions, facings,
+        actions, frame counters, the last controls, the counters), plus ``n`` and the rule's
+        parameters to check a load against; tensors (copies) and Python scalars only."""
+        return {
+            "kind": "ScriptedEnv",
+            "n": self._n,
+            "config": self._config(),
+            "x": tensor(self._x),
+            "vx": tensor(self._vx),
+            "facing": tensor(self._facing),
+            "action": tensor(self._action),
+            "action_frame": tensor(self._af),
+            "frame": tensor(self._frame),
+            "controls": tensor(self._ctrl),
+            "buttons": tensor(self._buttons),
+            "counters": counters_state(self._counters),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s state; the following steps are bit-identical to the
+        saved env's. ``n`` and the rule's parameters must match (a ValueError names what
+        differs); nothing changes unless the whole state is valid."""
+        who = "ScriptedEnv"
+        s = check_kind(state, who)
+        n = int_from_state(s, "n", who, minimum=1)
+        if n != self._n:
+            raise ValueError(f"{who} state: n is {n} games, this env has {self._n}")
+        saved, mine = s.get("config"), self._config()
+        if not isinstance(saved, Mapping):
+            raise ValueError(f"{who} state: config must be a dict, got {saved!r}")
+        diffs = config_differences(dict(saved), mine)
+        if diffs:
+            raise ValueError(f"{who} state: its config differs from this env's: {'; '.join(diffs)}")
+        x = array_from_state(s, "x", (2, n), np.float64, who)
+        vx = array_from_state(s, "vx", (2, n), np.float64, who)
+        facing = array_from_state(s, "facing", (2, n), np.int8, who)
+        action = array_from_state(s, "action", (2, n), np.uint16, who)
+        af = array_from_state(s, "action_frame", (2, n), np.int64, who)
+        frame = array_from_state(s, "frame", (n,), np.int64, who)
+        ctrl = array_from_state(s, "controls", (5, 2, n), np.float32, who)
+        buttons = array_from_state(s, "buttons", (2, n), np.uint8, who)
+        counters = counters_from_state(s.get("counters"), n, who)
+        self._x, self._vx, self._facing, self._action = x, vx, facing, action
+        self._af, self._frame, self._ctrl, self._buttons = af, frame, ctrl, buttons
+        self._counters = counters
+
     # --- internals ----------------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        return {
+            "time_limit": self.time_limit.tolist(),
+            "speed": self.speed,
+            "start": self.start,
+            "edge": self.edge,
+            "step_reward": self.step_reward,
+            "win": self.win,
+        }
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this ScriptedEnv is closed")
