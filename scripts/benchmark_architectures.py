@@ -65,9 +65,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exphil.nets import BACKBONE_KINDS, COMPONENTS, Policy  # noqa: E402
+from exphil.train import TRAIN_BC, list_presets, resolve_config  # noqa: E402
 from exphil.train._config import TrainConfig  # noqa: E402
 from exphil.train._dataset import BatchLoader, Corpus, Sampler, build_corpus  # noqa: E402
-from exphil.train._layers import list_presets, resolve_config  # noqa: E402
 from exphil.train._trainer import evaluate, resolve_device, train  # noqa: E402
 
 LATENCY_FRAMES = 200
@@ -115,8 +115,8 @@ def make_config(kind: str, args: argparse.Namespace, steps: int, epochs: int) ->
     sets = ["optim.compile=off", "data.mirror=false", "data.delay=0", "data.delay_spread=0"]
     if kind in ("attention", "jamba"):
         sets.append(f"policy.backbone.window={args.window}")
-    preset = kind if kind in list_presets() else None
-    resolved = resolve_config(preset=preset, cli=cli, sets=sets, env={})
+    preset = kind if kind in list_presets(TRAIN_BC) else None
+    resolved = resolve_config(TRAIN_BC, preset=preset, cli=cli, sets=sets, env={})
     return resolved.config
 
 
@@ -251,19 +251,13 @@ def run_one(
         raise SystemExit(f"{kind}: no training window of {window} frames in these games")
     epochs = steps // max(1, per_epoch - 1) + 2
     config = make_config(kind, args, steps, epochs)
-    holder: dict[str, Policy] = {}
-
-    def keep(name: str, policy: Policy, state: dict[str, Any], meta: dict[str, Any]) -> None:
-        holder["policy"] = policy  # the trainer's own model; the last call has the final weights
-
     recorder = Recorder(kind, steps)
     log(f"{kind}: {steps} steps of {batch} x {window} frames ({per_epoch} batches per epoch)")
     t0 = time.perf_counter()
-    result = train(
-        config, corpus, tmp / kind, seed=args.seed, reporter=recorder, save=keep, metrics_file=None
-    )
+    result = train(config, corpus, seed=args.seed, reporter=recorder)
     wall = time.perf_counter() - t0
-    policy = holder["policy"]
+    assert result.policy is not None
+    policy: Policy = result.policy
     t1 = time.perf_counter()
     val = validate(policy, corpus, config, val_ids)
     val_s = time.perf_counter() - t1

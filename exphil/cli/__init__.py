@@ -113,7 +113,18 @@ def _register() -> None:
     from exphil.cli.replays import replays
     from exphil.cli.train_bc import train_bc
 
-    for command in (keys, replays, mock, kmeans, export, train_bc, list_cmd, info, compare, eval_cmd):
+    for command in (
+        keys,
+        replays,
+        mock,
+        kmeans,
+        export,
+        train_bc,
+        list_cmd,
+        info,
+        compare,
+        eval_cmd,
+    ):
         cli.add_command(command)
 
 

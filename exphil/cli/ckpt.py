@@ -44,7 +44,7 @@ def list_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    from exphil.train._checkpoint import CheckpointError, list_checkpoints
+    from exphil.train import CheckpointError, list_checkpoints
 
     root = directory or Path(os.environ.get("EXPHIL_CHECKPOINTS_DIR") or "checkpoints")
     try:
@@ -123,7 +123,7 @@ def _param_groups(policy: Any) -> list[tuple[str, int]]:
 def _load(path: Path) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     """(policy, header metadata, training state or None) of a checkpoint file or run."""
     from exphil.nets import load_policy, read_policy_config
-    from exphil.train._checkpoint import CheckpointError, load_checkpoint
+    from exphil.train import CheckpointError, load_checkpoint
 
     if not path.exists():
         raise click.BadParameter(f"{path} does not exist")
@@ -216,7 +216,7 @@ def compare(a: Path, b: Path, eval_path: Path | None, max_files: int | None) -> 
     from rich.console import Console
     from rich.table import Table
 
-    from exphil.train._layers import config_differences
+    from exphil.train import config_differences
 
     pa, ma, sa = _load(a)
     pb, mb, sb = _load(b)
@@ -227,14 +227,12 @@ def compare(a: Path, b: Path, eval_path: Path | None, max_files: int | None) -> 
     table.add_column(str(b), overflow="fold")
     diffs = _flat_diff("policy", pa.config, pb.config)
     if sa is not None and sb is not None:
-        from exphil.train._layers import ConfigError, from_yaml_text
+        from exphil.train import ConfigError, TrainConfig, from_builtins
 
         try:
-            import yaml
-
-            ca = from_yaml_text(yaml.safe_dump(sa["config"]))
-            cb = from_yaml_text(yaml.safe_dump(sb["config"]))
-            diffs = [d for d in config_differences(ca, cb)]
+            ca = from_builtins(sa["config"], TrainConfig, source=str(a))
+            cb = from_builtins(sb["config"], TrainConfig, source=str(b))
+            diffs = config_differences(ca, cb)
         except (ConfigError, KeyError):
             pass
     for path, x, y in diffs:
@@ -283,7 +281,7 @@ def _compare_eval(
 ) -> None:
     from rich.table import Table
 
-    from exphil.train._evaluate import score_policy
+    from exphil.train import score_policy
 
     results = []
     for policy in (pa, pb):

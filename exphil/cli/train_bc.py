@@ -9,10 +9,6 @@ unexpected error. The group's error wrapper (:class:`exphil.cli.ExphilGroup`) pr
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -185,24 +181,28 @@ def train_bc(ctx: click.Context, **values: Any) -> None:
 def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> int:
     import msgspec
 
-    from exphil.train._layers import ConfigError, config_differences, resolve_config
+    from exphil.train import (
+        TRAIN_BC,
+        TrainConfig,
+        config_differences,
+        load_resume_point,
+        resolve_config,
+    )
 
     cli = _cli_overrides(ctx, values)
-    resume_ckpt = None
+    resume = None
     base = None
     if values["resume"] is not None:
-        resume_ckpt = _load_resume(values["resume"])
-        base = (resume_ckpt["config"], f"checkpoint {resume_ckpt['path']}")
-    try:
-        resolved = resolve_config(
-            preset=values["preset"],
-            config_file=values["config_file"],
-            cli=cli,
-            sets=values["sets"],
-            base=base,
-        )
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
+        resume = load_resume_point(values["resume"], TrainConfig)
+        base = (resume.config, f"checkpoint {resume.path}")
+    resolved = resolve_config(
+        TRAIN_BC,
+        preset=values["preset"],
+        config_file=values["config_file"],
+        cli=cli,
+        sets=values["sets"],
+        base=base,
+    )
     config = resolved.config
     quiet = config.output.verbosity == "quiet"
     if base is not None:
@@ -237,35 +237,32 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
         )
 
     seed = config.seed
-    if resume_ckpt is not None:
-        seed = int(resume_ckpt["state"]["seed"])
+    if resume is not None:
+        seed = int(resume.state["seed"])
     if seed is None:
-        from exphil.train._trainer import new_seed
+        from exphil.train import new_seed
 
         seed = new_seed()
     config = msgspec.structs.replace(config, seed=seed)
     if not quiet:
         _print_header(console, config, resolved.sources, resolved.preset)
 
-    from exphil.train._dataset import DatasetError, build_corpus
+    from exphil.train import build_corpus
 
     t0 = time.perf_counter()
-    try:
-        corpus = build_corpus(
-            config.data,
-            config.policy.embed,
-            config.policy.controller,
-            seed=seed,
-            progress=None if quiet else _progress_printer(console),
-        )
-    except DatasetError as exc:
-        raise UserError(str(exc)) from None
+    corpus = build_corpus(
+        config.data,
+        config.policy.embed,
+        config.policy.controller,
+        seed=seed,
+        progress=None if quiet else _progress_printer(console),
+    )
     if not quiet:
         _print_dataset(console, corpus, time.perf_counter() - t0)
     if values["dry_run"]:
         _print_dry_run(console, config, corpus)
         return 0
-    return _train(config, corpus, seed, resume_ckpt, values, console, err)
+    return _train(config, corpus, seed, resume, console, err)
 
 
 def _require(module: str, message: str) -> None:
@@ -273,34 +270,6 @@ def _require(module: str, message: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise UserError(message)
-
-
-def _load_resume(path: Path) -> dict[str, Any]:
-    from exphil.train._checkpoint import CheckpointError, load_checkpoint
-    from exphil.train._layers import ConfigError, from_yaml_text
-
-    if not path.exists():
-        raise UserError(f"--resume {path}: no such file or folder")
-    try:
-        loaded = load_checkpoint(path)
-    except CheckpointError as exc:
-        raise UserError(f"--resume {path}: {exc}") from None
-    import json
-
-    import yaml
-
-    try:
-        stored = loaded.state["config"]
-        config = from_yaml_text(yaml.safe_dump(json.loads(json.dumps(stored))), source=str(path))
-    except (KeyError, ConfigError) as exc:
-        raise UserError(f"--resume {path}: the checkpoint's config does not read ({exc})") from None
-    return {
-        "path": loaded.path,
-        "run_dir": loaded.path.parent,
-        "policy": loaded.policy,
-        "state": loaded.state,
-        "config": config,
-    }
 
 
 def _progress_printer(console: Any) -> Any:
@@ -417,114 +386,27 @@ def _train(
     config: Any,
     corpus: Any,
     seed: int,
-    resume: dict[str, Any] | None,
-    values: dict[str, Any],
+    resume: Any,
     console: Any,
     err: Any,
 ) -> int:
-    from exphil.train._checkpoint import (
-        BackgroundSaver,
-        prepare_run_dir,
-        save_checkpoint,
-        size_warning,
-        snapshot_policy,
-        snapshot_state,
-    )
-    from exphil.train._layers import to_yaml
-    from exphil.train._report import RichReporter
-    from exphil.train._trainer import train
+    from rich.text import Text
+
+    from exphil.train import RichReporter, Run, train
+
+    def warn(text: str) -> None:
+        err.print(Text("warning: ", style="yellow") + Text(text), soft_wrap=True)
 
     if resume is not None:
-        run_dir = Path(resume["run_dir"])
+        run = Run.resume(resume, config, warn=warn)
     else:
-        parent = Path(
-            config.checkpoint.dir or os.environ.get("EXPHIL_CHECKPOINTS_DIR") or "checkpoints"
-        )
-        name = config.checkpoint.name or (
-            f"{config.policy.backbone.kind}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        )
-        try:
-            run_dir, warnings = prepare_run_dir(parent, name, overwrite=config.checkpoint.overwrite)
-        except Exception as exc:
-            raise UserError(str(exc)) from None
-        for w in warnings:
-            err.print(f"[yellow]warning:[/yellow] {w}", soft_wrap=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(to_yaml(config))
+        run = Run.create(config, default_name=config.policy.backbone.kind, warn=warn)
     reporter = RichReporter(console, config.output.verbosity, epochs=config.epochs)
-    sinks, closers = [], []
-    if config.output.tensorboard:
-        from exphil.train._report import tensorboard_sink
-
-        sink, close = tensorboard_sink(run_dir / "tensorboard")
-        sinks.append(sink)
-        closers.append(close)
-    if config.output.wandb:
-        import json as _json
-
-        import msgspec as _msgspec
-
-        from exphil.train._report import wandb_sink
-
-        sink, close = wandb_sink(
-            config.output.wandb_project,
-            run_dir.name,
-            _json.loads(_msgspec.json.encode(config)),
-            run_dir,
-            config.output.wandb_offline,
-        )
-        sinks.append(sink)
-        closers.append(close)
-    stop = threading.Event()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if stop.is_set():  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        stop.set()
-        err.print(
-            "\n[yellow]interrupt: finishing this step and saving a resumable checkpoint "
-            "(Ctrl-C again to abort)[/yellow]"
-        )
-
-    old = signal.signal(signal.SIGINT, on_sigint)
-    with BackgroundSaver() as saver:
-
-        def save(name: str, policy: Any, state: dict[str, Any], meta: dict[str, Any]) -> None:
-            snap, st = snapshot_policy(policy), snapshot_state(state)
-
-            def job() -> None:
-                save_checkpoint(
-                    run_dir,
-                    name,
-                    snap,
-                    st,
-                    metadata=meta,
-                    backup_count=config.checkpoint.backup_count,
-                )
-                warn = size_warning(run_dir / f"{name}.safetensors", config.checkpoint.warn_size_mb)
-                if warn:
-                    err.print(f"[yellow]warning:[/yellow] {warn}", soft_wrap=True)
-
-            saver.submit(name, job)
-
+    with run, run.interruptible():
         try:
-            result = train(
-                config,
-                corpus,
-                run_dir,
-                seed=seed,
-                reporter=reporter,
-                resume=resume,
-                stop=stop,
-                save=save,
-                metrics_file=run_dir / "metrics.jsonl",
-                sinks=sinks,
-            )
+            result = train(config, corpus, run, seed=seed, reporter=reporter, resume=resume)
         finally:
             reporter.close()
-            for close in closers:
-                close()
-            signal.signal(signal.SIGINT, old)
     _print_summary(console, result, config)
     return 130 if result.stopped == "interrupted" else 0
 

@@ -27,13 +27,14 @@ def families() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and PRESET_NAME.fullmatch(p.name))
 
 
-def preset_folder(family: str) -> Traversable:
+def preset_folder(family: str, *, must_exist: bool = True) -> Traversable:
     """The shipped folder of ``family``'s presets. Raises ``ValueError`` (listing the
-    families) for an unknown family."""
+    families) for a family without presets, unless ``must_exist`` is False (then the folder
+    may be absent: :func:`preset_names` finds none in it)."""
     if not isinstance(family, str) or not PRESET_NAME.fullmatch(family):
         raise ValueError(f"family: expected a preset family name, got {family!r}")
     folder = files(__name__) / family
-    if not folder.is_dir():
+    if must_exist and not folder.is_dir():
         raise ValueError(
             f"family: no presets for {family!r}; families: {', '.join(families()) or 'none'}"
         )

@@ -44,7 +44,7 @@ str/int/float/bool/None), ``list``, ``tuple``, ``str``, ``int``, ``float``, ``bo
 ``torch.Size``, ``torch.dtype`` or ``torch.device`` -- exactly what ``torch.load(...,
 weights_only=True)`` rebuilds without running code. Anything else (a numpy array, a set, an
 object) is refused on save with a ``TypeError`` naming its key path; convert numpy arrays with
-``torch.from_numpy`` (:func:`capture_rng_state` does that for numpy's RNG). Optimizer and
+``torch.from_numpy`` (``exphil.train.capture_rng`` does that for numpy's RNG). Optimizer and
 scheduler ``state_dict()`` outputs are fine.
 
 Background saving: snapshot on the training thread (:func:`snapshot_policy`,
@@ -58,7 +58,6 @@ import collections
 import hashlib
 import json
 import os
-import random
 import re
 import threading
 import time
@@ -74,6 +73,7 @@ import torch
 from torch import Tensor, nn
 
 from exphil import _atomic
+from exphil.errors import UserError
 from exphil.nets import (
     Policy,
     PolicyConfig,
@@ -103,8 +103,6 @@ __all__ = [
     "snapshot_state",
     "PolicySnapshot",
     "snapshot_policy",
-    "capture_rng_state",
-    "restore_rng_state",
     "SavedCheckpoint",
     "save_checkpoint",
     "LoadedCheckpoint",
@@ -132,8 +130,9 @@ _BACKUP_RE: Final = re.compile(r"\.bak(?:\.([1-9][0-9]*))?")
 log = structlog.get_logger("exphil.train.checkpoint")
 
 
-class CheckpointError(Exception):
-    """A checkpoint cannot be read or written as asked (missing, corrupt, unsafe, torn)."""
+class CheckpointError(UserError):
+    """A checkpoint cannot be read or written as asked (missing, corrupt, unsafe, torn): the
+    wrong path or file, a user error when it reaches the CLI."""
 
 
 class RunExists(CheckpointError):
@@ -385,51 +384,6 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p}: a training state is a dict, this file holds a {type(obj)}")
     return obj
-
-
-# --------------------------------------------------------------------------- RNG state
-
-
-def capture_rng_state() -> dict[str, Any]:
-    """Python, numpy, torch (and CUDA when available) RNG states, in weights_only-safe types."""
-    import numpy as np
-
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": {
-            "kind": str(kind),
-            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64).copy()),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = list(torch.cuda.get_rng_state_all())
-    return state
-
-
-def restore_rng_state(state: Mapping[str, Any]) -> None:
-    """Undo :func:`capture_rng_state` (a missing ``cuda`` entry leaves CUDA alone)."""
-    import numpy as np
-
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    n = state["numpy"]
-    np.random.set_state(
-        (
-            n["kind"],
-            n["keys"].numpy().astype(np.uint32),
-            n["pos"],
-            n["has_gauss"],
-            n["cached_gaussian"],
-        )
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(list(state["cuda"]))
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -1,33 +1,46 @@
-"""``TrainConfig``: everything ``exphil train-bc`` does, as msgspec Structs.
+"""``TrainConfig``: everything ``exphil train-bc`` does, as msgspec Structs, and
+:data:`TRAIN_BC`, the config family that layers it.
 
 Layering (later wins): defaults < ``--preset NAME`` (``exphil/presets/train-bc/NAME.yaml``) <
-``--config FILE.yaml`` < environment (``EXPHIL_*``) < command-line flags. See
-``exphil.train._layers`` for the merge and its error messages.
+``--config FILE.yaml`` < environment (``EXPHIL_*``, :data:`ENV_VARS`) < command-line flags <
+``--set``. See ``exphil.train._layers`` for the merge and its error messages.
 
 Every Struct checks its own fields in ``__post_init__`` (ranges, and loss-weight names), so
 a config built directly in code holds the same rules as one resolved from layers; a bad
 value raises ``ValueError`` naming the field, e.g. ``DataConfig.batch_size must be >= 1,
-got 0``. Rules that tie fields together (the MLP's window of one frame, ``burnin <
-window``, ``delay_spread <= delay``) are checked by ``exphil.train._layers.resolve_config``,
-which knows which layer set each value.
+got 0``. Rules that tie fields together are :data:`TRAIN_BC`'s ``rules``, applied by
+``resolve_config``, which knows which layer set each value:
+
+* the MLP backbone sees one frame at a time: ``data.window`` is forced to 1 and
+  ``data.burnin`` to 0, unless a layer at least as high as the one that chose the MLP set
+  them (then it is an error: ``--backbone mlp --window 30`` says so, while ``--preset lstm
+  --backbone mlp`` quietly drops the preset's window);
+* ``data.burnin < data.window`` and ``data.delay_spread <= data.delay``.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from typing import Literal
+import types
+from collections.abc import Mapping
+from typing import Final, Literal
 
 import msgspec
 
-from exphil.nets import COMPONENTS, PolicyConfig
+from exphil.nets import BACKBONE_KINDS, COMPONENTS, PolicyConfig
+from exphil.train._layers import ConfigError, ConfigFamily, RuleContext
 
 __all__ = [
     "DataConfig",
     "OptimConfig",
+    "BCOptimConfig",
     "CheckpointConfig",
     "OutputConfig",
     "TrainConfig",
+    "TRAIN_BC",
+    "ENV_VARS",
+    "BACKBONE_FLAG",
 ]
 
 
@@ -138,7 +151,8 @@ class DataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class OptimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Optimizer, schedule and loss."""
+    """The optimizer machinery every algorithm shares (``exphil.train.Optimization``):
+    AdamW, the learning-rate schedule, accumulation, clipping, EMA, bf16 and compile."""
 
     lr: float = 3e-4
     weight_decay: float = 0.01
@@ -156,10 +170,6 @@ class OptimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     clip_norm: float = 1.0
     #: EMA decay of the weights (None = off); used for validation and the saved policy
     ema: float | None = None
-    label_smoothing: float = 0.0
-    focal_gamma: float = 0.0
-    #: per-component loss weights (buttons, main_x, main_y, c_x, c_y, shoulder)
-    loss_weights: dict[str, float] = {}
     #: "auto": bf16 autocast and torch.compile on CUDA, off on CPU
     bf16: Literal["auto", "on", "off"] = "auto"
     compile: Literal["auto", "on", "off"] = "auto"
@@ -181,6 +191,20 @@ class OptimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         _check(c, "grad_accum", self.grad_accum, integer=True, lo=1)
         _check(c, "clip_norm", self.clip_norm, lo=0)
         _check(c, "ema", self.ema, lo=0, hi=1, lo_open=True, hi_open=True, optional=True)
+
+
+class BCOptimConfig(OptimConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """:class:`OptimConfig` plus behavioral cloning's loss: label smoothing, focal loss and
+    per-component weights of the controller loss."""
+
+    label_smoothing: float = 0.0
+    focal_gamma: float = 0.0
+    #: per-component loss weights (buttons, main_x, main_y, c_x, c_y, shoulder)
+    loss_weights: dict[str, float] = {}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        c = "OptimConfig"
         _check(c, "label_smoothing", self.label_smoothing, lo=0, hi=1, hi_open=True)
         _check(c, "focal_gamma", self.focal_gamma, lo=0)
         unknown = sorted(set(self.loss_weights) - set(COMPONENTS))
@@ -242,7 +266,7 @@ class TrainConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     policy: PolicyConfig = PolicyConfig()
     data: DataConfig = DataConfig()
-    optim: OptimConfig = OptimConfig()
+    optim: BCOptimConfig = BCOptimConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     output: OutputConfig = OutputConfig()
     epochs: int = 10
@@ -268,3 +292,102 @@ class TrainConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         _check(c, "seed", self.seed, integer=True, lo=0, optional=True)
         _check(c, "val_per_epoch", self.val_per_epoch, integer=True, lo=1)
         _check(c, "val_batches", self.val_batches, integer=True, lo=1, optional=True)
+        if not isinstance(self.optim, BCOptimConfig):
+            raise TypeError(
+                f"TrainConfig.optim must be a BCOptimConfig (OptimConfig plus the BC loss), "
+                f"got {type(self.optim).__name__}"
+            )
+
+
+# ---------------------------------------------------------------------------------------
+# the train-bc config family: environment and cross-field rules
+
+#: the ``exphil train-bc`` flag that picks ``policy.backbone.kind``, named in hints (a flag
+#: given in ``cli`` for that field takes its place)
+BACKBONE_FLAG: Final = "--backbone"
+
+#: the environment variables train-bc's layering reads, and what each sets
+ENV_VARS: Final[Mapping[str, str]] = types.MappingProxyType(
+    {
+        "EXPHIL_REPLAYS_DIR": "data.replays = [value], when no layer gives replays",
+        "EXPHIL_CHECKPOINTS_DIR": "checkpoint.dir",
+        "EXPHIL_DEFAULT_PRESET": "the preset, when neither --preset nor the config file names one",
+        "EXPHIL_WANDB_PROJECT": "output.wandb_project",
+        "EXPHIL_SEED": "seed (an integer)",
+        "EXPHIL_DEVICE": "device (auto, cpu or cuda)",
+    }
+)
+
+_TEMPORAL: Final = "|".join(k for k in BACKBONE_KINDS if k != "mlp")
+
+
+def _mlp_rule(config: TrainConfig, ctx: RuleContext) -> TrainConfig:
+    """The MLP sees one frame at a time: window 1 and burnin 0, forced unless set by a layer
+    at least as high as the one that chose the MLP (then a ConfigError)."""
+    if config.policy.backbone.kind != "mlp":
+        return config
+    kind_level = ctx.level("policy.backbone.kind")
+    flag = ctx.flag("policy.backbone.kind", BACKBONE_FLAG)
+    updates: dict[str, int] = {}
+    for name, neutral in (("window", 1), ("burnin", 0)):
+        value = getattr(config.data, name)
+        if value == neutral:
+            continue
+        path = f"data.{name}"
+        if ctx.is_set(path) and ctx.level(path) >= kind_level:
+            origin = ctx.origin(path)
+            raise ConfigError(
+                f"{path} {value} (from {origin}) needs a temporal backbone; the MLP sees one "
+                f"frame at a time (use {flag} {_TEMPORAL}, or {ctx.drop_hint(path)})",
+                path=path,
+                layer=origin,
+            )
+        updates[name] = neutral
+        note = f"forced to {neutral}: the MLP backbone sees one frame at a time"
+        if ctx.is_set(path):
+            note += f" ({value} from {ctx.origin(path)} dropped)"
+        ctx.force(path, note)
+    if not updates:
+        return config
+    data = msgspec.structs.replace(config.data, **updates)
+    return msgspec.structs.replace(config, data=data)
+
+
+def _bc_rules(config: TrainConfig, ctx: RuleContext) -> TrainConfig:
+    config = _mlp_rule(config, ctx)
+    d = config.data
+    if d.burnin >= d.window:
+        raise ConfigError(
+            f"data.burnin {d.burnin} (from {ctx.origin('data.burnin')}) must be smaller than "
+            f"data.window {d.window} (from {ctx.origin('data.window')}): burn-in frames carry "
+            f"no loss, so a window needs at least one frame after them",
+            path="data.burnin",
+            layer=ctx.origin("data.burnin"),
+        )
+    if d.delay_spread > d.delay:
+        raise ConfigError(
+            f"data.delay_spread {d.delay_spread} (from {ctx.origin('data.delay_spread')}) "
+            f"must be <= data.delay {d.delay} (from {ctx.origin('data.delay')}): a sample's "
+            f"delay is delay +/- delay_spread and cannot be negative",
+            path="data.delay_spread",
+            layer=ctx.origin("data.delay_spread"),
+        )
+    return config
+
+
+#: ``exphil train-bc``'s config family: :class:`TrainConfig`, the ``train-bc`` presets,
+#: :data:`ENV_VARS` and the rules above
+TRAIN_BC: Final[ConfigFamily[TrainConfig]] = ConfigFamily(
+    name="train-bc",
+    root=TrainConfig,
+    env=(
+        ("EXPHIL_CHECKPOINTS_DIR", "checkpoint.dir"),
+        ("EXPHIL_WANDB_PROJECT", "output.wandb_project"),
+        ("EXPHIL_SEED", "seed"),
+        ("EXPHIL_DEVICE", "device"),
+    ),
+    env_fallbacks=(("EXPHIL_REPLAYS_DIR", "data.replays"),),
+    preset_env="EXPHIL_DEFAULT_PRESET",
+    rules=_bc_rules,
+    env_help=ENV_VARS,
+)

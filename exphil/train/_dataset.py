@@ -81,6 +81,7 @@ from exphil.embed import (
     id_specs,
     sample_delays,
 )
+from exphil.errors import UserError
 from exphil.game.frames import BUTTONS, Frames, PlayerFrames
 from exphil.game.ids import Character, Stage
 from exphil.game.peppi import ReplayError, read_game
@@ -153,7 +154,7 @@ _X_COMPONENTS: Final = frozenset({"spatial.dx", "prev.main_x", "prev.c_x"})
 _PROJ_X: Final = (2, 4)
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """The corpus cannot be built: no replays, no usable game, a bad setting."""
 
 

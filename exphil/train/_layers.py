@@ -1,19 +1,23 @@
-"""How ``exphil train-bc`` turns presets, a config file, the environment and flags into one
-:class:`~exphil.train.TrainConfig`, with error messages that say which field, which layer and
-what is wrong.
+"""Config layering for any root config Struct (``TrainConfig`` for ``exphil train-bc``, PPO's
+root for self-play): presets, a config file, the environment and flags become one checked
+config, with error messages that say which field, which layer and what is wrong.
 
+A :class:`ConfigFamily` says what is layered: the root Struct, the preset family
+(``exphil/presets/FAMILY/``), the environment variables and the family's cross-field rules.
 Layers, later wins::
 
     defaults < preset < --config FILE < environment < command-line flags < --set PATH=VALUE
 
 * **preset** (``--preset NAME``, else ``preset: NAME`` at the top of the ``--config`` file,
-  else ``$EXPHIL_DEFAULT_PRESET``): ``exphil/presets/train-bc/NAME.yaml`` (package data, see
-  :mod:`exphil.presets`). A preset may start from
-  another with ``extends: OTHER`` (chains are followed base first; cycles are an error).
+  else the family's ``preset_env`` variable, ``$EXPHIL_DEFAULT_PRESET`` for train-bc):
+  ``exphil/presets/FAMILY/NAME.yaml`` (package data, see :mod:`exphil.presets`). A preset
+  may start from another with ``extends: OTHER`` (chains are followed base first; cycles
+  are an error).
 * **--config FILE**: a YAML file of the same shape as the config (``optim: {lr: 1e-4}``),
   optionally with ``preset: NAME`` at the top.
-* **environment**: see :data:`ENV_VARS`. ``EXPHIL_REPLAYS_DIR`` is a fallback: it fills
-  ``data.replays`` only when no layer gives any replays.
+* **environment**: the family's ``env`` pairs (variable -> field; an integer field reads
+  the value as an integer) and ``env_fallbacks`` (variable -> list field, filled with
+  ``[value]`` only when no layer gives a non-empty list).
 * **command-line flags** (``cli``): a mapping of dotted field path to ``(value, flag)``,
   holding only the flags the user typed, e.g. ``{"optim.lr": (1e-4, "--lr")}``.
 * **--set** (``sets``): ``"optim.lr=1e-4"`` strings; the value is read as YAML
@@ -25,13 +29,11 @@ a float (PyYAML's YAML 1.1 default makes it a string), only ``true``/``false`` a
 (``bf16: off`` is the string ``"off"``), and dates stay strings.
 
 After the merge, ``msgspec.convert`` checks every type and each Struct's ``__post_init__``
-its ranges; :func:`resolve_config` then applies the rules that tie fields together:
-
-* the MLP backbone sees one frame at a time: ``data.window`` is forced to 1 and
-  ``data.burnin`` to 0, unless a layer at least as high as the one that chose the MLP set
-  them (then it is an error: ``--backbone mlp --window 30`` says so, while ``--preset lstm
-  --backbone mlp`` quietly drops the preset's window);
-* ``data.burnin < data.window`` and ``data.delay_spread <= data.delay``.
+its ranges; then the family's ``rules(config, context)`` tie fields together: a rule reads
+which layer set a field (:class:`RuleContext`), may force a value (recorded in the
+sources) and raises :class:`ConfigError` naming the fields and their layers. train-bc's
+rules (the MLP's window of one frame, ``burnin < window``, ``delay_spread <= delay``) are in
+``exphil.train._config``.
 """
 
 from __future__ import annotations
@@ -39,79 +41,65 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import functools
 import io
 import os
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import msgspec
 import yaml
 
 import exphil
-from exphil.nets import BACKBONE_KINDS
+from exphil.errors import UserError
 from exphil.presets import PRESET_NAME, preset_folder, preset_names
-from exphil.train._config import TrainConfig
 
 __all__ = [
     "ConfigError",
+    "ConfigFamily",
+    "RuleContext",
     "Resolved",
-    "PRESET_DIR",
-    "BACKBONE_FLAG",
-    "ENV_VARS",
+    "LEVEL_DEFAULTS",
+    "LEVEL_PRESET",
+    "LEVEL_FILE",
+    "LEVEL_ENV",
+    "LEVEL_COMMAND_LINE",
     "list_presets",
     "load_preset",
     "resolve_config",
+    "config_family",
     "config_differences",
     "to_yaml",
     "from_yaml_text",
+    "from_builtins",
 ]
 
-#: the train-bc presets shipped with the package (``exphil/presets/train-bc/``)
-PRESET_DIR: Final = preset_folder("train-bc")
+C = TypeVar("C", bound=msgspec.Struct)
+
 #: the package's parent folder: preset paths are shown relative to it
 _PACKAGE_PARENT: Final = Path(exphil.__file__).resolve().parent.parent
 
-#: the ``exphil train-bc`` flag that picks ``policy.backbone.kind``, named in hints (a flag
-#: given in ``cli`` for that field takes its place)
-BACKBONE_FLAG: Final = "--backbone"
-
-#: the environment variables :func:`resolve_config` reads, and what each sets
-ENV_VARS: Final[Mapping[str, str]] = types.MappingProxyType(
-    {
-        "EXPHIL_REPLAYS_DIR": "data.replays = [value], when no layer gives replays",
-        "EXPHIL_CHECKPOINTS_DIR": "checkpoint.dir",
-        "EXPHIL_DEFAULT_PRESET": "the preset, when neither --preset nor the config file names one",
-        "EXPHIL_WANDB_PROJECT": "output.wandb_project",
-        "EXPHIL_SEED": "seed (an integer)",
-        "EXPHIL_DEVICE": "device (auto, cpu or cuda)",
-    }
-)
-
-# environment variable -> field path, for the plain ones (replays and the preset are special)
-_ENV_FIELDS: Final = (
-    ("EXPHIL_CHECKPOINTS_DIR", "checkpoint.dir"),
-    ("EXPHIL_WANDB_PROJECT", "output.wandb_project"),
-    ("EXPHIL_SEED", "seed"),
-    ("EXPHIL_DEVICE", "device"),
-)
-
 _PRESET_NAME: Final = PRESET_NAME
-_TEMPORAL: Final = "|".join(k for k in BACKBONE_KINDS if k != "mlp")
 
 # layer levels, low to high; the command line (flags and --set) is one level
-_DEFAULTS: Final = 0
-_PRESET: Final = 1
-_FILE: Final = 2
-_ENV: Final = 3
-_COMMAND_LINE: Final = 4
+LEVEL_DEFAULTS: Final = 0
+LEVEL_PRESET: Final = 1
+LEVEL_FILE: Final = 2
+LEVEL_ENV: Final = 3
+LEVEL_COMMAND_LINE: Final = 4
+_DEFAULTS: Final = LEVEL_DEFAULTS
+_PRESET: Final = LEVEL_PRESET
+_FILE: Final = LEVEL_FILE
+_ENV: Final = LEVEL_ENV
+_COMMAND_LINE: Final = LEVEL_COMMAND_LINE
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config that cannot be resolved. The message names the dotted field path, the layer
     that set the value (``command line --lr``, ``--config run.yaml``, ...) and what is wrong,
     with a suggestion where one is known. ``path`` and ``layer`` hold the first two (``layer``
@@ -124,17 +112,97 @@ class ConfigError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Resolved:
+class Resolved(Generic[C]):
     """What :func:`resolve_config` found.
 
     ``sources``: dotted field path -> the layer that set it (``"command line --lr"``,
-    ``"preset quick (exphil/presets/train-bc/quick.yaml)"``, ...) for every field some layer set or
-    a rule changed; fields absent from it hold their defaults. ``preset``: the preset named
-    (by ``--preset``, the config file or ``$EXPHIL_DEFAULT_PRESET``), None without one."""
+    ``"preset quick (exphil/presets/train-bc/quick.yaml)"``, ...) for every field some layer
+    set or a rule changed; fields absent from it hold their defaults. ``preset``: the preset
+    named (by ``--preset``, the config file or the family's ``preset_env``), None without
+    one."""
 
-    config: TrainConfig
+    config: C
     sources: dict[str, str]
     preset: str | None
+
+
+class RuleContext:
+    """What a family's ``rules`` see besides the converted config: which layer set each
+    field, the command-line flags, and a way to record a forced value's note."""
+
+    def __init__(
+        self, merger: _Merger, cli: Mapping[str, tuple[Any, str]], forced: dict[str, str]
+    ) -> None:
+        self._merger = merger
+        self.cli = cli
+        self._forced = forced
+
+    def origin(self, path: str) -> str:
+        """The description of the layer that set ``path`` (``"command line --window"``),
+        a forced value's note, or ``"defaults"``."""
+        return _origin(path, self._merger, self._forced)
+
+    def level(self, path: str) -> int:
+        """The level (``LEVEL_DEFAULTS`` .. ``LEVEL_COMMAND_LINE``) of the layer that set
+        ``path``."""
+        layer = self._merger.layer_of(path)
+        return LEVEL_DEFAULTS if layer is None else layer.level
+
+    def is_set(self, path: str) -> bool:
+        """Whether some layer (not the defaults) set ``path``."""
+        return self._merger.layer_of(path) is not None
+
+    def drop_hint(self, path: str) -> str:
+        """How to take ``path``'s value out of the layer that set it (``"drop --window"``,
+        ``"unset EXPHIL_X"``, ``"remove data.window from preset lstm"``)."""
+        layer = self._merger.layer_of(path)
+        return f"leave {path} at its default" if layer is None else layer.drop_hint(path)
+
+    def flag(self, path: str, default: str) -> str:
+        """The command-line flag that set ``path``, else ``default`` (for hints)."""
+        entry = self.cli.get(path)
+        return entry[1] if isinstance(entry, tuple) else default
+
+    def force(self, path: str, note: str) -> None:
+        """Record that a rule forced ``path``'s value (``note`` becomes its source)."""
+        self._forced[path] = note
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigFamily(Generic[C]):
+    """What :func:`resolve_config` layers: ``root`` (a msgspec Struct whose fields all have
+    defaults), its presets (``exphil/presets/NAME/``), the environment and its rules.
+
+    * ``env``: ``(variable, dotted field path)`` pairs; a non-empty variable sets the field
+      (an integer field reads it as an integer, with a clear error).
+    * ``env_fallbacks``: ``(variable, dotted list field)`` pairs; the field becomes
+      ``[value]`` only when no layer gives a non-empty list (``EXPHIL_REPLAYS_DIR``).
+    * ``preset_env``: the variable naming the default preset (None: none).
+    * ``rules``: ``rules(config, context) -> config``, the cross-field checks after the
+      types and ranges (see :class:`RuleContext`); None for none.
+    * ``env_help``: variable -> what it sets, for documentation.
+    """
+
+    name: str
+    root: type[C]
+    env: tuple[tuple[str, str], ...] = ()
+    env_fallbacks: tuple[tuple[str, str], ...] = ()
+    preset_env: str | None = "EXPHIL_DEFAULT_PRESET"
+    rules: Callable[[C, RuleContext], C] | None = None
+    env_help: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.root, type) and issubclass(self.root, msgspec.Struct)):
+            raise TypeError(f"ConfigFamily.root must be a msgspec Struct class, got {self.root!r}")
+        if not _PRESET_NAME.fullmatch(self.name):
+            raise ValueError(f"ConfigFamily.name must be a preset family name, got {self.name!r}")
+        paths = dict(_walk_paths(self.root))
+        for var, path in (*self.env, *self.env_fallbacks):
+            if paths.get(path) is not False:
+                raise ValueError(
+                    f"ConfigFamily.env: {var} names {path!r}, not a field of {self.root.__name__}"
+                )
+        _FAMILIES[self.name] = self
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,6 +268,23 @@ def _load_yaml(text: str, name: str = "<text>") -> Any:
     return yaml.load(stream, Loader=_Loader)  # _Loader derives from SafeLoader
 
 
+_FAMILIES: dict[str, ConfigFamily[Any]] = {}
+
+
+def config_family(family: ConfigFamily[C] | str) -> ConfigFamily[C]:
+    """``family`` itself, or the :class:`ConfigFamily` defined under that name (families
+    register themselves when created: ``"train-bc"`` once ``exphil.train`` is imported)."""
+    if isinstance(family, ConfigFamily):
+        return family
+    found = _FAMILIES.get(family)
+    if found is None:
+        raise ValueError(
+            f"family: no config family named {family!r}; defined: "
+            f"{', '.join(sorted(_FAMILIES)) or 'none'}"
+        )
+    return found
+
+
 # ---------------------------------------------------------------------------------------
 # the config's shape
 
@@ -223,10 +308,10 @@ def _is_mapping_type(tp: Any) -> bool:
     return typing.get_origin(tp) is dict
 
 
-def _type_at(path: str) -> Any:
-    """The declared type at a dotted path of ``TrainConfig`` (the class itself for ""),
-    or None where the path leaves the Structs."""
-    tp: Any = TrainConfig
+def _type_at(root: type[msgspec.Struct], path: str) -> Any:
+    """The declared type at a dotted path of ``root`` (the class itself for ""), or None
+    where the path leaves the Structs."""
+    tp: Any = root
     for part in path.split(".") if path else ():
         cls = _struct_type(tp)
         if cls is None:
@@ -237,7 +322,8 @@ def _type_at(path: str) -> Any:
     return tp
 
 
-def _walk_paths(cls: type[msgspec.Struct], prefix: str = "") -> list[tuple[str, bool]]:
+@functools.cache
+def _walk_paths(cls: type[msgspec.Struct], prefix: str = "") -> tuple[tuple[str, bool], ...]:
     """Every (dotted path, is_section) under ``cls``, in field order."""
     out: list[tuple[str, bool]] = []
     for name, tp in _field_types(cls).items():
@@ -245,11 +331,11 @@ def _walk_paths(cls: type[msgspec.Struct], prefix: str = "") -> list[tuple[str, 
         out.append((prefix + name, sub is not None))
         if sub is not None:
             out += _walk_paths(sub, f"{prefix}{name}.")
-    return out
+    return tuple(out)
 
 
-_ALL_PATHS: Final = _walk_paths(TrainConfig)
-_LEAF_PATHS: Final = tuple(p for p, section in _ALL_PATHS if not section)
+def _leaf_paths(root: type[msgspec.Struct]) -> tuple[str, ...]:
+    return tuple(p for p, section in _walk_paths(root) if not section)
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,17 +360,24 @@ class _Layer:
         return f"remove {path} from {self.origin}"
 
 
-def _suggest(key: str, path: str, cls: type[msgspec.Struct], extra: Sequence[str]) -> str:
+def _suggest(
+    key: str,
+    path: str,
+    cls: type[msgspec.Struct],
+    extra: Sequence[str],
+    root: type[msgspec.Struct],
+) -> str:
     """``did you mean ...?``: the closest field of ``cls``, else fields of that name (or a
-    close one) elsewhere in the config, else the list of valid names."""
+    close one) elsewhere in the config (``root``), else the list of valid names."""
     names = [*_field_types(cls), *extra]
     close = difflib.get_close_matches(key, names, n=1)
     if close:
         return f"did you mean {close[0]!r}?"
-    last = {p.rsplit(".", 1)[-1] for p, _ in _ALL_PATHS}
+    every = _walk_paths(root)
+    last = {p.rsplit(".", 1)[-1] for p, _ in every}
     near = difflib.get_close_matches(key, last, n=1)
     if near:
-        found = [p for p, _ in _ALL_PATHS if p.rsplit(".", 1)[-1] == near[0] and p != path]
+        found = [p for p, _ in every if p.rsplit(".", 1)[-1] == near[0] and p != path]
         if found:
             return "did you mean " + " or ".join(repr(p) for p in found) + "?"
     return f"valid names here: {', '.join(names)}"
@@ -303,14 +396,15 @@ def _merge_values(old: Any, new: Any) -> Any:
 class _Merger:
     """The merged raw values and, per field path, the layer that last set it."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: type[msgspec.Struct]) -> None:
+        self.root = root
         self.data: dict[str, Any] = {}
         self.sources: dict[str, _Layer] = {}
 
     def apply(self, values: Mapping[Any, Any], layer: _Layer, extra: Sequence[str] = ()) -> None:
         """Merge one layer's nested values, refusing unknown keys (``extra``: names also
         valid at the top level, for the suggestions)."""
-        self._merge(self.data, values, TrainConfig, "", layer, extra)
+        self._merge(self.data, values, self.root, "", layer, extra)
 
     def _merge(
         self,
@@ -331,7 +425,7 @@ class _Merger:
                     layer=layer.description,
                 )
             if key not in fields:
-                hint = _suggest(key, path, cls, extra)
+                hint = _suggest(key, path, cls, extra, self.root)
                 raise ConfigError(
                     f"{path}: unknown field (from {layer.description}); {hint}",
                     path=path,
@@ -441,16 +535,17 @@ def _read_mapping(path: Path | Traversable, label: str, layer: str) -> dict[Any,
 
 def _folder(family: str, preset_dir: str | Path | Traversable | None) -> Path | Traversable:
     if preset_dir is None:
-        return preset_folder(family)
+        return preset_folder(family, must_exist=False)
     return preset_dir if isinstance(preset_dir, Traversable) else Path(preset_dir)
 
 
 def list_presets(
-    family: str = "train-bc", *, preset_dir: str | Path | Traversable | None = None
+    family: str | ConfigFamily[Any], *, preset_dir: str | Path | Traversable | None = None
 ) -> list[str]:
-    """The preset names of ``family`` (``NAME`` of each ``NAME.yaml`` in its shipped folder,
-    or in ``preset_dir`` when given), sorted."""
-    return preset_names(_folder(family, preset_dir))
+    """The preset names of ``family`` (``"train-bc"``; ``NAME`` of each ``NAME.yaml`` in its
+    shipped folder, or in ``preset_dir`` when given), sorted."""
+    name = family if isinstance(family, str) else family.name
+    return preset_names(_folder(name, preset_dir))
 
 
 def _preset_layer(name: str, path: Path | Traversable) -> _Layer:
@@ -508,14 +603,18 @@ def _preset_chain(
 
 
 def load_preset(
-    family: str, name: str, *, preset_dir: str | Path | Traversable | None = None
+    family: str | ConfigFamily[Any],
+    name: str,
+    *,
+    preset_dir: str | Path | Traversable | None = None,
 ) -> dict[str, Any]:
-    """Preset ``name`` of ``family`` (``"train-bc"``) as a nested dict, with the presets it
-    ``extends`` merged in underneath (and the ``extends`` key gone); ``preset_dir`` replaces
-    the shipped folder. Raises :class:`ConfigError` for an unknown preset (with the closest
-    name), a cycle, bad YAML or an unknown field."""
-    folder = _folder(family, preset_dir)
-    merger = _Merger()
+    """Preset ``name`` of ``family`` (a :class:`ConfigFamily` or its name, ``"train-bc"``) as
+    a nested dict, with the presets it ``extends`` merged in underneath (and the ``extends``
+    key gone); ``preset_dir`` replaces the shipped folder. Raises :class:`ConfigError` for an
+    unknown preset (with the closest name), a cycle, bad YAML or an unknown field."""
+    fam = config_family(family)
+    folder = _folder(fam.name, preset_dir)
+    merger = _Merger(fam.root)
     for layer, values in _preset_chain(name, folder, "load_preset()"):
         merger.apply(values, layer, extra=("extends",))
     return merger.data
@@ -541,7 +640,7 @@ def _validation_error(exc: msgspec.ValidationError, merger: _Merger) -> ConfigEr
     # errors of the top-level Struct itself (its __post_init__) come without a location
     problem, where = (m.group(1), m.group(2).lstrip(".")) if m else (text, "")
     field_path = re.sub(r"\[[^\]]*\]", "", where)
-    tp = _type_at(field_path)
+    tp = _type_at(merger.root, field_path)
     cls = _struct_type(tp)
     if cls is not None and not problem.startswith(("Expected `", "Invalid enum value")):
         # a Struct's __post_init__: find the field(s) its message names
@@ -587,9 +686,9 @@ def _validation_error(exc: msgspec.ValidationError, merger: _Merger) -> ConfigEr
     return ConfigError(f"{shown}: {detail} (from {origin}){hint}", path=shown, layer=origin)
 
 
-def _convert(merger: _Merger) -> TrainConfig:
+def _convert(merger: _Merger, root: type[C]) -> C:
     try:
-        return msgspec.convert(merger.data, TrainConfig)
+        return msgspec.convert(merger.data, root)
     except msgspec.ValidationError as exc:
         raise _validation_error(exc, merger) from None
 
@@ -598,21 +697,32 @@ def _convert(merger: _Merger) -> TrainConfig:
 # resolve_config
 
 
-def _environment_layers(env: Mapping[str, str]) -> list[tuple[_Layer, dict[str, Any]]]:
+def _is_int_type(tp: Any) -> bool:
+    if tp is int:
+        return True
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args == [int]
+    return False
+
+
+def _environment_layers(
+    env: Mapping[str, str], family: ConfigFamily[Any]
+) -> list[tuple[_Layer, dict[str, Any]]]:
     out: list[tuple[_Layer, dict[str, Any]]] = []
-    for var, path in _ENV_FIELDS:
+    for var, path in family.env:
         raw = env.get(var, "")
         if not raw:
             continue
         layer = _Layer(f"environment {var}", _ENV, "env", var)
         value: Any = raw
-        if path == "seed":
+        if _is_int_type(_type_at(family.root, path)):
             try:
                 value = int(raw.strip())
             except ValueError:
                 raise ConfigError(
-                    f"seed: expected an integer, got {raw!r} (from {layer.description})",
-                    path="seed",
+                    f"{path}: expected an integer, got {raw!r} (from {layer.description})",
+                    path=path,
                     layer=layer.description,
                 ) from None
         out.append((layer, _nest(path, value, layer)))
@@ -661,68 +771,8 @@ def _set_layers(sets: Sequence[str]) -> list[tuple[_Layer, dict[str, Any]]]:
     return out
 
 
-def _apply_mlp_rule(
-    config: TrainConfig, merger: _Merger, cli: Mapping[str, Any], forced: dict[str, str]
-) -> TrainConfig:
-    """The MLP sees one frame at a time: window 1 and burnin 0, forced unless set by a layer
-    at least as high as the one that chose the MLP (then a ConfigError)."""
-    if config.policy.backbone.kind != "mlp":
-        return config
-    kind_layer = merger.layer_of("policy.backbone.kind")
-    kind_level = _DEFAULTS if kind_layer is None else kind_layer.level
-    flag_entry = cli.get("policy.backbone.kind")
-    flag = flag_entry[1] if isinstance(flag_entry, tuple) else BACKBONE_FLAG
-    updates: dict[str, int] = {}
-    for name, neutral in (("window", 1), ("burnin", 0)):
-        value = getattr(config.data, name)
-        if value == neutral:
-            continue
-        path = f"data.{name}"
-        layer = merger.layer_of(path)
-        if layer is not None and layer.level >= kind_level:
-            raise ConfigError(
-                f"{path} {value} (from {layer.description}) needs a temporal backbone; the "
-                f"MLP sees one frame at a time (use {flag} {_TEMPORAL}, or "
-                f"{layer.drop_hint(path)})",
-                path=path,
-                layer=layer.description,
-            )
-        updates[name] = neutral
-        note = f"forced to {neutral}: the MLP backbone sees one frame at a time"
-        if layer is not None:
-            note += f" ({value} from {layer.description} dropped)"
-        forced[path] = note
-    if not updates:
-        return config
-    data = msgspec.structs.replace(config.data, **updates)
-    return msgspec.structs.replace(config, data=data)
-
-
-def _check_cross_fields(config: TrainConfig, merger: _Merger, forced: Mapping[str, str]) -> None:
-    d = config.data
-
-    def origin(path: str) -> str:
-        return _origin(path, merger, forced)
-
-    if d.burnin >= d.window:
-        raise ConfigError(
-            f"data.burnin {d.burnin} (from {origin('data.burnin')}) must be smaller than "
-            f"data.window {d.window} (from {origin('data.window')}): burn-in frames carry no "
-            f"loss, so a window needs at least one frame after them",
-            path="data.burnin",
-            layer=origin("data.burnin"),
-        )
-    if d.delay_spread > d.delay:
-        raise ConfigError(
-            f"data.delay_spread {d.delay_spread} (from {origin('data.delay_spread')}) must be "
-            f"<= data.delay {d.delay} (from {origin('data.delay')}): a sample's delay is "
-            f"delay +/- delay_spread and cannot be negative",
-            path="data.delay_spread",
-            layer=origin("data.delay_spread"),
-        )
-
-
 def resolve_config(
+    family: ConfigFamily[C] | str,
     *,
     preset: str | None = None,
     config_file: str | Path | None = None,
@@ -730,30 +780,31 @@ def resolve_config(
     cli: Mapping[str, tuple[Any, str]] | None = None,
     sets: Sequence[str] = (),
     preset_dir: str | Path | Traversable | None = None,
-    base: tuple[TrainConfig, str] | None = None,
-) -> Resolved:
+    base: tuple[C, str] | None = None,
+) -> Resolved[C]:
     """Merge the layers (defaults < preset < ``config_file`` < ``env`` < ``cli`` < ``sets``)
-    into a checked :class:`TrainConfig`.
+    into a checked config of ``family``'s root type (``family``: a :class:`ConfigFamily` or
+    the name of a defined one, e.g. ``"train-bc"``).
 
     * ``base``: ``(config, description)`` replacing the defaults and the preset, e.g. the
       config stored in a checkpoint being resumed (``"checkpoint runs/x/last"``); a preset
       cannot be combined with it.
-
     * ``preset``: the ``--preset`` name; wins over ``preset:`` in the config file and over
-      ``$EXPHIL_DEFAULT_PRESET``.
-    * ``env``: the environment (default ``os.environ``); see :data:`ENV_VARS`. Empty values
-      count as unset.
+      the family's ``preset_env`` variable.
+    * ``env``: the environment (default ``os.environ``); see :class:`ConfigFamily`. Empty
+      values count as unset.
     * ``cli``: only the flags the user typed, as dotted field path -> ``(value, flag)``,
       e.g. ``{"optim.lr": (1e-4, "--lr"), "policy.backbone.kind": ("lstm", "--backbone")}``.
       Values are Python values of the field's type (lists for list fields).
     * ``sets``: ``"PATH=VALUE"`` strings (``--set``), VALUE read as YAML.
-    * ``preset_dir``: where presets live (default :data:`PRESET_DIR`).
+    * ``preset_dir``: where presets live (default: the family's shipped folder).
 
     Raises :class:`ConfigError` naming the field, the layer and the problem.
     """
+    fam: ConfigFamily[C] = config_family(family)
     env = os.environ if env is None else env
     cli = {} if cli is None else cli
-    folder = _folder("train-bc", preset_dir)
+    folder = _folder(fam.name, preset_dir)
 
     file_layer: _Layer | None = None
     file_values: dict[Any, Any] = {}
@@ -785,8 +836,8 @@ def resolve_config(
     elif file_preset is not None:
         assert file_layer is not None
         name, asked_by = file_preset, file_layer.description
-    elif env.get("EXPHIL_DEFAULT_PRESET"):
-        name, asked_by = env["EXPHIL_DEFAULT_PRESET"], "environment EXPHIL_DEFAULT_PRESET"
+    elif fam.preset_env and env.get(fam.preset_env):
+        name, asked_by = env[fam.preset_env], f"environment {fam.preset_env}"
 
     layers: list[tuple[_Layer, Mapping[Any, Any], tuple[str, ...]]] = []
     if base is not None:
@@ -796,27 +847,28 @@ def resolve_config(
         layers += [(lay, vals, ("extends",)) for lay, vals in _preset_chain(name, folder, asked_by)]
     if file_layer is not None:
         layers.append((file_layer, file_values, ("preset",)))
-    layers += [(lay, vals, ()) for lay, vals in _environment_layers(env)]
+    layers += [(lay, vals, ()) for lay, vals in _environment_layers(env, fam)]
     layers += [(lay, vals, ()) for lay, vals in _cli_layers(cli)]
     layers += [(lay, vals, ()) for lay, vals in _set_layers(sets)]
 
-    merger = _Merger()
+    merger = _Merger(fam.root)
     for layer, values, extra in layers:
         merger.apply(values, layer, extra)
 
-    replays_dir = env.get("EXPHIL_REPLAYS_DIR", "")
-    found, replays = merger.value_at("data.replays")
-    if replays_dir and not (found and replays):
-        layer = _Layer("environment EXPHIL_REPLAYS_DIR", _ENV, "env", "EXPHIL_REPLAYS_DIR")
-        merger.apply({"data": {"replays": [replays_dir]}}, layer)
+    for var, path in fam.env_fallbacks:
+        raw = env.get(var, "")
+        found, value = merger.value_at(path)
+        if raw and not (found and value):
+            layer = _Layer(f"environment {var}", _ENV, "env", var)
+            merger.apply(_nest(path, [raw], layer), layer)
 
-    config = _convert(merger)
+    config = _convert(merger, fam.root)
     forced: dict[str, str] = {}
-    config = _apply_mlp_rule(config, merger, cli, forced)
-    _check_cross_fields(config, merger, forced)
+    if fam.rules is not None:
+        config = fam.rules(config, RuleContext(merger, cli, forced))
 
     sources: dict[str, str] = {}
-    for path in _LEAF_PATHS:
+    for path in _leaf_paths(fam.root):
         if path in forced:
             sources[path] = forced[path]
         elif (layer_ := merger.sources.get(path)) is not None:
@@ -828,7 +880,7 @@ def resolve_config(
 # comparing and writing configs
 
 
-def config_differences(a: TrainConfig, b: TrainConfig) -> list[tuple[str, Any, Any]]:
+def config_differences(a: msgspec.Struct, b: msgspec.Struct) -> list[tuple[str, Any, Any]]:
     """Every field where ``a`` and ``b`` differ, as ``(dotted path, a's value, b's value)``
     in field order, recursing into nested Structs (a mapping or list field is one value)."""
 
@@ -843,7 +895,7 @@ def config_differences(a: TrainConfig, b: TrainConfig) -> list[tuple[str, Any, A
     return walk(a, b, "")
 
 
-def to_yaml(config: TrainConfig) -> str:
+def to_yaml(config: msgspec.Struct) -> str:
     """Every field of ``config`` as YAML, in field order; :func:`from_yaml_text` reads it
     back to an equal config."""
     return yaml.dump(
@@ -855,10 +907,10 @@ def to_yaml(config: TrainConfig) -> str:
     )
 
 
-def from_yaml_text(text: str, *, source: str = "YAML text") -> TrainConfig:
-    """A config from YAML (all fields or some; the rest keep their defaults), checked like
-    a single ``--config`` layer but without the cross-field rules of :func:`resolve_config`
-    (a saved config reads back exactly). ``source`` names the text in errors."""
+def from_yaml_text(text: str, root: type[C], *, source: str = "YAML text") -> C:
+    """A ``root`` config from YAML (all fields or some; the rest keep their defaults),
+    checked like a single ``--config`` layer but without the family's cross-field rules (a
+    saved config reads back exactly). ``source`` names the text in errors."""
     layer = _Layer(source, _FILE, "file", source)
     try:
         data = _load_yaml(text, source)
@@ -872,6 +924,20 @@ def from_yaml_text(text: str, *, source: str = "YAML text") -> TrainConfig:
             path="",
             layer=source,
         )
-    merger = _Merger()
+    merger = _Merger(root)
     merger.apply(data, layer)
-    return _convert(merger)
+    return _convert(merger, root)
+
+
+def from_builtins(data: Any, root: type[C], *, source: str) -> C:
+    """A ``root`` config from plain values (``msgspec.to_builtins`` output, e.g. the config
+    stored in a training state), checked like :func:`from_yaml_text`."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{source}: expected a mapping of fields, got {type(data).__name__}",
+            path="",
+            layer=source,
+        )
+    merger = _Merger(root)
+    merger.apply(data, _Layer(source, _FILE, "file", source))
+    return _convert(merger, root)

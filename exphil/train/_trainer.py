@@ -1,16 +1,20 @@
-"""The behavioral-cloning loop, readable top to bottom (in the spirit of CleanRL).
+"""The behavioral-cloning loop, readable top to bottom (in the spirit of CleanRL), on the
+shared training core (``Optimization``, ``Run``).
 
-``train(config, corpus)`` does, in order: pick the device and the seed, build the policy,
-the optimizer and the EMA, split the games, then for every epoch: stream batches from the
-memory-mapped corpus, compute the per-component controller loss (teacher-forced through
-the autoregressive head), step the optimizer every ``grad_accum`` batches (clip, schedule,
-EMA), validate ``val_per_epoch`` times, write ``last`` (and ``best`` when validation
-improved) in the background, and stop early when validation stopped improving.
+``train(config, corpus, run)`` does, in order: pick the device and the seed, build the
+policy, split the games, build the samplers and the optimization (AdamW, schedule,
+accumulation, clipping, EMA, bf16, compile: ``exphil.train.Optimization``), then for every
+epoch: stream batches from the memory-mapped corpus, compute the per-component controller
+loss (teacher-forced through the autoregressive head), step the optimizer every
+``grad_accum`` batches, validate ``val_per_epoch`` times, write ``last`` (and ``best`` when
+validation improved) through the run in the background, and stop early when validation
+stopped improving.
 
-A run is resumable at every optimizer step: the training-state file holds the optimizer,
-the EMA, the step, the epoch, the next batch of that epoch, the best validation loss, the
-early-stopping counter and the torch RNG state; the data order is a pure function of the
-seed and the epoch, so a resumed run sees exactly the batches an uninterrupted one would.
+A run is resumable at every optimizer step: the training-state file holds the
+optimization's state (optimizer, EMA, raw weights, step), the epoch, the next batch of that
+epoch, the best validation loss, the early-stopping counter and every RNG state; the data
+order is a pure function of the seed and the epoch, so a resumed run sees exactly the
+batches an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -18,9 +22,8 @@ from __future__ import annotations
 import json
 import math
 import random
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,10 +32,12 @@ import msgspec
 import torch
 from torch import Tensor
 
+from exphil.errors import UserError
 from exphil.nets import COMPONENTS, Policy, controller_loss
 from exphil.train._config import TrainConfig
+from exphil.train._core import Optimization, bf16_autocast, capture_rng, restore_rng
 from exphil.train._evaluate import majority_baseline
-from exphil.train._schedule import EMA, lr_factor, set_lr
+from exphil.train._run import ResumePoint, Run
 
 __all__ = [
     "Reporter",
@@ -44,7 +49,9 @@ __all__ = [
     "new_seed",
 ]
 
-STATE_FORMAT = "exphil-train-state/1"
+#: the training state's format (2: the optimizer, EMA and raw weights under "optim", every
+#: RNG under "rng")
+STATE_FORMAT = "exphil-train-state/2"
 
 
 class Reporter(Protocol):
@@ -80,7 +87,7 @@ class NullReporter:
 
 @dataclass
 class TrainResult:
-    run_dir: Path
+    run_dir: Path | None  # None without a run
     seed: int
     steps: int
     epochs_done: int
@@ -96,8 +103,10 @@ class TrainResult:
 
 
 def resolve_device(choice: str) -> torch.device:
+    """``auto``: CUDA when torch sees it, else the CPU. Asking for ``cuda`` without one is
+    a :class:`~exphil.errors.UserError`."""
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
+        raise UserError("device 'cuda' was asked for but torch sees no CUDA device")
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
@@ -164,13 +173,6 @@ def compute_loss(
     return losses["total"], values, flat.shape[0]
 
 
-def _autocast(device: torch.device, config: TrainConfig) -> Any:
-    on = config.optim.bf16 == "on" or (config.optim.bf16 == "auto" and device.type == "cuda")
-    if on:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return torch.autocast(device.type, enabled=False)
-
-
 def evaluate(
     policy: Policy,
     loader: Iterator[Any],
@@ -183,7 +185,7 @@ def evaluate(
     policy.eval()
     m = Metrics()
     try:
-        with torch.no_grad(), _autocast(device, config):
+        with torch.no_grad(), bf16_autocast(device, config.optim.bf16):
             for i, batch in enumerate(loader):
                 if max_batches is not None and i >= max_batches:
                     break
@@ -194,22 +196,10 @@ def evaluate(
     return {f"val/{k}": v for k, v in m.means().items()} | {"val/frames": float(m.frames)}
 
 
-def _rng_state(device: torch.device) -> dict[str, Tensor]:
-    out = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        out["cuda"] = torch.cuda.get_rng_state(device)
-    return out
-
-
-def _set_rng_state(state: dict[str, Tensor], device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
 @dataclass
 class _Progress:
-    step: int = 0
+    """Where the loop is (the optimizer's step count is ``Optimization.steps``)."""
+
     epoch: int = 0
     batch: int = 0  # next batch of ``epoch``
     best: float | None = None
@@ -220,44 +210,30 @@ class _Progress:
 def train(
     config: TrainConfig,
     corpus: Any,
-    run_dir: Path,
+    run: Run[Any] | None = None,
     *,
     seed: int,
     reporter: Reporter | None = None,
-    resume: dict[str, Any] | None = None,
-    stop: threading.Event | None = None,
-    save: Callable[[str, Policy, dict[str, Any], dict[str, Any]], None] | None = None,
-    metrics_file: Path | None = None,
-    sinks: list[Callable[[dict[str, Any]], None]] | None = None,
+    resume: ResumePoint[Any] | None = None,
 ) -> TrainResult:
-    """Train a policy on ``corpus`` (see ``exphil.train._dataset``) into ``run_dir``.
+    """Train a policy on ``corpus`` (see ``exphil.train._dataset``), writing checkpoints and
+    metrics to ``run`` (None: nothing is written).
 
-    ``resume``: a loaded checkpoint (``{"policy": Policy, "state": dict}``) to continue
-    from. ``stop``: set it (the CLI does on SIGINT) to end at the next optimizer step with
-    a resumable ``last`` checkpoint. ``save(name, policy, state, metadata)`` writes a
-    checkpoint (the CLI passes a background saver; None writes nothing)."""
+    ``resume``: a loaded checkpoint to continue from, bit for bit. Setting ``run.stop`` (the
+    first Ctrl-C does) ends the run at the next optimizer step with a resumable ``last``."""
     from exphil.train._dataset import BatchLoader, Sampler
 
     rep = reporter or NullReporter()
     started = time.perf_counter()
     device = resolve_device(config.device)
     torch.manual_seed(seed)
-    data, opt_cfg = config.data, config.optim
+    data = config.data
     window = data.window if config.policy.backbone.kind != "mlp" else 1
 
     policy = Policy(config.policy).to(device)
-    policy.backbone.gradient_checkpointing = opt_cfg.grad_checkpointing
-    optimizer = torch.optim.AdamW(
-        policy.parameters(),
-        lr=opt_cfg.lr,
-        betas=opt_cfg.betas,
-        weight_decay=opt_cfg.weight_decay,
-    )
-    ema = EMA(policy, opt_cfg.ema) if opt_cfg.ema is not None else None
-    forward_policy: Any = policy
-    if opt_cfg.compile == "on" or (opt_cfg.compile == "auto" and device.type == "cuda"):
-        forward_policy = torch.compile(policy)
+    policy.backbone.gradient_checkpointing = config.optim.grad_checkpointing
 
+    # the data: games split for validation, a sampler each, the run's real horizon
     train_ids, val_ids = corpus.split(data.val_fraction, seed)
     baseline = majority_baseline(corpus, train_ids, val_ids)
 
@@ -284,78 +260,54 @@ def train(
             f"no training samples: {len(train_ids)} training segments are all shorter than "
             f"a window of {window} frames plus a delay of {data.delay + data.delay_spread}"
         )
-    total_steps = sum(math.ceil(n / opt_cfg.grad_accum) for n in epoch_sizes)
+    total_steps = sum(math.ceil(n / config.optim.grad_accum) for n in epoch_sizes)
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
 
+    # the optimization (AdamW, schedule, accumulation, clipping, EMA, bf16, compile)
+    opt = Optimization(policy, config.optim, device=device, total_steps=total_steps)
     prog = _Progress()
     if resume is not None:
-        state = resume["state"]
-        if state.get("format") != STATE_FORMAT:
-            raise ValueError(f"not a training state of this version: {state.get('format')!r}")
-        raw = state.get("weights")
-        policy.load_state_dict(raw if raw is not None else resume["policy"].state_dict())
-        optimizer.load_state_dict(state["optimizer"])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
-        prog = _Progress(
-            step=int(state["step"]),
-            epoch=int(state["epoch"]),
-            batch=int(state["batch"]),
-            best=None if state["best"] is None else float(state["best"]),
-            bad_epochs=int(state["bad_epochs"]),
-            improved=bool(state["improved"]),
-        )
-        _set_rng_state(state["rng"], device)
+        prog = _restore(resume, policy, opt, device)
 
     def training_state() -> dict[str, Any]:
         return {
             "format": STATE_FORMAT,
-            "step": prog.step,
+            "step": opt.steps,
             "epoch": prog.epoch,
             "batch": prog.batch,
             "best": prog.best,
             "bad_epochs": prog.bad_epochs,
             "improved": prog.improved,
             "seed": seed,
-            "optimizer": optimizer.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None,
-            # with EMA the policy file holds the averaged weights (for play and export);
-            # resuming needs the raw ones, copied here (the file is written while the EMA
-            # weights are swapped in)
-            "weights": (
-                {k: v.detach().clone() for k, v in policy.state_dict().items()}
-                if ema is not None
-                else None
-            ),
-            "rng": _rng_state(device),
+            "optim": opt.state_dict(),  # taken outside ema_applied: the raw weights
+            "rng": capture_rng(device),
             "config": json.loads(msgspec.json.encode(config)),
         }
 
     def checkpoint(name: str, val: dict[str, float] | None) -> None:
-        if save is None:
+        if run is None:
             return
         meta = {
-            "step": prog.step,
+            "step": opt.steps,
             "epoch": prog.epoch,
             "seed": seed,
             "best_val_loss": prog.best,
-            "ema": ema is not None,
+            "ema": opt.ema is not None,
         } | ({"val": val} if val else {})
         state = training_state()
-        if ema is not None:
-            with ema.applied(policy):
-                save(name, policy, state, meta)
-        else:
-            save(name, policy, state, meta)
+        with opt.ema_applied():  # the policy file holds the EMA weights (play, export)
+            run.save(name, policy, state, meta)
 
     def log(record: dict[str, Any]) -> None:
-        if metrics_file is not None:
-            with open(metrics_file, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        for sink in sinks or ():
-            sink(record)
+        if run is not None:
+            run.log(record)
 
+    def validate() -> dict[str, float]:
+        with opt.ema_applied():
+            return _validate(policy, corpus, val_sampler, config, device)
+
+    stop = run.stop if run is not None else None
     rep.run_start(
         {
             "device": str(device),
@@ -365,12 +317,20 @@ def train(
             "train_segments": len(train_ids),
             "val_segments": len(val_ids),
             "params": sum(p.numel() for p in policy.parameters()),
-            "resumed_at_step": prog.step if resume is not None else None,
+            "resumed_at_step": opt.steps if resume is not None else None,
         }
     )
-    result = TrainResult(run_dir, seed, 0, 0, 0.0, "finished", None, baseline=baseline)
+    result = TrainResult(
+        run.directory if run is not None else None,
+        seed,
+        0,
+        0,
+        0.0,
+        "finished",
+        None,
+        baseline=baseline,
+    )
     log({"kind": "baseline"} | baseline)
-    accum = opt_cfg.grad_accum
     last_val: dict[str, float] = {}
     policy.train()
     while prog.epoch < config.epochs and result.stopped == "finished":
@@ -391,52 +351,39 @@ def train(
             prefetch=data.prefetch,
             pin_memory=device.type == "cuda",
         )
-        window_metrics = Metrics()
+        group = Metrics()  # the batches of the current optimizer step
         t_data = time.perf_counter()
         try:
             for i, batch in enumerate(loader, start=prog.batch):
                 t_compute = time.perf_counter()
-                with _autocast(device, config):
-                    loss, values, frames = compute_loss(forward_policy, batch, config, device)
-                (loss / accum).backward()
-                window_metrics.add(values, frames)
-                end_of_group = (i + 1) % accum == 0 or i + 1 == n_batches
+                with opt.autocast():
+                    loss, values, frames = compute_loss(opt.forward_model, batch, config, device)
+                opt.backward(loss)
+                group.add(values, frames)
                 prog.batch = i + 1
-                if end_of_group:
-                    grad_norm = (
-                        float(
-                            torch.nn.utils.clip_grad_norm_(policy.parameters(), opt_cfg.clip_norm)
-                        )
-                        if opt_cfg.clip_norm > 0
-                        else float("nan")
-                    )
-                    lr = opt_cfg.lr * lr_factor(prog.step, opt_cfg, total_steps)
-                    set_lr(optimizer, lr)
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    if ema is not None:
-                        ema.update(policy)
-                    prog.step += 1
-                    means = window_metrics.means()
+                # a step per grad_accum batches, and one for the epoch's last partial group
+                if not opt.accumulating or prog.batch == n_batches:
+                    info = opt.step()
+                    means = group.means()
                     result.train_losses.append(means["loss"])
                     record = {
                         "kind": "train",
-                        "step": prog.step,
+                        "step": info.step,
                         "epoch": epoch,
-                        "lr": lr,
-                        "grad_norm": grad_norm,
+                        "lr": info.lr,
+                        "grad_norm": info.grad_norm,
                         "data_s": t_compute - t_data,
                         "compute_s": time.perf_counter() - t_compute,
-                        "frames": window_metrics.frames,
+                        "frames": group.frames,
                     } | means
-                    if prog.step % config.output.log_every == 0 or prog.step == 1:
+                    if info.step % config.output.log_every == 0 or info.step == 1:
                         log(record)
                     rep.train_step(record)
-                    window_metrics = Metrics()
+                    group = Metrics()
                     every = config.checkpoint.every_steps
-                    if every and prog.step % every == 0:
+                    if every and info.step % every == 0:
                         checkpoint("last", None)
-                    if config.max_steps is not None and prog.step >= config.max_steps:
+                    if config.max_steps is not None and info.step >= config.max_steps:
                         result.stopped = "max_steps"
                     elif stop is not None and stop.is_set():
                         result.stopped = "interrupted"
@@ -445,8 +392,7 @@ def train(
                 if (i in val_points or result.stopped == "max_steps") and (
                     result.stopped != "interrupted"
                 ):
-                    last_val = _validate(policy, ema, corpus, val_sampler, config, device)
-                    last_val |= {"step": prog.step, "epoch": epoch}
+                    last_val = validate() | {"step": opt.steps, "epoch": epoch}
                     log({"kind": "val"} | last_val)
                     rep.validation(last_val)
                     loss_v = last_val.get("val/loss")
@@ -470,6 +416,7 @@ def train(
         checkpoint("last", last_val or None)
         if (
             result.stopped == "finished"
+            and prog.epoch < config.epochs  # after the last epoch it is no early stop
             and config.patience is not None
             and prog.bad_epochs >= config.patience
         ):
@@ -477,7 +424,7 @@ def train(
             rep.message(
                 f"early stopping: no validation improvement over {config.patience} epoch(s)"
             )
-    result.steps = prog.step
+    result.steps = opt.steps
     result.epochs_done = prog.epoch
     result.best_val_loss = prog.best
     result.final_val = last_val
@@ -486,9 +433,31 @@ def train(
     return result
 
 
+def _restore(
+    resume: ResumePoint[Any], policy: Policy, opt: Optimization, device: torch.device
+) -> _Progress:
+    """Load a training state into the policy and the optimization; the loop's position."""
+    state = resume.state
+    if state.get("format") != STATE_FORMAT:
+        raise ValueError(
+            f"not a training state of this version: {state.get('format')!r} "
+            f"(expected {STATE_FORMAT!r})"
+        )
+    # the policy file's weights (EMA averages when on); the state's raw ones replace them
+    policy.load_state_dict(resume.policy.state_dict())
+    opt.load_state_dict(state["optim"])
+    restore_rng(state["rng"], device)
+    return _Progress(
+        epoch=int(state["epoch"]),
+        batch=int(state["batch"]),
+        best=None if state["best"] is None else float(state["best"]),
+        bad_epochs=int(state["bad_epochs"]),
+        improved=bool(state["improved"]),
+    )
+
+
 def _validate(
     policy: Policy,
-    ema: EMA | None,
     corpus: Any,
     sampler: Any,
     config: TrainConfig,
@@ -498,7 +467,7 @@ def _validate(
 
     if not sampler.n_batches(0):
         return {}
-    loader = BatchLoader(
+    with BatchLoader(
         corpus,
         sampler,
         epoch=0,
@@ -507,11 +476,5 @@ def _validate(
         workers=config.data.workers,
         prefetch=config.data.prefetch,
         pin_memory=device.type == "cuda",
-    )
-    try:
-        if ema is not None:
-            with ema.applied(policy):
-                return evaluate(policy, iter(loader), config, device, config.val_batches)
+    ) as loader:
         return evaluate(policy, iter(loader), config, device, config.val_batches)
-    finally:
-        loader.close()

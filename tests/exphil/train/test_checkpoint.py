@@ -24,6 +24,7 @@ import torch
 
 from exphil.nets import BackboneConfig, Policy, PolicyConfig, load_policy, save_policy
 from exphil.train import _checkpoint as ck
+from exphil.train import capture_rng, restore_rng
 from exphil.train._checkpoint import (
     BackgroundSaver,
     CheckpointError,
@@ -31,13 +32,11 @@ from exphil.train._checkpoint import (
     atomic_write,
     atomic_write_bytes,
     backup_path,
-    capture_rng_state,
     list_checkpoints,
     load_checkpoint,
     load_training_state,
     prepare_run_dir,
     remove_temp_files,
-    restore_rng_state,
     rotate_backups,
     save_checkpoint,
     save_training_state,
@@ -174,7 +173,7 @@ def test_training_state_round_trip_with_weights_only(tmp_path: Path) -> None:
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),
         "ema": collections.OrderedDict(snapshot_state_dict(model)),
-        "rng": capture_rng_state(),
+        "rng": capture_rng(),
         "data_order": torch.randperm(10),
         "nested": {"a": [1, 2.5, None, True, "s"], "b": (torch.ones(2), {"c": -1})},
         "misc": {"dtype": torch.bfloat16, "size": torch.Size([2, 3]), 7: "int key"},
@@ -200,9 +199,9 @@ def test_training_state_round_trip_with_weights_only(tmp_path: Path) -> None:
     assert torch.equal(model.weight, model2.weight)
 
     # the RNG states restore python, numpy and torch
-    restore_rng_state(loaded["rng"])
+    restore_rng(loaded["rng"])
     a = (random.random(), float(np.random.rand()), float(torch.rand(1)))
-    restore_rng_state(state["rng"])
+    restore_rng(state["rng"])
     b = (random.random(), float(np.random.rand()), float(torch.rand(1)))
     assert a == b
 

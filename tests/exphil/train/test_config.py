@@ -11,18 +11,28 @@ import msgspec
 import pytest
 
 from exphil.nets import BackboneConfig, PolicyConfig
-from exphil.presets import families
-from exphil.train import CheckpointConfig, DataConfig, OptimConfig, TrainConfig
-from exphil.train._layers import (
-    PRESET_DIR,
+from exphil.presets import families, preset_folder
+from exphil.train import (
+    TRAIN_BC,
+    BCOptimConfig,
+    CheckpointConfig,
     ConfigError,
+    ConfigFamily,
+    DataConfig,
+    OptimConfig,
+    RuleContext,
+    TrainConfig,
     config_differences,
+    config_family,
+    from_builtins,
     from_yaml_text,
     list_presets,
     load_preset,
     resolve_config,
     to_yaml,
 )
+
+PRESET_DIR = preset_folder("train-bc")
 
 EXPECTED_PRESETS = {
     "quick",
@@ -62,7 +72,7 @@ def presets(tmp_path: Path) -> Path:
 def error(**kwargs: Any) -> str:
     kwargs.setdefault("env", {})
     with pytest.raises(ConfigError) as info:
-        resolve_config(**kwargs)
+        resolve_config(TRAIN_BC, **kwargs)
     return str(info.value)
 
 
@@ -70,7 +80,7 @@ def error(**kwargs: Any) -> str:
 
 
 def test_nothing_given_is_the_defaults() -> None:
-    resolved = resolve_config(env={})
+    resolved = resolve_config(TRAIN_BC, env={})
     assert resolved.config == TrainConfig()
     assert resolved.sources == {}
     assert resolved.preset is None
@@ -84,6 +94,7 @@ def test_each_layer_beats_the_ones_below(presets: Path, tmp_path: Path, top: str
     used = order[: order.index(top) + 1]
     config_file = write(tmp_path / "run.yaml", "checkpoint:\n  dir: from-file\n")
     resolved = resolve_config(
+        TRAIN_BC,
         preset="p" if "preset" in used else None,
         config_file=config_file if "file" in used else None,
         env={"EXPHIL_CHECKPOINTS_DIR": "from-env"} if "env" in used else {},
@@ -106,6 +117,7 @@ def test_each_layer_beats_the_ones_below(presets: Path, tmp_path: Path, top: str
 def test_layers_merge_field_by_field(presets: Path, tmp_path: Path) -> None:
     config_file = write(tmp_path / "run.yaml", "optim:\n  weight_decay: 0.2\n")
     resolved = resolve_config(
+        TRAIN_BC,
         preset="p",
         config_file=config_file,
         env={"EXPHIL_SEED": "7"},
@@ -135,6 +147,7 @@ def test_mappings_merge_and_lists_replace(tmp_path: Path) -> None:
         "data:\n  character: [fox, falco, marth]\noptim:\n  loss_weights: {buttons: 2}\n",
     )
     cfg = resolve_config(
+        TRAIN_BC,
         config_file=config_file,
         env={},
         sets=["optim.loss_weights.shoulder=0.5", "data.character=[sheik]"],
@@ -145,6 +158,7 @@ def test_mappings_merge_and_lists_replace(tmp_path: Path) -> None:
 
 def test_set_values_are_yaml(tmp_path: Path) -> None:
     cfg = resolve_config(
+        TRAIN_BC,
         env={},
         sets=[
             "optim.lr=1e-4",
@@ -170,7 +184,7 @@ def test_yaml_1_1_quirks_in_files(tmp_path: Path) -> None:
         "optim:\n  lr: 1e-4\n  min_lr_ratio: 1E-2\n  bf16: off\n  compile: on\n"
         "checkpoint:\n  every_steps: 5_000\n  name: '010'\n",
     )
-    cfg = resolve_config(config_file=config_file, env={}).config
+    cfg = resolve_config(TRAIN_BC, config_file=config_file, env={}).config
     assert cfg.optim.lr == pytest.approx(1e-4)
     assert isinstance(cfg.optim.lr, float)
     assert cfg.optim.min_lr_ratio == pytest.approx(0.01)
@@ -180,11 +194,11 @@ def test_yaml_1_1_quirks_in_files(tmp_path: Path) -> None:
 
 
 def test_empty_sections_and_files_change_nothing(tmp_path: Path) -> None:
-    assert resolve_config(config_file=write(tmp_path / "e.yaml", ""), env={}).config == (
+    assert resolve_config(TRAIN_BC, config_file=write(tmp_path / "e.yaml", ""), env={}).config == (
         TrainConfig()
     )
     only_comments = write(tmp_path / "c.yaml", "data:\n  # window: 30\noptim:\n")
-    assert resolve_config(config_file=only_comments, env={}).config == TrainConfig()
+    assert resolve_config(TRAIN_BC, config_file=only_comments, env={}).config == TrainConfig()
 
 
 # --- presets -----------------------------------------------------------------------------
@@ -192,11 +206,12 @@ def test_empty_sections_and_files_change_nothing(tmp_path: Path) -> None:
 
 def test_the_shipped_presets_are_there() -> None:
     assert PRESET_DIR.is_dir()
-    assert set(list_presets()) >= EXPECTED_PRESETS
-    assert list_presets("train-bc") == list_presets()
+    assert set(list_presets("train-bc")) >= EXPECTED_PRESETS
+    assert list_presets(TRAIN_BC) == list_presets("train-bc")
     assert "train-bc" in families()
+    assert list_presets("nope") == []
     with pytest.raises(ValueError, match=r"no presets for .nope.; families: .*train-bc"):
-        list_presets("nope")
+        preset_folder("nope")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_PRESETS))
@@ -204,7 +219,7 @@ def test_every_preset_resolves(name: str) -> None:
     text = (PRESET_DIR / f"{name}.yaml").read_text()
     assert text.startswith(f"# {name}: "), "each preset opens with a comment saying what it is"
     assert "Time:" in text
-    resolved = resolve_config(preset=name, env={})
+    resolved = resolve_config(TRAIN_BC, preset=name, env={})
     assert resolved.preset == name
     assert resolved.sources
     assert all(src.startswith(("preset ", "forced ")) for src in resolved.sources.values())
@@ -217,7 +232,7 @@ def test_every_preset_resolves(name: str) -> None:
 
 def test_preset_contents() -> None:
     def cfg(name: str) -> TrainConfig:
-        return resolve_config(preset=name, env={}).config
+        return resolve_config(TRAIN_BC, preset=name, env={}).config
 
     quick = cfg("quick")
     assert (quick.policy.backbone.kind, quick.policy.backbone.hidden) == ("mlp", 64)
@@ -246,7 +261,7 @@ def test_preset_contents() -> None:
 
 
 def test_preset_extends_chain(presets: Path) -> None:
-    resolved = resolve_config(preset="top", env={}, preset_dir=presets)
+    resolved = resolve_config(TRAIN_BC, preset="top", env={}, preset_dir=presets)
     assert resolved.config.data.batch_size == 16  # mid over base
     assert resolved.config.data.workers == 1  # base
     assert resolved.config.optim.lr == 0.25  # top over base
@@ -270,7 +285,7 @@ def test_unknown_preset_suggests_the_closest(presets: Path) -> None:
     msg = error(preset="quik")
     assert msg.startswith("preset: unknown preset 'quik' (from command line --preset)")
     assert "did you mean 'quick'?" in msg
-    assert "available presets: " + ", ".join(list_presets()) in msg
+    assert "available presets: " + ", ".join(list_presets("train-bc")) in msg
     msg = error(preset="typo", preset_dir=presets)
     assert msg.startswith("extends: unknown preset 'bsae' (from preset typo (")
     assert "did you mean 'base'?" in msg
@@ -281,11 +296,13 @@ def test_unknown_preset_suggests_the_closest(presets: Path) -> None:
 
 def test_config_file_can_extend_a_preset(presets: Path, tmp_path: Path) -> None:
     config_file = write(tmp_path / "run.yaml", "preset: top\ndata:\n  workers: 3\n")
-    resolved = resolve_config(config_file=config_file, env={}, preset_dir=presets)
+    resolved = resolve_config(TRAIN_BC, config_file=config_file, env={}, preset_dir=presets)
     assert resolved.preset == "top"
     assert (resolved.config.optim.lr, resolved.config.data.workers) == (0.25, 3)
     # --preset wins over the file's preset
-    resolved = resolve_config(preset="p", config_file=config_file, env={}, preset_dir=presets)
+    resolved = resolve_config(
+        TRAIN_BC, preset="p", config_file=config_file, env={}, preset_dir=presets
+    )
     assert resolved.preset == "p"
     assert (resolved.config.optim.lr, resolved.config.data.batch_size) == (0.1, 64)
     bad = write(tmp_path / "bad.yaml", "preset: qiuck\n")
@@ -295,14 +312,14 @@ def test_config_file_can_extend_a_preset(presets: Path, tmp_path: Path) -> None:
 
 def test_default_preset_only_when_none_is_given(presets: Path, tmp_path: Path) -> None:
     env = {"EXPHIL_DEFAULT_PRESET": "p"}
-    resolved = resolve_config(env=env, preset_dir=presets)
+    resolved = resolve_config(TRAIN_BC, env=env, preset_dir=presets)
     assert resolved.preset == "p" and resolved.config.optim.lr == 0.1
-    resolved = resolve_config(preset="top", env=env, preset_dir=presets)
+    resolved = resolve_config(TRAIN_BC, preset="top", env=env, preset_dir=presets)
     assert resolved.preset == "top" and resolved.config.checkpoint.dir is None
     config_file = write(tmp_path / "run.yaml", "preset: base\n")
-    resolved = resolve_config(config_file=config_file, env=env, preset_dir=presets)
+    resolved = resolve_config(TRAIN_BC, config_file=config_file, env=env, preset_dir=presets)
     assert resolved.preset == "base"
-    assert resolve_config(env={"EXPHIL_DEFAULT_PRESET": ""}).preset is None
+    assert resolve_config(TRAIN_BC, env={"EXPHIL_DEFAULT_PRESET": ""}).preset is None
     msg = error(env={"EXPHIL_DEFAULT_PRESET": "nope"}, preset_dir=presets)
     assert "(from environment EXPHIL_DEFAULT_PRESET)" in msg
 
@@ -319,7 +336,7 @@ def test_environment_variables() -> None:
         "EXPHIL_REPLAYS_DIR": "/replays",
         "UNRELATED": "x",
     }
-    resolved = resolve_config(env=env)
+    resolved = resolve_config(TRAIN_BC, env=env)
     cfg = resolved.config
     assert cfg.checkpoint.dir == "/ck"
     assert cfg.output.wandb_project == "proj"
@@ -333,13 +350,17 @@ def test_environment_variables() -> None:
 def test_replays_dir_only_when_no_replays_are_given(tmp_path: Path) -> None:
     env = {"EXPHIL_REPLAYS_DIR": "/replays"}
     cli = {"data.replays": (["a.slp", "b/"], "REPLAYS")}
-    resolved = resolve_config(env=env, cli=cli)
+    resolved = resolve_config(TRAIN_BC, env=env, cli=cli)
     assert resolved.config.data.replays == ["a.slp", "b/"]
     assert resolved.sources["data.replays"] == "command line REPLAYS"
     config_file = write(tmp_path / "run.yaml", "data:\n  replays: [mine/]\n")
-    assert resolve_config(env=env, config_file=config_file).config.data.replays == ["mine/"]
-    assert resolve_config(env=env, sets=["data.replays=[]"]).config.data.replays == ["/replays"]
-    assert resolve_config(env={}).config.data.replays == []
+    assert resolve_config(TRAIN_BC, env=env, config_file=config_file).config.data.replays == [
+        "mine/"
+    ]
+    assert resolve_config(TRAIN_BC, env=env, sets=["data.replays=[]"]).config.data.replays == [
+        "/replays"
+    ]
+    assert resolve_config(TRAIN_BC, env={}).config.data.replays == []
 
 
 def test_bad_environment_values_name_the_variable() -> None:
@@ -370,7 +391,7 @@ def test_unknown_fields_suggest_the_closest_name(tmp_path: Path) -> None:
     assert msg.startswith("optim.zzzzzz: unknown field (from --set optim.zzzzzz=1); valid names")
     assert "lr, weight_decay" in msg
     with pytest.raises(ConfigError) as info:
-        resolve_config(env={}, sets=["policy.backbone.kindd=lstm"])
+        resolve_config(TRAIN_BC, env={}, sets=["policy.backbone.kindd=lstm"])
     assert info.value.path == "policy.backbone.kindd"
     assert info.value.layer == "--set policy.backbone.kindd=lstm"
     assert "did you mean 'kind'?" in str(info.value)
@@ -445,7 +466,7 @@ def test_range_checks_hold_for_configs_built_in_code() -> None:
         TrainConfig(patience=0)
     with pytest.raises(ValueError, match=r"CheckpointConfig.backup_count must be >= 0"):
         CheckpointConfig(backup_count=-1)
-    OptimConfig(loss_weights={"buttons": 2.0, "shoulder": 0.0}, ema=0.999)
+    BCOptimConfig(loss_weights={"buttons": 2.0, "shoulder": 0.0}, ema=0.999)
 
 
 def test_malformed_set_and_cli() -> None:
@@ -453,7 +474,7 @@ def test_malformed_set_and_cli() -> None:
     assert "cannot read the value '[1' as YAML" in error(sets=["data.character=[1"])
     assert error(sets=["data..window=3"]).startswith("data..window: not a field path")
     with pytest.raises(TypeError, match="must be a"):
-        resolve_config(env={}, cli={"optim.lr": 1e-4})  # type: ignore[dict-item]
+        resolve_config(TRAIN_BC, env={}, cli={"optim.lr": 1e-4})  # type: ignore[dict-item]
 
 
 def test_bad_config_files(tmp_path: Path) -> None:
@@ -484,17 +505,19 @@ def test_mlp_with_an_explicit_window_is_an_error() -> None:
 
 
 def test_mlp_window_is_one_otherwise() -> None:
-    resolved = resolve_config(env={}, cli={"policy.backbone.kind": ("mlp", "--backbone")})
+    resolved = resolve_config(TRAIN_BC, env={}, cli={"policy.backbone.kind": ("mlp", "--backbone")})
     assert (resolved.config.data.window, resolved.config.data.burnin) == (1, 0)
     assert resolved.sources["data.window"].startswith("forced to 1: the MLP")
     # a window from a layer below the one that chose the MLP is dropped, not an error
-    resolved = resolve_config(preset="lstm", env={}, sets=["policy.backbone.kind=mlp"])
+    resolved = resolve_config(TRAIN_BC, preset="lstm", env={}, sets=["policy.backbone.kind=mlp"])
     assert (resolved.config.data.window, resolved.config.data.burnin) == (1, 0)
     assert "30 from preset lstm" in resolved.sources["data.window"]
     assert "5 from preset lstm" in resolved.sources["data.burnin"]
     # window 1 given explicitly is fine
     resolved = resolve_config(
-        env={}, cli={"policy.backbone.kind": ("mlp", "--backbone"), "data.window": (1, "--w")}
+        TRAIN_BC,
+        env={},
+        cli={"policy.backbone.kind": ("mlp", "--backbone"), "data.window": (1, "--w")},
     )
     assert resolved.sources["data.window"] == "command line --w"
 
@@ -510,7 +533,7 @@ def test_burnin_and_delay_spread_rules() -> None:
         "data.delay_spread 2 (from --set data.delay_spread=2) must be <= data.delay 0 "
         "(from defaults)"
     )
-    cfg = resolve_config(env={}, sets=["data.delay=4", "data.delay_spread=2"]).config
+    cfg = resolve_config(TRAIN_BC, env={}, sets=["data.delay=4", "data.delay_spread=2"]).config
     assert (cfg.data.delay, cfg.data.delay_spread) == (4, 2)
 
 
@@ -521,7 +544,7 @@ def test_config_differences() -> None:
     a = TrainConfig()
     b = TrainConfig(
         policy=PolicyConfig(backbone=BackboneConfig(kind="lstm", hidden=128)),
-        optim=OptimConfig(lr=1e-3, loss_weights={"buttons": 2.0}),
+        optim=BCOptimConfig(lr=1e-3, loss_weights={"buttons": 2.0}),
         epochs=3,
     )
     assert config_differences(a, a) == []
@@ -538,43 +561,120 @@ def test_config_differences() -> None:
 def test_yaml_round_trip() -> None:
     cfg = TrainConfig(
         data=DataConfig(replays=["a b/", "yes"], character=["fox"], window=30, max_files=None),
-        optim=OptimConfig(lr=1e-5, bf16="off", compile="on", loss_weights={"c_x": 0.5}),
+        optim=BCOptimConfig(lr=1e-5, bf16="off", compile="on", loss_weights={"c_x": 0.5}),
         checkpoint=CheckpointConfig(name="1e-4", dir="010"),
         seed=0,
         min_delta=1e-12,
     )
     for config in (TrainConfig(), cfg):
         text = to_yaml(config)
-        assert from_yaml_text(text) == config
+        assert from_yaml_text(text, TrainConfig) == config
     text = to_yaml(cfg)
     assert text.startswith("policy:\n  embed:\n")  # field order, not sorted
     assert re.search(r"^  bf16: 'off'$", text, re.M)
     assert re.search(r"^  name: '1e-4'$", text, re.M)
-    assert msgspec.to_builtins(from_yaml_text(text)) == msgspec.to_builtins(cfg)
+    assert msgspec.to_builtins(from_yaml_text(text, TrainConfig)) == msgspec.to_builtins(cfg)
 
 
 def test_from_yaml_text_checks_like_a_layer() -> None:
-    assert from_yaml_text("epochs: 2\n").epochs == 2
-    assert from_yaml_text("").epochs == TrainConfig().epochs
+    assert from_yaml_text("epochs: 2\n", TrainConfig).epochs == 2
+    assert from_yaml_text("", TrainConfig).epochs == TrainConfig().epochs
     with pytest.raises(ConfigError, match=r"^optim.lrr: unknown field \(from run/config.yaml\)"):
-        from_yaml_text("optim:\n  lrr: 1\n", source="run/config.yaml")
+        from_yaml_text("optim:\n  lrr: 1\n", TrainConfig, source="run/config.yaml")
     # the cross-field rules are resolve_config's: a saved config reads back as it was
     cfg = TrainConfig(policy=PolicyConfig(backbone=BackboneConfig(kind="mlp")))
-    assert from_yaml_text(to_yaml(cfg)).data.window == 60
+    assert from_yaml_text(to_yaml(cfg), TrainConfig).data.window == 60
 
 
 def test_a_resumed_run_config_is_the_base_layer() -> None:
-    import msgspec
-
-    from exphil.train import TrainConfig
-    from exphil.train._layers import ConfigError, config_differences, resolve_config
-
     base = msgspec.structs.replace(TrainConfig(), epochs=3)
     r = resolve_config(
-        base=(base, "checkpoint runs/a/last"), cli={"epochs": (5, "--epochs")}, env={}
+        TRAIN_BC, base=(base, "checkpoint runs/a/last"), cli={"epochs": (5, "--epochs")}, env={}
     )
     assert config_differences(base, r.config) == [("epochs", 3, 5)]
     assert r.sources["epochs"] == "command line --epochs"
     assert r.sources["optim.lr"] == "checkpoint runs/a/last"
     with pytest.raises(ConfigError, match="preset cannot be combined"):
-        resolve_config(base=(base, "checkpoint runs/a/last"), preset="quick", env={})
+        resolve_config(TRAIN_BC, base=(base, "checkpoint runs/a/last"), preset="quick", env={})
+
+
+# --- any root Struct -----------------------------------------------------------------------
+
+
+class _Loss(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    gamma: float = 0.99
+    lam: float = 0.95
+
+
+class _Root(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    loss: _Loss = _Loss()
+    optim: OptimConfig = OptimConfig()
+    games: int = 8
+    seed: int | None = None
+    opponents: list[str] = []
+
+
+def _root_rules(config: _Root, ctx: RuleContext) -> _Root:
+    if config.loss.lam > config.loss.gamma:
+        raise ConfigError(
+            f"loss.lam (from {ctx.origin('loss.lam')}) must be <= loss.gamma "
+            f"(from {ctx.origin('loss.gamma')})"
+        )
+    if config.games > 4 and ctx.level("games") < ctx.level("seed"):
+        ctx.force("games", "forced to 4 by a test rule")
+        return msgspec.structs.replace(config, games=4)
+    return config
+
+
+def test_layering_works_for_any_root_struct(tmp_path: Path) -> None:
+    folder = tmp_path / "fam"
+    folder.mkdir()
+    write(folder / "base.yaml", "loss:\n  gamma: 0.9\noptim:\n  lr: 0.001\n")
+    write(folder / "small.yaml", "extends: base\ngames: 2\n")
+    family = ConfigFamily(
+        name="test-family",
+        root=_Root,
+        env=(("TEST_SEED", "seed"), ("TEST_GAMES", "games")),
+        env_fallbacks=(("TEST_OPPONENTS", "opponents"),),
+        preset_env="TEST_PRESET",
+        rules=_root_rules,
+    )
+    assert config_family("test-family") is family
+    env = {"TEST_SEED": "7", "TEST_OPPONENTS": "cpu:9", "TEST_PRESET": "small"}
+    r = resolve_config(
+        family, env=env, sets=["optim.ema=0.99"], cli={"loss.lam": (0.5, "--lam")},
+        preset_dir=folder,
+    )  # fmt: skip
+    assert isinstance(r.config, _Root) and r.preset == "small"
+    assert (r.config.games, r.config.seed, r.config.opponents) == (2, 7, ["cpu:9"])
+    assert (r.config.loss.gamma, r.config.loss.lam) == (0.9, 0.5)
+    assert (r.config.optim.lr, r.config.optim.ema) == (0.001, 0.99)
+    assert r.sources["loss.gamma"] == f"preset base ({folder / 'base.yaml'})"
+    assert r.sources["seed"] == "environment TEST_SEED"
+    assert r.sources["opponents"] == "environment TEST_OPPONENTS"
+    # rules see the layers and may force values
+    r = resolve_config(family, env={"TEST_SEED": "1"}, sets=["games=6"])
+    assert r.config.games == 6  # set at the same level as the seed: kept
+    r = resolve_config(family, env={"TEST_SEED": "1", "TEST_GAMES": "6"}, sets=["seed=2"])
+    assert r.config.games == 4 and r.sources["games"] == "forced to 4 by a test rule"
+    with pytest.raises(ConfigError, match=r"loss.lam \(from --set loss.lam=0.999\)"):
+        resolve_config(family, env={}, sets=["loss.lam=0.999"])
+    # errors name the field and the layer, suggestions come from this root
+    with pytest.raises(ConfigError, match=r"^loss.gama: unknown field .*did you mean 'gamma'"):
+        resolve_config(family, env={}, sets=["loss.gama=1"])
+    with pytest.raises(ConfigError, match=r"^games: expected an integer, got 'x'"):
+        resolve_config(family, env={"TEST_GAMES": "x"})
+    with pytest.raises(
+        ConfigError, match=r"^optim.lr: must be > 0, got -1.0 \(from --set optim.lr=-1\)"
+    ):
+        resolve_config(family, env={}, sets=["optim.lr=-1"])
+    # presets and YAML for this family
+    assert list_presets(family, preset_dir=folder) == ["base", "small"]
+    assert load_preset(family, "small", preset_dir=folder)["games"] == 2
+    text = to_yaml(r.config)
+    assert from_yaml_text(text, _Root) == r.config
+    assert from_builtins(msgspec.to_builtins(r.config), _Root, source="s") == r.config
+    with pytest.raises(ValueError, match="no config family named 'nope'"):
+        resolve_config("nope")
+    with pytest.raises(ValueError, match="TEST_X names 'missing'"):
+        ConfigFamily(name="bad", root=_Root, env=(("TEST_X", "missing"),))

@@ -15,10 +15,9 @@ import torch
 
 from exphil.embed import ControllerConfig, EmbedConfig
 from exphil.nets import BACKBONE_KINDS, BackboneConfig, Policy, PolicyConfig
-from exphil.train import DataConfig, OptimConfig, TrainConfig
-from exphil.train._checkpoint import load_checkpoint, save_checkpoint, snapshot_policy
+from exphil.train import BCOptimConfig, DataConfig, Run, TrainConfig, load_resume_point, train
 from exphil.train._dataset import Corpus, Sampler, assemble, build_corpus
-from exphil.train._trainer import NullReporter, compute_loss, train
+from exphil.train._trainer import NullReporter, compute_loss
 
 
 def small_policy(kind: str) -> PolicyConfig:
@@ -55,7 +54,7 @@ def config(kind: str = "mlp", **over: Any) -> TrainConfig:
     cfg = TrainConfig(
         policy=small_policy(kind),
         data=data,
-        optim=OptimConfig(lr=2e-3, warmup_steps=2, bf16="off", compile="off"),
+        optim=BCOptimConfig(lr=2e-3, warmup_steps=2, bf16="off", compile="off"),
         epochs=1,
         device="cpu",
         seed=5,
@@ -121,47 +120,29 @@ def test_resume_continues_bit_exactly(kind: str, corpus: Corpus, tmp_path: Path)
         data=msgspec.structs.replace(cfg.data, mirror=True, delay=2, delay_spread=1, workers=2),
     )
 
-    def saver(run: Path) -> Any:
-        def save(name: str, policy: Any, state: dict[str, Any], meta: dict[str, Any]) -> None:
-            save_checkpoint(run, name, snapshot_policy(policy), state, metadata=meta)
-
-        return save
-
-    full = train(cfg, corpus, tmp_path / "a", seed=5, save=saver(tmp_path / "a"))
+    with Run(tmp_path / "a", cfg) as run:
+        full = train(cfg, corpus, run, seed=5)
     assert full.stopped == "max_steps" and len(full.train_losses) == 16
     # max_steps ended the run mid-epoch: the final weights were still validated
     assert full.final_val["step"] == 16 and full.best_val_loss is not None
     assert full.policy is not None
 
-    stop = threading.Event()
-    part = train(
-        cfg,
-        corpus,
-        tmp_path / "b",
-        seed=5,
-        reporter=StopAt(stop, 7),
-        stop=stop,
-        save=saver(tmp_path / "b"),
-    )
+    with Run(tmp_path / "b", cfg) as run:
+        part = train(cfg, corpus, run, seed=5, reporter=StopAt(run.stop, 7))
     assert part.stopped == "interrupted" and len(part.train_losses) == 7
-    ck = load_checkpoint(tmp_path / "b")
-    assert ck.state["step"] == 7
-    rest = train(
-        cfg,
-        corpus,
-        tmp_path / "b",
-        seed=5,
-        resume={"policy": ck.policy, "state": ck.state},
-        save=saver(tmp_path / "b"),
-    )
+    point = load_resume_point(tmp_path / "b", TrainConfig)
+    assert point.state["step"] == 7 and point.config == cfg
+    with Run.resume(point, cfg) as run:
+        rest = train(cfg, corpus, run, seed=5, resume=point)
     assert part.train_losses + rest.train_losses == full.train_losses  # bit for bit
 
 
 def test_validation_early_stopping_and_baseline(corpus: Corpus, tmp_path: Path) -> None:
     saved: list[tuple[str, int]] = []
 
-    def save(name: str, policy: Any, state: dict[str, Any], meta: dict[str, Any]) -> None:
-        saved.append((name, state["step"]))
+    class Recording(Run[TrainConfig]):
+        def save(self, name: str, policy: Any, state: Any, metadata: Any = None) -> None:
+            saved.append((name, state["step"]))
 
     cfg = config("mlp", epochs=6, patience=1, val_per_epoch=2)
     cfg = msgspec.structs.replace(
@@ -169,7 +150,8 @@ def test_validation_early_stopping_and_baseline(corpus: Corpus, tmp_path: Path) 
         optim=msgspec.structs.replace(cfg.optim, lr=0.05),
         data=msgspec.structs.replace(cfg.data, batch_size=512),
     )
-    res = train(cfg, corpus, tmp_path, seed=5, save=save)
+    with Recording(tmp_path, cfg) as run:
+        res = train(cfg, corpus, run, seed=5)
     assert res.final_val["val/frames"] > 0 and 0 <= res.final_val["val/acc/main_x"] <= 1
     assert set(res.baseline) >= {"val/acc/buttons", "val/acc/main_x", "val/acc/shoulder"}
     assert ("best", saved[0][1]) == saved[0]  # the first validation is always a best
@@ -184,7 +166,7 @@ def test_no_samples_is_a_clear_error(corpus: Corpus, tmp_path: Path) -> None:
         cfg, data=msgspec.structs.replace(cfg.data, window=100_000, burnin=0)
     )
     with pytest.raises(ValueError, match="no training samples"):
-        train(cfg, corpus, tmp_path, seed=5)
+        train(cfg, corpus, seed=5)
 
 
 def test_chance_baseline_is_the_training_marginal() -> None:

@@ -1,0 +1,319 @@
+"""A training run's folder and everything written to it, for any algorithm (BC, PPO).
+
+:class:`Run` owns, in ``RUN = PARENT/NAME``:
+
+* the folder itself: :meth:`Run.create` picks it with the overwrite protection of
+  ``prepare_run_dir`` (an existing run is kept and the new one goes to ``NAME-2`` with a
+  warning, unless ``checkpoint.overwrite`` says otherwise); :meth:`Run.resume` reopens the
+  folder of a checkpoint loaded by :func:`load_resume_point`;
+* ``config.yaml``: the run's config (any msgspec Struct), rewritten when the run opens;
+* ``metrics.jsonl`` and the sinks: :meth:`Run.log` appends one JSON object per record and
+  hands it to TensorBoard (``output.tensorboard``: ``RUN/tensorboard/``), Weights & Biases
+  (``output.wandb``) and any extra sinks;
+* checkpoints (see ``exphil.train._checkpoint``): :meth:`Run.save` snapshots the policy and
+  the training state on the calling thread and writes them in the background, with
+  ``checkpoint.backup_count`` rotated backups and a size warning;
+* Ctrl-C: within :meth:`Run.interruptible` the first SIGINT sets :attr:`Run.stop` (the loop
+  ends at its next step boundary and saves a resumable checkpoint), the second raises
+  ``KeyboardInterrupt``;
+* :meth:`Run.close` (or leaving ``with run:``) writes the pending saves and closes sinks.
+
+The config's ``checkpoint`` (:class:`CheckpointConfig`) and ``output``
+(:class:`OutputConfig`) sections are used when the root config has them; pass them
+explicitly otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import msgspec
+import structlog
+
+from exphil.errors import UserError
+from exphil.nets import Policy
+from exphil.train._checkpoint import (
+    BackgroundSaver,
+    CheckpointError,
+    load_checkpoint,
+    prepare_run_dir,
+    save_checkpoint,
+    size_warning,
+    snapshot_policy,
+    snapshot_state,
+)
+from exphil.train._config import CheckpointConfig, OutputConfig
+from exphil.train._layers import ConfigError, from_builtins, to_yaml
+
+__all__ = ["Run", "ResumePoint", "load_resume_point", "Sink"]
+
+C = TypeVar("C", bound=msgspec.Struct)
+
+#: a metrics consumer: gets every record :meth:`Run.log` writes
+Sink = Callable[[dict[str, Any]], None]
+
+log = structlog.get_logger("exphil.train.run")
+
+
+def _log_warning(text: str) -> None:
+    log.warning("run", message=text)
+
+
+def _checkpoint_section(config: Any, given: CheckpointConfig | None) -> CheckpointConfig:
+    found = given if given is not None else getattr(config, "checkpoint", None)
+    return found if isinstance(found, CheckpointConfig) else CheckpointConfig()
+
+
+def _output_section(config: Any, given: OutputConfig | None) -> OutputConfig:
+    found = given if given is not None else getattr(config, "output", None)
+    return found if isinstance(found, OutputConfig) else OutputConfig()
+
+
+@dataclass(frozen=True)
+class ResumePoint(Generic[C]):
+    """A checkpoint to continue from: its policy file ``path``, the run folder, the policy
+    (the weights of the policy file: the EMA average when the run used EMA), the training
+    state, the policy file's metadata and the run's config as saved."""
+
+    path: Path
+    run_dir: Path
+    policy: Policy
+    state: dict[str, Any]
+    config: C
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def load_resume_point(path: str | os.PathLike[str], root: type[C]) -> ResumePoint[C]:
+    """Load the checkpoint at ``path`` (a run folder: its ``last``; or a checkpoint file)
+    whose training state holds a ``root`` config under ``"config"``. Raises
+    :class:`~exphil.errors.UserError` naming ``path`` when it is missing, unreadable or not
+    a checkpoint of this kind."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"--resume {p}: no such file or folder")
+    try:
+        loaded = load_checkpoint(p)
+    except CheckpointError as exc:
+        raise UserError(f"--resume {p}: {exc}") from None
+    try:
+        config = from_builtins(loaded.state["config"], root, source=str(loaded.path))
+    except (KeyError, ConfigError) as exc:
+        raise UserError(f"--resume {p}: the checkpoint's config does not read ({exc})") from None
+    return ResumePoint(
+        path=loaded.path,
+        run_dir=loaded.path.parent,
+        policy=loaded.policy,
+        state=loaded.state,
+        config=config,
+        metadata=dict(loaded.metadata),
+    )
+
+
+class Run(Generic[C]):
+    """The run folder ``directory`` of a run with ``config`` (see the module docstring).
+
+    ``warn(text)`` receives user-facing warnings (an existing run, a large checkpoint, the
+    first Ctrl-C); by default they are logged. ``sinks``: extra metric consumers."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        config: C,
+        *,
+        checkpoint: CheckpointConfig | None = None,
+        output: OutputConfig | None = None,
+        warn: Callable[[str], None] | None = None,
+        sinks: Sequence[Sink] = (),
+    ) -> None:
+        self.directory = Path(directory)
+        self.config = config
+        self.checkpoint_config = _checkpoint_section(config, checkpoint)
+        self.output_config = _output_section(config, output)
+        self.warn = warn or _log_warning
+        #: set by the first Ctrl-C within :meth:`interruptible` (or by anyone): the loop
+        #: ends at its next step boundary with a resumable checkpoint
+        self.stop = threading.Event()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "config.yaml").write_text(to_yaml(config))
+        self.metrics_path = self.directory / "metrics.jsonl"
+        self._sinks: list[Sink] = list(sinks)
+        self._closers: list[Callable[[], Any]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        out = self.output_config
+        try:
+            if out.tensorboard:
+                from exphil.train._report import tensorboard_sink
+
+                sink, close = tensorboard_sink(self.directory / "tensorboard")
+                self._sinks.append(sink)
+                self._closers.append(close)
+            if out.wandb:
+                from exphil.train._report import wandb_sink
+
+                sink, close = wandb_sink(
+                    out.wandb_project,
+                    self.directory.name,
+                    json.loads(msgspec.json.encode(config)),
+                    self.directory,
+                    out.wandb_offline,
+                )
+                self._sinks.append(sink)
+                self._closers.append(close)
+        except BaseException:
+            self._close_sinks()
+            raise
+        self._saver = BackgroundSaver()
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def create(
+        cls,
+        config: C,
+        *,
+        default_name: str,
+        checkpoint: CheckpointConfig | None = None,
+        output: OutputConfig | None = None,
+        warn: Callable[[str], None] | None = None,
+        sinks: Sequence[Sink] = (),
+    ) -> Run[C]:
+        """A new run folder: ``checkpoint.dir`` (default ``$EXPHIL_CHECKPOINTS_DIR``, else
+        ``./checkpoints``) / ``checkpoint.name`` (default ``DEFAULT_NAME-YYYYmmdd-HHMMSS``),
+        with the overwrite protection of ``checkpoint.overwrite`` (its warnings go to
+        ``warn``; a refusal is a :class:`~exphil.errors.UserError`)."""
+        ck = _checkpoint_section(config, checkpoint)
+        report = warn or _log_warning
+        parent = Path(ck.dir or os.environ.get("EXPHIL_CHECKPOINTS_DIR") or "checkpoints")
+        name = ck.name or f"{default_name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        try:
+            directory, warnings = prepare_run_dir(parent, name, overwrite=ck.overwrite)
+        except (CheckpointError, ValueError, OSError) as exc:
+            raise UserError(str(exc)) from None
+        for w in warnings:
+            report(w)
+        return cls(directory, config, checkpoint=ck, output=output, warn=warn, sinks=sinks)
+
+    @classmethod
+    def resume(
+        cls,
+        point: ResumePoint[Any],
+        config: C,
+        *,
+        checkpoint: CheckpointConfig | None = None,
+        output: OutputConfig | None = None,
+        warn: Callable[[str], None] | None = None,
+        sinks: Sequence[Sink] = (),
+    ) -> Run[C]:
+        """Reopen the folder of ``point`` for a run continuing with ``config`` (the saved
+        config with the user's changes): ``config.yaml`` is rewritten, metrics append."""
+        return cls(
+            point.run_dir, config, checkpoint=checkpoint, output=output, warn=warn, sinks=sinks
+        )
+
+    # ------------------------------------------------------------------ writing
+
+    def log(self, record: Mapping[str, Any]) -> None:
+        """Append ``record`` (JSON-able) to ``metrics.jsonl`` and hand it to every sink."""
+        rec = dict(record)
+        with self._lock:
+            with open(self.metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+            for sink in self._sinks:
+                sink(rec)
+
+    def save(
+        self,
+        name: str,
+        policy: Policy,
+        state: Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Checkpoint ``name`` (``last``, ``best``): ``policy``'s current weights and
+        ``state`` are copied now, on the calling thread, and written in the background
+        (a pending ``last`` is replaced by a newer one; ``best`` is never dropped). Errors
+        of a background write surface on the next save, :meth:`wait` or :meth:`close`."""
+        snap, st = snapshot_policy(policy), snapshot_state(state)
+        meta = dict(metadata or {})
+        ck = self.checkpoint_config
+
+        def job() -> None:
+            save_checkpoint(
+                self.directory, name, snap, st, metadata=meta, backup_count=ck.backup_count
+            )
+            warning = size_warning(self.directory / f"{name}.safetensors", ck.warn_size_mb)
+            if warning:
+                self.warn(warning)
+
+        self._saver.submit(name, job)
+
+    def wait(self) -> None:
+        """Block until every submitted save is written (re-raises a failed one's error)."""
+        self._saver.wait()
+
+    # ------------------------------------------------------------------ Ctrl-C
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Within the block the first SIGINT sets :attr:`stop` (and warns), the second
+        raises ``KeyboardInterrupt``; the previous handler comes back after. Only the main
+        thread can install signal handlers: elsewhere this does nothing (set :attr:`stop`
+        yourself)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if self.stop.is_set():  # a second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self.stop.set()
+            self.warn(
+                "interrupt: finishing this step and saving a resumable checkpoint "
+                "(Ctrl-C again to abort)"
+            )
+
+        old = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+    # ------------------------------------------------------------------ closing
+
+    def _close_sinks(self) -> None:
+        closers, self._closers = self._closers, []
+        for close in closers:
+            close()
+
+    def close(self, *, raise_errors: bool = True) -> None:
+        """Write the pending saves, then close the sinks (idempotent). A failed save's
+        error is raised unless ``raise_errors`` is False (it is logged then)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._saver.close(raise_errors=raise_errors)
+        finally:
+            self._close_sinks()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # on an error, still write what is pending, but let the first error win
+        self.close(raise_errors=exc is None)
