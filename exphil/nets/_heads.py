@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -32,6 +33,9 @@ COMPONENTS: Final = ("buttons", "main_x", "main_y", "c_x", "c_y", "shoulder")
 NUM_BUTTONS: Final = 8
 #: uniforms one sampled controller reads: one per button, one per categorical component
 NOISE_WIDTH: Final = NUM_BUTTONS + len(COMPONENTS) - 1
+#: initial output biases (see ``ControllerHead._calm_prior``)
+PRIOR_BUTTON_LOGIT: Final = -3.0
+PRIOR_REST_LOGIT: Final = 3.0
 
 
 @dataclass
@@ -77,6 +81,25 @@ class ControllerHead(nn.Module):
             {"buttons": nn.Linear(NUM_BUTTONS, hidden, bias=False)}
             | {k: nn.Embedding(n, hidden) for k, n in sizes.items() if k != "buttons"}
         )
+        self._calm_prior()
+
+    def _calm_prior(self) -> None:
+        """Start as a calm player, not a button masher: the output biases make a fresh
+        head press each button about 5% of frames (``PRIOR_BUTTON_LOGIT``), keep the
+        c-stick and the shoulder mostly at rest and lean the main stick toward neutral
+        (near the marginals of real play). Training moves them freely; a policy trained by
+        PPO from scratch starts from sensible, not chaotic, play."""
+        neutral = int(np.argmin(np.abs(self.controller.axis_values)))
+        with torch.no_grad():
+            for name, layer in ((k, self.heads[k][3]) for k in COMPONENTS):
+                bias = cast(nn.Linear, layer).bias
+                bias.zero_()
+                if name == "buttons":
+                    bias.fill_(PRIOR_BUTTON_LOGIT)
+                elif name == "shoulder":
+                    bias[0] = PRIOR_REST_LOGIT
+                else:
+                    bias[neutral] = PRIOR_REST_LOGIT if name.startswith("c_") else 1.0
 
     def forward(
         self,

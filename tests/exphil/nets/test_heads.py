@@ -158,3 +158,16 @@ def test_entropy_can_be_skipped_for_play() -> None:
     assert torch.equal(lean.log_prob, full.log_prob)
     for k in COMPONENTS:
         assert torch.equal(lean.actions[k], full.actions[k])
+
+
+def test_a_fresh_head_plays_calmly() -> None:
+    """A new policy presses buttons rarely and rests the c-stick and shoulder (PPO from
+    scratch starts from calm play, not a button masher)."""
+    torch.manual_seed(0)
+    head = ControllerHead(32, ControllerConfig(), hidden=32)
+    out = head(torch.randn(4000, 32) * 0.1)
+    press = out.actions["buttons"].float().mean()
+    assert 0.02 < float(press) < 0.1
+    neutral = 8  # class of value 0 with 16 buckets
+    assert float((out.actions["c_x"] == neutral).float().mean()) > 0.4
+    assert float((out.actions["shoulder"] == 0).float().mean()) > 0.6
