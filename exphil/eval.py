@@ -12,6 +12,7 @@ seeded: the same arguments give the same report.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -92,8 +93,8 @@ class _Tally:
 
 
 def evaluate(
-    player: str | PlayerSpec,
-    opponent: str | PlayerSpec,
+    player: str | os.PathLike[str] | PlayerSpec,
+    opponent: str | os.PathLike[str] | PlayerSpec,
     *,
     games: int = 100,
     config: MockConfig | None = None,
@@ -114,8 +115,8 @@ def evaluate(
     cfg = config or MockConfig()
     b = min(batch, games)
     env = MockEnv(b, cfg)
-    me_spec = parse_player(player) if isinstance(player, str) else player
-    opp_spec = parse_player(opponent) if isinstance(opponent, str) else opponent
+    me_spec = player if isinstance(player, PlayerSpec) else parse_player(os.fspath(player))
+    opp_spec = opponent if isinstance(opponent, PlayerSpec) else parse_player(os.fspath(opponent))
     chars = cfg.character_ids
     if players is None:
         me = make_player(me_spec, b, port, seed=seed, character=chars[port], device=device)

@@ -94,7 +94,8 @@ def ppo_update(
         kls: list[float] = []
         for start in range(0, n - per_mb + 1, per_mb):
             rows = torch.from_numpy(perm[start : start + per_mb]).to(device)
-            trunk = unroll(policy, dense[rows], ids[rows], _rows(state0, rows), resets[rows])
+            with optim.autocast():
+                trunk = unroll(policy, dense[rows], ids[rows], _rows(state0, rows), resets[rows])
             h = trunk.reshape(-1, trunk.shape[-1]).float()
             targets = {k: v[rows].reshape(-1, *v.shape[2:]) for k, v in actions.items()}
             new_v = policy.value(h.detach() if value_only else h)
