@@ -112,6 +112,7 @@ def _register() -> None:
     from exphil.cli.mock import mock
     from exphil.cli.replays import replays
     from exphil.cli.train_bc import train_bc
+    from exphil.cli.train_ppo import train_ppo_cmd
 
     for command in (
         keys,
@@ -124,6 +125,7 @@ def _register() -> None:
         info,
         compare,
         eval_cmd,
+        train_ppo_cmd,
     ):
         cli.add_command(command)
 

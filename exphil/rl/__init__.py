@@ -5,7 +5,7 @@ the distributed self-play system is measured against).
 ``train_ppo(PPOConfig(...))`` runs it; ``exphil/rl/_loop.py`` reads top to bottom.
 """
 
-from exphil.rl._config import EnvConfig, OpponentConfig, PPOConfig, PPOLossConfig
+from exphil.rl._config import TRAIN_PPO, EnvConfig, OpponentConfig, PPOConfig, PPOLossConfig
 from exphil.rl._gae import gae
 from exphil.rl._loop import PPOResult, SelfPlay, Teacher, build_policy, collect, train_ppo
 from exphil.rl._losses import approx_kl, clipped_surrogate, controller_kl, value_loss
@@ -16,6 +16,7 @@ from exphil.rl._update import UpdateStats, ppo_update
 
 __all__ = [
     "PPOConfig",
+    "TRAIN_PPO",
     "PPOLossConfig",
     "EnvConfig",
     "OpponentConfig",

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Final
+
 import msgspec
 
 from exphil.envs import RewardConfig
 from exphil.nets import BackboneConfig, PolicyConfig
-from exphil.train import CheckpointConfig, OptimConfig, OutputConfig
+from exphil.train import (
+    CheckpointConfig,
+    ConfigError,
+    ConfigFamily,
+    OptimConfig,
+    OutputConfig,
+    RuleContext,
+)
 
-__all__ = ["EnvConfig", "OpponentConfig", "PPOConfig", "PPOLossConfig"]
+__all__ = ["TRAIN_PPO", "EnvConfig", "OpponentConfig", "PPOConfig", "PPOLossConfig"]
 
 
 class _Struct(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -117,3 +127,23 @@ class PPOConfig(_Struct):
             )
         if self.delay is not None and self.delay < 0:
             raise ValueError(f"delay must be >= 0, got {self.delay}")
+
+
+def _ppo_rules(config: PPOConfig, context: RuleContext) -> PPOConfig:
+    if config.init is not None and not Path(config.init).is_file():
+        raise ConfigError(f"init: no policy file at {config.init}")
+    return config
+
+
+#: the layered config of ``exphil train-ppo`` (presets in ``exphil/presets/train-ppo/``)
+TRAIN_PPO: Final[ConfigFamily[PPOConfig]] = ConfigFamily(
+    name="train-ppo",
+    root=PPOConfig,
+    env=(
+        ("EXPHIL_CHECKPOINTS_DIR", "checkpoint.dir"),
+        ("EXPHIL_SEED", "seed"),
+        ("EXPHIL_DEVICE", "device"),
+    ),
+    preset_env=None,
+    rules=_ppo_rules,
+)

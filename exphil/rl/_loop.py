@@ -34,7 +34,7 @@ from torch import Tensor
 from exphil.agent import Agent
 from exphil.envs import GameEnv, MockConfig, MockEnv
 from exphil.game import Frames
-from exphil.nets import Policy, load_policy, read_policy_config
+from exphil.nets import Policy, load_policy, read_policy_config, save_policy
 from exphil.rl._config import PPOConfig
 from exphil.rl._gae import gae
 from exphil.rl._normalize import ReturnNormalizer
@@ -202,13 +202,17 @@ def train_ppo(
         delay = int(resume.state["delay"])
     elif policy is None:
         policy, delay = build_policy(config, device)
+    elif config.delay is not None:
+        delay = config.delay
     else:
-        delay = config.delay or 0
+        delay = int(read_policy_config(config.init)[1].get("delay", 0)) if config.init else 0
     initial = copy.deepcopy(policy).eval()
     if resume is not None:
         initial.load_state_dict(resume.state["initial"])
     for p in initial.parameters():
         p.requires_grad_(False)
+    if run is not None and resume is None:  # the frozen start, to evaluate against
+        save_policy(initial, run.directory / "initial.safetensors", metadata={"delay": delay})
     n = config.env.games
     if env is None:
         env = make_env(config)
