@@ -109,7 +109,9 @@ def _cli_overrides(ctx: click.Context, values: dict[str, Any]) -> dict[str, tupl
 @click.option("--layers", type=int, help="Backbone layers.")
 @click.option("--window", type=int, help="Frames per training window (temporal backbones).")
 @click.option("--burnin", type=int, help="Frames at a window's start without loss.")
-@click.option("--delay", type=int, help="Reaction delay: state t predicts controller t + delay.")
+@click.option(
+    "--delay", type=int, help="Reaction delay: state t predicts controller t + delay (presets: 18)."
+)
 @click.option("--delay-spread", type=int, help="Delay augmentation: +/- frames per sample.")
 @click.option("--mirror/--no-mirror", default=None, help="Mirror augmentation (flip x).")
 @click.option("--balance-characters/--no-balance-characters", default=None)
@@ -256,6 +258,7 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
         config.policy.controller,
         seed=seed,
         progress=None if quiet else _progress_printer(console),
+        value=config.value,
     )
     if not quiet:
         _print_dataset(console, corpus, time.perf_counter() - t0)
@@ -435,6 +438,13 @@ def _print_summary(console: Any, result: Any, config: Any) -> None:
             f"{v['val/loss']:.4f}"
             + (f"  (chance {chance_loss:.4f})" if chance_loss is not None else ""),
         )
+        if v.get("val/loss/value") is not None:
+            chance_value = base.get("val/loss/value")
+            table.add_row(
+                "value loss",
+                f"{v['val/loss/value']:.4f}"
+                + (f"  (chance: the mean return, {chance_value:.4f})" if chance_value else ""),
+            )
         names = {
             "buttons": "buttons (each)",
             "buttons_exact": "buttons (all 8)",

@@ -12,7 +12,8 @@ The core (used by BC here and by PPO in ``exphil.rl``):
 * Config layering for any root Struct: :class:`ConfigFamily`, :func:`resolve_config`,
   presets per family (:func:`load_preset`, :func:`list_presets`), :class:`ConfigError`.
 
-Behavioral cloning: :class:`TrainConfig` (layered as :data:`TRAIN_BC`), :func:`train`.
+Behavioral cloning: :class:`TrainConfig` (layered as :data:`TRAIN_BC`), :func:`train`; its
+value head learns the replay's own returns (:func:`frame_rewards`, :func:`discounted_returns`).
 """
 
 from exphil.train._checkpoint import (
@@ -32,6 +33,7 @@ from exphil.train._config import (
     OptimConfig,
     OutputConfig,
     TrainConfig,
+    ValueConfig,
 )
 from exphil.train._core import (
     Optimization,
@@ -57,6 +59,13 @@ from exphil.train._layers import (
     to_yaml,
 )
 from exphil.train._report import RichReporter
+from exphil.train._returns import (
+    REWARD_TERMS,
+    discounted_returns,
+    frame_rewards,
+    reward_terms,
+    segment_returns,
+)
 from exphil.train._run import ResumePoint, Run, Sink, load_resume_point
 from exphil.train._schedule import EMA, lr_factor
 from exphil.train._trainer import Reporter, TrainResult, new_seed, resolve_device, train
@@ -101,6 +110,7 @@ __all__ = [
     "TrainConfig",
     "DataConfig",
     "BCOptimConfig",
+    "ValueConfig",
     "TRAIN_BC",
     "ENV_VARS",
     "BACKBONE_FLAG",
@@ -112,4 +122,10 @@ __all__ = [
     "DatasetError",
     "build_corpus",
     "score_policy",
+    # value targets (the mock's zero-sum reward from Frames)
+    "REWARD_TERMS",
+    "reward_terms",
+    "frame_rewards",
+    "discounted_returns",
+    "segment_returns",
 ]

@@ -28,6 +28,7 @@ from typing import Final, Literal
 
 import msgspec
 
+from exphil.envs import RewardConfig
 from exphil.nets import BACKBONE_KINDS, COMPONENTS, PolicyConfig
 from exphil.train._layers import ConfigError, ConfigFamily, RuleContext
 
@@ -35,6 +36,7 @@ __all__ = [
     "DataConfig",
     "OptimConfig",
     "BCOptimConfig",
+    "ValueConfig",
     "CheckpointConfig",
     "OutputConfig",
     "TrainConfig",
@@ -119,7 +121,9 @@ class DataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     window: int = 60
     #: frames at the start of each window that feed the state but carry no loss
     burnin: int = 0
-    #: reaction delay: the state at frame t predicts the controller at t + delay
+    #: reaction delay: the state at frame t predicts the controller at t + delay (and its
+    #: previous-controller input is the controller at t + delay - 1); stored in the policy
+    #: file's metadata as "delay" for play (presets use 18, a human reaction time)
     delay: int = 0
     #: delay augmentation: each sample's delay is uniform in delay +/- delay_spread
     delay_spread: int = 0
@@ -201,10 +205,13 @@ class BCOptimConfig(OptimConfig, frozen=True, kw_only=True, forbid_unknown_field
     focal_gamma: float = 0.0
     #: per-component loss weights (buttons, main_x, main_y, c_x, c_y, shoulder)
     loss_weights: dict[str, float] = {}
+    #: weight of the value head's loss (targets: ``value``); 0 leaves the critic untrained
+    value_weight: float = 0.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
         c = "OptimConfig"
+        _check(c, "value_weight", self.value_weight, lo=0)
         _check(c, "label_smoothing", self.label_smoothing, lo=0, hi=1, hi_open=True)
         _check(c, "focal_gamma", self.focal_gamma, lo=0)
         unknown = sorted(set(self.loss_weights) - set(COMPONENTS))
@@ -217,6 +224,37 @@ class BCOptimConfig(OptimConfig, frozen=True, kw_only=True, forbid_unknown_field
             )
         for key, weight in self.loss_weights.items():
             _check(c, f"loss_weights[{key!r}]", weight, lo=0)
+
+
+class ValueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The value head's targets: discounted returns of the replay's own rewards (the mock's
+    zero-sum core reward, see ``exphil.train._returns``), so PPO starts with a critic.
+
+    The target of a sample whose state is frame ``t`` (delay ``d``) is ``scale * G[t + d]``,
+    the return from the frame its decision is about, truncated at the replay's end."""
+
+    #: per-frame discount; the default halves a reward's weight every 4 s (240 frames), as
+    #: slippi-ai does
+    discount: float = 0.5 ** (1 / (4 * 60))
+    #: targets are ``scale`` times the returns (the default reward weights already give
+    #: returns of order 1: RMS 0.94, mean |G| 0.45 on the shared replays; docs/training.md)
+    scale: float = 1.0
+    #: "huber": smooth L1 (beta 1: squared below 1, linear above, so the +-5 of a game's end
+    #: does not dominate); "mse": squared error
+    loss: Literal["huber", "mse"] = "huber"
+    #: reward weights: stock, damage (per percent) and win; the shaping terms (approach,
+    #: offstage) are not computed from replays and must stay 0
+    rewards: RewardConfig = RewardConfig()
+
+    def __post_init__(self) -> None:
+        c = "ValueConfig"
+        _check(c, "discount", self.discount, lo=0, hi=1, lo_open=True)
+        _check(c, "scale", self.scale, lo=0, lo_open=True)
+        if self.rewards.approach or self.rewards.offstage:
+            raise ValueError(
+                "ValueConfig.rewards must have approach and offstage 0: shaping terms are not "
+                "computed from replays"
+            )
 
 
 class CheckpointConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -267,6 +305,7 @@ class TrainConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     policy: PolicyConfig = PolicyConfig()
     data: DataConfig = DataConfig()
     optim: BCOptimConfig = BCOptimConfig()
+    value: ValueConfig = ValueConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     output: OutputConfig = OutputConfig()
     epochs: int = 10

@@ -23,6 +23,8 @@ the perspectives, the parser tag and :data:`STORE_FORMAT`)::
     buttons.npy   uint8 [N, 8]     row t's own buttons (the targets)
     classes.npy   uint8 [N, 5]     row t's own main_x, main_y, c_x, c_y, shoulder classes
     ctrl.npy      float32 [N, C]   the ``prev.*`` block that row t's own controller produces
+    reward_terms.npy float32 [N, 3] row t's unweighted reward terms for its player (stock,
+                                   damage, win: ``exphil.train._returns.reward_terms``)
     segments.npy  structured [S]   offset, length, key, port, character, opponent, stage
     manifest.json written last: shapes, dtypes, layout, configs, games skipped while embedding
 
@@ -35,7 +37,15 @@ Delay pairing: a sample's input row ``t`` is paired with the controller of row `
 the same segment, and the input's ``prev.*`` block is replaced by ``ctrl[t + d - 1]``: the
 last controller the agent committed before acting at ``t + d`` (``d = 0`` gives the
 embedding's own block; before a segment's first row it is the embedding's neutral
-controller).
+controller). In play this is an agent that, seeing frame ``t``, chooses the controller
+applied at frame ``t + d``, and feeds back with frame ``t`` the controller it chose at frame
+``t - 1`` (the one applied at ``t + d - 1``). The value target of row ``t`` is the return
+from row ``t + d`` (the frame its decision is about): ``Corpus.returns[t + d]``.
+
+Value targets: the store keeps each row's unweighted reward terms; :class:`Corpus` weights
+them with its :class:`~exphil.train.ValueConfig` and computes every segment's discounted
+returns (truncated at the segment's end) once, in memory (``returns``, scaled by
+``value.scale``), so changing the discount or the weights never re-embeds.
 """
 
 from __future__ import annotations
@@ -85,7 +95,13 @@ from exphil.errors import UserError
 from exphil.game.frames import BUTTONS, Frames, PlayerFrames
 from exphil.game.ids import Character, Stage
 from exphil.game.peppi import ReplayError, read_game
-from exphil.train._config import DataConfig
+from exphil.train._config import DataConfig, ValueConfig
+from exphil.train._returns import (
+    REWARD_TERMS,
+    reward_terms,
+    rewards_from_terms,
+    segment_returns,
+)
 
 __all__ = [
     "STORE_FORMAT",
@@ -113,7 +129,7 @@ Array = np.ndarray[Any, Any]
 Progress = Callable[[str, int, int], None]
 
 #: bump when the store's content or layout changes (old stores are then never read)
-STORE_FORMAT: Final = 2  # 2: stick ties encode toward neutral
+STORE_FORMAT: Final = 3  # 2: stick ties encode toward neutral; 3: reward_terms
 #: the columns of ``classes.npy`` and the integer targets, in ``exphil.nets`` COMPONENTS order
 CLASS_COMPONENTS: Final = ("main_x", "main_y", "c_x", "c_y", "shoulder")
 #: columns of a sample descriptor (``[B, 4]`` int64): segment index, first row inside the
@@ -126,7 +142,7 @@ DESC_DELAY: Final = 3
 _FRAMES_PER_HOUR: Final = 60 * 3600
 _TMP_MAX_AGE_S: Final = 3600.0
 _MIN_DEEP_CHUNK: Final = 8
-_ARRAYS: Final = ("dense", "ids", "buttons", "classes", "ctrl")
+_ARRAYS: Final = ("dense", "ids", "buttons", "classes", "ctrl", "reward_terms")
 _SEGMENT_DTYPE: Final = np.dtype(
     [
         ("offset", "<i8"),
@@ -331,9 +347,11 @@ class Corpus:
 
     Arrays (read-only, rows = frames of one perspective): ``dense`` ``[N, D]``, ``ids``
     ``[N, K]``, ``buttons`` ``[N, 8]``, ``classes`` ``[N, 5]`` (:data:`CLASS_COMPONENTS`),
-    ``ctrl`` ``[N, C]``; ``segments`` (and ``offsets``, ``lengths``, ``characters`` as
-    arrays). ``prev_columns`` are the dense columns of the ``prev.*`` block (``ctrl``'s
-    columns, in order), ``neutral`` their value before a game's first frame.
+    ``ctrl`` ``[N, C]``, ``reward_terms`` ``[N, 3]``; ``segments`` (and ``offsets``,
+    ``lengths``, ``characters`` as arrays). ``prev_columns`` are the dense columns of the
+    ``prev.*`` block (``ctrl``'s columns, in order), ``neutral`` their value before a game's
+    first frame. ``rewards`` ``[N]`` (weighted by ``value.rewards``) and ``returns`` ``[N]``
+    (their discounted returns per segment, times ``value.scale``) are computed in memory.
     """
 
     def __init__(
@@ -344,6 +362,7 @@ class Corpus:
         embed_config: EmbedConfig,
         controller: ControllerConfig,
         report: _Report,
+        value: ValueConfig | None = None,
     ) -> None:
         self.store = store
         self.dense = arrays["dense"]
@@ -351,6 +370,7 @@ class Corpus:
         self.buttons = arrays["buttons"]
         self.classes = arrays["classes"]
         self.ctrl = arrays["ctrl"]
+        self.reward_terms = arrays["reward_terms"]
         self.segments = segments
         self.embed_config = embed_config
         self.controller = controller
@@ -366,6 +386,10 @@ class Corpus:
         )
         self.neutral = _neutral_controller(embed_config, self.prev_columns)
         self.mirror = Mirror.for_configs(embed_config, controller)
+        self.value = value or ValueConfig()
+        self.rewards = rewards_from_terms(self.reward_terms, self.value.rewards)
+        returns = segment_returns(self.rewards, self.offsets, self.lengths, self.value.discount)
+        self.returns = (returns * np.float32(self.value.scale)).astype(np.float32)
 
     @property
     def n_frames(self) -> int:
@@ -383,9 +407,8 @@ class Corpus:
     @property
     def nbytes(self) -> int:
         """Bytes of the stored arrays (on disk, memory-mapped)."""
-        return sum(
-            int(a.nbytes) for a in (self.dense, self.ids, self.buttons, self.classes, self.ctrl)
-        )
+        arrays = (self.dense, self.ids, self.buttons, self.classes, self.ctrl, self.reward_terms)
+        return sum(int(a.nbytes) for a in arrays)
 
     @property
     def game_keys(self) -> tuple[str, ...]:
@@ -718,6 +741,7 @@ def _fill_store(
         "buttons": (np.uint8, len(BUTTONS)),
         "classes": (np.uint8, len(CLASS_COMPONENTS)),
         "ctrl": (np.float32, len(prev_cols)),
+        "reward_terms": (np.float32, len(REWARD_TERMS)),
     }
     total = sum(n for _, n in lengths) * len(ports)
     out = {
@@ -843,6 +867,7 @@ def _embed_one(
         "buttons": dc.buttons,
         "classes": classes.astype(np.uint8),
         "ctrl": ctrl,
+        "reward_terms": reward_terms(frames, port),
     }
 
 
@@ -855,6 +880,7 @@ def build_corpus(
     seed: int = 0,
     progress: Progress | None = None,
     jobs: int | None = None,
+    value: ValueConfig | None = None,
 ) -> Corpus:
     """Build (or reopen) the embedded corpus that ``data`` describes.
 
@@ -869,6 +895,9 @@ def build_corpus(
     lives in its ``embedded/`` folder. ``progress(stage, done, total)`` is called with
     stages ``scan``, ``load`` and ``embed``. ``jobs``: parser processes for the scan
     (default one per CPU; 0 parses in this process).
+
+    ``value``: how the value targets are made (default ``ValueConfig()``); it does not
+    change the store.
 
     Raises :class:`DatasetError` when no replay is found or none is usable.
     """
@@ -944,7 +973,7 @@ def build_corpus(
         not_selected=counts.not_selected,
         reused=reused,
     )
-    return Corpus(folder, arrays, segments, embed_config, controller_config, report)
+    return Corpus(folder, arrays, segments, embed_config, controller_config, report, value)
 
 
 def _nothing_usable(where: str, files: int, counts: _Counts) -> str:
@@ -1155,7 +1184,8 @@ class Batch:
     """Model inputs and targets for ``B`` samples of ``T`` frames.
 
     ``dense`` ``[B, T, D]`` float32, ``ids`` ``[B, T, K]`` int64, ``targets``:
-    ``"buttons"`` ``[B, T, 8]`` uint8 and ``"main_x"`` .. ``"shoulder"`` ``[B, T]`` int64.
+    ``"buttons"`` ``[B, T, 8]`` uint8, ``"main_x"`` .. ``"shoulder"`` ``[B, T]`` int64 and
+    ``"value"`` ``[B, T]`` float32 (the value head's target).
     ``descriptors`` (numpy ``[B, 4]``) and ``mirrored`` (numpy ``[B]`` bool) say where each
     sample came from."""
 
@@ -1191,9 +1221,10 @@ def assemble(
     """The batch for ``descriptors`` (``[B, 4]``, one window length).
 
     Row ``t`` of a sample starting at ``s`` with delay ``d`` is input row ``s + t`` paired
-    with the targets of row ``s + t + d``; its ``prev.*`` block is ``ctrl[s + t + d - 1]``
-    (the neutral controller before the segment's first row). With ``mirror``, each sample is
-    flipped (:class:`Mirror`) with probability 0.5, drawn from ``rng``."""
+    with the targets of row ``s + t + d`` (the controller and the return ``returns[s + t +
+    d]``); its ``prev.*`` block is ``ctrl[s + t + d - 1]`` (the neutral controller before the
+    segment's first row). With ``mirror``, each sample is flipped (:class:`Mirror`) with
+    probability 0.5, drawn from ``rng`` (returns do not change under a mirror)."""
     desc = np.asarray(descriptors, dtype=np.int64)
     if desc.ndim != 2 or desc.shape[1] != 4 or not len(desc):
         raise ValueError(f"descriptors must be a non-empty [B, 4] array, got {desc.shape}")
@@ -1229,6 +1260,7 @@ def assemble(
         corpus.mirror.apply(dense, cls, flips)
     targets = {"buttons": torch.from_numpy(buttons)}
     targets.update({k: torch.from_numpy(v) for k, v in cls.items()})
+    targets["value"] = torch.from_numpy(np.ascontiguousarray(corpus.returns[target]).reshape(b, -1))
     return Batch(
         dense=torch.from_numpy(np.ascontiguousarray(dense)),
         ids=torch.from_numpy(ids),

@@ -20,7 +20,14 @@ def _rows(corpus: Any, segment_ids: Any) -> np.ndarray[Any, Any]:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def majority_baseline(corpus: Any, train_ids: Any, val_ids: Any) -> dict[str, float]:
+def majority_baseline(
+    corpus: Any,
+    train_ids: Any,
+    val_ids: Any,
+    *,
+    value_loss: str = "huber",
+    value_weight: float = 0.0,
+) -> dict[str, float]:
     """The chance level a policy must clearly beat, on the validation frames:
 
     * ``val/acc/...``: accuracy of always predicting the training set's most frequent value
@@ -28,8 +35,12 @@ def majority_baseline(corpus: Any, train_ids: Any, val_ids: Any) -> dict[str, fl
       class);
     * ``val/loss/...``: cross-entropy of predicting the training set's frequencies
       (per-button press rates; class frequencies, add-one smoothed), i.e. a model that knows
-      how often each input happens but nothing about the game. ``val/loss`` is their sum,
-      comparable to the trainer's unweighted total.
+      how often each input happens but nothing about the game;
+    * ``val/loss/value`` (when the corpus has ``returns``): the value loss (``value_loss``:
+      ``"huber"`` or ``"mse"``) of predicting the training rows' mean return.
+
+    ``val/loss`` is the components' sum plus ``value_weight`` times the value loss,
+    comparable to the trainer's total with unweighted controller components.
 
     Keys match the trainer's validation metrics."""
     tr, va = _rows(corpus, train_ids), _rows(corpus, val_ids)
@@ -54,6 +65,17 @@ def majority_baseline(corpus: Any, train_ids: Any, val_ids: Any) -> dict[str, fl
         freq = (np.bincount(classes_tr[:, j], minlength=n) + 1.0) / (len(tr) + n)
         out[f"val/loss/{name}"] = float(-np.log(freq[classes_va[:, j]]).mean())
     out["val/loss"] = sum(out[f"val/loss/{c}"] for c in COMPONENTS)
+    returns = getattr(corpus, "returns", None)
+    if returns is not None:
+        mean = float(np.asarray(returns[tr], dtype=np.float64).mean())
+        err = np.asarray(returns[va], dtype=np.float64) - mean
+        if value_loss == "huber":
+            a = np.abs(err)
+            per = np.where(a < 1.0, 0.5 * err**2, a - 0.5)
+        else:
+            per = err**2
+        out["val/loss/value"] = float(per.mean())
+        out["val/loss"] += value_weight * out["val/loss/value"]
     out |= repeat_baseline(corpus, val_ids)
     return out
 

@@ -133,7 +133,12 @@ class RichReporter:
             f"  validation at step {int(metrics['step'])}: loss {metrics['val/loss']:.4f}  "
             f"buttons {metrics['val/acc/buttons']:.1%}  main x {metrics['val/acc/main_x']:.1%} "
             f"y {metrics['val/acc/main_y']:.1%}  c x {metrics['val/acc/c_x']:.1%} "
-            f"y {metrics['val/acc/c_y']:.1%}  shoulder {metrics['val/acc/shoulder']:.1%}",
+            f"y {metrics['val/acc/c_y']:.1%}  shoulder {metrics['val/acc/shoulder']:.1%}"
+            + (
+                f"  value loss {metrics['val/loss/value']:.4f}"
+                if "val/loss/value" in metrics
+                else ""
+            ),
             highlight=False,
         )
 

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import msgspec
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from exphil.errors import UserError
 from exphil.nets import COMPONENTS, Policy, controller_loss
@@ -137,8 +138,12 @@ def compute_loss(
     policy: Policy, batch: Any, config: TrainConfig, device: torch.device
 ) -> tuple[Tensor, dict[str, float], int]:
     """Loss of one batch (``dense [B, T, D]``, ``ids [B, T, K]``, per-component targets
-    ``[B, T(, 8)]``) through the backbone and the teacher-forced head, on the frames after
-    ``burnin``. Returns (the weighted total, the per-component losses and accuracies as
+    ``[B, T(, 8)]``, value targets ``[B, T]``) through the backbone, the teacher-forced
+    controller head and the value head, on the frames after ``burnin``.
+
+    The total is the weighted controller loss plus ``optim.value_weight`` times the value
+    loss (``value.loss``: Huber or squared error). Returns (the total, the losses --
+    ``loss``, ``loss/controller``, ``loss/value``, per component -- and accuracies as
     floats, the number of loss frames)."""
     dense = batch.dense.to(device, non_blocking=True)
     ids = batch.ids.to(device, non_blocking=True)
@@ -150,7 +155,9 @@ def compute_loss(
         k: v.to(device, non_blocking=True)[:, burnin:].reshape(-1, *v.shape[2:])
         for k, v in batch.targets.items()
     }
-    out = policy.controller_head(flat.float(), targets=targets, with_entropy=False)
+    value_target = targets.pop("value")
+    features = flat.float()
+    out = policy.controller_head(features, targets=targets, with_entropy=False)
     opt = config.optim
     losses = controller_loss(
         out.logits,
@@ -159,8 +166,16 @@ def compute_loss(
         label_smoothing=opt.label_smoothing,
         focal_gamma=opt.focal_gamma,
     )
+    predicted = policy.value(features)
+    if config.value.loss == "huber":
+        value_loss = F.smooth_l1_loss(predicted, value_target, beta=1.0)
+    else:
+        value_loss = F.mse_loss(predicted, value_target)
+    total = losses["total"] + opt.value_weight * value_loss
     values = {f"loss/{k}": float(v.detach()) for k, v in losses.items() if k != "total"}
-    values["loss"] = float(losses["total"].detach())
+    values["loss/controller"] = float(losses["total"].detach())
+    values["loss/value"] = float(value_loss.detach())
+    values["loss"] = float(total.detach())
     with torch.no_grad():
         pressed = out.logits["buttons"] > 0
         values["acc/buttons"] = float((pressed == targets["buttons"].bool()).float().mean())
@@ -170,7 +185,7 @@ def compute_loss(
         for name in COMPONENTS[1:]:
             hit = out.logits[name].argmax(-1) == targets[name]
             values[f"acc/{name}"] = float(hit.float().mean())
-    return losses["total"], values, flat.shape[0]
+    return total, values, flat.shape[0]
 
 
 def evaluate(
@@ -234,8 +249,20 @@ def train(
     policy.backbone.gradient_checkpointing = config.optim.grad_checkpointing
 
     # the data: games split for validation, a sampler each, the run's real horizon
+    corpus_value = getattr(corpus, "value", None)
+    if corpus_value is not None and corpus_value != config.value:
+        raise ValueError(
+            f"the corpus's value targets were made with {corpus_value}, the config says "
+            f"{config.value}: build it with build_corpus(..., value=config.value)"
+        )
     train_ids, val_ids = corpus.split(data.val_fraction, seed)
-    baseline = majority_baseline(corpus, train_ids, val_ids)
+    baseline = majority_baseline(
+        corpus,
+        train_ids,
+        val_ids,
+        value_loss=config.value.loss,
+        value_weight=config.optim.value_weight,
+    )
 
     def sampler_for(ids: Any, *, training: bool) -> Any:
         """Training samples (delay augmentation, balancing) or validation ones (neither);
@@ -270,6 +297,15 @@ def train(
     if resume is not None:
         prog = _restore(resume, policy, opt, device)
 
+    # what a player needs besides the weights (read with exphil.nets.read_policy_config):
+    # the delay the policy was trained with, and what its value head predicts
+    play_meta = {
+        "delay": data.delay,
+        "value_discount": config.value.discount,
+        "value_scale": config.value.scale,
+        "value_rewards": msgspec.to_builtins(config.value.rewards),
+    }
+
     def training_state() -> dict[str, Any]:
         return {
             "format": STATE_FORMAT,
@@ -288,13 +324,17 @@ def train(
     def checkpoint(name: str, val: dict[str, float] | None) -> None:
         if run is None:
             return
-        meta = {
-            "step": opt.steps,
-            "epoch": prog.epoch,
-            "seed": seed,
-            "best_val_loss": prog.best,
-            "ema": opt.ema is not None,
-        } | ({"val": val} if val else {})
+        meta = (
+            {
+                "step": opt.steps,
+                "epoch": prog.epoch,
+                "seed": seed,
+                "best_val_loss": prog.best,
+                "ema": opt.ema is not None,
+            }
+            | play_meta
+            | ({"val": val} if val else {})
+        )
         state = training_state()
         with opt.ema_applied():  # the policy file holds the EMA weights (play, export)
             run.save(name, policy, state, meta)

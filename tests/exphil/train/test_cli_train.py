@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from exphil.cli import cli
+from exphil.nets import read_policy_config
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +72,9 @@ def test_a_run_writes_checkpoints_that_the_tools_read(tmp_path: Path, replays_di
         assert (run_dir / name).exists(), name
     lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert {x["kind"] for x in lines} == {"baseline", "train", "val"}
-    assert "accuracy main stick x" in out and "chance" in out
+    assert "accuracy main stick x" in out and "chance" in out and "value loss" in out
+    # the preset's reaction delay, for a player to read
+    assert read_policy_config(run_dir / "best.safetensors")[1]["delay"] == 18
 
     code, out = run("list", str(ck))
     assert code == 0 and "mlp" in out and "best" in out and "last" in out
@@ -86,9 +89,9 @@ def test_a_run_writes_checkpoints_that_the_tools_read(tmp_path: Path, replays_di
     assert code == 0 and "scored on the same games" in out and "acc/main_x" in out
 
     # the same name again: kept, the new run goes to r-2 with a warning naming the files
-    code, out = run(*args)
+    code, out = run(*args, "--delay", "0")
     assert code == 0 and "r-2" in out and "MB" in out
-    assert (ck / "r-2" / "last.safetensors").exists()
+    assert read_policy_config(ck / "r-2" / "last.safetensors")[1]["delay"] == 0
     code, out = run(*args, "--no-overwrite")
     assert code == 2 and "--overwrite" in out
 

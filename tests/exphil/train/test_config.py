@@ -244,7 +244,7 @@ def test_preset_contents() -> None:
     assert (standard.epochs, standard.data.max_files, standard.patience) == (10, 100, 3)
     assert standard.optim.schedule == "cosine" and standard.optim.warmup_steps > 0
     assert standard.optim.label_smoothing == 0.05
-    assert standard.data.mirror and standard.data.delay == 0
+    assert standard.data.mirror
     full = cfg("full")
     assert (full.policy.backbone.kind, full.data.window, full.epochs) == ("mamba", 60, 30)
     assert (full.policy.backbone.hidden, full.policy.backbone.layers) == (256, 2)
@@ -258,6 +258,12 @@ def test_preset_contents() -> None:
         assert 5 <= c.data.burnin <= 10
         assert (c.epochs, c.data.max_files) == (3, 30)
     assert cfg("mlp").policy.backbone.kind == "mlp"
+    # every preset trains with a human reaction delay; --delay 0 still turns it off
+    for name in EXPECTED_PRESETS:
+        assert cfg(name).data.delay == 18, name
+    cli = {"data.delay": (0, "--delay")}
+    assert resolve_config(TRAIN_BC, preset="full", env={}, cli=cli).config.data.delay == 0
+    assert TrainConfig().data.delay == 0  # code that builds a config itself opts in
 
 
 def test_preset_extends_chain(presets: Path) -> None:

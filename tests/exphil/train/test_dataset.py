@@ -38,6 +38,7 @@ from exphil.train._dataset import (
     build_corpus,
     split_games,
 )
+from exphil.train._returns import discounted_returns, frame_rewards
 
 MAX_FILES = 6
 
@@ -120,7 +121,7 @@ def test_summary_and_layout(corpus: Corpus) -> None:
         assert (a.character, a.opponent) == (b.opponent, b.character)
     assert corpus.ids.dtype == np.int16 and corpus.classes.dtype == np.uint8
     assert corpus.ctrl.shape == (corpus.n_frames, 13)
-    row_bytes = corpus.dense_dim * 4 + corpus.n_ids * 2 + 8 + 5 + 13 * 4
+    row_bytes = corpus.dense_dim * 4 + corpus.n_ids * 2 + 8 + 5 + 13 * 4 + 3 * 4  # + reward_terms
     assert corpus.nbytes == corpus.n_frames * row_bytes
 
 
@@ -154,7 +155,7 @@ def test_second_build_reuses_the_store(
     assert again.summary()["reused"] and not corpus.summary()["reused"]
     assert again.store == corpus.store
     assert again.segments == corpus.segments
-    for name in ("dense", "ids", "buttons", "classes", "ctrl"):
+    for name in ("dense", "ids", "buttons", "classes", "ctrl", "reward_terms", "returns"):
         np.testing.assert_array_equal(getattr(again, name), getattr(corpus, name))
     files = sorted(p.name for p in corpus.store.iterdir())
     assert files == [
@@ -164,6 +165,7 @@ def test_second_build_reuses_the_store(
         "dense.npy",
         "ids.npy",
         "manifest.json",
+        "reward_terms.npy",
         "segments.npy",
     ]
     manifest = json.loads((corpus.store / "manifest.json").read_text())
@@ -367,7 +369,7 @@ def test_batch_shapes_and_dtypes(corpus: Corpus) -> None:
     b = assemble(corpus, s.epoch_batches(0)[0], mirror=False, rng=np.random.default_rng(0))
     assert b.dense.shape == (8, 30, corpus.dense_dim) and b.dense.dtype == torch.float32
     assert b.ids.shape == (8, 30, corpus.n_ids) and b.ids.dtype == torch.int64
-    assert list(b.targets) == ["buttons", *CLASS_COMPONENTS]
+    assert list(b.targets) == ["buttons", *CLASS_COMPONENTS, "value"]
     assert b.targets["buttons"].shape == (8, 30, 8)
     assert b.targets["buttons"].dtype == torch.uint8
     for name in CLASS_COMPONENTS:
@@ -375,8 +377,12 @@ def test_batch_shapes_and_dtypes(corpus: Corpus) -> None:
     assert len(b) == 8 and not b.mirrored.any()
 
 
-@pytest.mark.parametrize("delay", [0, 1, 5])
+@pytest.mark.parametrize("delay", [0, 1, 5, 18])
 def test_delay_pairing_is_exact(corpus: Corpus, delay: int) -> None:
+    """State t is paired with the controller at t + d, its previous-controller input is the
+    controller at t + d - 1, and its value target is the return from t + d: what an agent
+    that sees frame t chooses for frame t + d, having chosen the one for t + d - 1 when it
+    saw frame t - 1 (the play side of docs/training.md, "Reaction delay")."""
     window = 16
     # the first windows of a few segments (row 0 included) and random ones
     segs = [0, 1, 4, 5]
@@ -409,6 +415,11 @@ def test_delay_pairing_is_exact(corpus: Corpus, delay: int) -> None:
             np.testing.assert_array_equal(prev[j], want)
         # ... which is the block the embedding itself shows on row t + d
         np.testing.assert_array_equal(prev, e.dense[t + d][:, corpus.prev_columns])
+        # the value target: the return from t + d of the replay's own rewards
+        rewards = frame_rewards(frames, seg.port, corpus.value.rewards)
+        returns = discounted_returns(rewards, corpus.value.discount) * corpus.value.scale
+        np.testing.assert_allclose(b.targets["value"][k].numpy(), returns[t + d], atol=1e-5)
+        np.testing.assert_array_equal(corpus.rewards[seg.offset : seg.offset + seg.length], rewards)
 
 
 def mirror_frames(frames: Frames) -> Frames:

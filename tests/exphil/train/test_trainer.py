@@ -4,6 +4,7 @@ chance baseline behave."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from exphil.embed import ControllerConfig, EmbedConfig
-from exphil.nets import BACKBONE_KINDS, BackboneConfig, Policy, PolicyConfig
+from exphil.nets import BACKBONE_KINDS, BackboneConfig, Policy, PolicyConfig, read_policy_config
 from exphil.train import BCOptimConfig, DataConfig, Run, TrainConfig, load_resume_point, train
 from exphil.train._dataset import Corpus, Sampler, assemble, build_corpus
 from exphil.train._trainer import NullReporter, compute_loss
@@ -84,15 +85,20 @@ def test_every_backbone_learns_a_fixed_batch(kind: str, corpus: Corpus) -> None:
     )
     policy = Policy(cfg.policy)
     opt = torch.optim.AdamW(policy.parameters(), lr=3e-3)
-    losses = []
+    losses, value_losses = [], []
     for _ in range(25):
         loss, values, frames = compute_loss(policy, batch, cfg, torch.device("cpu"))
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(values["loss"])
+        value_losses.append(values["loss/value"])
+        assert values["loss"] == pytest.approx(
+            values["loss/controller"] + cfg.optim.value_weight * values["loss/value"], rel=1e-5
+        )
     assert frames == 8 * (window - cfg.data.burnin)
     assert losses[-1] < 0.6 * losses[0], losses
+    assert value_losses[-1] < 0.5 * value_losses[0], value_losses  # the critic learns too
 
 
 class StopAt(NullReporter):
@@ -123,6 +129,15 @@ def test_resume_continues_bit_exactly(kind: str, corpus: Corpus, tmp_path: Path)
     with Run(tmp_path / "a", cfg) as run:
         full = train(cfg, corpus, run, seed=5)
     assert full.stopped == "max_steps" and len(full.train_losses) == 16
+    # what a player reads from the policy file: the delay and the value head's units
+    for name in ("best", "last"):
+        meta = read_policy_config(tmp_path / "a" / f"{name}.safetensors")[1]
+        assert meta["delay"] == 2 and isinstance(meta["delay"], int)
+        assert meta["value_discount"] == cfg.value.discount == 0.5 ** (1 / 240)
+        assert meta["value_scale"] == 1.0 and meta["value_rewards"]["win"] == 5.0
+    records = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert all("loss/value" in r for r in records if r["kind"] == "train")
+    assert all("val/loss/value" in r for r in records if r["kind"] in ("val", "baseline"))
     # max_steps ended the run mid-epoch: the final weights were still validated
     assert full.final_val["step"] == 16 and full.best_val_loss is not None
     assert full.policy is not None
