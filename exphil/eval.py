@@ -80,7 +80,10 @@ class _Tally:
 
     def __init__(self, n: int) -> None:
         self.n = n
-        z = lambda: np.zeros(n, dtype=np.int64)  # noqa: E731
+
+        def z() -> Array:
+            return np.zeros(n, dtype=np.int64)
+
         self.kos_dealt, self.kos_taken, self.sds = z(), z(), z()
         self.frames, self.on_stage = z(), z()
         self.dealt = np.zeros(n)

@@ -50,7 +50,7 @@ _FIELDS = {
     "--resume", type=click.Path(exists=False), help="Continue a run (its folder or checkpoint)."
 )
 @click.pass_context
-def train_ppo_cmd(ctx: click.Context, **values: Any) -> None:
+def train_ppo_cmd(ctx: click.Context, /, **values: Any) -> None:
     """Improve a policy by PPO self-play on the mock (see README, 'Self-play')."""
     from rich.console import Console
     from rich.markup import escape

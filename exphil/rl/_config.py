@@ -25,7 +25,7 @@ class _Struct(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     pass
 
 
-class EnvConfig(_Struct):
+class EnvConfig(_Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The mock games the learner plays (``games`` stepped together)."""
 
     games: int = 64
@@ -40,7 +40,7 @@ class EnvConfig(_Struct):
             raise ValueError(f"games must be in 1..65536, got {self.games}")
 
 
-class OpponentConfig(_Struct):
+class OpponentConfig(_Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Who the learner plays: per game, drawn when it starts. Weights of the four groups
     (renormalised over the groups that have members): the current policy, the most recent
     snapshots, the scripted CPUs, and every snapshot uniformly. The starting policy and the
@@ -68,7 +68,7 @@ class OpponentConfig(_Struct):
             raise ValueError("opponents.snapshot_every, history_size and recent must be >= 1")
 
 
-class PPOLossConfig(_Struct):
+class PPOLossConfig(_Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     gamma: float = 0.995
     lam: float = 0.95
     clip: float = 0.2
@@ -93,7 +93,7 @@ class PPOLossConfig(_Struct):
                 raise ValueError(f"loss.{name} must be >= 0")
 
 
-class PPOConfig(_Struct):
+class PPOConfig(_Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A synchronous PPO self-play run: collect ``rollout`` frames of every game with the
     current weights, update, repeat."""
 

@@ -161,9 +161,9 @@ def ppo_update(
             break
     policy.eval()
     mean = {k: v / max(1, count) for k, v in sums.items()}
-    y, v = returns.ravel(), rollout.values.ravel()
+    y, pred = returns.ravel(), rollout.values.ravel()
     var_y = float(np.var(y))
-    explained = float("nan") if var_y == 0 else 1.0 - float(np.var(y - v)) / var_y
+    explained = float("nan") if var_y == 0 else 1.0 - float(np.var(y - pred)) / var_y
     return UpdateStats(
         policy_loss=mean.get("policy_loss", float("nan")),
         value_loss=mean.get("value_loss", float("nan")),
