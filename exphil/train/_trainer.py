@@ -304,6 +304,8 @@ def train(
         "value_discount": config.value.discount,
         "value_scale": config.value.scale,
         "value_rewards": msgspec.to_builtins(config.value.rewards),
+        # the agent's characters in training: a player refuses others (exphil.agent)
+        "characters": sorted({s.character_name for s in getattr(corpus, "segments", ())}),
     }
 
     def training_state() -> dict[str, Any]:
