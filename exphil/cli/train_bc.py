@@ -183,28 +183,17 @@ def train_bc(ctx: click.Context, **values: Any) -> None:
 def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> int:
     import msgspec
 
-    from exphil.train import (
-        TRAIN_BC,
-        TrainConfig,
-        config_differences,
-        load_resume_point,
-        resolve_config,
-    )
+    from exphil.train import TRAIN_BC, config_differences, resolve_run_config
 
-    cli = _cli_overrides(ctx, values)
-    resume = None
-    base = None
-    if values["resume"] is not None:
-        resume = load_resume_point(values["resume"], TrainConfig)
-        base = (resume.config, f"checkpoint {resume.path}")
-    resolved = resolve_config(
+    resolved, resume = resolve_run_config(
         TRAIN_BC,
+        resume=values["resume"],
         preset=values["preset"],
         config_file=values["config_file"],
-        cli=cli,
+        cli=_cli_overrides(ctx, values),
         sets=values["sets"],
-        base=base,
     )
+    base = (resume.config, f"checkpoint {resume.path}") if resume is not None else None
     config = resolved.config
     quiet = config.output.verbosity == "quiet"
     if base is not None:

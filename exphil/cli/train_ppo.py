@@ -56,7 +56,7 @@ def train_ppo_cmd(ctx: click.Context, /, **values: Any) -> None:
     from rich.markup import escape
 
     from exphil.rl import TRAIN_PPO, PPOConfig, train_ppo
-    from exphil.train import Run, load_resume_point, resolve_config
+    from exphil.train import Run, config_differences, resolve_run_config
 
     console = Console(highlight=False, soft_wrap=True)
     cli = {
@@ -64,23 +64,20 @@ def train_ppo_cmd(ctx: click.Context, /, **values: Any) -> None:
         for key, (path, flag) in _FIELDS.items()
         if ctx.get_parameter_source(key) == ParameterSource.COMMANDLINE
     }
-    resume = None
-    base = None
-    if values["resume"] is not None:
-        resume = load_resume_point(values["resume"], PPOConfig)
-        base = (resume.config, f"checkpoint {resume.path}")
-    resolved = resolve_config(
+    resolved, resume = resolve_run_config(
         TRAIN_PPO,
+        resume=values["resume"],
         preset=values["preset"],
         config_file=values["config_file"],
         cli=cli,
         sets=values["sets"],
-        base=base,
     )
     config = resolved.config
     if resume is not None:
         run: Run[PPOConfig] = Run.resume(resume, config, warn=console.print)
         console.print(f"resuming {escape(str(run.directory))} at update {resume.state['update']}")
+        for path, old, new in config_differences(resume.config, config):
+            console.print(f"  changed {escape(path)}: {escape(repr(old))} -> {escape(repr(new))}")
     else:
         run = Run.create(config, default_name="ppo", warn=lambda t: console.print(escape(t)))
         console.print(f"run folder {escape(str(run.directory))}")

@@ -66,7 +66,7 @@ from exphil.train._returns import (
     reward_terms,
     segment_returns,
 )
-from exphil.train._run import ResumePoint, Run, Sink, load_resume_point
+from exphil.train._run import ResumePoint, Run, Sink, load_resume_point, resolve_run_config
 from exphil.train._schedule import EMA, lr_factor
 from exphil.train._trainer import Reporter, TrainResult, new_seed, resolve_device, train
 
@@ -83,6 +83,7 @@ __all__ = [
     "Run",
     "ResumePoint",
     "load_resume_point",
+    "resolve_run_config",
     "Sink",
     "CheckpointConfig",
     "OutputConfig",

@@ -53,9 +53,16 @@ from exphil.train._checkpoint import (
     snapshot_state,
 )
 from exphil.train._config import CheckpointConfig, OutputConfig
-from exphil.train._layers import ConfigError, from_builtins, to_yaml
+from exphil.train._layers import (
+    ConfigError,
+    ConfigFamily,
+    Resolved,
+    from_builtins,
+    resolve_config,
+    to_yaml,
+)
 
-__all__ = ["Run", "ResumePoint", "load_resume_point", "Sink"]
+__all__ = ["Run", "ResumePoint", "load_resume_point", "resolve_run_config", "Sink"]
 
 C = TypeVar("C", bound=msgspec.Struct)
 
@@ -117,6 +124,25 @@ def load_resume_point(path: str | os.PathLike[str], root: type[C]) -> ResumePoin
         config=config,
         metadata=dict(loaded.metadata),
     )
+
+
+def resolve_run_config(
+    family: ConfigFamily[C],
+    *,
+    resume: str | os.PathLike[str] | None,
+    preset: str | None,
+    config_file: str | Path | None,
+    cli: Mapping[str, tuple[Any, str]],
+    sets: Sequence[str],
+) -> tuple[Resolved[C], ResumePoint[C] | None]:
+    """A command's config: with ``resume`` (a run folder or checkpoint) the saved config is
+    the base layer under the preset, file, flags and ``--set``; without, the defaults are."""
+    point = load_resume_point(resume, family.root) if resume is not None else None
+    base = (point.config, f"checkpoint {point.path}") if point is not None else None
+    resolved = resolve_config(
+        family, preset=preset, config_file=config_file, cli=cli, sets=sets, base=base
+    )
+    return resolved, point
 
 
 class Run(Generic[C]):
