@@ -29,8 +29,8 @@ import torch
 from torch import Tensor
 
 from exphil.embed import DiscreteController, decode_controller, embed_games
-from exphil.game import Character, Controls, Frames
-from exphil.nets import Policy, PolicyConfig, clone_state, load_policy, read_policy_config
+from exphil.game import Character, Controls, Frames, Stage
+from exphil.nets import Policy, clone_state, load_policy, read_policy_config
 
 __all__ = ["Agent", "Decision", "PolicyIncompatible", "load_agent_policy"]
 
@@ -67,18 +67,26 @@ def load_agent_policy(
 
 
 def check_compatible(
-    config: PolicyConfig, meta: dict[str, Any], *, port: int, character: Character | None
+    meta: dict[str, Any],
+    *,
+    port: int,
+    character: Character | None = None,
+    stage: Stage | None = None,
 ) -> None:
-    """Refuse a policy that cannot play ``character`` on ``port`` (:class:`PolicyIncompatible`)."""
+    """Refuse a policy that cannot play ``character`` on ``stage`` from ``port``: the
+    characters and stages it was trained on are in its metadata (``train-bc`` writes
+    them); raises :class:`PolicyIncompatible` naming the field."""
     if port not in (0, 1):
         raise PolicyIncompatible(f"port: the agent plays port 0 or 1, not {port}")
-    trained = meta.get("characters")
-    if character is not None and trained:
+    for field, value in (("character", character), ("stage", stage)):
+        trained = meta.get(f"{field}s")
+        if value is None or not trained:
+            continue
         names = {str(c).lower() for c in trained}
-        if character.name.lower() not in names and character.display_name.lower() not in names:
+        if value.name.lower() not in names and value.display_name.lower() not in names:
             raise PolicyIncompatible(
-                f"character: the policy was trained on {', '.join(sorted(names))}, "
-                f"not {character.display_name}"
+                f"{field}: the policy was trained on {', '.join(sorted(map(str, trained)))}, "
+                f"not {value.display_name}"
             )
 
 
@@ -132,13 +140,15 @@ class Agent:
         port: int,
         *,
         character: Character | None = None,
+        stage: Stage | None = None,
         delay: int | None = None,
         **kw: Any,
     ) -> Agent:
-        """An agent for a policy file; the delay defaults to the one it was trained with."""
+        """An agent for a policy file; the delay defaults to the one it was trained with.
+        With ``character`` / ``stage``, a policy trained on others is refused."""
         device = kw.get("device") or "cpu"
         policy, meta = load_agent_policy(path, device=device)
-        check_compatible(policy.config, meta, port=port, character=character)
+        check_compatible(meta, port=port, character=character, stage=stage)
         d = int(meta.get("delay", 0)) if delay is None else delay
         return cls(policy, n, port, delay=d, **kw)
 

@@ -122,10 +122,14 @@ def evaluate(
     opp_spec = opponent if isinstance(opponent, PlayerSpec) else parse_player(os.fspath(opponent))
     chars = cfg.character_ids
     if players is None:
-        me = make_player(me_spec, b, port, seed=seed, character=chars[port], device=device)
-        them = make_player(
-            opp_spec, b, 1 - port, seed=seed + 1_000_003, character=chars[1 - port], device=device
+        st = cfg.stage_id
+        me = make_player(
+            me_spec, b, port, seed=seed, character=chars[port], stage=st, device=device
         )
+        them = make_player(
+            opp_spec, b, 1 - port, seed=seed + 1_000_003, character=chars[1 - port], stage=st,
+            device=device,
+        )  # fmt: skip
     else:
         me, them = players
     quota = np.full(b, games // b, dtype=np.int64)

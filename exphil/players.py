@@ -23,7 +23,7 @@ import numpy as np
 
 from exphil.agent import Agent
 from exphil.errors import UserError
-from exphil.game import Character, Controls, Frames
+from exphil.game import Character, Controls, Frames, Stage
 
 __all__ = [
     "AgentPlayer",
@@ -234,6 +234,7 @@ def make_player(
     *,
     seed: int = 0,
     character: Character | None = None,
+    stage: Stage | None = None,
     device: str = "cpu",
     **agent_kw: Any,
 ) -> Player:
@@ -248,7 +249,14 @@ def make_player(
     assert s.path is not None
     try:
         agent = Agent.from_file(
-            s.path, n, port, character=character, seed=seed, device=device, **agent_kw
+            s.path,
+            n,
+            port,
+            character=character,
+            stage=stage,
+            seed=seed,
+            device=device,
+            **agent_kw,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None

@@ -121,8 +121,8 @@ def watch(
     env = MockEnv(1, config)
     chars = config.character_ids
     players = (
-        make_player(spec1, 1, 0, seed=seed, character=chars[0]),
-        make_player(spec2, 1, 1, seed=seed + 1, character=chars[1]),
+        make_player(spec1, 1, 0, seed=seed, character=chars[0], stage=config.stage_id),
+        make_player(spec2, 1, 1, seed=seed + 1, character=chars[1], stage=config.stage_id),
     )
     frames = env.reset()
     record = [frames]

@@ -317,6 +317,10 @@ class Segment:
     def character_name(self) -> str:
         return _char_name(self.character)
 
+    @property
+    def stage_name(self) -> str:
+        return _stage_name(self.stage)
+
 
 def _char_name(cid: int) -> str:
     try:

@@ -306,6 +306,7 @@ def train(
         "value_rewards": msgspec.to_builtins(config.value.rewards),
         # the agent's characters in training: a player refuses others (exphil.agent)
         "characters": sorted({s.character_name for s in getattr(corpus, "segments", ())}),
+        "stages": sorted({s.stage_name for s in getattr(corpus, "segments", ())}),
     }
 
     def training_state() -> dict[str, Any]:

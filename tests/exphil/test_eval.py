@@ -101,12 +101,16 @@ def test_cli_eval_refuses_bad_specs(policy_file: Path, tmp_path: Path) -> None:
     assert "Traceback" not in r.output
 
 
-def test_a_policy_trained_on_other_characters_is_refused(tmp_path: Path) -> None:
+def test_a_policy_trained_on_other_characters_or_stages_is_refused(tmp_path: Path) -> None:
     cfg = PolicyConfig(backbone=BackboneConfig(kind="mlp", hidden=16, layers=1), head_hidden=16)
     path = tmp_path / "falco.safetensors"
     save_policy(Policy(cfg), path, metadata={"delay": 0, "characters": ["falco"]})
     r = CliRunner().invoke(cli, ["eval", str(path), "--vs", "noop", "--games", "1"])
     assert r.exit_code == 2 and "character" in r.output and "Fox" in r.output
+    stage = tmp_path / "ps.safetensors"
+    save_policy(Policy(cfg), stage, metadata={"characters": ["Fox"], "stages": ["Pokémon Stadium"]})
+    r = CliRunner().invoke(cli, ["mock", "watch", "--no-live", "--p1", str(stage)])
+    assert r.exit_code == 2 and "stage" in r.output and "Final Destination" in r.output
 
 
 def test_mock_watch_plays_a_checkpoint(policy_file: Path) -> None:
