@@ -21,6 +21,7 @@ One class serves ``mock watch``, evaluation, the self-play loop and inference se
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,7 +122,10 @@ class Agent:
         self.temperature, self.deterministic = temperature, deterministic
         self.device = torch.device(device) if device is not None else _device_of(policy)
         self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        # no seed: a fresh one from the OS (torch.seed() would reseed the global RNG)
+        self.generator.manual_seed(
+            seed if seed is not None else random.SystemRandom().getrandbits(63)
+        )
         self.config = policy.config
         self.state: Any = policy.initial_state(n, device=self.device)
         self.prev = Controls.neutral(n)  # the controller chosen on each game's previous frame
