@@ -113,3 +113,10 @@ def test_from_file_reads_the_trained_delay(tmp_path) -> None:
     bad.write_text("not a policy")
     with pytest.raises(ValueError, match="not a safetensors"):
         Agent.from_file(bad, 1, 0)
+
+
+def test_an_unseeded_agent_leaves_the_global_rng_alone() -> None:
+    policy = _policy("mlp")
+    before = torch.get_rng_state()
+    Agent(policy, 2, 0)
+    assert torch.equal(torch.get_rng_state(), before)
