@@ -94,11 +94,16 @@ def train_ppo_cmd(ctx: click.Context, /, **values: Any) -> None:
         if tty or now - last[0] > 10 or r["update"] == config.updates:
             last[0] = now
             wr = r["win_rate"]
+            losses = (
+                f"value warm-up  value {r['value_loss']:.4f}"
+                if r["value_only"]
+                else f"policy {r['policy_loss']:+.4f}  value {r['value_loss']:.4f}  "
+                f"entropy {r['entropy']:.2f}  kl {r['approx_kl']:.4f}  "
+                f"teacher kl {r['teacher_kl']:.4f}"
+            )
             console.print(
                 f"update {r['update']:>5}  frames {r['frames']:>10,}  {r['fps']:>7,.0f} fps  "
-                f"policy {r['policy_loss']:+.4f}  value {r['value_loss']:.4f}  "
-                f"entropy {r['entropy']:.2f}  kl {r['approx_kl']:.4f}  "
-                f"win rate {'-' if wr is None else f'{wr:.0%}'}"
+                f"{losses}  win rate {'-' if wr is None else f'{wr:.0%}'}"
             )
 
     interrupted = False
