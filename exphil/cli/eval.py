@@ -73,7 +73,8 @@ def eval_cmd(
     if not specs:
         raise UserError("--vs names no opponent")
     err = Console(stderr=True, highlight=False)
-    out = Console(highlight=False)
+    # a wide table even when stdout is a file or a pipe (rich would cut it at 80 columns)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     tty = sys.stderr.isatty()
     reports = []
     for spec in specs:
