@@ -87,7 +87,8 @@ def check_compatible(
         if value.name.lower() not in names and value.display_name.lower() not in names:
             raise PolicyIncompatible(
                 f"{field}: the policy was trained on {', '.join(sorted(map(str, trained)))}, "
-                f"not {value.display_name}"
+                f"not {value.display_name} (play it as one of those, or train it on games "
+                f"with {value.display_name})"
             )
 
 

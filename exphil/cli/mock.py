@@ -40,6 +40,12 @@ def mock() -> None:
 @click.option(
     "--stage", default="fd", show_default=True, help="fd (Final Destination) or bf (Battlefield)."
 )
+@click.option(
+    "--characters",
+    default="fox,fox",
+    show_default=True,
+    help="Port 1's and port 2's characters (fox or falco), comma-separated.",
+)
 @click.option("--stocks", default=4, show_default=True, type=click.IntRange(1, 99))
 @click.option(
     "--minutes", default=8.0, show_default=True, type=click.FloatRange(0.01, 60), help="Game timer."
@@ -80,6 +86,7 @@ def watch(
     p1: str,
     p2: str,
     stage: str,
+    characters: str,
     stocks: int,
     minutes: float,
     seed: int,
@@ -114,9 +121,17 @@ def watch(
                 f"folder {path.parent} does not exist", param_hint="--gif/--png"
             )
     try:
-        config = MockConfig(stage=stage, stocks=stocks, time_limit=max(1, round(minutes * 3600)))
+        chars = tuple(c.strip() for c in characters.split(","))
+        if len(chars) != 2:
+            raise ValueError(f"--characters takes two names, e.g. fox,falco; got {characters!r}")
+        config = MockConfig(
+            stage=stage,
+            characters=(chars[0], chars[1]),
+            stocks=stocks,
+            time_limit=max(1, round(minutes * 3600)),
+        )
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--stage") from None
+        raise click.BadParameter(str(exc), param_hint="--stage/--characters") from None
     console = Console(highlight=False)
     env = MockEnv(1, config)
     chars = config.character_ids

@@ -107,6 +107,10 @@ def test_a_policy_trained_on_other_characters_or_stages_is_refused(tmp_path: Pat
     save_policy(Policy(cfg), path, metadata={"delay": 0, "characters": ["falco"]})
     r = CliRunner().invoke(cli, ["eval", str(path), "--vs", "noop", "--games", "1"])
     assert r.exit_code == 2 and "character" in r.output and "Fox" in r.output
+    ok = ["mock", "watch", "--no-live", "--speed", "0", "--max-frames", "5", "--p1", str(path)]
+    assert CliRunner().invoke(cli, ok).exit_code == 2
+    r = CliRunner().invoke(cli, [*ok, "--characters", "falco,fox"])
+    assert r.exit_code == 0, r.output
     stage = tmp_path / "ps.safetensors"
     save_policy(Policy(cfg), stage, metadata={"characters": ["Fox"], "stages": ["Pokémon Stadium"]})
     r = CliRunner().invoke(cli, ["mock", "watch", "--no-live", "--p1", str(stage)])
