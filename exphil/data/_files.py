@@ -40,7 +40,8 @@ def _expand(arg: str | os.PathLike[str]) -> Iterable[Path]:
                 yield from _expand(line if os.path.isabs(line) else str(list_file.parent / line))
         return
     path = Path(text).expanduser()
-    if glob.has_magic(text):
+    # a path that exists is taken literally: "Slippi [2023]" is a folder, not a pattern
+    if glob.has_magic(text) and not (path.exists() or path.is_symlink()):
         matches = sorted(glob.glob(os.path.expanduser(text), recursive=True))
         if not matches:
             raise DiscoveryError(f"no file matches the pattern {text!r}")

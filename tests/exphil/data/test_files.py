@@ -268,3 +268,17 @@ def test_file_hash_is_content_based(tmp_path: Path) -> None:
     assert len(h) == 32 and int(h, 16) >= 0
     os.utime(a, (0, 0))  # metadata does not matter
     assert file_hash(a) == h
+
+
+def test_a_folder_with_brackets_in_its_name_is_taken_literally(tmp_path: Path) -> None:
+    """Slippi's folders are often named like "Slippi [2023]": an existing path is never read
+    as a glob pattern (issue: "no file matches the pattern")."""
+    folder = tmp_path / "Slippi [2023]"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "Game_1.slp").write_bytes(b"x")
+    single = tmp_path / "odd [1].slp"
+    single.write_bytes(b"y")
+    found = discover([str(folder), str(single)])
+    assert found == [folder / "sub" / "Game_1.slp", single]
+    # a real pattern still globs
+    assert discover([str(tmp_path / "odd*.slp")]) == [single]
