@@ -21,7 +21,7 @@ def _describe_existing(path: Path) -> str:
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option(
     "--onnx",
     "onnx_out",
@@ -47,7 +47,7 @@ def _describe_existing(path: Path) -> str:
 def export(
     checkpoint: Path, onnx_out: Path, overwrite: bool, atol: float, rtol: float, steps: int
 ) -> None:
-    """Export a policy CHECKPOINT (.safetensors) to ONNX.
+    """Export a policy CHECKPOINT (.safetensors, or a run folder: its best, else last) to ONNX.
 
     Writes the step-mode graph (frame + backbone state in, controller + value + next state
     out) and the single-frame graph (no state: a frame at the start of a game); for the MLP,
@@ -65,6 +65,15 @@ def export(
     err = Console(highlight=False, stderr=True)
     if not checkpoint.exists():
         raise click.BadParameter(f"{checkpoint} does not exist", param_hint="CHECKPOINT")
+    if checkpoint.is_dir():  # a run folder, as info and compare take: its best, else last
+        found = [checkpoint / f"{n}.safetensors" for n in ("best", "last")]
+        found = [p for p in found if p.is_file()]
+        if not found:
+            raise click.BadParameter(
+                f"{checkpoint} holds no best.safetensors or last.safetensors",
+                param_hint="CHECKPOINT",
+            )
+        checkpoint = found[0]
     try:
         policy = load_policy(checkpoint)
     except ValueError as exc:

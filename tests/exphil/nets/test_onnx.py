@@ -192,3 +192,18 @@ def test_cli_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     res = runner.invoke(cli, ["export", str(ckpt), "--onnx", str(target)])
     assert res.exit_code == 1 and "refused" in res.output and "nothing was written" in res.output
     assert not target.exists()
+
+
+def test_cli_export_takes_a_run_folder(tmp_path: Path) -> None:
+    """As info and compare do: a run folder means its best checkpoint, else its last."""
+    run = tmp_path / "run"
+    run.mkdir()
+    runner = CliRunner()
+    res = runner.invoke(cli, ["export", str(run), "--onnx", str(tmp_path / "a.onnx")])
+    assert res.exit_code == 2 and "no best.safetensors or last.safetensors" in res.output
+    save_policy(Policy(small("mlp")), run / "last.safetensors")
+    res = runner.invoke(
+        cli, ["export", str(run), "--onnx", str(tmp_path / "a.onnx"), "--steps", "2"]
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a.onnx").exists()
