@@ -42,16 +42,30 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def _default_mode() -> int:
+    """What ``open()`` would give a new file: 0o666 less the process umask."""
+    with _UMASK_LOCK:  # reading the umask means setting it; keep that window private
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
     """Replace ``path`` atomically: ``write(tmp)`` creates a temp file in the same folder,
-    which is fsynced, renamed over ``path`` and the folder fsynced. On any error (including
-    ``KeyboardInterrupt``) the temp file is removed and ``path`` is untouched."""
+    which is fsynced, renamed over ``path`` and the folder fsynced. The file gets the
+    ordinary permissions of a new file (0o666 less the umask) whatever the writer used
+    (safetensors creates 0600 files). On any error (including ``KeyboardInterrupt``) the
+    temp file is removed and ``path`` is untouched."""
     p = Path(path)
     tmp = temp_path(p)
     try:
         write(tmp)
         if not tmp.is_file():
             raise TempFileMissing(f"{p}: the writer did not create the temp file {tmp.name}")
+        os.chmod(tmp, _default_mode())
         fsync_file(tmp)
         os.replace(tmp, p)
     except BaseException:

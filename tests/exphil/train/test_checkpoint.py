@@ -645,3 +645,17 @@ def test_list_checkpoints_reads_headers_and_skips_other_files(tmp_path: Path) ->
     assert [i.name for i in list_checkpoints(tmp_path / "a" / "last.safetensors")] == ["last"]
     with pytest.raises(CheckpointError):
         list_checkpoints(tmp_path / "missing")
+
+
+def test_policy_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    """safetensors creates 0600 files; a saved policy is readable like the run's other
+    files (0666 less the umask), so a worker or a teammate can load it."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "p.safetensors"
+        save_policy(
+            Policy(PolicyConfig(backbone=BackboneConfig(kind="mlp", hidden=8, layers=1))), path
+        )
+        assert (path.stat().st_mode & 0o777) == 0o644
+    finally:
+        os.umask(old)
