@@ -30,6 +30,7 @@ size (a test holds batched games equal to games stepped alone).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -112,7 +113,17 @@ class MockConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     rewards: RewardConfig = RewardConfig()
 
     def __post_init__(self) -> None:
-        st = stage(self.stage)
+        try:
+            st = stage(self.stage)
+        except ValueError:
+            # suggest only what the mock plays (not every Melee stage the name resembles)
+            accepted = ["fd", "bf", *(s.name.lower() for s in MOCK_STAGES)]
+            close = difflib.get_close_matches(str(self.stage).lower(), accepted, n=2)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise ValueError(
+                f"unknown stage {self.stage!r}: the mock environment plays fd (Final "
+                f"Destination) or bf (Battlefield){hint}"
+            ) from None
         if st not in MOCK_STAGES:
             names = ", ".join(s.display_name for s in MOCK_STAGES)
             raise ValueError(f"the mock environment plays on {names}, not {st.display_name}")

@@ -44,3 +44,12 @@ def test_watch_refuses_unknown_players_stages_and_folders(tmp_path: Path) -> Non
         cli, ["mock", "watch", "--no-live", "--gif", str(tmp_path / "nope" / "g.gif")]
     )
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_stage_suggestions_come_from_what_the_mock_plays() -> None:
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["mock", "watch", "--no-live", "--stage", "yoshis"])
+    assert bad.exit_code == 2 and "fd (Final Destination) or bf (Battlefield)" in bad.output
+    assert "yoshisstory" not in bad.output
+    bad = runner.invoke(cli, ["mock", "watch", "--no-live", "--stage", "battlefeld"])
+    assert bad.exit_code == 2 and "did you mean 'battlefield'" in bad.output
