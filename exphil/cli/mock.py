@@ -14,7 +14,13 @@ from pathlib import Path
 import click
 import numpy as np
 
-__all__ = ["mock"]
+__all__ = ["mock", "LEGEND"]
+
+#: what the live view's glyphs mean (printed above it)
+LEGEND = (
+    "1> <1  a player and the way it faces   1* in hitstun   1+ invulnerable   (1) shielding   "
+    "1x dead\n#  stage   =  platform   o  item   n  Nana   (Ctrl-C stops)"
+)
 
 
 @click.group()
@@ -144,6 +150,7 @@ def watch(
     keep = gif is not None or png is not None
     view = LiveView(console=console) if not no_live else None
     if view is not None:
+        console.print(LEGEND)
         view.start()
     result = None
     start = time.perf_counter()

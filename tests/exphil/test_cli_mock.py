@@ -53,3 +53,11 @@ def test_stage_suggestions_come_from_what_the_mock_plays() -> None:
     assert "yoshisstory" not in bad.output
     bad = runner.invoke(cli, ["mock", "watch", "--no-live", "--stage", "battlefeld"])
     assert bad.exit_code == 2 and "did you mean 'battlefield'" in bad.output
+
+
+def test_the_live_view_comes_with_a_legend() -> None:
+    result = CliRunner().invoke(
+        cli, ["mock", "watch", "--speed", "0", "--max-frames", "30", "--p2", "cpu:0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "in hitstun" in result.output and "shielding" in result.output
