@@ -166,7 +166,7 @@ class Agent:
             raise ValueError(f"frames has {len(frames)} rows, expected {len(idx)} (one per game)")
         prev = self.prev if rows is None else self.prev.take(idx)
         emb = embed_games(frames, self.config.embed, self.port, prev_controller=prev)
-        decision, chosen = self._decide(idx, emb.dense, emb.ids)
+        decision, chosen = self._decide(idx, emb.dense, emb.ids, whole=rows is None)
         self.last = decision
         _put(self.prev, idx, chosen)
         self.frames_played += len(idx)
@@ -179,9 +179,10 @@ class Agent:
         self._fifo_pos[idx] = (pos + 1) % self.delay
         return out
 
-    def _decide(self, idx: Array, dense: Array, ids: Array) -> tuple[Decision, Controls]:
+    def _decide(
+        self, idx: Array, dense: Array, ids: Array, *, whole: bool
+    ) -> tuple[Decision, Controls]:
         policy = self.policy
-        whole = len(idx) == self.n and (idx == np.arange(self.n)).all()
         with torch.no_grad():
             d_t = torch.from_numpy(dense).to(self.device)
             i_t = torch.from_numpy(ids).to(self.device)

@@ -113,11 +113,15 @@ class OpponentPool:
             p.requires_grad_(False)
         self._add(f"v{version}", "history", self._agent(frozen, f"v{version}"))
         self.snapshots += 1
-        history = [i for i, m in enumerate(self.members) if m.group == "history"]
-        if len(history) > self.config.history_size:
-            oldest = history[0]
-            if not (self.assign == oldest).any():
-                self._remove(oldest)
+        self._retire()
+
+    def _retire(self) -> None:
+        """Drop the oldest snapshots past ``history_size`` once no game plays them."""
+        while True:
+            history = [i for i, m in enumerate(self.members) if m.group == "history"]
+            if len(history) <= self.config.history_size or (self.assign == history[0]).any():
+                return
+            self._remove(history[0])
 
     def _remove(self, i: int) -> None:
         del self.members[i]
@@ -180,11 +184,7 @@ class OpponentPool:
         rows = np.flatnonzero(done)
         if len(rows):
             self.assign[rows] = self._draw(len(rows))
-            # retire snapshots past history_size once no game uses them
-            history = [i for i, m in enumerate(self.members) if m.group == "history"]
-            while len(history) > self.config.history_size and not (self.assign == history[0]).any():
-                self._remove(history[0])
-                history = [i for i, m in enumerate(self.members) if m.group == "history"]
+            self._retire()
 
     # --- save and restore (exact resume) ----------------------------------------------
     def state_dict(self) -> dict[str, Any]:
