@@ -31,6 +31,12 @@ from supervisors.remote._node import (
     RemoteRef,
     current_node,
 )
+from supervisors.remote._pubsub import (
+    Publisher,
+    PublisherStatistics,
+    Subscriber,
+    SubscriberStatistics,
+)
 from supervisors.remote._security import (
     KeyPair,
     SecurityError,
@@ -69,6 +75,10 @@ __all__ = [
     "load_keypair",
     "load_public_key",
     "is_loopback",
+    "Publisher",
+    "PublisherStatistics",
+    "Subscriber",
+    "SubscriberStatistics",
 ]
 
 
