@@ -1,11 +1,12 @@
 """supervisors: OTP-style actors and supervision trees on anyio (asyncio and trio).
 
 A GenServer-style ``Actor`` runs as one task with a bounded mailbox and answers ``call``,
-``cast`` and ``send``. Actors are linked and monitored as in Erlang; a ``Supervisor``
-(one_for_one, one_for_all, rest_for_one) or ``DynamicSupervisor`` restarts them within a
-restart intensity and escalates beyond it. ``run(root, backend=...)`` runs an application with
-graceful shutdown on SIGINT/SIGTERM. The design and every difference from OTP are described in
-``docs/supervisors.md``.
+``cast`` and ``send`` (which never wait: a full mailbox applies the actor's overflow policy)
+and timer messages (``send_after``, ``send_interval``). Actors are linked and monitored as in
+Erlang; a ``Supervisor`` (one_for_one, one_for_all, rest_for_one) or ``DynamicSupervisor``
+restarts them within a restart intensity and escalates beyond it. ``run(root, backend=...)``
+runs an application with graceful shutdown on SIGINT/SIGTERM. The design and every difference
+from OTP are described in ``docs/supervisors.md``.
 
 Quick start::
 
@@ -80,6 +81,7 @@ from supervisors._links import (
     Normal,
     Shutdown,
 )
+from supervisors._mailbox import OverflowPolicy
 from supervisors._registry import Registry, RegistryStatistics, Via
 from supervisors._runtime import Runtime, exit_code, run, spawn
 from supervisors._stats import ActorStatistics, RuntimeStatistics, SupervisorStatistics
@@ -101,6 +103,7 @@ from supervisors._supervisor import (
     terminate_child,
     which_children,
 )
+from supervisors._timers import TimerRef, cancel_timer, send_after, send_interval
 
 __all__ = [
     # actors
@@ -120,6 +123,12 @@ __all__ = [
     "stop",
     "kill",
     "current",
+    "OverflowPolicy",
+    # timers
+    "TimerRef",
+    "send_after",
+    "send_interval",
+    "cancel_timer",
     # links, monitors, exit reasons
     "link",
     "unlink",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Hashable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
@@ -37,12 +38,18 @@ from supervisors._links import (
     ExitReason,
     MonitorRef,
 )
-from supervisors._mailbox import Mailbox, UserMessage
+from supervisors._mailbox import (
+    Mailbox,
+    OverflowPolicy,
+    UserMessage,
+    check_overflow_policy,
+)
 from supervisors._registry import Registry, Via
 from supervisors._stats import ActorStatistics, SupervisorStatistics
 
 if TYPE_CHECKING:
     from supervisors._runtime import Runtime
+    from supervisors._timers import TimerRef
 
 __all__ = [
     "Actor",
@@ -73,6 +80,17 @@ __all__ = [
 log = structlog.get_logger("supervisors")
 
 DEFAULT_CALL_TIMEOUT: Final = 5.0
+
+TRACEBACK_LIMIT: Final = 32
+"""Stack frames kept per traceback in logged reports (the innermost are the ones kept)."""
+
+
+def format_exception(exc: BaseException) -> str:
+    """A plain traceback string for a log line (``exception=``): cheap to produce, printed
+    as is by structlog's renderers, unlike ``exc_info``, which a ``ConsoleRenderer`` renders
+    with rich when rich is installed (tens of milliseconds each)."""
+    return "".join(traceback.format_exception(exc, limit=-TRACEBACK_LIMIT))
+
 
 Target: TypeAlias = "ActorRef | str | Via | RemoteTarget"
 """Where a message goes: an ``ActorRef``, a name in the runtime's registry, a ``Via``, or an
@@ -140,6 +158,7 @@ class _Call(UserMessage):
 
 class _Cast(UserMessage):
     __slots__ = ("request",)
+    droppable = True
 
     def __init__(self, request: object) -> None:
         self.request = request
@@ -147,9 +166,24 @@ class _Cast(UserMessage):
 
 class _Info(UserMessage):
     __slots__ = ("message",)
+    droppable = True
 
     def __init__(self, message: object) -> None:
         self.message = message
+
+
+class _Tick(UserMessage):
+    """A tick of an interval timer (``handle_info``); the timer knows whether it is queued."""
+
+    __slots__ = ("message", "timer")
+    droppable = True
+
+    def __init__(self, message: object, timer: TimerRef) -> None:
+        self.message = message
+        self.timer = timer
+
+    def discarded(self) -> None:
+        self.timer._queued = False
 
 
 class _AckedCast(UserMessage):
@@ -287,7 +321,13 @@ class Actor:
     """
 
     mailbox_size: ClassVar[int] = 1024
-    """Capacity for user messages; senders wait when it is full."""
+    """Capacity for user messages. Callers wait while it is full; casts and infos never wait:
+    ``mailbox_overflow`` decides what a full mailbox does with them."""
+
+    mailbox_overflow: ClassVar[OverflowPolicy] = "grow"
+    """What a full mailbox does with a cast or info: ``"grow"`` (accept it past the capacity,
+    as Erlang does), ``"drop_newest"`` (drop it) or ``"drop_oldest"`` (drop the oldest queued
+    cast or info). Each overflow is counted (``ActorStatistics``) and logged, rate-limited."""
 
     trap_exits: bool = False
     """When True, exit signals from linked actors arrive as ``Exit`` messages in ``handle_info``
@@ -361,6 +401,7 @@ class _Process:
         "state",
         "terminate_scope",
         "helpers",
+        "timers",
     )
 
     def __init__(
@@ -371,12 +412,18 @@ class _Process:
         parent: _Process | None,
         mailbox_size: int | None,
         start_timeout: float | None,
+        mailbox_overflow: OverflowPolicy | None = None,
     ) -> None:
         self.id = next(_pids)
         self.runtime = runtime
         self.actor = actor
         self.ref = ActorRef(self)
-        self.mailbox: Mailbox[object] = Mailbox(mailbox_size or actor.mailbox_size)
+        self.mailbox: Mailbox[object] = Mailbox(
+            mailbox_size or actor.mailbox_size,
+            check_overflow_policy(mailbox_overflow or actor.mailbox_overflow),
+        )
+        self.mailbox.on_overflow = self._report_overflow
+        self.timers: set[TimerRef] = set()
         self.scope = CancelScope()
         self.terminate_scope: CancelScope | None = None
         self.helpers: dict[CancelScope, anyio.Event] = {}
@@ -401,6 +448,19 @@ class _Process:
 
     def __repr__(self) -> str:
         return repr(self.ref)
+
+    def _report_overflow(self, unreported: int) -> None:
+        mb = self.mailbox
+        log.warning(
+            "actor.mailbox_overflow",
+            actor=repr(self.ref),
+            policy=mb.overflow,
+            capacity=mb.capacity,
+            depth=len(mb),
+            overflowed_total=mb.overflowed,
+            dropped_total=mb.dropped,
+            since_last_report=unreported,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -475,6 +535,10 @@ class _Process:
                 elif cls is _Info:
                     assert isinstance(msg, _Info)
                     await actor.handle_info(msg.message)
+                elif cls is _Tick:
+                    assert isinstance(msg, _Tick)
+                    msg.timer._queued = False  # the next tick may be queued from now on
+                    await actor.handle_info(msg.message)
                 elif cls is _AckedCast:
                     assert isinstance(msg, _AckedCast)
                     await actor.handle_cast(msg.request)
@@ -515,7 +579,12 @@ class _Process:
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
                 if not isinstance(exc, anyio.get_cancelled_exc_class()):
-                    log.error("actor.terminate_failed", actor=repr(self.ref), exc_info=exc)
+                    log.error(
+                        "actor.terminate_failed",
+                        actor=repr(self.ref),
+                        error=repr(exc),
+                        exception=format_exception(exc),
+                    )
         self.terminate_scope = None
 
     def start_helper(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
@@ -571,6 +640,8 @@ class _Process:
         self.dead = True
         self.reason = reason
         self.state = "dead"
+        for timer in list(self.timers):
+            timer._stop("cancelled")
         self.mailbox.close()
         for from_ in list(self.pending):
             from_._fail(reason)
@@ -614,6 +685,9 @@ class _Process:
             mailbox_capacity=self.mailbox.capacity,
             mailbox_high_water=self.mailbox.high_water,
             waiting_senders=self.mailbox.waiting_senders,
+            mailbox_overflow=self.mailbox.overflow,
+            mailbox_overflowed=self.mailbox.overflowed,
+            mailbox_dropped=self.mailbox.dropped,
             messages_processed=self.processed,
             pending_calls=len(self.pending),
             links=len(self.links),
@@ -717,7 +791,11 @@ async def call(
 
 async def cast(target: Target, request: object) -> None:
     """Send ``request`` to ``handle_cast``. Never raises for a dead or unknown target (as in
-    OTP, a cast is fire-and-forget); waits while the target's mailbox is full."""
+    OTP, a cast is fire-and-forget) and never waits for room in the target's mailbox: a full
+    mailbox applies the target's overflow policy (``Actor.mailbox_overflow``).
+
+    A checkpoint: if it raises a cancellation, nothing was delivered.
+    """
     proc = _resolve(target)
     if proc is None:
         if isinstance(target, RemoteTarget):
@@ -725,12 +803,13 @@ async def cast(target: Target, request: object) -> None:
             return
         await checkpoint()
         return
-    await proc.mailbox.put(_Cast(request))
+    await checkpoint()
+    proc.mailbox.put_nowait(_Cast(request))
 
 
 async def send(target: Target, message: object) -> None:
     """Send ``message`` to ``handle_info`` (Erlang's ``!``). Like ``cast``, never raises for a
-    dead target."""
+    dead target and never waits on a full mailbox."""
     proc = _resolve(target)
     if proc is None:
         if isinstance(target, RemoteTarget):
@@ -738,7 +817,8 @@ async def send(target: Target, message: object) -> None:
             return
         await checkpoint()
         return
-    await proc.mailbox.put(_Info(message))
+    await checkpoint()
+    proc.mailbox.put_nowait(_Info(message))
 
 
 def reply(from_: From, value: object) -> bool:
@@ -787,21 +867,15 @@ def link(target: Target) -> None:
     """Link the calling actor with ``target`` (bidirectional).
 
     When either dies with a reason other than normal, the other dies with the same reason
-    unless it traps exits, in which case it gets an ``Exit`` message. Linking to a dead ref
-    delivers ``NOPROC`` to the caller the same way; a name that resolves to nothing raises
-    ``NoProcess``.
+    unless it traps exits, in which case it gets an ``Exit`` message. Linking to a dead ref or
+    to a name that resolves to nothing raises ``NoProcess`` at once (OTP sends the caller a
+    ``noproc`` exit signal instead; see docs/supervisors.md).
     """
     me = _self("link")
     _local_only(target, "link")
     proc = _resolve(target)
     if proc is None:
-        if not isinstance(target, ActorRef):
-            raise NoProcess(target)  # Erlang: link to an unregistered name is badarg
-        if me.actor.trap_exits:
-            me.mailbox.put_system(Exit(target, NOPROC))
-        else:
-            me.request_exit(NOPROC)
-        return
+        raise NoProcess(target)
     if proc is not me:
         me.links.add(proc)
         proc.links.add(me)

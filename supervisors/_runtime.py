@@ -12,14 +12,23 @@ import signal
 import threading
 from collections.abc import Callable, Hashable
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 import structlog
 from anyio.abc import TaskGroup
 
-from supervisors._actor import Actor, ActorRef, _current, _Process, _runtime_var
+from supervisors._actor import (
+    TRACEBACK_LIMIT,
+    Actor,
+    ActorRef,
+    _current,
+    _Process,
+    _runtime_var,
+    format_exception,
+)
 from supervisors._links import SHUTDOWN, Crash, ExitReason
+from supervisors._mailbox import OverflowPolicy
 from supervisors._registry import Registry, Via
 from supervisors._stats import RuntimeStatistics
 from supervisors._supervisor import (
@@ -31,9 +40,77 @@ from supervisors._supervisor import (
     stop_process,
 )
 
+if TYPE_CHECKING:
+    from supervisors._timers import TimerRef
+
 __all__ = ["Runtime", "run", "spawn", "exit_code"]
 
 log = structlog.get_logger("supervisors")
+
+CRASH_LOG_WINDOW: Final = 60.0
+"""Seconds during which further crashes of one (actor, exception type) are logged as one line
+without their traceback."""
+CRASH_TRACEBACK_LIMIT: Final = TRACEBACK_LIMIT
+"""Stack frames kept per traceback in a crash report (the innermost are the ones kept)."""
+_CRASH_KEYS_MAX: Final = 4096
+
+
+class _CrashLog:
+    """Logs crashes cheaply: a crash storm must not stall the node on rendering.
+
+    The first crash of a given (actor name, or class when unnamed; exception type) within
+    ``CRASH_LOG_WINDOW`` seconds is logged with its traceback as a plain string formatted by
+    ``traceback.format_exception`` (``exception=``, which structlog's renderers print as is;
+    ``exc_info`` would make a ``ConsoleRenderer`` render it with rich, tens of milliseconds
+    each). Repeats within the window get a one-line summary (``repeat=n``); the next full
+    report says how many were summarised since the previous one.
+    """
+
+    __slots__ = ("_clock", "_seen", "summarised")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        # key -> [time of the last full report, repeats summarised since]
+        self._seen: dict[tuple[Hashable, str], list[float]] = {}
+        self.summarised = 0
+
+    def report(self, proc: _Process, reason: ExitReason) -> None:
+        if not isinstance(reason, Crash):
+            log.error("actor.exited", actor=repr(proc.ref), reason=repr(reason))
+            return
+        exc = reason.exception
+        who: Hashable = proc.names[0][1] if proc.names else type(proc.actor).__qualname__
+        key = (who, f"{type(exc).__module__}.{type(exc).__qualname__}")
+        now = self._clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < CRASH_LOG_WINDOW:
+            seen[1] += 1
+            self.summarised += 1
+            log.error(
+                "actor.exited",
+                actor=repr(proc.ref),
+                reason=repr(reason),
+                repeat=int(seen[1]),
+                detail=f"traceback as in the first crash of {who!r} with this exception type",
+            )
+            return
+        repeats = int(seen[1]) if seen is not None else 0
+        if seen is None and len(self._seen) >= _CRASH_KEYS_MAX:
+            self._prune(now)
+        self._seen[key] = [now, 0]
+        text = format_exception(exc)
+        extra: dict[str, Any] = {"summarised_before": repeats} if repeats else {}
+        log.error(
+            "actor.exited", actor=repr(proc.ref), reason=repr(reason), exception=text, **extra
+        )
+
+    def _prune(self, now: float) -> None:
+        stale = [k for k, (t, _) in self._seen.items() if now - t >= CRASH_LOG_WINDOW]
+        for k in stale:
+            del self._seen[k]
+        if len(self._seen) >= _CRASH_KEYS_MAX:  # all recent: forget the oldest half
+            for k in list(self._seen)[: _CRASH_KEYS_MAX // 2]:
+                del self._seen[k]
 
 
 class Runtime:
@@ -55,6 +132,8 @@ class Runtime:
         self._exited = 0
         self._crashed = 0
         self._abandoned = 0
+        self._timers: set[TimerRef] = set()
+        self._crash_log = _CrashLog(self.clock)
 
     async def __aenter__(self) -> Runtime:
         tg = anyio.create_task_group()
@@ -96,12 +175,14 @@ class Runtime:
         mailbox_size: int | None = None,
         start_timeout: float | None = None,
         shutdown: ShutdownPolicy | None = None,
+        mailbox_overflow: OverflowPolicy | None = None,
     ) -> ActorRef:
         """Start ``actor`` and return its ref once its ``init`` has finished.
 
         Raises ``StartError`` if ``init`` fails (or ``Ignore``s), ``AlreadyRegistered`` if
         ``name`` is taken. ``link=True`` links it to the calling actor. ``shutdown`` is the
         policy used when the runtime stops it (default: infinity for supervisors, else 5 s).
+        ``mailbox_size`` and ``mailbox_overflow`` override the actor class's.
         """
         parent = _current.get()
         if link and parent is None:
@@ -112,6 +193,7 @@ class Runtime:
             parent=parent if link else None,
             mailbox_size=mailbox_size,
             start_timeout=start_timeout,
+            mailbox_overflow=mailbox_overflow,
         )
         if shutdown is None:
             shutdown = INFINITY if isinstance(actor, SupervisorBase) else 5.0
@@ -127,11 +209,17 @@ class Runtime:
         parent: _Process | None,
         mailbox_size: int | None,
         start_timeout: float | None,
+        mailbox_overflow: OverflowPolicy | None = None,
     ) -> _Process:
         if self._tg is None:
             raise RuntimeError("the runtime is not running (use `async with Runtime():`)")
         proc = _Process(
-            self, actor, parent=parent, mailbox_size=mailbox_size, start_timeout=start_timeout
+            self,
+            actor,
+            parent=parent,
+            mailbox_size=mailbox_size,
+            start_timeout=start_timeout,
+            mailbox_overflow=mailbox_overflow,
         )
         if name is not None:
             if isinstance(name, Via):
@@ -163,8 +251,7 @@ class Runtime:
         assert reason is not None
         if reason.is_abnormal and proc.start_error is None:
             self._crashed += 1
-            exc = reason.exception if isinstance(reason, Crash) else None
-            log.error("actor.exited", actor=repr(proc.ref), reason=repr(reason), exc_info=exc)
+            self._crash_log.report(proc, reason)
         else:
             log.debug("actor.exited", actor=repr(proc.ref), reason=repr(reason))
 
@@ -176,6 +263,8 @@ class Runtime:
             crashed_total=self._crashed,
             abandoned_total=self._abandoned,
             registered_names=len(self.registry),
+            timers_active=len(self._timers),
+            crash_reports_summarised=self._crash_log.summarised,
         )
 
 
@@ -186,13 +275,19 @@ async def spawn(
     link: bool = False,
     mailbox_size: int | None = None,
     start_timeout: float | None = None,
+    mailbox_overflow: OverflowPolicy | None = None,
 ) -> ActorRef:
     """``Runtime.spawn`` on the current runtime (from an actor or inside ``async with``)."""
     rt = _runtime_var.get()
     if rt is None:
         raise RuntimeError("no supervisors runtime: use `async with Runtime():` or `run()`")
     return await rt.spawn(
-        actor, name=name, link=link, mailbox_size=mailbox_size, start_timeout=start_timeout
+        actor,
+        name=name,
+        link=link,
+        mailbox_size=mailbox_size,
+        start_timeout=start_timeout,
+        mailbox_overflow=mailbox_overflow,
     )
 
 
@@ -202,20 +297,33 @@ def exit_code(reason: ExitReason) -> int:
 
 
 def run(
-    root: ChildSpec | Callable[[], Actor],
+    root: Actor | ChildSpec | Callable[[], Actor],
     *,
     backend: Literal["asyncio", "trio"] = "asyncio",
     backend_options: dict[str, Any] | None = None,
     handle_signals: bool = True,
 ) -> ExitReason:
-    """Run an application: start ``root`` (a child spec or an actor factory), wait until it
-    exits, and return its exit reason.
+    """Run an application: start ``root``, wait until it exits, and return its exit reason.
 
-    SIGINT/SIGTERM stop the tree gracefully (reverse order, shutdown timeouts honoured); a
-    second signal kills whatever is left. When the root supervisor gives up (maximum restart
+    ``root`` is an actor (``run(Supervisor([...]))``), a child spec (for its name and shutdown
+    policy) or an actor factory. The root is not restarted: when it exits, the application
+    ends. SIGINT/SIGTERM stop the tree gracefully (reverse order, shutdown timeouts honoured);
+    a second signal kills whatever is left. When the root supervisor gives up (maximum restart
     intensity), the application ends with an error log line and reason ``shutdown``.
     """
-    spec = root if isinstance(root, ChildSpec) else ChildSpec(id="root", start=root)
+    if isinstance(root, Actor):
+        instance = root
+
+        def start() -> Actor:
+            return instance
+
+        spec = ChildSpec(id="root", start=start)
+    elif isinstance(root, ChildSpec):
+        spec = root
+    elif callable(root):
+        spec = ChildSpec(id="root", start=root)
+    else:
+        raise TypeError(f"run() needs an Actor, a ChildSpec or an actor factory, not {root!r}")
     return anyio.run(
         _run_app, spec, handle_signals, backend=backend, backend_options=backend_options
     )
@@ -228,7 +336,13 @@ async def _run_app(spec: ChildSpec, handle_signals: bool) -> ExitReason:
         shutdown = spec.shutdown
         if isinstance(actor, SupervisorBase) and spec.type is ChildType.WORKER:
             shutdown = INFINITY
-        ref = await rt.spawn(actor, name=spec.name, shutdown=shutdown)
+        ref = await rt.spawn(
+            actor,
+            name=spec.name,
+            shutdown=shutdown,
+            mailbox_size=spec.mailbox_size,
+            mailbox_overflow=spec.mailbox_overflow,
+        )
         log.info("application.started", root=repr(ref))
         async with anyio.create_task_group() as tg:
             if handle_signals and threading.current_thread() is threading.main_thread():

@@ -35,6 +35,13 @@ class ActorStatistics:
     mailbox_capacity: int
     mailbox_high_water: int
     waiting_senders: int
+    """Callers waiting for room in the mailbox (casts and infos never wait)."""
+    mailbox_overflow: str
+    """The overflow policy: ``grow``, ``drop_newest`` or ``drop_oldest``."""
+    mailbox_overflowed: int
+    """Casts/infos that arrived at a full mailbox (and remote deliveries past the capacity)."""
+    mailbox_dropped: int
+    """Casts/infos dropped by the overflow policy."""
     messages_processed: int
     pending_calls: int
     links: int
@@ -52,3 +59,5 @@ class RuntimeStatistics:
     crashed_total: int
     abandoned_total: int
     registered_names: int
+    timers_active: int = 0
+    crash_reports_summarised: int = 0

@@ -37,6 +37,7 @@ from supervisors._errors import (
     StartError,
 )
 from supervisors._links import KILLED, SHUTDOWN, Crash, Exit, ExitReason
+from supervisors._mailbox import OverflowPolicy, check_overflow_policy
 from supervisors._stats import SupervisorStatistics
 
 __all__ = [
@@ -102,7 +103,8 @@ class ChildSpec:
     ``start`` builds a fresh actor for every incarnation. ``shutdown`` is seconds of grace,
     ``"brutal_kill"`` or ``"infinity"``; by default 5 s for workers and infinity for
     supervisors. ``name`` registers every incarnation under that name. ``start_timeout`` bounds
-    the child's ``init`` (None: no bound).
+    the child's ``init`` (None: no bound). ``mailbox_size`` and ``mailbox_overflow`` (``"grow"``,
+    ``"drop_newest"``, ``"drop_oldest"``) override the actor class's.
     """
 
     id: Hashable
@@ -113,6 +115,7 @@ class ChildSpec:
     name: Hashable | None = None
     start_timeout: float | None = 60.0
     mailbox_size: int | None = field(default=None, compare=False)
+    mailbox_overflow: OverflowPolicy | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "restart", Restart(self.restart))
@@ -130,6 +133,8 @@ class ChildSpec:
         elif not isinstance(sd, (int, float)) or sd < 0 or math.isnan(sd):
             raise ValueError(f"child {self.id!r}: shutdown must be >= 0 seconds, not {sd!r}")
         object.__setattr__(self, "shutdown", sd)
+        if self.mailbox_overflow is not None:
+            check_overflow_policy(self.mailbox_overflow)
 
     @property
     def shutdown_seconds(self) -> float:
@@ -350,6 +355,7 @@ class SupervisorBase(Actor):
                 parent=self._process,
                 mailbox_size=spec.mailbox_size,
                 start_timeout=spec.start_timeout,
+                mailbox_overflow=spec.mailbox_overflow,
             )
         except StartError as exc:
             if exc.ignored:

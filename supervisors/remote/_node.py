@@ -1106,7 +1106,8 @@ class Node(Actor):
             self._casts_dropped += 1
             raise WireError("unknown_target", f"no actor {body.target!r} (cast from {peer.name})")
         value = self.codec.decode_payload(body.kind, body.payload, arrays)
-        proc.mailbox.force_put(_Info(value) if body.info else _Cast(value))
+        # The target's overflow policy applies, as to a local cast (it never waits).
+        proc.mailbox.put_nowait(_Info(value) if body.info else _Cast(value))
 
     def _deliver_call(self, peer: _Peer, body: CallMsg, arrays: list[zmq.Frame]) -> None:
         proc = self._target(body.target)

@@ -437,48 +437,53 @@ async def test_concurrent_senders_each_keep_their_order(rt: Runtime, mailbox_siz
         assert [i for (t, i) in infos if t == s] == list(range(0, per_sender, 2))
 
 
-async def test_bounded_mailbox_backpressure(rt: Runtime) -> None:
+async def test_calls_wait_for_room_but_casts_never_do(rt: Runtime) -> None:
     actor = Gate()
     ref = await rt.spawn(actor, mailbox_size=2)
-    sent: list[int] = []
+    replies: list[Any] = []
 
-    async def sender() -> None:
-        for i in range(10):
-            await cast(ref, i)
-            sent.append(i)
+    async def caller() -> None:
+        replies.append(await call(ref, "called", timeout=5))
 
     await cast(ref, "block")
     await waited(actor.entered)
+    await cast(ref, 0)
+    await cast(ref, 1)  # full
     async with anyio.create_task_group() as tg:
-        tg.start_soon(sender)
+        tg.start_soon(caller)
         await anyio.wait_all_tasks_blocked()
         stats = ref.statistics()
-        assert stats.mailbox_capacity == 2
-        assert stats.mailbox_depth == 2
+        assert (stats.mailbox_depth, stats.waiting_senders) == (2, 1)  # the call waits
+        with anyio.fail_after(1):
+            for i in range(2, 10):
+                await cast(ref, i)  # never waits: the default policy grows the mailbox
+        stats = ref.statistics()
+        assert stats.mailbox_capacity == 2 and stats.mailbox_overflow == "grow"
+        assert (stats.mailbox_depth, stats.mailbox_overflowed, stats.mailbox_dropped) == (10, 8, 0)
         assert stats.waiting_senders == 1
-        assert sent == [0, 1]  # the third cast waits for room
         actor.gate.set()
-    assert sent == list(range(10))
-    assert await call(ref, "seen") == ["block", *range(10)]
+    assert replies == ["called"]
+    # the waiting call got room only once the grown mailbox was back under its capacity
+    assert await call(ref, "seen") == ["block", *range(10), "called"]
     stats = ref.statistics()
     assert stats.waiting_senders == 0
-    assert stats.mailbox_high_water <= 2
+    assert stats.mailbox_high_water == 10
 
 
-async def test_bounded_mailbox_many_waiting_senders(rt: Runtime) -> None:
+async def test_bounded_mailbox_many_waiting_callers(rt: Runtime) -> None:
     actor = Gate()
     ref = await rt.spawn(actor, mailbox_size=1)
     await cast(ref, "block")
     await waited(actor.entered)
     await cast(ref, ("first", 0))  # fills the only slot
 
-    async def sender(s: int) -> None:
+    async def caller(s: int) -> None:
         for i in range(5):
-            await cast(ref, (s, i))
+            await call(ref, (s, i))
 
     async with anyio.create_task_group() as tg:
         for s in range(4):
-            tg.start_soon(sender, s)
+            tg.start_soon(caller, s)
         await anyio.wait_all_tasks_blocked()
         assert ref.statistics().waiting_senders == 4
         actor.gate.set()
@@ -490,24 +495,24 @@ async def test_bounded_mailbox_many_waiting_senders(rt: Runtime) -> None:
         assert [i for (t, i) in rest if t == s] == list(range(5))
 
 
-async def test_waiting_senders_are_served_first_come_first_served(rt: Runtime) -> None:
+async def test_waiting_callers_are_served_first_come_first_served(rt: Runtime) -> None:
     actor = Gate()
     ref = await rt.spawn(actor, mailbox_size=1)
     await cast(ref, "block")
     await waited(actor.entered)
     await cast(ref, "fills")
 
-    async def sender(s: int) -> None:
-        await cast(ref, ("waiter", s))
+    async def caller(s: int) -> None:
+        await call(ref, ("waiter", s))
 
     async with anyio.create_task_group() as tg:
         for s in range(5):
-            tg.start_soon(sender, s)
-            await anyio.wait_all_tasks_blocked()  # sender s is queued before sender s + 1
+            tg.start_soon(caller, s)
+            await anyio.wait_all_tasks_blocked()  # caller s is queued before caller s + 1
         assert ref.statistics().waiting_senders == 5
         actor.gate.set()
-        # a newcomer must not overtake the senders already waiting
-        await cast(ref, "newcomer")
+        # a newcomer must not overtake the callers already waiting
+        await call(ref, "newcomer")
     assert await call(ref, "seen") == [
         "block",
         "fills",
@@ -582,34 +587,28 @@ async def test_queued_calls_fail_and_casts_are_dropped_when_the_actor_dies(
     assert handled == ["block", "ping"]
 
 
-async def test_waiting_senders_released_when_actor_dies(rt: Runtime) -> None:
+async def test_waiting_callers_released_when_actor_dies(rt: Runtime) -> None:
     actor = Gate()
     ref = await rt.spawn(actor, mailbox_size=1)
     await cast(ref, "block")
     await waited(actor.entered)
     await cast(ref, "fills")
-    done: list[str] = []
     errors: list[BaseException] = []
 
-    async def blocked_caster() -> None:
-        await cast(ref, "waits")
-        done.append("cast")
-
-    async def blocked_caller() -> None:
+    async def blocked_caller(request: str) -> None:
         try:
-            await call(ref, "waits-too", timeout=5)
+            await call(ref, request, timeout=5)
         except ActorExited as exc:
             errors.append(exc)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(blocked_caster)
-        tg.start_soon(blocked_caller)
+        tg.start_soon(blocked_caller, "waits")
+        tg.start_soon(blocked_caller, "waits-too")
         await anyio.wait_all_tasks_blocked()
         assert ref.statistics().waiting_senders == 2
         kill(ref)
-    assert done == ["cast"]
-    [err] = errors
-    assert isinstance(err, ActorExited) and err.reason == KILLED
+    assert len(errors) == 2
+    assert all(isinstance(err, ActorExited) and err.reason == KILLED for err in errors)
     assert actor.seen == []
 
 

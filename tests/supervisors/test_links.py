@@ -237,29 +237,17 @@ async def test_unlink_without_link_is_harmless(rt: Runtime) -> None:
     assert a.alive and b.alive
 
 
-async def test_link_to_dead_actor_trapping_gets_noproc_exit(rt: Runtime) -> None:
-    a, b = await _watchers(rt, False, True)
-    await stop(a)
-    await call(b, ("link", a))
-    messages = await call(b, "messages")
-    assert messages == [Exit(a, NOPROC)]
-    assert b.alive
-    assert b.statistics().links == 0
-
-
-async def test_link_to_dead_actor_non_trapping_dies_with_noproc(rt: Runtime) -> None:
-    a, b = await _watchers(rt, False, False)
-    await stop(a)
-    await call(b, ("link", a))
-    with anyio.fail_after(5):
-        assert await joined(b) == NOPROC
-
-
 @pytest.mark.parametrize("trap", [False, True])
-async def test_link_to_unknown_name_raises_no_process(rt: Runtime, trap: bool) -> None:
-    (b,) = await _watchers(rt, trap)
-    err = await call(b, ("link", "no-such-name"))
-    assert isinstance(err, NoProcess)
+@pytest.mark.parametrize("what", ["dead ref", "unknown name"])
+async def test_link_to_a_dead_or_unknown_process_raises_no_process(
+    rt: Runtime, trap: bool, what: str
+) -> None:
+    # OTP would send the caller a noproc exit signal; we raise at once (docs/supervisors.md)
+    a, b = await _watchers(rt, False, trap)
+    await stop(a)
+    target = a if what == "dead ref" else "no-such-name"
+    err = await call(b, ("link", target))
+    assert isinstance(err, NoProcess) and err.target == target
     assert await call(b, "messages") == []
     assert b.alive
     assert b.statistics().links == 0

@@ -319,6 +319,31 @@ def test_run_returns_root_reason(backend: str) -> None:
     assert reason == Shutdown("done")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_run_takes_an_actor_instance(backend: str) -> None:
+    # run(Supervisor([...])), as docs/remote.md writes it, and run(SomeActor())
+    class Quits(supervisors.Actor):
+        async def init(self) -> None:
+            supervisors.send_after(self.ref, "quit", 0.01)
+
+        async def handle_info(self, message: object) -> None:
+            raise supervisors.StopActor(Shutdown(message))
+
+    class Exits(supervisors.Actor):
+        async def init(self) -> None:
+            supervisors.send_after(self.ref, "quit", 0.01)
+
+        async def handle_info(self, message: object) -> None:
+            raise supervisors.StopActor(supervisors.NORMAL)
+
+    with structlog.testing.capture_logs():
+        assert supervisors.run(Quits(), backend=backend) == Shutdown("quit")  # type: ignore[arg-type]
+        sup = Supervisor([ChildSpec("c", Exits)], max_restarts=0)
+        assert supervisors.run(sup, backend=backend) == SHUTDOWN  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        supervisors.run(42)  # type: ignore[arg-type]
+
+
 PROGRAM = textwrap.dedent(
     """
     import sys
