@@ -111,6 +111,7 @@ def _register() -> None:
     from exphil.cli.kmeans import kmeans
     from exphil.cli.mock import mock
     from exphil.cli.replays import replays
+    from exphil.cli.selfplay import learner_cmd, selfplay_cmd, worker_cmd
     from exphil.cli.train_bc import train_bc
     from exphil.cli.train_ppo import train_ppo_cmd
 
@@ -126,6 +127,9 @@ def _register() -> None:
         compare,
         eval_cmd,
         train_ppo_cmd,
+        selfplay_cmd,
+        learner_cmd,
+        worker_cmd,
     ):
         cli.add_command(command)
 

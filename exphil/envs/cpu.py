@@ -198,6 +198,22 @@ class ScriptedCpu:
         self._until = arrays["until"]
         self._dir = arrays["dir"]
 
+    _PER_GAME = ("levels", "seeds", "_react", "_games", "_last_frame", "_plan", "_t", "_until",
+                 "_dir")  # fmt: skip
+
+    def act_rows(self, frames: Frames, port: int, rows: np.ndarray[Any, Any]) -> Controls:
+        """Controls for ``port`` in the games ``rows`` only (``frames``: one row per game in
+        ``rows``); the other games' plans are untouched. Equal to :meth:`act` on every game
+        when ``rows`` is all of them: a game's play depends only on its own frames and seed."""
+        idx = np.asarray(rows, dtype=np.int64)
+        sub = ScriptedCpu(self.levels[idx], len(idx), seeds=self.seeds[idx])
+        for name in self._PER_GAME:
+            setattr(sub, name, getattr(self, name)[idx].copy())
+        out = sub.act(frames, port)
+        for name in self._PER_GAME:
+            getattr(self, name)[idx] = getattr(sub, name)
+        return out
+
     def _random(self, frame: np.ndarray[Any, Any], port: int, k: int) -> np.ndarray[Any, Any]:
         with np.errstate(over="ignore"):
             z = self.seeds ^ _mix(self._games * np.uint64(0x100000001B3) + np.uint64(k))

@@ -1,0 +1,223 @@
+"""``exphil selfplay`` (learner + local workers, the main job), ``exphil worker`` (a game
+worker attaching to a learner, local or remote) and ``exphil learner`` (a learner waiting
+for remote workers only). See docs/selfplay.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+__all__ = ["learner_cmd", "selfplay_cmd", "worker_cmd"]
+
+_FIELDS = {
+    "init": ("init", "--init"),
+    "max_updates": ("max_updates", "--max-updates"),
+    "workers": ("nodes.workers", "--workers"),
+    "games_per_worker": ("nodes.games_per_worker", "--games-per-worker"),
+    "bind": ("nodes.bind", "--bind"),
+    "keys": ("nodes.keys", "--keys"),
+    "seed": ("seed", "--seed"),
+    "device": ("device", "--device"),
+    "name": ("checkpoint.name", "--name"),
+    "checkpoints_dir": ("checkpoint.dir", "--checkpoints-dir"),
+    "overwrite": ("checkpoint.overwrite", "--overwrite/--no-overwrite"),
+}
+
+
+def _options(f: Any) -> Any:
+    for opt in reversed(
+        [
+            click.option("--preset", help="A selfplay preset: demo, standard."),
+            click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                         help="A YAML config file."),
+            click.option("--set", "sets", multiple=True,
+                         help="Any field: --set loss.teacher_kl=0.1 (repeatable)."),
+            click.option("--init", help="Start from this policy file (a train-bc checkpoint)."),
+            click.option("--max-updates", type=click.IntRange(0),
+                         help="Stop after this many PPO updates."),
+            click.option("--games-per-worker", type=click.IntRange(1),
+                         help="Mock games per worker."),
+            click.option("--bind", help="The learner's address (default tcp://127.0.0.1:0). "
+                         "Off loopback it needs --keys."),
+            click.option("--keys", type=click.Path(file_okay=False),
+                         help="Curve keys: learner.key_secret and authorized/ (exphil keys)."),
+            click.option("--seed", type=int),
+            click.option("--device", type=click.Choice(["cpu", "cuda"])),
+            click.option("--name", help="The run folder's name (default: selfplay-date-time)."),
+            click.option("--checkpoints-dir", help="Parent folder of run folders."),
+            click.option("--overwrite/--no-overwrite", default=None),
+            click.option("--resume", type=click.Path(exists=False),
+                         help="Continue a run (its folder or checkpoint)."),
+            click.option("--headless", is_flag=True,
+                         help="Progress lines instead of the live view (JSON when not a TTY)."),
+        ]
+    ):  # fmt: skip
+        f = opt(f)
+    return f
+
+
+def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from exphil.selfplay import SELFPLAY, SelfPlayConfig, learner_shared, run_selfplay
+    from exphil.train import Run, config_differences, resolve_run_config
+
+    console = Console(highlight=False, soft_wrap=True)
+    cli = {
+        path: (values[key], flag)
+        for key, (path, flag) in _FIELDS.items()
+        if key in values and ctx.get_parameter_source(key) == ParameterSource.COMMANDLINE
+    }
+    if workers is not None:
+        cli["nodes.workers"] = (workers, "--workers")
+    resolved, resume = resolve_run_config(
+        SELFPLAY, resume=values["resume"], preset=values["preset"],
+        config_file=values["config_file"], cli=cli, sets=values["sets"],
+    )  # fmt: skip
+    config: SelfPlayConfig = resolved.config
+    if resume is not None:
+        run: Run[SelfPlayConfig] = Run.resume(resume, config, warn=console.print)
+        console.print(f"resuming {escape(str(run.directory))} at update {resume.state['version']}")
+        for path, old, new in config_differences(resume.config, config):
+            console.print(f"  changed {escape(path)}: {escape(repr(old))} -> {escape(repr(new))}")
+    else:
+        run = Run.create(config, default_name="selfplay", warn=lambda t: console.print(escape(t)))
+        console.print(f"run folder {escape(str(run.directory))}")
+    shared = learner_shared(config, run, resume)
+    n = config.nodes
+    json_lines = values["headless"] and not sys.stdout.isatty()
+    tty = sys.stdout.isatty() and not values["headless"]
+    last = [0.0]
+
+    def say(text: str, record: dict[str, Any] | None = None) -> None:
+        if json_lines:
+            click.echo(json.dumps(record or {"kind": "info", "text": text}))
+        else:
+            console.print(escape(text))
+
+    def on_ready(endpoint: str, metrics: str | None) -> None:
+        say(
+            f"learner listening on {endpoint}" + (f", metrics on {metrics}" if metrics else "")
+            + f"; {n.workers} local worker(s) x {n.games_per_worker} games; "
+            f"attach more: exphil worker --connect {endpoint}",
+            {"kind": "ready", "endpoint": endpoint, "metrics": metrics, "workers": n.workers},
+        )  # fmt: skip
+
+    def on_update(r: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if not (tty or now - last[0] > 5 or r["update"] == config.max_updates):
+            return
+        last[0] = now
+        from exphil.selfplay import metrics_snapshot
+
+        m = metrics_snapshot(shared)
+        if json_lines:
+            click.echo(json.dumps({k: v for k, v in r.items() if k != "workers"}
+                                  | {"env_fps": m.env_fps}))  # fmt: skip
+            return
+        losses = (
+            f"value warm-up  value {r['value_loss']:.4f}" if r["value_only"]
+            else f"policy {r['policy_loss']:+.4f}  value {r['value_loss']:.4f}  "
+            f"entropy {r['entropy']:.2f}  kl {r['approx_kl']:.4f}"
+        )  # fmt: skip
+        up = sum(w.up for w in m.workers)
+        anchors = "  ".join(f"{escape(k)} {v:.0%}" for k, v in sorted(m.anchors.items()))
+        console.print(
+            f"update {r['update']:>5}/{config.max_updates}  frames {r['frames']:>10,}  "
+            f"{m.env_fps:>7,.0f} fps  {losses}  lag {r['lag_max']}  workers {up}"
+            + (f"  vs {anchors}" if anchors else "")
+        )
+
+    def on_event(e: dict[str, Any]) -> None:
+        if e["kind"] in ("checkpoint", "snapshot", "join") and not tty:
+            return
+        if json_lines:
+            click.echo(json.dumps({"kind": "event", "event": e["kind"], "text": e["text"]}))
+        else:
+            console.print(f"[dim]{escape(e['text'])}[/dim]")
+
+    shared.on_update, shared.on_event = on_update, on_event
+    stop = threading.Event()
+    with run, run.interruptible():
+        run.stop = stop  # the first Ctrl-C ends the run at the next update, with a checkpoint
+        result = run_selfplay(shared, workers=n.workers, stop=stop, on_ready=on_ready)
+    if shared.error:
+        raise click.ClickException(shared.error)
+    board = [s for s in shared.ratings.leaderboard() if s.games][:8]
+    say(
+        f"{shared.version} updates, {shared.frames:,} frames in {result.seconds / 60:.1f} min; "
+        f"policy in {run.directory / 'last.safetensors'}",
+        {"kind": "done", "updates": shared.version, "frames": shared.frames,
+         "seconds": result.seconds, "run": str(run.directory)},
+    )  # fmt: skip
+    if not json_lines:
+        for s in board:
+            tag = " (anchor)" if s.anchor else ""
+            console.print(f"  {escape(s.name):<10} {s.rating:7.0f}  {s.games:>6} games{tag}")
+    if result.interrupted:
+        ctx.exit(130)
+
+
+@click.command("selfplay")
+@_options
+@click.option("--workers", type=click.IntRange(0), help="Local worker processes (default 2).")
+@click.pass_context
+def selfplay_cmd(ctx: click.Context, /, **values: Any) -> None:
+    """Train by self-play: a learner and local game workers on the mock (see docs/selfplay.md)."""
+    src = ctx.get_parameter_source("workers")
+    _run_learner(ctx, values, values["workers"] if src == ParameterSource.COMMANDLINE else None)
+
+
+@click.command("learner")
+@_options
+@click.pass_context
+def learner_cmd(ctx: click.Context, /, **values: Any) -> None:
+    """A learner without local workers: game workers attach with `exphil worker --connect`."""
+    _run_learner(ctx, values, 0)
+
+
+@click.command("worker")
+@click.option("--connect", required=True, help="The learner's address, e.g. tcp://HOST:PORT.")
+@click.option("--keys", type=click.Path(file_okay=False),
+              help="Curve keys: worker.key_secret and learner.key (exphil keys).")  # fmt: skip
+@click.option("--games", type=click.IntRange(1), help="Games on this node (default: the run's).")
+@click.option("--runners", type=click.IntRange(1), help="GameRunners (envs) on this node.")
+@click.option("--name", help="This worker's name (default: worker-HOST-PID).")
+@click.option("--threads", type=click.IntRange(1), help="torch threads for inference.")
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False),
+    help="A selfplay config this worker must match (it is refused when env or policy differ).",
+)  # fmt: skip
+def worker_cmd(
+    connect: str, keys: str | None, games: int | None, runners: int | None, name: str | None,
+    threads: int | None, config_file: str | None,
+) -> None:  # fmt: skip
+    """A game worker: plays the run's games and sends trajectories to the learner."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from exphil.errors import UserError
+    from exphil.selfplay import SELFPLAY, WorkerOptions, run_worker
+    from exphil.train import resolve_config
+
+    console = Console(highlight=False, soft_wrap=True, stderr=True)
+    own = None
+    if config_file is not None:
+        own = resolve_config(SELFPLAY, config_file=config_file).config
+    worker = name or f"worker-{socket.gethostname()}-{os.getpid()}"
+    console.print(f"{escape(worker)}: connecting to {escape(connect)}")
+    options = WorkerOptions(name=worker, games=games, runners=runners, config=own, threads=threads)
+    code, why = run_worker(connect, options, keys=keys)
+    if code == 2:
+        raise UserError(f"the learner refused this worker: {why}")
+    console.print(f"{escape(worker)}: {escape(why)}")
+    sys.exit(code)
