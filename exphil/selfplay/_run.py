@@ -5,6 +5,7 @@ processes (each a ``WorkerProcess`` actor: restarted when it dies), and ``run_wo
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -269,7 +270,7 @@ def run_worker(
 ) -> tuple[int, str]:
     """``exphil worker``: run this process's worker node until the learner says the run is
     over (0), a signal stops it (130), or the learner refuses it (2, with the reason)."""
-    shared = WorkerShared(options)
+    shared = WorkerShared(options, on_run_over=lambda: os.kill(os.getpid(), signal.SIGTERM))
     node_kw: dict[str, Any] = {}
     target: str | Connect = connect
     if keys:

@@ -25,7 +25,6 @@ without them (they join the next one); the wait is measured and reported.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 from collections.abc import Callable
@@ -133,6 +132,9 @@ class WorkerShared:
     results_sent: int = 0
     stopping: bool = False
     exit_reason: str = ""
+    #: called once when the learner says the run is over (``exphil worker``: SIGTERM to
+    #: itself, so the whole tree stops gracefully); None: only ``stopping`` is set
+    on_run_over: Callable[[], None] | None = None
 
 
 def default_env(k: int, seed: int, config: SelfPlayConfig) -> GameEnv:
@@ -291,9 +293,10 @@ class Link(Actor):
                 log.info("worker.status_failed", error=str(exc))
                 continue
             assert isinstance(reply, StatusReply)
-            if reply.stopping:  # the run is over: stop this whole process gracefully
+            if reply.stopping:  # the run is over
+                if not sh.stopping and sh.on_run_over is not None:
+                    sh.on_run_over()
                 sh.stopping = True
-                os.kill(os.getpid(), signal.SIGTERM)
                 return
             if reply.version > self.version:  # a PolicyUpdate was lost: fetch the weights
                 upd = await call(self.learner, GetWeights(have=self.version), timeout=60.0)
