@@ -280,7 +280,12 @@ def run_worker(
         options.name, connect=[target], types=TYPES, heartbeat_interval=heartbeat_interval,
         heartbeat_timeout=heartbeat_timeout, **node_kw,
     )  # fmt: skip
-    reason = run(lambda: worker_tree(shared, node))
+    try:
+        reason = run(lambda: worker_tree(shared, node))
+    except Exception:
+        if shared.exit_reason:  # refused at join: the tree could not start
+            return 2, shared.exit_reason
+        raise
     if shared.exit_reason:
         return 2, shared.exit_reason
     if shared.stopping:
