@@ -1,0 +1,70 @@
+"""Self-play through the actor system learns: the learner node and 2 worker processes, from a
+fixed seed, train a policy that beats a frozen copy of its starting policy (the target of the
+synchronous loop's learning test, tests/exphil/rl/test_learning.py), measured by
+``exphil.eval``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from exphil.envs import MockConfig
+from exphil.eval import evaluate
+from exphil.nets import BackboneConfig, Policy, PolicyConfig, load_policy, save_policy
+from exphil.rl import EnvConfig, OpponentConfig, PPOLossConfig
+from exphil.selfplay import NodesConfig, SelfPlayConfig, learner_shared, run_selfplay
+from exphil.train import CheckpointConfig, OptimConfig, Run
+
+from .actors import REWARDS, worker_argv
+
+UPDATES = 80
+GAMES = MockConfig(stocks=1, time_limit=1800, rewards=REWARDS)  # 30-second, one-stock games
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_selfplay_actors_beat_the_frozen_start(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    policy_cfg = PolicyConfig(
+        backbone=BackboneConfig(kind="mlp", hidden=64, layers=1), head_hidden=64
+    )
+    start = tmp_path / "start.safetensors"
+    save_policy(Policy(policy_cfg), start, metadata={"delay": 0})
+    config = SelfPlayConfig(
+        policy=policy_cfg,
+        init=str(start),
+        env=EnvConfig(stocks=1, time_limit=1800, rewards=REWARDS),
+        opponents=OpponentConfig(fixed=("initial",)),
+        loss=PPOLossConfig(gamma=0.995, entropy=0.0, target_kl=None),
+        rollout=64,
+        epochs=4,
+        minibatches=8,
+        max_updates=UPDATES,
+        optim=OptimConfig(
+            lr=1.5e-3,
+            weight_decay=0.0,
+            schedule="constant",
+            clip_norm=0.5,
+            bf16="off",
+            compile="off",
+        ),
+        checkpoint_every=20,
+        nodes=NodesConfig(workers=2, games_per_worker=64, runners=2),
+        checkpoint=CheckpointConfig(dir=str(tmp_path), name="run"),
+    )
+    run: Run[SelfPlayConfig] = Run.create(config, default_name="selfplay")
+    shared = learner_shared(config, run, None)
+    with run:
+        result = run_selfplay(shared, workers=2, worker_argv_for=worker_argv)
+    assert shared.version == UPDATES and not shared.error, shared.error
+    trained = tmp_path / "trained.safetensors"
+    save_policy(load_policy(run.directory / "last.safetensors"), trained, metadata={"delay": 0})
+    after = evaluate(trained, start, games=100, config=GAMES, seed=11, batch=100)
+    lags = shared.queue.collector.statistics().lags
+    print(
+        f"actors: {shared.frames} frames in {result.seconds:.0f} s, lags {lags}; win rate vs "
+        f"the frozen start {after.win_rate:.2f} [{after.ci_low:.2f}, {after.ci_high:.2f}]"
+    )
+    assert after.win_rate >= 0.8, after
