@@ -78,10 +78,11 @@ async def inprocess_worker(
     until: anyio.Event,
     chaos: Callable[[], Any] | None = None,
     shared_out: list[WorkerShared] | None = None,
+    env_factory: Callable[[int, int, SelfPlayConfig], Any] | None = None,
 ) -> None:
     """A worker node in its own Runtime in this process, until ``until`` is set. ``chaos``:
     an async function run inside the worker's runtime (to kill its runners)."""
-    shared = WorkerShared(WorkerOptions(name=name))
+    shared = WorkerShared(WorkerOptions(name=name, env_factory=env_factory))
     if shared_out is not None:
         shared_out.append(shared)
     n = config.nodes

@@ -1,0 +1,91 @@
+"""Faults inside one worker node: an env that hangs past ``nodes.step_timeout`` and an env
+that raises. The runner is restarted with a fresh env and counted; the run goes on."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import pytest
+
+from exphil.envs import GameEnv
+from exphil.selfplay import SelfPlayConfig, WorkerShared, serve_learner
+from exphil.selfplay._worker import default_env
+
+from .actors import inprocess_worker, new_learner, small_config
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class FaultyEnv:
+    """Wraps the mock: its ``fail_at``-th step hangs (``hang``) or raises."""
+
+    def __init__(self, inner: GameEnv, fail_at: int, hang: bool, release: threading.Event):
+        self.inner, self.fail_at, self.hang, self.release = inner, fail_at, hang, release
+        self.steps = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def step(self, p0: Any, p1: Any) -> Any:
+        self.steps += 1
+        if self.steps == self.fail_at:
+            if self.hang:
+                self.release.wait(30)  # a stuck env (the runner gives up on it)
+            else:
+                raise RuntimeError("the env broke")
+        return self.inner.step(p0, p1)
+
+
+@pytest.mark.parametrize(
+    ("anyio_backend", "hang"), [("asyncio", True), ("trio", False)],
+    ids=["hung-env-asyncio", "raising-env-trio"],
+)  # fmt: skip
+async def test_a_broken_env_restarts_its_runner_and_the_run_goes_on(
+    tmp_path: Path, anyio_backend: str, hang: bool
+) -> None:
+    base = small_config(tmp_path, max_updates=5)
+    nodes = msgspec.structs.replace(base.nodes, step_timeout=0.5)
+    config = msgspec.structs.replace(base, nodes=nodes)
+    shared = new_learner(config)
+    release = threading.Event()
+    made: list[int] = []
+
+    def factory(k: int, seed: int, cfg: SelfPlayConfig) -> Any:
+        made.append(k)
+        first = len(made) == 1  # only the first env breaks (on its 20th step)
+        return FaultyEnv(default_env(k, seed, cfg), 20 if first else -1, hang, release)
+
+    ready, stop = anyio.Event(), anyio.Event()
+    endpoint: list[str] = []
+    workers: list[WorkerShared] = []
+
+    def on_ready(ep: str, metrics: str | None) -> None:
+        endpoint.append(ep)
+        ready.set()
+
+    async with anyio.create_task_group() as tg:
+
+        async def learner() -> None:
+            await serve_learner(shared, workers=0, on_ready=on_ready)
+            stop.set()
+
+        tg.start_soon(learner)
+        await ready.wait()
+        tg.start_soon(lambda: inprocess_worker(
+            endpoint[0], "w", config=config, until=stop, shared_out=workers,
+            env_factory=factory,
+        ))  # fmt: skip
+        with anyio.fail_after(90):
+            await stop.wait()
+        release.set()
+        tg.cancel_scope.cancel()
+    assert shared.version == config.max_updates and not shared.error
+    assert workers[0].runner_restarts == 1
+    assert workers[0].chunks_dropped >= 1 and workers[0].frames_dropped > 0  # (+ at shutdown)
+    assert len(made) == config.nodes.runners + 1  # one fresh env for the restarted runner
+    s = shared.queue.collector.statistics()
+    assert s.duplicates == 0 and s.gaps == 0
