@@ -1,6 +1,7 @@
 """Faults during a run: GameRunners killed every couple of seconds, a worker process
-SIGKILLed mid-run. The run finishes, training progressed, the restarts and the dead worker
-are reported, and the collector's sequence-id audit shows nothing lost or counted twice."""
+SIGKILLed mid-run, then paused (SIGSTOP) past the heartbeat timeout and resumed. The run
+finishes, training progressed, the restarts and the dead worker are reported, and the
+collector's sequence-id audit shows nothing lost or counted twice."""
 
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 async def test_runner_kills_and_a_sigkilled_worker_lose_nothing(
     tmp_path: Path, anyio_backend: str
 ) -> None:
-    config = small_config(tmp_path, max_updates=14, batch_games=16)
+    config = small_config(tmp_path, max_updates=30, batch_games=16)
     shared = new_learner(config)
     ready = anyio.Event()
     endpoint: list[str] = []
     stop_worker = anyio.Event()
     kills: list[float] = []
     sigkilled: list[int] = []
+    stopped: list[int] = []
     workers: list[WorkerShared] = []
 
     def on_ready(ep: str, metrics: str | None) -> None:
@@ -51,6 +53,15 @@ async def test_runner_kills_and_a_sigkilled_worker_lose_nothing(
         pid = shared.workers["worker-0"].pid
         os.kill(pid, signal.SIGKILL)
         sigkilled.append(pid)
+        # its process is restarted and joins again; then pause it past the heartbeat timeout
+        while shared.workers["worker-0"].joins < 2:  # noqa: ASYNC110
+            await anyio.sleep(0.1)
+        await anyio.sleep(1.0)
+        pid = shared.workers["worker-0"].pid
+        os.kill(pid, signal.SIGSTOP)
+        await anyio.sleep(2.5)
+        os.kill(pid, signal.SIGCONT)
+        stopped.append(pid)
 
     async with anyio.create_task_group() as tg:
 
@@ -89,6 +100,9 @@ async def test_runner_kills_and_a_sigkilled_worker_lose_nothing(
     kinds = [e["kind"] for e in shared.events]
     assert sigkilled and "worker_down" in kinds, kinds
     assert shared.workers["worker-0"].joins >= 2, shared.workers["worker-0"]
+    # the paused (SIGSTOP) worker was declared down, then came back by itself (SIGCONT)
+    assert stopped and kinds.count("worker_down") >= 2, kinds
+    assert shared.workers["worker-0"].joins >= 3, shared.workers["worker-0"]
     # each game result counted once
     assert shared.match.duplicates == 0
     assert shared.match.results > 0
