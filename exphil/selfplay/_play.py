@@ -195,11 +195,11 @@ class NodePlay:
         for name in dict.fromkeys(names.tolist()):  # first-seen order: deterministic
             local = np.flatnonzero(names == name)
             player = self.players[name]
-            sub = frames.take(local)
+            mine = frames.take(local)
             if isinstance(player, Agent):
-                c = player.act(sub, idx[local])
+                c = player.act(mine, idx[local])
             else:
-                c = player.act_rows(sub, 1, idx[local])
+                c = player.act_rows(mine, 1, idx[local])
             for col in _COLUMNS:
                 getattr(p1, col)[local] = getattr(c, col)
         return Step(p0, p1, d, self.version)

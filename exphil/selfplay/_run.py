@@ -4,6 +4,7 @@ processes (each a ``WorkerProcess`` actor: restarted when it dies), and ``run_wo
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -200,12 +201,11 @@ async def serve_learner(
             [
                 ChildSpec(
                     ("worker", i),
-                    (
-                        lambda i=i: WorkerProcess(
-                            argv_for(endpoint, f"worker-{i}"),
-                            shared.run.directory / "workers" / f"worker-{i}.log",
-                            shared,
-                        )
+                    functools.partial(
+                        WorkerProcess,
+                        argv_for(endpoint, f"worker-{i}"),
+                        shared.run.directory / "workers" / f"worker-{i}.log",
+                        shared,
                     ),
                     restart=Restart.TRANSIENT,
                     shutdown=10.0,

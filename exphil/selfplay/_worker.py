@@ -24,6 +24,7 @@ without them (they join the next one); the wait is measured and reported.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -612,7 +613,7 @@ class GamePool(DynamicSupervisor):
     async def _start_runners(self) -> None:
         for i in range(max(self.shared.runners, 1)):
             spec = ChildSpec(
-                ("runner", i), (lambda i=i: GameRunner(self.shared, i)),
+                ("runner", i), functools.partial(GameRunner, self.shared, i),
                 restart=Restart.PERMANENT, shutdown=5.0,
             )  # fmt: skip
             await start_child(self.ref, spec)
