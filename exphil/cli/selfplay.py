@@ -4,12 +4,14 @@ for remote workers only). See docs/selfplay.md."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -114,8 +116,8 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
 
     def on_update(r: dict[str, Any]) -> None:
         now = time.monotonic()
-        if not (tty or now - last[0] > 5 or r["update"] == config.max_updates):
-            return
+        if tty or not (now - last[0] > 5 or r["update"] == config.max_updates):
+            return  # on a terminal the live view shows it
         last[0] = now
         from exphil.selfplay import metrics_snapshot
 
@@ -138,7 +140,7 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
         )
 
     def on_event(e: dict[str, Any]) -> None:
-        if e["kind"] in ("checkpoint", "snapshot", "join") and not tty:
+        if e["kind"] in ("checkpoint", "snapshot", "join"):
             return
         if json_lines:
             click.echo(json.dumps({"kind": "event", "event": e["kind"], "text": e["text"]}))
@@ -147,7 +149,7 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
 
     shared.on_update, shared.on_event = on_update, on_event
     stop = threading.Event()
-    with run, run.interruptible():
+    with run, run.interruptible(), _live_status(console, shared, enabled=tty):
         run.stop = stop  # the first Ctrl-C ends the run at the next update, with a checkpoint
         result = run_selfplay(shared, workers=n.workers, stop=stop, on_ready=on_ready)
     if shared.error:
@@ -165,6 +167,74 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
             console.print(f"  {escape(s.name):<10} {s.rating:7.0f}  {s.games:>6} games{tag}")
     if result.interrupted:
         ctx.exit(130)
+
+
+@contextlib.contextmanager
+def _live_status(console: Any, shared: Any, *, enabled: bool) -> Iterator[None]:
+    """On a terminal: a live view of the run (until the Textual dashboard lands), redrawn
+    every second from the learner's own state."""
+    if not enabled:
+        yield
+        return
+    from rich.live import Live
+
+    last: list[Any] = [""]
+
+    def render() -> Any:
+        try:
+            last[0] = _view(shared)
+        except RuntimeError:  # the learner changed a table while we read it: keep the last
+            pass
+        return last[0]
+
+    with Live(console=console, refresh_per_second=1, get_renderable=render, transient=False):
+        yield
+
+
+def _view(shared: Any) -> Any:
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.table import Table
+
+    from exphil.selfplay import metrics_snapshot
+
+    m = metrics_snapshot(shared)
+    lo = m.losses
+    head = (
+        f"[bold]{escape(m.run)}[/bold]  update {m.version}/{m.max_updates}  "
+        f"frames {m.frames:,}  [bold]{m.env_fps:,.0f}[/bold] frames/s  "
+        f"learner {m.samples_per_s:,.0f} samples/s  {m.elapsed_s / 60:.1f} min"
+    )
+    losses = "  ".join(
+        f"{k.replace('_', ' ')} {lo[k]:+.4f}"
+        for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "teacher_kl",
+                  "explained_variance") if k in lo
+    )  # fmt: skip
+    lag = "  ".join(f"{k}:{v}" for k, v in m.lags.items())
+    workers = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("worker", "host", "status", "games", "frames/s", "restarts", "heartbeat",
+                "batch", "wait ms"):  # fmt: skip
+        workers.add_column(col, justify="left" if col in ("worker", "host", "status") else "right")
+    for w in m.workers:
+        status = "[green]up[/green]" if w.up else "[red]down[/red]"
+        workers.add_row(
+            escape(w.name), escape(w.host), status, str(w.games), f"{w.fps:,.0f}",
+            str(w.restarts), f"{w.heartbeat_age_s:.1f} s", f"{w.inference_batch:.0f}",
+            f"{w.inference_wait_ms:.1f}",
+        )  # fmt: skip
+    board = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("policy", "Elo", "games", "win rate"):
+        board.add_column(col, justify="left" if col == "policy" else "right")
+    for r in [r for r in m.leaderboard if r.games or r.anchor][:10]:
+        wr = "-" if r.win_rate is None else f"{r.win_rate:.0%}"
+        name = escape(r.name) + (" [dim](anchor)[/dim]" if r.anchor else "")
+        board.add_row(name, f"{r.rating:.0f}", str(r.games), wr)
+    events = [f"[dim]{escape(e['text'])}[/dim]" for e in list(shared.events)[-5:]]
+    return Group(
+        head, losses or "[dim]waiting for the first update...[/dim]",
+        f"policy lag (chunks): {lag or '-'}   chunks {m.chunks.get('accepted', 0)} accepted, "
+        f"{m.chunks.get('stale', 0)} stale", "", workers, "", board, "", *events,
+    )  # fmt: skip
 
 
 @click.command("selfplay")

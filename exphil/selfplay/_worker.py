@@ -535,7 +535,8 @@ class GameRunner(Actor):
                                 result_id=f"{stream}/{game_no}",
                                 worker=sh.options.name,
                                 learner=f"v{ans_version_prev}",
-                                opponent=opp,
+                                # the mirror ("current") is the learner's own version
+                                opponent=f"v{ans_version_prev}" if opp == "current" else opp,
                                 winner=o.winner,
                                 frames=o.frames,
                                 reason=o.reason,
