@@ -14,6 +14,8 @@ import pytest
 from exphil.envs import GameEnv
 from exphil.selfplay import SelfPlayConfig, WorkerShared, serve_learner
 from exphil.selfplay._worker import default_env
+from exphil.wire import METRICS_TYPES, Event, Metrics
+from supervisors.remote import Subscriber
 
 from .actors import inprocess_worker, new_learner, small_config
 
@@ -63,9 +65,19 @@ async def test_a_broken_env_restarts_its_runner_and_the_run_goes_on(
     endpoint: list[str] = []
     workers: list[WorkerShared] = []
 
+    metrics_ep: list[str] = []
+    received: list[Any] = []
+
     def on_ready(ep: str, metrics: str | None) -> None:
         endpoint.append(ep)
+        assert metrics is not None
+        metrics_ep.append(metrics)
         ready.set()
+
+    async def dashboard() -> None:  # what the Textual dashboard will subscribe to
+        with Subscriber(metrics_ep[0], types=METRICS_TYPES) as sub:
+            async for _topic, value in sub:
+                received.append(value)
 
     async with anyio.create_task_group() as tg:
 
@@ -75,6 +87,7 @@ async def test_a_broken_env_restarts_its_runner_and_the_run_goes_on(
 
         tg.start_soon(learner)
         await ready.wait()
+        tg.start_soon(dashboard)
         tg.start_soon(lambda: inprocess_worker(
             endpoint[0], "w", config=config, until=stop, shared_out=workers,
             env_factory=factory,
@@ -89,3 +102,9 @@ async def test_a_broken_env_restarts_its_runner_and_the_run_goes_on(
     assert len(made) == config.nodes.runners + 1  # one fresh env for the restarted runner
     s = shared.queue.collector.statistics()
     assert s.duplicates == 0 and s.gaps == 0
+    # the metrics went out on the PUB socket: snapshots with the worker, events with the restart
+    snaps = [m for m in received if isinstance(m, Metrics)]
+    assert snaps and snaps[-1].version >= 1, received
+    assert any(w.name == "w" and w.up for m in snaps for w in m.workers)
+    assert any(m.leaderboard for m in snaps) and any(m.losses for m in snaps)
+    assert any(isinstance(e, Event) and e.kind == "checkpoint" for e in received)
