@@ -1,6 +1,6 @@
-"""What one actor crash costs, logging included (not a test: run it by hand).
+"""What one actor crash costs, logging included (a benchmark script, not a test).
 
-    OMP_NUM_THREADS=1 .venv/bin/python tests/supervisors/crash_log_bench.py [--crashes 200]
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_crash_log.py [--crashes 200] [--json]
 
 A child under a one_for_one supervisor with a high restart intensity crashes ``--crashes``
 times (each crash: the exception, the ``actor.exited`` error line, the restart). structlog
@@ -14,6 +14,7 @@ cost of a crash without its log line; ``--distinct`` raises a new exception type
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import time
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--distinct", action="store_true", help="a new exception type per crash")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     devnull = open(os.devnull, "w")  # noqa: SIM115
     structlog.configure(
@@ -70,6 +72,13 @@ def main() -> None:
         ),
     )
     seconds = anyio.run(crashes, args.crashes, args.distinct, backend=args.backend)
+    if args.json:
+        print(json.dumps({
+            "backend": args.backend, "crashes": args.crashes, "seconds": seconds,
+            "ms_per_crash": seconds / args.crashes * 1000, "logging": not args.quiet,
+            "distinct": args.distinct,
+        }))  # fmt: skip
+        return
     print(
         f"{args.backend}: {args.crashes} crashes in {seconds:.2f} s = "
         f"{seconds / args.crashes * 1000:.2f} ms per crash"
