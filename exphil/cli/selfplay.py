@@ -37,7 +37,7 @@ _FIELDS = {
 def _options(f: Any) -> Any:
     for opt in reversed(
         [
-            click.option("--preset", help="A selfplay preset: demo, standard."),
+            click.option("--preset", help="A selfplay preset: demo (the default), standard."),
             click.option("--config", "config_file", type=click.Path(dir_okay=False),
                          help="A YAML config file."),
             click.option("--set", "sets", multiple=True,
@@ -81,8 +81,12 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
     }
     if workers is not None:
         cli["nodes.workers"] = (workers, "--workers")
+    preset = values["preset"]
+    if preset is None and values["resume"] is None and values["config_file"] is None:
+        preset = "demo"  # the embedded default: minutes on a laptop
+        console.print("preset demo (the default; --preset standard for a long run)")
     resolved, resume = resolve_run_config(
-        SELFPLAY, resume=values["resume"], preset=values["preset"],
+        SELFPLAY, resume=values["resume"], preset=preset,
         config_file=values["config_file"], cli=cli, sets=values["sets"],
     )  # fmt: skip
     config: SelfPlayConfig = resolved.config
