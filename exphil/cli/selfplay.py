@@ -73,7 +73,9 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
     from exphil.selfplay import SELFPLAY, SelfPlayConfig, learner_shared, run_selfplay
     from exphil.train import Run, config_differences, resolve_run_config
 
-    console = Console(highlight=False, soft_wrap=True)
+    json_lines = values["headless"] and not sys.stdout.isatty()
+    # JSON lines own stdout when it is not a terminal; the human lines go to stderr then
+    console = Console(highlight=False, soft_wrap=True, stderr=json_lines)
     cli = {
         path: (values[key], flag)
         for key, (path, flag) in _FIELDS.items()
@@ -100,7 +102,6 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
         console.print(f"run folder {escape(str(run.directory))}")
     shared = learner_shared(config, run, resume)
     n = config.nodes
-    json_lines = values["headless"] and not sys.stdout.isatty()
     tty = sys.stdout.isatty() and not values["headless"]
     last = [0.0]
 
