@@ -52,13 +52,14 @@ def load_weights(policy: Policy, weights: Mapping[str, Any]) -> None:
             f"weights do not fit this policy: missing {sorted(missing)[:5]}, "
             f"unexpected {sorted(extra)[:5]}"
         )
+    srcs = {k: torch.as_tensor(np.asarray(weights[k])) for k in state}
+    for k, t in state.items():  # every shape checked first: a refused load changes nothing
+        if srcs[k].shape != t.shape:
+            raise ValueError(f"weights do not fit this policy: {k} is {tuple(srcs[k].shape)}, "
+                             f"the policy's is {tuple(t.shape)}")  # fmt: skip
     with torch.no_grad():
         for k, t in state.items():
-            src = torch.as_tensor(np.asarray(weights[k]))
-            if src.shape != t.shape:
-                raise ValueError(f"weights do not fit this policy: {k} is {tuple(src.shape)}, "
-                                 f"the policy's is {tuple(t.shape)}")  # fmt: skip
-            t.copy_(src)
+            t.copy_(srcs[k])
 
 
 @dataclass(frozen=True)
