@@ -568,8 +568,9 @@ class GameRunner(Actor):
                 ended = np.flatnonzero(done)
                 cut = step.truncated & ~step.terminated
                 final_local = np.flatnonzero(cut)
+                # final_frames has one row per *ended* game (in game order)
                 final_frames = (
-                    step.final_frames.take(final_local)
+                    step.final_frames.take(np.flatnonzero(cut[ended]))
                     if len(final_local) and step.final_frames is not None
                     else None
                 )

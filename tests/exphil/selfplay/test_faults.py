@@ -11,7 +11,7 @@ import anyio
 import msgspec
 import pytest
 
-from exphil.envs import GameEnv
+from exphil.envs import GameEnv, ScriptedEnv
 from exphil.selfplay import SelfPlayConfig, WorkerShared, serve_learner
 from exphil.selfplay._worker import default_env
 from exphil.wire import METRICS_TYPES, Event, Metrics
@@ -108,3 +108,55 @@ async def test_a_broken_env_restarts_its_runner_and_the_run_goes_on(
     assert any(w.name == "w" and w.up for m in snaps for w in m.workers)
     assert any(m.leaderboard for m in snaps) and any(m.losses for m in snaps)
     assert any(isinstance(e, Event) and e.kind == "checkpoint" for e in received)
+
+
+async def test_games_truncated_apart_are_valued_from_their_own_last_frame(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    """Regression: a runner whose games hit the time limit on different frames (only some of
+    its games end on a step) bootstraps each truncated game from its own final frame (the
+    runner crashed with IndexError, or valued another game's frame)."""
+    config = small_config(tmp_path, max_updates=3)
+    shared = new_learner(config)
+    limits = [5, 7, 9, 11]
+
+    def factory(k: int, seed: int, cfg: SelfPlayConfig) -> Any:
+        return ScriptedEnv(k, time_limit=limits[:k], edge=1e9)
+
+    ready, stop = anyio.Event(), anyio.Event()
+    endpoint: list[str] = []
+    workers: list[WorkerShared] = []
+    chunks: list[Any] = []
+    offer = shared.queue.collector.offer
+
+    def spy(chunk: Any) -> str:
+        chunks.append(chunk)
+        return offer(chunk)
+
+    shared.queue.collector.offer = spy  # type: ignore[method-assign]
+
+    def on_ready(ep: str, metrics: str | None) -> None:
+        endpoint.append(ep)
+        ready.set()
+
+    async with anyio.create_task_group() as tg:
+
+        async def learner() -> None:
+            await serve_learner(shared, workers=0, on_ready=on_ready)
+            stop.set()
+
+        tg.start_soon(learner)
+        await ready.wait()
+        tg.start_soon(lambda: inprocess_worker(
+            endpoint[0], "w", config=config, until=stop, shared_out=workers, env_factory=factory,
+        ))  # fmt: skip
+        with anyio.fail_after(60):
+            await stop.wait()
+        tg.cancel_scope.cancel()
+    assert shared.version == config.max_updates and not shared.error
+    assert workers[0].runner_restarts == 0
+    truncated = [c for c in chunks if c.truncated.any()]
+    assert truncated
+    for c in truncated:  # a value where a game was cut, nothing elsewhere
+        assert (c.final_values[c.truncated == 1] != 0).all()
+        assert (c.final_values[c.truncated == 0] == 0).all()
