@@ -34,6 +34,10 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# self-play on the mock: a learner and 2 local worker processes, with a live view (Ctrl-C saves)
+selfplay: $(STAMP)
+	$(BIN)/exphil selfplay --preset demo
+
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_supervisors.py
 	$(BIN)/python scripts/bench_remote.py
