@@ -364,7 +364,9 @@ class Actor:
 
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` as a task of this incarnation: cancelled when the actor stops;
-        if it raises, the actor crashes with that exception."""
+        if it raises, the actor crashes with that exception; if it raises
+        ``StopActor(reason)``, the actor stops with ``reason`` (``NORMAL`` by default: no
+        crash, no restart of a transient child), as from a handler."""
         self._process.start_helper(fn, *args)
 
     def _supervisor_statistics(self) -> SupervisorStatistics | None:
@@ -602,6 +604,8 @@ class _Process:
             try:
                 with scope:
                     await fn(*args)
+            except StopActor as stop:
+                self.request_exit(stop.reason)
             except BaseException as exc:
                 if _passthrough(exc):
                     raise

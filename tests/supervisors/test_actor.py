@@ -270,6 +270,25 @@ async def test_handler_raises_caller_gets_actor_exited_with_crash(rt: Runtime) -
     assert ref.exit_reason == Crash(boom)
 
 
+class StopsFromHelper(Actor):
+    def __init__(self, reason: ExitReason) -> None:
+        self.stop_reason = reason
+
+    async def init(self) -> None:
+        self.start_soon(self._stop)
+
+    async def _stop(self) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise StopActor(self.stop_reason)
+
+
+async def test_stop_actor_from_a_helper_stops_with_its_reason(rt: Runtime) -> None:
+    for reason in (NORMAL, SHUTDOWN):
+        ref = await rt.spawn(StopsFromHelper(reason))
+        assert await joined(ref) == reason  # not a crash: a transient child is not restarted
+        assert not isinstance(ref.exit_reason, Crash)
+
+
 async def test_kill_during_deferred_call_caller_gets_killed(rt: Runtime) -> None:
     actor = Gate()
     ref = await rt.spawn(actor)
