@@ -98,6 +98,16 @@ _LAG: Final = _ids(
 )
 _TUMBLE: Final = _ids("DAMAGE_FLY", "TUMBLE")
 _RUNNING: Final = _ids("DASH", "RUN")
+
+
+def _table(ids: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A membership table over action ids (one lookup instead of ``np.isin``'s sort)."""
+    out = np.zeros(0x10000, dtype=bool)
+    out[ids] = True
+    return out
+
+
+_IS_ATTACK, _IS_LAG, _IS_TUMBLE, _IS_RUNNING = map(_table, (_ATTACKS, _LAG, _TUMBLE, _RUNNING))
 _EDGE_BY_STAGE: Final = np.zeros(256)
 for _st in LEGAL_STAGES:
     _EDGE_BY_STAGE[int(_st)] = _st.geometry.edge
@@ -201,6 +211,15 @@ class ScriptedCpu:
     _PER_GAME = ("levels", "seeds", "_react", "_games", "_last_frame", "_plan", "_t", "_until",
                  "_dir")  # fmt: skip
 
+    def set_levels(self, rows: np.ndarray[Any, Any], level: int) -> None:
+        """The games ``rows`` are played at ``level`` from now on (a pool that hands its game
+        slots to different levels keeps one CPU for all of them: one call per frame)."""
+        if not 0 <= level <= 9:
+            raise ValueError(f"CPU levels are 0..9, got {level}")
+        idx = np.asarray(rows, dtype=np.int64)
+        self.levels[idx] = level
+        self._react[idx] = REACTION[level]
+
     def act_rows(self, frames: Frames, port: int, rows: np.ndarray[Any, Any]) -> Controls:
         """Controls for ``port`` in the games ``rows`` only (``frames``: one row per game in
         ``rows``); the other games' plans are untouched. Equal to :meth:`act` on every game
@@ -245,9 +264,10 @@ class ScriptedCpu:
         edge = _EDGE_BY_STAGE[frames.stage]
         me_off = (np.abs(mx) > edge) | (my < -5)
         opp_off = (np.abs(ox) > edge + 5) | (oy < -10)
-        opp_attacking = np.isin(opp.action, _ATTACKS) & (opp.action_frame < 12)
-        opp_lag = np.isin(opp.action, _LAG)
-        tumbling = np.isin(me.action, _TUMBLE)
+        opp_act, me_act = opp.action.astype(np.uint16), me.action.astype(np.uint16)
+        opp_attacking = _IS_ATTACK[opp_act] & (opp.action_frame < 12)
+        opp_lag = _IS_LAG[opp_act]
+        tumbling = _IS_TUMBLE[me_act]
         opp_dead = opp.action <= 0x0D  # dead or on the halo
         grounded = me.on_ground
 
@@ -317,7 +337,7 @@ class ScriptedCpu:
         sx = np.where(plan == P_DASH, 1.0 * toward, sx)
         # jab and tilt: stop (and turn toward the opponent) first, then A; A out of a run
         # would be a dash attack, which levels 5+ use on purpose now and then
-        running = np.isin(me.action, _RUNNING)
+        running = _IS_RUNNING[me_act]
         ready = facing_ok & ~running
         dash_attack = (lv >= 5) & running & (u[3] < 0.3)
         ground_attack = (plan == P_JAB) | (plan == P_FTILT)

@@ -7,12 +7,15 @@ each row's opponent, drawn when its game starts from the current :class:`~exphil
 
 * ``current``: the learner's live weights (a second Agent on port 1 sharing the module);
 * a snapshot slot (``v40``, ``initial``): a loaded frozen policy, one Agent over all rows;
-* ``cpu:N``: the scripted CPU (vectorised as well).
+* ``cpu:N``: the scripted CPU at level N. Every level shares one vectorised
+  :class:`ScriptedCpu` whose per-row level is set when a game draws it (a numpy CPU costs the
+  same for 1 row as for 64: one call for all levels, not one per level).
 
 ``act(frames, rows)`` therefore costs one learner call plus one call per distinct opponent
-among ``rows`` — never one per game. When the rows of a call are every row in order, the
-learner's decisions equal an :class:`Agent` stepping the same frames directly, bit for bit
-(same generator, same batch): ``tests/exphil/selfplay/test_play.py`` holds that.
+policy among ``rows`` (all CPU levels together count as one) — never one per game. When the
+rows of a call are every row in order, the learner's decisions equal an :class:`Agent`
+stepping the same frames directly, bit for bit (same generator, same batch):
+``tests/exphil/selfplay/test_play.py`` holds that.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class NodePlay:
         )
         self.rng = np.random.default_rng(seed + 104_729)
         self.players: dict[str, Agent | ScriptedCpu] = {"current": self._agent(policy, 1)}
+        self.cpu: ScriptedCpu | None = None  # every cpu:N entry of players is this one
         self.mix: list[MixEntry] = [MixEntry(name="current", kind="current", weight=1.0)]
         self.assign: list[str] = ["current"] * n
         self.games_ended = 0
@@ -119,8 +123,10 @@ class NodePlay:
             if e.name in self.players:
                 continue
             if e.kind == "cpu":
-                level = int(e.name.split(":", 1)[1])
-                self.players[e.name] = ScriptedCpu(level, self.n, seed=self.seed + level)
+                level = _level(e.name)
+                if self.cpu is None:
+                    self.cpu = ScriptedCpu(level, self.n, seed=self.seed + 31)
+                self.players[e.name] = self.cpu
             elif e.kind == "snapshot":
                 frozen = snapshots[e.name]
                 self.players[e.name] = self._agent(frozen, len(self.players) + 1)
@@ -162,6 +168,8 @@ class NodePlay:
             )
         for r, name in zip(rows, self._draw(len(rows)), strict=True):
             self.assign[int(r)] = name
+            if self.cpu is not None and name.startswith("cpu:"):
+                self.cpu.set_levels(np.array([r]), _level(name))
         self.games_ended += len(rows)
         self._unload()
         return was
@@ -192,9 +200,19 @@ class NodePlay:
                 for full, part in zip(self.teacher_state, sub, strict=True):
                     full.index_copy_(0, sel, part)
         p1 = Controls.neutral(len(idx))
-        names = np.array([self.assign[int(r)] for r in idx], dtype=object)
+        # every CPU level is one group (one ScriptedCpu with per-row levels)
+        names = np.array(
+            [a if not a.startswith("cpu:") else "cpu" for a in (self.assign[int(r)] for r in idx)],
+            dtype=object,
+        )
         for name in dict.fromkeys(names.tolist()):  # first-seen order: deterministic
             local = np.flatnonzero(names == name)
+            if name == "cpu":
+                assert self.cpu is not None
+                c = self.cpu.act_rows(frames.take(local), 1, idx[local])
+                for col in _COLUMNS:
+                    getattr(p1, col)[local] = getattr(c, col)
+                continue
             player = self.players[name]
             mine = frames.take(local)
             if isinstance(player, Agent):
@@ -207,6 +225,10 @@ class NodePlay:
 
     def opponent_of(self, row: int) -> str:
         return self.assign[row]
+
+
+def _level(name: str) -> int:
+    return int(name.split(":", 1)[1])
 
 
 def frozen_copy(policy: Policy) -> Policy:

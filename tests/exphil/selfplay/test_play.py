@@ -128,14 +128,18 @@ def test_one_forward_pass_per_distinct_opponent_per_frame(
         MixEntry(name="current", kind="current", weight=1.0),
         MixEntry(name="v3", kind="snapshot", weight=1.0),
         MixEntry(name="cpu:7", kind="cpu", weight=1.0),
+        MixEntry(name="cpu:3", kind="cpu", weight=1.0),
     ]
     play.set_mix(mix, {"v3": frozen})
-    assert sorted(play.loaded()) == ["cpu:7", "current", "v3"]
+    assert sorted(play.loaded()) == ["cpu:3", "cpu:7", "current", "v3"]
     play.end_games(np.arange(n))  # every game draws its opponent
-    assert set(play.assign) == {"current", "v3", "cpu:7"}  # 12 draws: all three appear
+    assert set(play.assign) == {"current", "v3", "cpu:7", "cpu:3"}  # 12 draws: all appear
+    assert play.cpu is not None  # each CPU game plays at its own level
+    assert {int(play.cpu.levels[i]) for i, a in enumerate(play.assign) if a == "cpu:7"} == {7}
+    assert {int(play.cpu.levels[i]) for i, a in enumerate(play.assign) if a == "cpu:3"} == {3}
 
     calls: Counter[str] = Counter()
-    who = {id(p): name for name, p in play.players.items()}
+    who = {id(p): "cpu" if name.startswith("cpu:") else name for name, p in play.players.items()}
     who[id(play.learner)] = "learner"
     agent_act, cpu_act = Agent.act, ScriptedCpu.act_rows
 
@@ -153,13 +157,13 @@ def test_one_forward_pass_per_distinct_opponent_per_frame(
     for _ in range(3):
         calls.clear()
         play.act(frames)
-        assert calls == {"learner": 1, "current": 1, "v3": 1, "cpu:7": 1}
+        assert calls == {"learner": 1, "current": 1, "v3": 1, "cpu": 1}  # all levels: one
         frames = env.step(Controls.neutral(n), Controls.neutral(n)).frames
     # a runner's rows: one pass per opponent among them only
     rows = np.array([i for i, name in enumerate(play.assign) if name != "v3"])
     calls.clear()
     step = play.act(frames.take(rows), rows)
-    assert calls == {"learner": 1, "current": 1, "cpu:7": 1}
+    assert calls == {"learner": 1, "current": 1, "cpu": 1}
     assert len(step.p0) == len(step.p1) == len(rows)
 
 
