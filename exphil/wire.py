@@ -67,6 +67,7 @@ class Join(_Msg, frozen=True, kw_only=True, tag=True):
     pid: int = 0
     env: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None
+    heartbeat_interval: float = 1.0  # seconds between the worker node's heartbeats
 
 
 class Welcome(_Msg, frozen=True, kw_only=True, tag=True):

@@ -38,11 +38,15 @@ def _debugging(ctx: click.Context) -> bool:
     return bool(obj.get("debug")) or obj.get("log_level") == "debug"
 
 
-def _fail(code: int, message: str, *, hint: str | None, debug: bool) -> NoReturn:
+def _fail(
+    code: int, message: str, *, hint: str | None, debug: bool, offer_debug: bool = True
+) -> NoReturn:
     if debug:
         click.echo(traceback.format_exc().rstrip(), err=True)
     click.echo(click.style("error: ", fg="red") + message, err=True)
-    notes = [n for n in (hint, None if debug else "--debug for the traceback") if n]
+    # a user's mistake is fully said by its message: no traceback to offer
+    offer = "--debug for the traceback" if offer_debug and not debug else None
+    notes = [n for n in (hint, offer) if n]
     if notes:
         click.echo(f"({'; '.join(notes)})", err=True)
     raise click.exceptions.Exit(code)
@@ -62,7 +66,7 @@ class ExphilGroup(click.Group):
         except SystemExit:
             raise
         except UserError as exc:
-            _fail(EXIT_USER, str(exc), hint=exc.hint, debug=_debugging(ctx))
+            _fail(EXIT_USER, str(exc), hint=exc.hint, debug=_debugging(ctx), offer_debug=False)
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPT) from None

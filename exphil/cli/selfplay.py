@@ -12,10 +12,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
+
+from exphil.errors import UserError
 
 __all__ = ["learner_cmd", "selfplay_cmd", "worker_cmd"]
 
@@ -66,6 +69,29 @@ def _options(f: Any) -> Any:
     return f
 
 
+def _check_bind(config: Any) -> None:
+    """A learner reachable from other machines needs Curve keys: say so before anything
+    starts (no run folder is created)."""
+    from supervisors.remote import is_loopback
+
+    n = config.nodes
+    if n.keys:
+        secret = Path(n.keys) / "learner.key_secret"
+        if not secret.is_file():
+            raise UserError(
+                f"--keys {n.keys}: no learner.key_secret there (create the learner's pair with "
+                f"`exphil keys generate {n.keys} --name learner`, and put the workers' public "
+                f"keys in {Path(n.keys) / 'authorized'})"
+            )
+        return
+    if not is_loopback(n.bind):
+        raise UserError(
+            f"--bind {n.bind} is reachable from other machines: pass --keys DIR with the "
+            f"learner's Curve keys (`exphil keys generate DIR --name learner`; docs/selfplay.md, "
+            f'"Attaching workers on other machines"), or bind a loopback address such as tcp://127.0.0.1:5555'
+        )
+
+
 def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -92,6 +118,7 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
         config_file=values["config_file"], cli=cli, sets=values["sets"],
     )  # fmt: skip
     config: SelfPlayConfig = resolved.config
+    _check_bind(config)
     if resume is not None:
         run: Run[SelfPlayConfig] = Run.resume(resume, config, warn=console.print)
         console.print(f"resuming {escape(str(run.directory))} at update {resume.state['version']}")
@@ -145,11 +172,12 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
         )
 
     def on_event(e: dict[str, Any]) -> None:
-        if e["kind"] in ("checkpoint", "snapshot", "join"):
-            return
-        if json_lines:
-            click.echo(json.dumps({"kind": "event", "event": e["kind"], "text": e["text"]}))
-        else:
+        if json_lines:  # a program reading the lines gets every event
+            rec = {"kind": "event", "event": e["kind"], "text": e["text"]}
+            if "worker" in e:
+                rec["worker"] = e["worker"]
+            click.echo(json.dumps(rec))
+        elif e["kind"] not in ("checkpoint", "snapshot"):
             console.print(f"[dim]{escape(e['text'])}[/dim]")
 
     shared.on_update, shared.on_event = on_update, on_event
@@ -272,15 +300,21 @@ def learner_cmd(ctx: click.Context, /, **values: Any) -> None:
     "--config", "config_file", type=click.Path(dir_okay=False),
     help="A selfplay config this worker must match (it is refused when env or policy differ).",
 )  # fmt: skip
+@click.option("--heartbeat-interval", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Seconds between this node's heartbeats (at most half "
+              "the learner's nodes.heartbeat_timeout).")  # fmt: skip
+@click.option("--heartbeat-timeout", type=click.FloatRange(min=0, min_open=True), default=5.0,
+              show_default=True, help="Seconds of silence after which the learner counts as "
+              "gone (this worker then waits for it to come back).")  # fmt: skip
 def worker_cmd(
     connect: str, keys: str | None, games: int | None, runners: int | None, name: str | None,
-    threads: int | None, config_file: str | None,
+    threads: int | None, config_file: str | None, heartbeat_interval: float,
+    heartbeat_timeout: float,
 ) -> None:  # fmt: skip
     """A game worker: plays the run's games and sends trajectories to the learner."""
     from rich.console import Console
     from rich.markup import escape
 
-    from exphil.errors import UserError
     from exphil.selfplay import SELFPLAY, WorkerOptions, run_worker
     from exphil.train import resolve_config
 
@@ -290,7 +324,15 @@ def worker_cmd(
         own = resolve_config(SELFPLAY, config_file=config_file).config
     worker = name or f"worker-{socket.gethostname()}-{os.getpid()}"
     console.print(f"{escape(worker)}: connecting to {escape(connect)}")
-    options = WorkerOptions(name=worker, games=games, runners=runners, config=own, threads=threads)
+    if heartbeat_interval >= heartbeat_timeout:
+        raise UserError(
+            f"--heartbeat-interval {heartbeat_interval:g} must be below --heartbeat-timeout "
+            f"{heartbeat_timeout:g}"
+        )
+    options = WorkerOptions(
+        name=worker, games=games, runners=runners, config=own, threads=threads,
+        heartbeat_interval=heartbeat_interval, heartbeat_timeout=heartbeat_timeout,
+    )  # fmt: skip
     code, why = run_worker(connect, options, keys=keys)
     if code == 2:
         raise UserError(f"the learner refused this worker: {why}")

@@ -48,6 +48,9 @@ class CollectorStatistics:
     duplicates: int
     gaps: int
     streams: int
+    #: chunks a resumed run never received: sent after its checkpoint, before the learner
+    #: process stopped (each stream's first chunk after ``--resume`` shows how many)
+    lost_in_restart: int
     batches: int
     pending_games: int
     lags: dict[int, int]
@@ -80,8 +83,10 @@ class Collector:
         self.accepted_seqs: dict[str, list[int]] = {}
         self.lags: Counter[int] = Counter()
         self.received = self.accepted = self.stale = self.bad = 0
-        self.duplicates = self.gaps = self.batches = 0
+        self.duplicates = self.gaps = self.batches = self.lost_in_restart = 0
         self.last_error = ""
+        self.resumed = False  # loaded from a checkpoint: streams may continue past it
+        self._since_resume: set[str] = set()
 
     @property
     def pending_games(self) -> int:
@@ -105,7 +110,12 @@ class Collector:
             self.duplicates += 1
             return "duplicate"
         if chunk.seq > expected:
-            self.gaps += chunk.seq - expected
+            if self.resumed and chunk.stream not in self._since_resume:
+                self.lost_in_restart += chunk.seq - expected
+            else:
+                self.gaps += chunk.seq - expected
+        if self.resumed:
+            self._since_resume.add(chunk.stream)
         self.next_seq[chunk.stream] = chunk.seq + 1
         self.accepted_seqs.setdefault(chunk.stream, []).append(chunk.seq)
         self.accepted += 1
@@ -182,16 +192,21 @@ class Collector:
     def statistics(self) -> CollectorStatistics:
         return CollectorStatistics(
             self.received, self.accepted, self.stale, self.bad, self.duplicates, self.gaps,
-            len(self.next_seq), self.batches, self.pending_games, dict(sorted(self.lags.items())),
+            len(self.next_seq), self.lost_in_restart, self.batches, self.pending_games,
+            dict(sorted(self.lags.items())),
         )  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         return {"ret_stats": self.ret_stats.state_dict(), "counters": [
             self.received, self.accepted, self.stale, self.bad, self.duplicates, self.gaps,
-            self.batches], "lags": {str(k): v for k, v in self.lags.items()}}  # fmt: skip
+            self.batches, self.lost_in_restart], "lags": {str(k): v for k, v in self.lags.items()},
+            "next_seq": dict(self.next_seq)}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.ret_stats.load_state_dict(state["ret_stats"])
+        counters = [int(v) for v in state["counters"]] + [0]  # older states: 7 counters
         (self.received, self.accepted, self.stale, self.bad, self.duplicates, self.gaps,
-         self.batches) = (int(v) for v in state["counters"])  # fmt: skip
+         self.batches, self.lost_in_restart) = counters[:8]  # fmt: skip
         self.lags = Counter({int(k): int(v) for k, v in state["lags"].items()})
+        self.next_seq = {str(k): int(v) for k, v in state.get("next_seq", {}).items()}
+        self.resumed, self._since_resume = True, set()

@@ -89,6 +89,7 @@ class LearnerShared:
     version: int = 0
     frames: int = 0
     records: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
+    update_times: deque[float] = field(default_factory=lambda: deque(maxlen=64))  # monotonic
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
     learner_starts: int = 0
@@ -173,7 +174,8 @@ class Learner(Actor):
             self.rng.bit_generator.state = st["update_rng"]
             restore_rng(st["rng"], self.device)
             sh.version, sh.frames = int(st["version"]), int(st["frames"])
-            sh.queue.collector.load_state_dict(st["collector"])
+            if sh.learner_starts == 1:  # a restart in this process: the collector went on
+                sh.queue.collector.load_state_dict(st["collector"])
             sh.population.load_state_dict(st["population"])
             restored = Ratings.from_state(json.loads(st["ratings"]))
             sh.ratings.__dict__.update(restored.__dict__)
@@ -214,6 +216,13 @@ class Learner(Actor):
             problems += _differences(_as_dict(cfg.env), j.env, "env")
         if j.policy is not None:
             problems += _differences(_as_dict(cfg.policy), j.policy, "policy")
+        timeout = cfg.nodes.heartbeat_timeout
+        if 2 * j.heartbeat_interval > timeout:  # it would be declared down between two beats
+            problems.append(
+                f"heartbeat: the worker sends one every {j.heartbeat_interval:g} s, the learner "
+                f"declares a node down after {timeout:g} s of silence (start the worker with "
+                f"--heartbeat-interval {timeout / 4:g} --heartbeat-timeout {timeout:g})"
+            )
         if problems:
             reason = "; ".join(problems)
             sh.event("refused", f"worker {j.worker} refused: {reason}", worker=j.worker)
@@ -288,6 +297,7 @@ class Learner(Actor):
                 "workers": batch.workers,
             } | asdict(stats)  # fmt: skip
             sh.records.append(record)
+            sh.update_times.append(time.monotonic())
             sh.run.log(record)
             if sh.on_update is not None:
                 sh.on_update(record)

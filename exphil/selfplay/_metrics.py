@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -27,6 +28,15 @@ def _num(x: Any) -> float:
     except (TypeError, ValueError):
         return float("nan")
     return v
+
+
+def _rate(times: Sequence[float], now: float) -> float:
+    """Updates per second over the last updates (up to 64), falling as the learner stalls:
+    a run's whole history would hide that it slowed down, and survive no resume."""
+    if len(times) < 2:
+        return 0.0
+    span = max(times[-1] - times[0], now - times[-1], 1e-9)
+    return (len(times) - 1) / span
 
 
 def metrics_snapshot(sh: LearnerShared) -> Metrics:
@@ -72,11 +82,12 @@ def metrics_snapshot(sh: LearnerShared) -> Metrics:
         max_updates=sh.config.max_updates, frames=sh.frames, elapsed_s=elapsed,
         losses={k: _num(last[k]) for k in _LOSSES if k in last},
         env_fps=sum(w.fps for w in workers),
-        updates_per_s=len(sh.records) / max(elapsed, 1e-9) if sh.records else 0.0,
+        updates_per_s=_rate(sh.update_times, now),
         samples_per_s=sh.samples / max(sh.update_s, 1e-9) if sh.update_s else 0.0,
         waiting_for_data_s=sh.queue.waiting_for_data_s, lags=c.lags,
         chunks={"received": c.received, "accepted": c.accepted, "stale": c.stale,
-                "bad": c.bad, "duplicates": c.duplicates, "gaps": c.gaps},
+                "bad": c.bad, "duplicates": c.duplicates, "gaps": c.gaps,
+                "lost_in_restart": c.lost_in_restart},
         workers=workers, leaderboard=board,
         anchors={k: sum(v) / len(v) for k, v in sh.match.recent.items() if v},
         finished=sh.finished,

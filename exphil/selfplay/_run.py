@@ -140,7 +140,10 @@ def _keys(config: SelfPlayConfig) -> dict[str, Any]:
 
 
 def worker_argv(endpoint: str, name: str, config: SelfPlayConfig) -> list[str]:
-    argv = [sys.executable, "-m", "exphil.cli", "worker", "--connect", endpoint, "--name", name]
+    n = config.nodes
+    argv = [sys.executable, "-m", "exphil.cli", "worker", "--connect", endpoint, "--name", name,
+            "--heartbeat-interval", f"{n.heartbeat_interval:g}",
+            "--heartbeat-timeout", f"{n.heartbeat_timeout:g}"]  # fmt: skip
     if config.nodes.keys:
         argv += ["--keys", config.nodes.keys]
     return argv
@@ -260,14 +263,7 @@ def run_selfplay(
     )
 
 
-def run_worker(
-    connect: str,
-    options: WorkerOptions,
-    *,
-    keys: str | None = None,
-    heartbeat_interval: float = 1.0,
-    heartbeat_timeout: float = 5.0,
-) -> tuple[int, str]:
+def run_worker(connect: str, options: WorkerOptions, *, keys: str | None = None) -> tuple[int, str]:
     """``exphil worker``: run this process's worker node until the learner says the run is
     over (0), a signal stops it (130), or the learner refuses it (2, with the reason)."""
     shared = WorkerShared(options, on_run_over=lambda: os.kill(os.getpid(), signal.SIGTERM))
@@ -277,8 +273,9 @@ def run_worker(
         node_kw["keys"] = Path(keys) / "worker.key_secret"
         target = Connect(connect, server_key=Path(keys) / "learner.key")
     node = Node.spec(
-        options.name, connect=[target], types=TYPES, heartbeat_interval=heartbeat_interval,
-        heartbeat_timeout=heartbeat_timeout, **node_kw,
+        options.name, connect=[target], types=TYPES,
+        heartbeat_interval=options.heartbeat_interval,
+        heartbeat_timeout=options.heartbeat_timeout, **node_kw,
     )  # fmt: skip
     try:
         reason = run(lambda: worker_tree(shared, node))

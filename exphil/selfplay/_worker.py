@@ -109,6 +109,8 @@ class WorkerOptions:
     config: SelfPlayConfig | None = None  # the worker's own config, checked against the run's
     env_factory: Callable[[int, int, SelfPlayConfig], GameEnv] | None = None  # tests: fakes
     threads: int | None = None
+    heartbeat_interval: float = 1.0  # its node's (the learner checks it against its timeout)
+    heartbeat_timeout: float = 5.0
 
 
 @dataclass
@@ -194,6 +196,7 @@ class Link(Actor):
             pid=os.getpid(),
             env=None if own is None else config_dict(own.env),
             policy=None if own is None else config_dict(own.policy),
+            heartbeat_interval=opts.heartbeat_interval,
         )
         answer = await call(self.learner, req, timeout=60.0)
         if isinstance(answer, Refused):

@@ -29,9 +29,7 @@ def _config(tmp: Path, name: str, updates: int) -> PPOConfig:
         delay=2,
         checkpoint_every=2,
         seed=5,
-        optim=OptimConfig(
-            lr=1e-3, weight_decay=0.0, schedule="cosine", bf16="off", compile="off"
-        ),
+        optim=OptimConfig(lr=1e-3, weight_decay=0.0, schedule="cosine", bf16="off", compile="off"),
         checkpoint=CheckpointConfig(dir=str(tmp), name=name),
     )
 

@@ -65,9 +65,12 @@ def new_learner(config: SelfPlayConfig) -> LearnerShared:
     return learner_shared(config, run, None)
 
 
-def worker_argv(endpoint: str, name: str) -> list[str]:
+def worker_argv(endpoint: str, name: str, config: SelfPlayConfig | None = None) -> list[str]:
+    """``exphil worker`` for a test's learner (with ``config``'s heartbeat settings)."""
+    n = (config or SelfPlayConfig()).nodes
     return [sys.executable, "-m", "exphil.cli", "--log-json", "worker", "--connect", endpoint,
-            "--name", name]  # fmt: skip
+            "--name", name, "--heartbeat-interval", f"{n.heartbeat_interval:g}",
+            "--heartbeat-timeout", f"{n.heartbeat_timeout:g}"]  # fmt: skip
 
 
 async def inprocess_worker(
@@ -82,10 +85,13 @@ async def inprocess_worker(
 ) -> None:
     """A worker node in its own Runtime in this process, until ``until`` is set. ``chaos``:
     an async function run inside the worker's runtime (to kill its runners)."""
-    shared = WorkerShared(WorkerOptions(name=name, env_factory=env_factory))
+    n = config.nodes
+    shared = WorkerShared(WorkerOptions(
+        name=name, env_factory=env_factory, heartbeat_interval=n.heartbeat_interval,
+        heartbeat_timeout=n.heartbeat_timeout,
+    ))  # fmt: skip
     if shared_out is not None:
         shared_out.append(shared)
-    n = config.nodes
     node = Node.spec(name, connect=[endpoint], types=TYPES,
                      heartbeat_interval=n.heartbeat_interval,
                      heartbeat_timeout=n.heartbeat_timeout)  # fmt: skip

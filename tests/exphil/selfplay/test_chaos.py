@@ -66,7 +66,10 @@ async def test_runner_kills_and_a_sigkilled_worker_lose_nothing(
     async with anyio.create_task_group() as tg:
 
         async def learner() -> None:
-            await serve_learner(shared, workers=1, on_ready=on_ready, worker_argv_for=worker_argv)
+            await serve_learner(
+                shared, workers=1, on_ready=on_ready,
+                worker_argv_for=lambda ep, name: worker_argv(ep, name, config),
+            )  # fmt: skip
             stop_worker.set()
 
         tg.start_soon(learner)

@@ -95,9 +95,12 @@ def test_selfplay_with_a_remote_worker_then_resume(tmp_path: Path) -> None:
         assert (run_dir / name).exists(), name
     assert json.loads((run_dir / "population" / "index.json").read_text())["snapshots"]
     updates = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    # the two local workers' chunks were trained on
+    # both local workers and the remote one joined; what was trained on came from them
+    events = [json.loads(x) for x in text.splitlines() if x.startswith('{"kind": "event"')]
+    joined = {e["worker"] for e in events if e["event"] == "join"}
+    assert joined == {"worker-0", "worker-1", "other-machine"}, events
     workers = set().union(*(u["workers"] for u in updates if u.get("kind") == "update"))
-    assert {"worker-0", "worker-1"} <= workers, workers
+    assert workers and workers <= joined, workers
 
     # resume with no local worker: the run goes on with a worker attached from outside
     out = []

@@ -156,12 +156,28 @@ def test_state_dict_round_trip() -> None:
     state = msgspec.json.decode(msgspec.json.encode(c.state_dict()))  # JSON-able
     d = collector(games=2)
     d.load_state_dict(state)
-    # counters, lags and the return statistics survive; streams and pending chunks do not
-    assert d.statistics() == dataclasses.replace(c.statistics(), streams=0, pending_games=0)
+    # counters, lags, each stream's position and the return statistics survive; pending
+    # chunks do not
+    assert d.statistics() == dataclasses.replace(c.statistics(), pending_games=0)
     for name in ("received", "accepted", "stale", "bad", "duplicates", "gaps", "batches"):
         assert getattr(d, name) == getattr(c, name), name
-    assert d.lags == c.lags
+    assert d.lags == c.lags and d.next_seq == c.next_seq == {"a": 3}
     assert d.ret_stats.std == c.ret_stats.std
+
+
+def test_after_a_resume_the_chunks_sent_past_the_checkpoint_are_counted_apart() -> None:
+    c = collector(games=8)
+    c.offer(chunk("a", 0))
+    c.offer(chunk("a", 1))
+    saved = c.state_dict()  # the checkpoint; the learner process then receives a#2 and dies
+    d = collector(games=8)
+    d.load_state_dict(saved)
+    assert d.offer(chunk("a", 1)) == "duplicate"  # already trained before the checkpoint
+    assert d.offer(chunk("a", 3)) == "accepted"  # a#2 died with the old learner process
+    assert d.offer(chunk("new", 2)) == "accepted"  # a stream started after the checkpoint
+    assert d.offer(chunk("a", 5)) == "accepted"  # a real gap, after the resume
+    s = d.statistics()
+    assert (s.lost_in_restart, s.gaps, s.duplicates) == (1 + 2, 1, 1)
 
 
 async def test_batch_queue_waits_both_ways_and_closes(anyio_backend: str) -> None:

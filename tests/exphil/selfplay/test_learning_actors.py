@@ -19,7 +19,7 @@ from exphil.train import CheckpointConfig, OptimConfig, Run
 
 from .actors import REWARDS, worker_argv
 
-UPDATES = 80
+UPDATES = 100
 GAMES = MockConfig(stocks=1, time_limit=1800, rewards=REWARDS)  # 30-second, one-stock games
 
 
@@ -61,10 +61,13 @@ def test_selfplay_actors_beat_the_frozen_start(tmp_path: Path) -> None:
     assert shared.version == UPDATES and not shared.error, shared.error
     trained = tmp_path / "trained.safetensors"
     save_policy(load_policy(run.directory / "last.safetensors"), trained, metadata={"delay": 0})
-    after = evaluate(trained, start, games=100, config=GAMES, seed=11, batch=100)
+    after = evaluate(trained, start, games=200, config=GAMES, seed=11, batch=200)
     lags = shared.queue.collector.statistics().lags
     print(
         f"actors: {shared.frames} frames in {result.seconds:.0f} s, lags {lags}; win rate vs "
         f"the frozen start {after.win_rate:.2f} [{after.ci_low:.2f}, {after.ci_high:.2f}]"
     )
+    # the foundations issue's target; the actors run asynchronously (which chunk lands in
+    # which update varies from run to run), so they get 100 updates where the synchronous
+    # loop gets 80, and 200 evaluation games
     assert after.win_rate >= 0.8, after
