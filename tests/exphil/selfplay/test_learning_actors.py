@@ -19,7 +19,7 @@ from exphil.train import CheckpointConfig, OptimConfig, Run
 
 from .actors import REWARDS, worker_argv
 
-UPDATES = 100
+UPDATES = 120
 GAMES = MockConfig(stocks=1, time_limit=1800, rewards=REWARDS)  # 30-second, one-stock games
 
 
