@@ -39,6 +39,11 @@ __all__ = [
     "WorkerMetrics",
     "Rating",
     "Event",
+    "UpdateRecord",
+    "Watch",
+    "Watching",
+    "Control",
+    "ControlReply",
     "METRICS_TYPES",
 ]
 
@@ -198,24 +203,27 @@ class GameResult(_Msg, frozen=True, kw_only=True, tag=True):
     reason: str
 
 
-#: every type a selfplay node decodes
-TYPES: Final[tuple[type, ...]] = (
-    Join,
-    Welcome,
-    Refused,
-    PolicyUpdate,
-    GetWeights,
-    Status,
-    StatusReply,
-    WorkerReport,
-    GetMix,
-    MixEntry,
-    OpponentMix,
-    GetSnapshot,
-    Snapshot,
-    Trajectory,
-    GameResult,
-)
+class Watch(_Msg, frozen=True, kw_only=True, tag=True):
+    """A dashboard attaches (a call to the learner): it gets where the metrics are published
+    and the run's history so far."""
+
+    client: str
+    protocol: int
+
+
+class Control(_Msg, frozen=True, kw_only=True, tag=True):
+    """A dashboard's command (a call to the learner): ``checkpoint`` now, or ``stop`` the run
+    (a checkpoint, then the workers are told the run is over)."""
+
+    client: str
+    action: str  # "checkpoint" | "stop"
+
+
+class ControlReply(_Msg, frozen=True, kw_only=True, tag=True):
+    ok: bool
+    text: str
+
+
 
 
 # --- metrics (learner -> dashboards, PUB/SUB topics "metrics" and "event") --------------------
@@ -278,4 +286,53 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     text: str
 
 
-METRICS_TYPES: Final = Metrics | Event
+class UpdateRecord(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """One PPO update (topic "update", one per update: a dashboard's loss history misses
+    none, even when several updates fall between two snapshots)."""
+
+    time: float
+    version: int
+    frames: int
+    losses: dict[str, float]  # policy_loss, value_loss, entropy, teacher_kl, approx_kl, ...
+    samples_per_s: float
+    lag_max: int
+    reward_per_frame: float
+    anchors: dict[str, float]  # win rate over the last games against each anchor, then
+
+
+class Watching(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """The learner's answer to :class:`Watch`."""
+
+    run: str
+    metrics: str | None  # the PUB endpoint (topics "metrics", "update", "event")
+    history: list[UpdateRecord]  # the last updates (up to 1000), oldest first
+    events: list[Event]  # the last events (up to 200), oldest first
+
+
+METRICS_TYPES: Final = Metrics | Event | UpdateRecord
+
+
+#: every type a selfplay node decodes
+TYPES: Final[tuple[type, ...]] = (
+    Join,
+    Welcome,
+    Refused,
+    PolicyUpdate,
+    GetWeights,
+    Status,
+    StatusReply,
+    WorkerReport,
+    GetMix,
+    MixEntry,
+    OpponentMix,
+    GetSnapshot,
+    Snapshot,
+    Trajectory,
+    GameResult,
+    Watch,
+    Control,
+    ControlReply,
+    Watching,
+    UpdateRecord,
+    Event,
+)

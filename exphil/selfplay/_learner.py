@@ -37,12 +37,18 @@ from exphil.selfplay._services import BatchQueue, MatchStats
 from exphil.train import Optimization, ResumePoint, Run, capture_rng, load_resume_point, restore_rng
 from exphil.wire import (
     PROTOCOL,
+    Control,
+    ControlReply,
+    Event,
     GetWeights,
     Join,
     PolicyUpdate,
     Refused,
     Status,
     StatusReply,
+    UpdateRecord,
+    Watch,
+    Watching,
     Welcome,
     WorkerReport,
 )
@@ -90,6 +96,9 @@ class LearnerShared:
     frames: int = 0
     records: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     update_times: deque[float] = field(default_factory=lambda: deque(maxlen=64))  # monotonic
+    history: deque[UpdateRecord] = field(default_factory=lambda: deque(maxlen=1000))
+    metrics_endpoint: str | None = None  # where MetricsPublisher publishes (dashboards)
+    stopped_by: str = ""  # the dashboard that stopped the run
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
     learner_starts: int = 0
@@ -200,7 +209,31 @@ class Learner(Actor):
         if request == "checkpoint":
             sh.checkpoint_requested = True
             return True
+        if isinstance(request, Watch):
+            sh.event("watch", f"dashboard {request.client} attached")
+            events = [Event(time=e["time"], kind=e["kind"], text=e["text"])
+                      for e in list(sh.events)[-200:]]  # fmt: skip
+            return Watching(run=sh.run.directory.name, metrics=sh.metrics_endpoint,
+                            history=list(sh.history), events=events)  # fmt: skip
+        if isinstance(request, Control):
+            return self._control(request)
         raise TypeError(f"Learner got call {type(request).__name__}")
+
+    def _control(self, c: Control) -> ControlReply:
+        sh = self.shared
+        if sh.finished or sh.stop_requested:
+            return ControlReply(ok=False, text="the run is already stopping")
+        if c.action == "checkpoint":
+            sh.checkpoint_requested = True
+            sh.event("control", f"dashboard {c.client} asked for a checkpoint")
+            return ControlReply(ok=True, text=f"checkpoint after update {sh.version + 1}")
+        if c.action == "stop":
+            sh.stopped_by = c.client
+            sh.stop_requested = True
+            sh.queue.close()
+            sh.event("control", f"dashboard {c.client} stopped the run")
+            return ControlReply(ok=True, text=f"stopping at update {sh.version} (with a checkpoint)")
+        return ControlReply(ok=False, text=f"unknown action {c.action!r} (checkpoint, stop)")
 
     def _join(self, j: Join) -> Welcome | Refused:
         sh, cfg = self.shared, self.config
@@ -298,6 +331,7 @@ class Learner(Actor):
             } | asdict(stats)  # fmt: skip
             sh.records.append(record)
             sh.update_times.append(time.monotonic())
+            sh.history.append(update_record(sh, record))
             sh.run.log(record)
             if sh.on_update is not None:
                 sh.on_update(record)
@@ -369,3 +403,26 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 _ = (copy, Teacher)
+
+
+LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "teacher_kl", "approx_kl",
+             "explained_variance", "clip_fraction", "grad_norm")  # fmt: skip
+
+
+def _float(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def update_record(sh: LearnerShared, record: dict[str, Any]) -> UpdateRecord:
+    """The dashboards' view of one update record (losses, pace, the anchors' win rates)."""
+    return UpdateRecord(
+        time=time.time(), version=int(record["update"]), frames=int(record["frames"]),
+        losses={k: _float(record[k]) for k in LOSS_KEYS if k in record},
+        samples_per_s=_float(record["samples_per_s"]), lag_max=int(record["lag_max"]),
+        reward_per_frame=_float(record["reward_per_frame"]),
+        anchors={k: sum(v) / len(v) for k, v in sh.match.recent.items() if v},
+    )  # fmt: skip
+

@@ -121,6 +121,15 @@ class MetricsPublisher(Actor):
                 self.pub.publish("event", Event(time=e["time"], kind=e["kind"], text=e["text"]))
 
         self.shared.on_event = forward
+        previous_update = self.shared.on_update
+
+        def forward_update(r: dict[str, Any]) -> None:
+            if previous_update is not None:
+                previous_update(r)
+            if self.pub is not None and self.shared.history:
+                self.pub.publish("update", self.shared.history[-1])
+
+        self.shared.on_update = forward_update
         self.start_soon(self._loop)
 
     async def _loop(self) -> None:

@@ -197,6 +197,7 @@ async def serve_learner(
         metrics = MetricsPublisher(shared, metrics_bind)
         await spawn(metrics, name="metrics")
         metrics_endpoint = metrics.endpoints[0] if metrics.endpoints else None
+        shared.metrics_endpoint = metrics_endpoint
         if on_ready is not None:
             on_ready(endpoint, metrics_endpoint)
         argv_for = worker_argv_for or (lambda ep, name: worker_argv(ep, name, config))
