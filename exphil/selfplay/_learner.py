@@ -209,6 +209,8 @@ class Learner(Actor):
         if request == "checkpoint":
             sh.checkpoint_requested = True
             return True
+        if request == "ping":  # a dashboard checks that the learner still answers
+            return sh.version
         if isinstance(request, Watch):
             sh.event("watch", f"dashboard {request.client} attached")
             events = [Event(time=e["time"], kind=e["kind"], text=e["text"])
@@ -232,7 +234,9 @@ class Learner(Actor):
             sh.stop_requested = True
             sh.queue.close()
             sh.event("control", f"dashboard {c.client} stopped the run")
-            return ControlReply(ok=True, text=f"stopping at update {sh.version} (with a checkpoint)")
+            return ControlReply(
+                ok=True, text=f"stopping at update {sh.version} (with a checkpoint)"
+            )
         return ControlReply(ok=False, text=f"unknown action {c.action!r} (checkpoint, stop)")
 
     def _join(self, j: Join) -> Welcome | Refused:
@@ -425,4 +429,3 @@ def update_record(sh: LearnerShared, record: dict[str, Any]) -> UpdateRecord:
         reward_per_frame=_float(record["reward_per_frame"]),
         anchors={k: sum(v) / len(v) for k, v in sh.match.recent.items() if v},
     )  # fmt: skip
-
