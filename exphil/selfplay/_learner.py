@@ -325,7 +325,8 @@ class Learner(Actor):
                 )
                 sh.event("snapshot", f"snapshot {name} added to the population")
             record = {
-                "kind": "update", "update": sh.version, "frames": sh.frames, "update_s": dt,
+                "kind": "update", "update": sh.version, "time": time.time(), "frames": sh.frames,
+                "update_s": dt,
                 "samples_per_s": frames * stats.epochs / max(dt, 1e-9),
                 "chunks": batch.chunks, "lag_max": max(batch.lags, default=0),
                 "lag_mean": float(np.mean(batch.lags)) if batch.lags else 0.0,
