@@ -210,8 +210,8 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
                 if diffs
                 else "resuming with the run's own config (no changes)"
             )
-            for path, old, new in diffs:
-                console.print(f"  {path}: {old!r} -> {new!r}")
+            for path, old, new in diffs:  # values come from the user: no markup
+                console.print(f"  {path}: {old!r} -> {new!r}", markup=False)
     if not config.data.replays:
         raise UserError(
             "no replays given: pass --replays PATH (a folder of .slp files) or set "
@@ -278,6 +278,7 @@ def _progress_printer(console: Any) -> Any:
 
 def _print_header(console: Any, config: Any, sources: dict[str, str], preset: str | None) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="train-bc: resolved configuration", show_lines=False)
     table.add_column("field")
@@ -310,7 +311,7 @@ def _print_header(console: Any, config: Any, sources: dict[str, str], preset: st
             value = getattr(value, part)
         rows.append((path, str(value), sources.get(path, "default")))
     for r in rows:
-        table.add_row(*r)
+        table.add_row(*(Text(cell) for cell in r))  # values and sources hold user text
     console.print(table)
     others = {k: v for k, v in sources.items() if k not in {r[0] for r in rows}}
     if others:
@@ -318,6 +319,7 @@ def _print_header(console: Any, config: Any, sources: dict[str, str], preset: st
             "also set: " + ", ".join(f"{k} ({v})" for k, v in sorted(others.items())),
             highlight=False,
             soft_wrap=True,
+            markup=False,
         )
 
 
