@@ -70,7 +70,7 @@ class HelpScreen(ModalScreen[None]):
             yield Button("Close", id="close", variant="primary")
 
     @on(Button.Pressed, "#close")
-    def _close(self) -> None:
+    def pressed_close(self) -> None:
         self.dismiss(None)
 
 
@@ -115,7 +115,7 @@ class QuitScreen(ModalScreen[str]):
             button.disabled = busy
 
     @on(Button.Pressed, "#stop")
-    def _stop(self) -> None:
+    def pressed_stop(self) -> None:
         self.set_busy(True)
         self.show_reply("asking the learner to stop…", True)
         app = self.app
@@ -123,10 +123,13 @@ class QuitScreen(ModalScreen[str]):
         app.stop_run(self)
 
     @on(Button.Pressed, "#detach")
-    def _detach(self) -> None:
+    def pressed_detach(self) -> None:
         self.dismiss("detach")
 
     @on(Button.Pressed, "#cancel")
+    def pressed_cancel(self) -> None:
+        self.dismiss("cancel")
+
     def action_cancel(self) -> None:
         self.dismiss("cancel")
 
@@ -175,20 +178,24 @@ class DashboardApp(App[str]):
         self.state = DashboardState(clock=clock)
         self.stop_reply: ControlReply | None = None
         self._dirty: set[str] = set(TABS)
+        # kept, not queried: while a dialog is up, queries go to the dialog's screen
+        self.status_line = StatusLine(id="status")
+        self.tabs = TabbedContent(initial="training")
+        self.panels: dict[str, Panel] = {
+            "training": TrainingPanel(id="panel-training"),
+            "league": LeaguePanel(id="panel-league"),
+            "nodes": NodesPanel(id="panel-nodes"),
+            "events": EventsPanel(id="panel-events"),
+        }
 
     # --- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield StatusLine(id="status")
-        with TabbedContent(initial="training"):
-            with TabPane("1 Training", id="training"):
-                yield TrainingPanel(id="panel-training")
-            with TabPane("2 League", id="league"):
-                yield LeaguePanel(id="panel-league")
-            with TabPane("3 Nodes", id="nodes"):
-                yield NodesPanel(id="panel-nodes")
-            with TabPane("4 Events", id="events"):
-                yield EventsPanel(id="panel-events")
+        yield self.status_line
+        with self.tabs:
+            for tab, title in zip(TABS, ("Training", "League", "Nodes", "Events"), strict=True):
+                with TabPane(f"{TABS.index(tab) + 1} {title}", id=tab):
+                    yield self.panels[tab]
         yield Footer()
 
     def on_mount(self) -> None:
@@ -198,7 +205,7 @@ class DashboardApp(App[str]):
         self.run_worker(self._consume(), name="source", group="source", exit_on_error=False)
 
     def panel(self, tab: str) -> Panel:
-        return self.query_one(f"#panel-{tab}", Panel)
+        return self.panels[tab]
 
     # --- the source -----------------------------------------------------------------------
 
@@ -229,27 +236,28 @@ class DashboardApp(App[str]):
         self._redraw_visible()
 
     def _redraw_visible(self) -> None:
-        tab = self.query_one(TabbedContent).active
-        if tab in self._dirty:
+        tab = self.tabs.active
+        if tab in self._dirty and self.panels[tab].is_attached:
             self._dirty.discard(tab)
             self.panel(tab).redraw(self.state)
 
     def _show_status(self) -> None:
-        summary = self.state.summary(self.stale_after, label=self.source.label)
-        self.query_one(StatusLine).show(summary)
+        if self.status_line.is_attached:
+            summary = self.state.summary(self.stale_after, label=self.source.label)
+            self.status_line.show(summary)
 
     def on_resize(self) -> None:
         self._dirty |= {"training", "league"}  # the sparklines' widths
         self.call_after_refresh(self._redraw_visible)
 
     @on(TabbedContent.TabActivated)
-    def _tab_shown(self) -> None:
+    def tab_shown(self) -> None:
         self.call_after_refresh(self._redraw_visible)
 
     # --- actions --------------------------------------------------------------------------
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.tabs.active = tab
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -330,9 +338,9 @@ class DashboardApp(App[str]):
         mouse: bool = True,
         size: tuple[int, int] | None = None,
         auto_pilot: AutopilotCallbackType | None = None,
-    ) -> Result:
-        """Run until the user stops the run or detaches: "stop" or "detach" (also when the
-        app ends otherwise)."""
+    ) -> str:
+        """Run until the user stops the run or detaches: "stop" or "detach" ("detach" also
+        when the app ends without a result; a value given to :meth:`exit` is returned)."""
         result = await super().run_async(
             headless=headless,
             inline=inline,
@@ -341,7 +349,7 @@ class DashboardApp(App[str]):
             size=size,
             auto_pilot=auto_pilot,
         )
-        return "stop" if result == "stop" else "detach"
+        return "detach" if result is None else result
 
     def run(
         self,
@@ -353,7 +361,7 @@ class DashboardApp(App[str]):
         size: tuple[int, int] | None = None,
         auto_pilot: AutopilotCallbackType | None = None,
         loop: Any = None,
-    ) -> Result:
+    ) -> str:
         """:meth:`run_async` in a new event loop (Textual's): "stop" or "detach"."""
         result = super().run(
             headless=headless,
@@ -364,4 +372,4 @@ class DashboardApp(App[str]):
             auto_pilot=auto_pilot,
             loop=loop,
         )
-        return "stop" if result == "stop" else "detach"
+        return "detach" if result is None else result

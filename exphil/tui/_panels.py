@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -31,6 +32,7 @@ __all__ = [
     "StatusLine",
     "TrainingPanel",
     "event_line",
+    "fill_table",
     "fmt_value",
 ]
 
@@ -95,7 +97,19 @@ class StatusLine(Static):
     StatusLine { height: 1; background: $panel; padding: 0 1; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.summary: Summary | None = None
+
     def show(self, s: Summary) -> None:
+        """Show ``s`` (a no-op when nothing visible changed: no repaint every second)."""
+        if s == self.summary or (
+            self.summary is not None
+            and replace(s, staleness=None) == replace(self.summary, staleness=None)
+            and s.link != "stale"
+        ):
+            return
+        self.summary = s
         line = Text()
         line.append("ExPhil ", style="bold")
         line.append(s.run or "(no run yet)")
@@ -168,6 +182,23 @@ def _grid(rows: Sequence[tuple[str, str, str]], width: int = 18) -> Text:
         out.append(f"{name:<{width}}", style="dim")
         out.append(value, style=style)
     return out
+
+
+def fill_table(table: DataTable[Text], rows: Sequence[Sequence[Text]]) -> None:
+    """Show ``rows`` in ``table`` in place (row ``i`` keyed ``"i"``): changed cells are
+    updated, extra rows added or removed, so the cursor and the scroll stay where they are
+    (``clear()`` would reset both at every redraw)."""
+    columns = list(table.columns)
+    for i, cells in enumerate(rows):
+        key = str(i)
+        if i < table.row_count:
+            for column, cell in zip(columns, cells, strict=True):
+                if table.get_cell(key, column) != cell:
+                    table.update_cell(key, column, cell, update_width=True)
+        else:
+            table.add_row(*cells, key=key)
+    for i in range(table.row_count - 1, len(rows) - 1, -1):
+        table.remove_row(str(i))
 
 
 class TrainingPanel(Panel):
@@ -263,32 +294,31 @@ class LeaguePanel(Panel):
             yield Static(Text("no anchor games yet", style="dim"), id="anchors-empty")
 
     def _draw(self, state: DashboardState) -> None:
-        table: DataTable[Text] = self.query_one("#leaderboard", DataTable)
-        cursor = table.cursor_coordinate
-        table.clear()
         board = state.metrics.leaderboard if state.metrics else []
+        rows = []
         for i, r in enumerate(board, 1):
             style = "cyan" if r.anchor else ""
-            table.add_row(
-                Text(str(i), style="dim"),
-                Text(r.name, style=style),
-                Text(f"{r.rating:,.0f}", justify="right"),
-                Text(f"{r.games:,}", justify="right"),
-                Text(_pct(r.win_rate), justify="right"),
-                Text("anchor" if r.anchor else "", style=style),
+            rows.append(
+                (
+                    Text(str(i), style="dim"),
+                    Text(r.name, style=style),
+                    Text(f"{r.rating:,.0f}", justify="right"),
+                    Text(f"{r.games:,}", justify="right"),
+                    Text(_pct(r.win_rate), justify="right"),
+                    Text("anchor" if r.anchor else "", style=style),
+                )
             )
-        if board:
-            table.move_cursor(row=min(cursor.row, len(board) - 1), scroll=False)
+        fill_table(self.query_one("#leaderboard", DataTable), rows)
         series = state.anchor_series()
         box = self.query_one("#anchors", VerticalScroll)
         self.query_one("#anchors-empty").display = not series
-        rows = {row.label: row for row in box.query(SeriesRow)}
+        shown = {row.label: row for row in box.query(SeriesRow)}
         for name, values in series.items():
-            row = rows.get(name)
+            row = shown.get(name)
             if row is None:
                 row = SeriesRow(name, percent=True)
                 box.mount(row)
-                rows[name] = row
+                shown[name] = row
                 self.call_after_refresh(row.show, values)
             else:
                 row.show(values)
@@ -308,35 +338,34 @@ class NodesPanel(Panel):
         yield table
 
     def _draw(self, state: DashboardState) -> None:
-        table: DataTable[Text] = self.query_one("#workers", DataTable)
-        cursor = table.cursor_coordinate
-        table.clear()
         workers = state.metrics.workers if state.metrics else []
 
         def num(v: float, fmt: str = "{:,.0f}", style: str = "") -> Text:
             return Text(fmt.format(v), style=style, justify="right")
 
+        rows = []
         for w in workers:
             status = Text("up", style="bold green") if w.up else Text("down", style="bold red")
             age_style = "" if w.heartbeat_age_s < 3 else "yellow" if w.up else "red"
-            table.add_row(
-                Text(w.name),
-                Text(w.host),
-                status,
-                num(w.games),
-                num(w.fps),
-                num(w.restarts, style="yellow" if w.restarts else ""),
-                num(w.joins),
-                num(w.heartbeat_age_s, "{:.1f} s", age_style),
-                num(w.inference_batch, "{:.1f}"),
-                num(w.inference_wait_ms, "{:.1f}"),
-                num(w.inference_ms, "{:.1f}"),
-                num(w.deadline_misses),
-                num(w.chunks_dropped, style="yellow" if w.chunks_dropped else ""),
-                num(w.version),
+            rows.append(
+                (
+                    Text(w.name),
+                    Text(w.host),
+                    status,
+                    num(w.games),
+                    num(w.fps),
+                    num(w.restarts, style="yellow" if w.restarts else ""),
+                    num(w.joins),
+                    num(w.heartbeat_age_s, "{:.1f} s", age_style),
+                    num(w.inference_batch, "{:.1f}"),
+                    num(w.inference_wait_ms, "{:.1f}"),
+                    num(w.inference_ms, "{:.1f}"),
+                    num(w.deadline_misses),
+                    num(w.chunks_dropped, style="yellow" if w.chunks_dropped else ""),
+                    num(w.version),
+                )
             )
-        if workers:
-            table.move_cursor(row=min(cursor.row, len(workers) - 1), scroll=False)
+        fill_table(self.query_one("#workers", DataTable), rows)
 
 
 class EventsPanel(Panel):

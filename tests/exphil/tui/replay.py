@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import anyio
 import msgspec
@@ -17,6 +17,7 @@ from exphil.wire import METRICS_TYPES, ControlReply, Event, Metrics, UpdateRecor
 
 __all__ = ["STREAM", "Recorded", "ReplaySource", "load_stream"]
 
+T = TypeVar("T", Metrics, UpdateRecord, Event)
 STREAM = Path(__file__).resolve().parent / "data" / "stream.jsonl"
 
 
@@ -36,7 +37,7 @@ class Recorded:
     def items(self) -> list[Metrics | UpdateRecord | Event]:
         return [item for _, item in self.rows]
 
-    def of(self, kind: type[Metrics] | type[UpdateRecord] | type[Event]) -> list[DashboardItem]:
+    def of(self, kind: type[T]) -> list[T]:
         return [item for item in self.items if isinstance(item, kind)]
 
     @property
@@ -90,6 +91,7 @@ class ReplaySource:
         self.closed = False
         self._fed: deque[DashboardItem] = deque()
         self._wake: anyio.Event | None = None
+        self._replayed: anyio.Event | None = None
 
     @classmethod
     def recorded(cls, recorded: Recorded | None = None, **kwargs: object) -> ReplaySource:
@@ -114,12 +116,22 @@ class ReplaySource:
             self.yielded += 1
             yield item
         self.replayed = True
+        self._replayed_event().set()
         while self.hold and not self.closed:
             while self._fed:
                 self.yielded += 1
                 yield self._fed.popleft()
             self._wake = anyio.Event()
             await self._wake.wait()
+
+    def _replayed_event(self) -> anyio.Event:
+        if self._replayed is None:
+            self._replayed = anyio.Event()
+        return self._replayed
+
+    async def wait_replayed(self) -> None:
+        """Until every recorded item was taken (call it in the consumer's event loop)."""
+        await self._replayed_event().wait()
 
     async def control(self, action: Literal["checkpoint", "stop"]) -> ControlReply:
         self.calls.append(action)
