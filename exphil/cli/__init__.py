@@ -104,11 +104,13 @@ def cli(ctx: click.Context, log_json: bool | None, log_level: str, debug: bool) 
     configure_logging(json=log_json, level=log_level.lower())
     obj = ctx.ensure_object(dict)
     obj["log_level"] = log_level.lower()
+    obj["log_json"] = bool(log_json)
     obj["debug"] = debug
 
 
 def _register() -> None:
     from exphil.cli.ckpt import compare, info, list_cmd
+    from exphil.cli.dashboard import dashboard_cmd
     from exphil.cli.eval import eval_cmd
     from exphil.cli.export import export
     from exphil.cli.keys import keys
@@ -134,6 +136,7 @@ def _register() -> None:
         selfplay_cmd,
         learner_cmd,
         worker_cmd,
+        dashboard_cmd,
     ):
         cli.add_command(command)
 

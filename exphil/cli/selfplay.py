@@ -4,14 +4,12 @@ for remote workers only). See docs/selfplay.md."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +90,53 @@ def _check_bind(config: Any) -> None:
         )
 
 
+def _with_dashboard(
+    shared: Any, stop: threading.Event, foreground: list[bool], run_fn: Any, log_level: str
+) -> Any:
+    """Run the learner (``run_fn``) in a thread and the dashboard in this one. The dashboard's
+    ``q``: "stop" ends the run with a checkpoint; "detach" closes the dashboard and the run
+    goes on printing plain lines (Ctrl-C still stops it). While the dashboard owns the
+    terminal, the logs go to the run folder's ``learner.log`` (JSON lines)."""
+    from exphil._logging import configure_logging
+    from exphil.tui import DashboardApp, InProcessSource
+
+    box: dict[str, Any] = {}
+
+    def learner() -> None:
+        try:
+            box["result"] = run_fn()
+        except BaseException as exc:  # re-raised in this thread
+            box["error"] = exc
+
+    log_path = shared.run.directory / "learner.log"
+    with log_path.open("a", encoding="utf-8") as log_file:
+        configure_logging(json=True, level=log_level, stream=log_file)
+        thread = threading.Thread(target=learner, name="learner", daemon=True)
+        thread.start()
+        foreground[0] = True
+        try:
+            choice = DashboardApp(InProcessSource(shared, stop)).run()
+        finally:
+            foreground[0] = False
+            configure_logging(level=log_level)
+    click.echo(f"the run's log while the dashboard was open: {log_path}")
+    if choice == "stop":
+        stop.set()
+    elif thread.is_alive():
+        click.echo("dashboard detached: the run goes on (Ctrl-C stops it with a checkpoint)")
+    while thread.is_alive():
+        try:
+            thread.join(0.2)
+        except KeyboardInterrupt:
+            stop.set()
+    if "error" in box:
+        raise box["error"]
+    result = box["result"]
+    if choice == "stop":
+        result.interrupted = True
+    return result
+
+
 def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -130,6 +175,7 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
     shared = learner_shared(config, run, resume)
     n = config.nodes
     tty = sys.stdout.isatty() and not values["headless"]
+    foreground = [False]  # the dashboard owns the terminal: no lines printed meanwhile
     last = [0.0]
 
     def say(text: str, record: dict[str, Any] | None = None) -> None:
@@ -148,8 +194,8 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
 
     def on_update(r: dict[str, Any]) -> None:
         now = time.monotonic()
-        if tty or not (now - last[0] > 5 or r["update"] == config.max_updates):
-            return  # on a terminal the live view shows it
+        if foreground[0] or not (now - last[0] > 5 or r["update"] == config.max_updates):
+            return  # the dashboard shows it
         last[0] = now
         from exphil.selfplay import metrics_snapshot
 
@@ -177,14 +223,21 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
             if "worker" in e:
                 rec["worker"] = e["worker"]
             click.echo(json.dumps(rec))
-        elif e["kind"] not in ("checkpoint", "snapshot"):
+        elif e["kind"] not in ("checkpoint", "snapshot") and not foreground[0]:
             console.print(f"[dim]{escape(e['text'])}[/dim]")
 
     shared.on_update, shared.on_event = on_update, on_event
     stop = threading.Event()
-    with run, run.interruptible(), _live_status(console, shared, enabled=tty):
+    with run, run.interruptible():
         run.stop = stop  # the first Ctrl-C ends the run at the next update, with a checkpoint
-        result = run_selfplay(shared, workers=n.workers, stop=stop, on_ready=on_ready)
+        if tty:  # the dashboard in the foreground, the learner in a thread
+            result = _with_dashboard(
+                shared, stop, foreground,
+                lambda: run_selfplay(shared, workers=n.workers, stop=stop, on_ready=on_ready),
+                (ctx.obj or {}).get("log_level", "info"),
+            )  # fmt: skip
+        else:
+            result = run_selfplay(shared, workers=n.workers, stop=stop, on_ready=on_ready)
     if shared.error:
         raise click.ClickException(shared.error)
     board = [s for s in shared.ratings.leaderboard() if s.games][:8]
@@ -200,28 +253,6 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
             console.print(f"  {escape(s.name):<10} {s.rating:7.0f}  {s.games:>6} games{tag}")
     if result.interrupted:
         ctx.exit(130)
-
-
-@contextlib.contextmanager
-def _live_status(console: Any, shared: Any, *, enabled: bool) -> Iterator[None]:
-    """On a terminal: a live view of the run (until the Textual dashboard lands), redrawn
-    every second from the learner's own state."""
-    if not enabled:
-        yield
-        return
-    from rich.live import Live
-
-    last: list[Any] = [""]
-
-    def render() -> Any:
-        try:
-            last[0] = _view(shared)
-        except RuntimeError:  # the learner changed a table while we read it: keep the last
-            pass
-        return last[0]
-
-    with Live(console=console, refresh_per_second=1, get_renderable=render, transient=False):
-        yield
 
 
 def _view(shared: Any) -> Any:

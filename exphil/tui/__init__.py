@@ -7,6 +7,7 @@ from __future__ import annotations
 from exphil.tui._app import DashboardApp
 from exphil.tui._headless import print_summaries
 from exphil.tui._source import Connection, DashboardItem, DashboardSource
+from exphil.tui._sources import InProcessSource, RemoteSource
 from exphil.tui._state import DashboardState, Summary, downsample
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "DashboardItem",
     "DashboardSource",
     "DashboardState",
+    "InProcessSource",
+    "RemoteSource",
     "Summary",
     "downsample",
     "print_summaries",

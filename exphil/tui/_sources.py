@@ -22,7 +22,7 @@ import anyio
 import structlog
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from exphil.selfplay import LearnerShared
+from exphil.selfplay import LearnerShared, metrics_snapshot
 from exphil.tui._source import Connection, DashboardItem
 from exphil.wire import (
     METRICS_TYPES,
@@ -96,6 +96,7 @@ class InProcessSource:
                     if isinstance(value, Metrics) and value.finished:
                         return
                 if sh.finished and sh.done.is_set():
+                    yield metrics_snapshot(sh)  # the last word: finished, the final update
                     return
 
     async def control(self, action: Literal["checkpoint", "stop"]) -> ControlReply:

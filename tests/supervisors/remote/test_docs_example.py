@@ -80,7 +80,8 @@ def test_remote_md_example_runs_as_written(tmp_path: Path) -> None:
         procs.append(worker)
         learner, learner_out = start(tmp_path, "learner.py", endpoint)
         procs.append(learner)
-        wait_for(worker_out, r"NodeUp\(node='learner'")
+        # the learner came up after the worker subscribed (NodeUp) or before (already up)
+        wait_for(worker_out, r"NodeUp\(node='learner'|already up: learner")
         collected = wait_for(learner_out, r"collected \{'worker': 'worker-1', 'chunk': \d+\}", 2)
         assert "application.started" in collected
         interrupt(worker, worker_out)
