@@ -88,13 +88,22 @@ SAMPLES: list[Any] = [
     wire.Control(client="dashboard-h-1", action="checkpoint"),
     wire.ControlReply(ok=True, text="checkpoint after update 4"),
     wire.Watching(
-        run="r", metrics="tcp://127.0.0.1:5556",
-        history=[wire.UpdateRecord(
-            time=1.0, version=3, frames=4096, losses={"policy_loss": -0.01},
-            samples_per_s=4e4, lag_max=1, reward_per_frame=0.001, anchors={"cpu:7": 0.25},
-        )],
+        run="r",
+        metrics="tcp://127.0.0.1:5556",
+        history=[
+            wire.UpdateRecord(
+                time=1.0,
+                version=3,
+                frames=4096,
+                losses={"policy_loss": -0.01},
+                samples_per_s=4e4,
+                lag_max=1,
+                reward_per_frame=0.001,
+                anchors={"cpu:7": 0.25},
+            )
+        ],
         events=[wire.Event(time=2.0, kind="join", text="worker w joined")],
-    ),  # fmt: skip
+    ),
 ]
 
 
