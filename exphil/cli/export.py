@@ -56,7 +56,9 @@ def export(
     deterministic); if any output differs beyond --atol/--rtol nothing is written.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     from exphil.nets import load_policy
     from exphil.nets._onnx import ExportMismatch, export_onnx, onnx_paths
@@ -90,15 +92,15 @@ def export(
         raise click.BadParameter(f"folder {onnx_out.parent} does not exist", param_hint="--onnx")
     replaced = [_describe_existing(p) for p in existing]
     kind = policy.config.backbone.kind
-    err.print(f"exporting {checkpoint} ({kind}) and checking it in ONNX Runtime...")
+    err.print(f"exporting {checkpoint} ({kind}) and checking it in ONNX Runtime...", markup=False)
     try:
         report = export_onnx(policy, onnx_out, atol=atol, rtol=rtol, steps=steps)
     except ExportMismatch as exc:
-        err.print(f"[red]refused:[/red] {exc}; nothing was written", soft_wrap=True)
+        err.print(f"[red]refused:[/red] {escape(str(exc))}; nothing was written", soft_wrap=True)
         raise SystemExit(1) from None
     for r in replaced:
-        err.print(f"[yellow]replaced[/yellow] {r}", soft_wrap=True)
-    table = Table(title=f"ONNX export of {checkpoint.name} ({kind})")
+        err.print(f"[yellow]replaced[/yellow] {escape(r)}", soft_wrap=True)
+    table = Table(title=Text(f"ONNX export of {checkpoint.name} ({kind})"))
     table.add_column("graph")
     table.add_column("file", overflow="fold")
     for col in ("size", "state in", "checks", "max diff"):
@@ -107,7 +109,7 @@ def export(
     for graph, path in report.paths.items():
         table.add_row(
             "step-mode" if graph == "step" else "single-frame",
-            str(path),
+            Text(str(path)),
             f"{path.stat().st_size / 1e6:.1f} MB",
             str(n_state if graph == "step" else 0),
             str(report.checks[graph]),
