@@ -2,25 +2,45 @@
 
 ``exphil mock watch`` plays one game between two players (scripted CPU levels, random or
 idle controllers, or trained policies: see ``exphil.players``) on the mock environment,
-draws it live in the terminal, and can save an animated GIF and a PNG strip of it. Exit
-status: 0 when the game was played, 2 for a usage error (an unknown player, stage or path).
+draws it live in the terminal, and can save an animated GIF and a PNG strip of it. ``q``
+(on a terminal) or Ctrl-C stops the game early; what was played is still reported and saved.
+Exit status: 0 when the game was played (or stopped), 2 for a usage error (an unknown player,
+stage or path, a policy that cannot play this game).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
-__all__ = ["mock", "LEGEND"]
+from exphil.errors import UserError
 
-#: what the live view's glyphs mean (printed above it)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from exphil.players import PlayerSpec
+
+__all__ = ["mock", "LEGEND", "POLICY_HINT"]
+
+#: what the live view's glyphs mean (printed above it, with how to stop)
 LEGEND = (
     "1> <1  a player and the way it faces   1* in hitstun   1+ invulnerable   (1) shielding   "
-    "1x dead\n#  stage   =  platform   o  item   n  Nana   (Ctrl-C stops)"
+    "1x dead\n#  stage   =  platform   o  item   n  Nana"
 )
+
+#: where a refused policy file is explained (printed under the error)
+POLICY_HINT = (
+    "the mock plays fox and falco (--characters) on fd and bf (--stage); `exphil info POLICY` "
+    "shows what a policy was trained on; see docs/rl.md, section 'The Agent'"
+)
+
+#: keys that stop the game (on a terminal)
+QUIT_KEYS = frozenset("qQ")
 
 
 @click.group()
@@ -116,23 +136,23 @@ def watch(
     from rich.console import Console
 
     from exphil.envs import MockConfig, MockEnv
-    from exphil.envs.render import LiveView, save_gif, save_strip
+    from exphil.envs.render import LiveView, TerminalKeys, save_gif, save_strip
     from exphil.game import concat_frames
     from exphil.players import make_player, parse_player
 
-    spec1, spec2 = parse_player(p1), parse_player(p2)
+    spec1, spec2 = _player_spec(p1, parse_player), _player_spec(p2, parse_player)
     for path in (gif, png):
         if path is not None and not path.parent.exists():
             raise click.BadParameter(
                 f"folder {path.parent} does not exist", param_hint="--gif/--png"
             )
     try:
-        chars = tuple(c.strip() for c in characters.split(","))
-        if len(chars) != 2:
+        given = tuple(c.strip() for c in characters.split(","))
+        if len(given) != 2:
             raise ValueError(f"--characters takes two names, e.g. fox,falco; got {characters!r}")
         config = MockConfig(
             stage=stage,
-            characters=(chars[0], chars[1]),
+            characters=(given[0], given[1]),
             stocks=stocks,
             time_limit=max(1, round(minutes * 3600)),
         )
@@ -141,53 +161,64 @@ def watch(
     console = Console(highlight=False)
     env = MockEnv(1, config)
     chars = config.character_ids
-    players = (
-        make_player(spec1, 1, 0, seed=seed, character=chars[0], stage=config.stage_id),
-        make_player(spec2, 1, 1, seed=seed + 1, character=chars[1], stage=config.stage_id),
-    )
+    try:
+        players = (
+            make_player(spec1, 1, 0, seed=seed, character=chars[0], stage=config.stage_id),
+            make_player(spec2, 1, 1, seed=seed + 1, character=chars[1], stage=config.stage_id),
+        )
+    except UserError as exc:  # a policy that cannot play this game
+        exc.hint = exc.hint or POLICY_HINT
+        raise
     frames = env.reset()
     record = [frames]
     keep = gif is not None or png is not None
     view = LiveView(console=console) if not no_live else None
-    if view is not None:
-        console.print(LEGEND)
-        view.start()
     result = None
     start = time.perf_counter()
     n = 0
-    try:
-        while result is None and (max_frames is None or n < max_frames):
-            step = env.step(players[0].act(frames), players[1].act(frames))
-            n += 1
-            for pl in players:
-                pl.end_games(step.done)
-            if step.results:
-                result = step.results[0]
-                assert step.final_frames is not None
-                frames = step.final_frames
-            else:
-                frames = step.frames
-            if keep:
-                record.append(frames)
-            if view is not None:
-                view.update(frames, 0, force=result is not None)
-            if speed > 0:
-                wait = start + n / (60.0 * speed) - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-    except KeyboardInterrupt:
-        console.print("stopped")
-    finally:
+    with TerminalKeys() if view is not None else contextlib.nullcontext() as keys:
         if view is not None:
-            view.stop()
+            stop = "q or Ctrl-C stops" if keys is not None and keys.active else "Ctrl-C stops"
+            console.print(f"{LEGEND}   ({stop})", markup=False)
+            view.start()
+        try:
+            while result is None and (max_frames is None or n < max_frames):
+                if keys is not None and QUIT_KEYS.intersection(keys.read()):
+                    console.print("stopped (q)")
+                    break
+                step = env.step(players[0].act(frames), players[1].act(frames))
+                n += 1
+                for pl in players:
+                    pl.end_games(step.done)
+                if step.results:
+                    result = step.results[0]
+                    assert step.final_frames is not None
+                    frames = step.final_frames
+                else:
+                    frames = step.frames
+                if keep:
+                    record.append(frames)
+                if view is not None:
+                    view.update(frames, 0, force=result is not None)
+                if speed > 0:
+                    wait = start + n / (60.0 * speed) - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
+        except KeyboardInterrupt:
+            console.print("stopped")
+        finally:
+            if view is not None:
+                view.stop()
 
-    names = (f"P1 ({spec1.label})", f"P2 ({spec2.label})")
+    names = (f"P1 ({spec1.label})", f"P2 ({spec2.label})")  # a policy's label is its path
     if result is not None:
         who = "a draw" if result.winner < 0 else f"{names[result.winner]} wins"
         console.print(
             f"{who} by {result.reason} after {result.frames / 60:.1f} s: stocks "
             f"{result.stocks[0]}-{result.stocks[1]}, percent {result.percent[0]:.0f}%"
-            f"-{result.percent[1]:.0f}%"
+            f"-{result.percent[1]:.0f}%",
+            markup=False,
+            soft_wrap=True,
         )
     else:
         p = frames.players
@@ -200,9 +231,19 @@ def watch(
         if gif is not None:
             rows = list(range(0, len(game), every))
             save_gif(game, rows, gif, fps=60.0 / every, view="follow", scale=0.75)
-            console.print(f"saved {gif} ({len(rows)} frames)")
+            console.print(f"saved {gif} ({len(rows)} frames)", markup=False, soft_wrap=True)
         if png is not None:
             count = min(strip, len(game))
             rows = np.linspace(0, len(game) - 1, count).round().astype(int).tolist()
             save_strip(game, rows, png, view="follow")
-            console.print(f"saved {png} ({count} frames)")
+            console.print(f"saved {png} ({count} frames)", markup=False, soft_wrap=True)
+
+
+def _player_spec(text: str, parse: Callable[[str], PlayerSpec]) -> PlayerSpec:
+    """``parse(text)``; a policy file that cannot be read gets :data:`POLICY_HINT`."""
+    try:
+        return parse(text)
+    except UserError as exc:
+        if Path(text).expanduser().exists():
+            exc.hint = exc.hint or POLICY_HINT
+        raise

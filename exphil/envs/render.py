@@ -1,5 +1,5 @@
 """Pictures of a game, for people: one frame as terminal text or an image, strips, GIFs and a
-live terminal view.
+live terminal view (with :class:`TerminalKeys` for its single-key commands).
 
 Everything here reads :class:`~exphil.game.Frames` only, so a mock game, a replay and a live
 Dolphin game look the same. The picture shows:
@@ -32,12 +32,13 @@ import math
 import operator
 import os
 import secrets
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import IO, Any, Final, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 from rich.console import Console
@@ -60,6 +61,7 @@ __all__ = [
     "save_strip",
     "save_gif",
     "LiveView",
+    "TerminalKeys",
 ]
 
 ViewMode = Literal["blast", "follow"]
@@ -881,3 +883,71 @@ class LiveView:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class TerminalKeys:
+    """Keys pressed on a terminal, read without waiting, for a live view's single-key commands
+    (``mock watch``: ``q`` quits).
+
+    While open (a context manager) the terminal behind ``stream`` (default ``sys.stdin``) is in
+    cbreak mode: each key arrives as it is pressed and is not echoed, and Ctrl-C still
+    interrupts; closing restores the terminal's previous settings, also when the block ends in
+    an exception. On a stream that is not a terminal (a pipe, a file, CliRunner) or without
+    termios (Windows) it is inactive: :attr:`active` is False and :meth:`read` returns "".
+    """
+
+    def __init__(self, stream: IO[Any] | None = None) -> None:
+        self._stream = stream
+        self._fd: int | None = None
+        self._saved: list[Any] | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether keys are being read (the stream is a terminal in cbreak mode)."""
+        return self._fd is not None
+
+    def __enter__(self) -> TerminalKeys:
+        stream = self._stream if self._stream is not None else sys.stdin
+        try:
+            import termios
+            import tty
+
+            fd = stream.fileno()
+            if not os.isatty(fd):
+                return self
+            self._saved = termios.tcgetattr(fd)
+            tty.setcbreak(fd)  # no echo, no line buffering; ISIG stays: Ctrl-C still works
+        except (ImportError, AttributeError, ValueError, OSError):
+            return self  # no terminal to read keys from (termios.error is an OSError)
+        self._fd = fd
+        return self
+
+    def read(self) -> str:
+        """The keys pressed since the last call, "" when none; never waits."""
+        if self._fd is None:
+            return ""
+        import select
+
+        chunks: list[bytes] = []
+        while select.select([self._fd], [], [], 0)[0]:
+            data = os.read(self._fd, 64)
+            if not data:  # the terminal went away
+                break
+            chunks.append(data)
+        return b"".join(chunks).decode(errors="replace")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        fd, saved = self._fd, self._saved
+        self._fd = self._saved = None
+        if fd is not None and saved is not None:
+            import termios
+
+            try:
+                termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+            except termios.error:
+                pass  # the terminal is gone: nothing to restore
