@@ -407,6 +407,7 @@ def _train(
 
 def _print_summary(console: Any, result: Any, config: Any) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="train-bc: summary")
     table.add_column("")
@@ -456,7 +457,7 @@ def _print_summary(console: Any, result: Any, config: Any) -> None:
             table.add_row(
                 f"accuracy {label}", f"{acc:.1%}" + (f"  ({', '.join(notes)})" if notes else "")
             )
-    table.add_row("checkpoints", str(result.run_dir))
+    table.add_row("checkpoints", Text(str(result.run_dir)))  # a user's path: no markup
     console.print(table)
     if result.stopped == "interrupted":
-        console.print(f"resume with: exphil train-bc --resume {result.run_dir}")
+        console.print(f"resume with: exphil train-bc --resume {result.run_dir}", markup=False)

@@ -117,3 +117,22 @@ def test_train_bc_prints_bracketed_set_values_in_its_header(tmp_path: Path) -> N
     assert '--set data.character=["fox[/b]"]' in out
     assert '--set output.wandb_project="[red]p"' in out
     assert "resolved configuration" in out and "replays [/x]" in out
+
+
+@pytest.mark.slow
+def test_a_checkpoints_dir_with_markup_survives_to_the_summary(
+    tmp_path: Path, replays_dir: Path
+) -> None:
+    """--checkpoints-dir (checkpoint.dir) is printed in the final summary: a path holding [/x]
+    ended a finished run in a MarkupError (exit 1) after training."""
+    parent = tmp_path / "ck [/x]"
+    result = CliRunner().invoke(
+        cli,
+        ["train-bc", "--preset", "quick", "-r", str(replays_dir), "--max-files", "2",
+         "--max-steps", "2", "--checkpoints-dir", str(parent), "--name", "r[bold]", "--seed", "1",
+         "--quiet"],
+        env={"COLUMNS": "300"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert str(parent / "r[bold]") in result.output
+    assert (parent / "r[bold]" / "last.safetensors").exists()
