@@ -47,7 +47,7 @@ def _list_table(rows: list[Any], narrowed: tuple[str, ...], fold_run: bool) -> A
 
     short = "short date" in narrowed
     columns = [c for c in _LIST_COLUMNS if c not in narrowed]
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for col in columns:
         table.add_column(
             "best val\nloss" if col == "best val loss" and "short header" in narrowed else col,
