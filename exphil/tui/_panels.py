@@ -47,14 +47,13 @@ LOSS_LABELS = {
 #: event kinds shown in warning colours (the rest plain)
 EVENT_STYLES = {
     "worker_down": "bold red",
-    "error": "bold red",
-    "crash": "bold red",
+    "error": "bold red",  # the dashboard's own: a failed control, a failed source
     "refused": "red",
     "restart": "yellow",
-    "runner_restart": "yellow",
-    "stale": "yellow",
-    "control": "cyan",
+    "rejoin": "yellow",
+    "control": "cyan",  # the dashboard's own: the learner's reply to s or q
     "join": "green",
+    "worker_up": "green",
 }
 LINK_STYLES = {
     "live": "bold green",

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static, TabbedContent
 
 from exphil.tui import Connection, DashboardApp, DashboardItem
 from exphil.tui._app import HelpScreen, QuitScreen
-from exphil.tui._panels import EventsPanel, SeriesRow, StatusLine, fmt_value
+from exphil.tui._panels import EventsPanel, SeriesRow, StatusLine, event_line, fmt_value
 from exphil.wire import ControlReply, Event, Metrics, WorkerMetrics
 
 from .replay import ReplaySource, load_stream
@@ -311,8 +311,8 @@ async def test_q_then_cancel_keeps_running() -> None:
     app = make_app(source, clock=FakeClock())
     async with app.run_test(size=SIZE) as pilot:
         await replayed(pilot, source)
-        for close in ("button", "escape"):
-            await pilot.press("q")
+        for key, close in (("q", "button"), ("q", "escape"), ("ctrl+c", "escape")):
+            await pilot.press(key)
             await until(pilot, lambda: isinstance(app.screen, QuitScreen))
             if close == "button":
                 await pilot.click("#cancel")
@@ -323,6 +323,16 @@ async def test_q_then_cancel_keeps_running() -> None:
         source.feed(metrics_with(version=9, max_updates=20, finished=False))
         await until(pilot, lambda: "update 9/20" in status(app))
         assert source.calls == []
+
+
+def test_events_are_coloured_by_kind_and_their_text_stays_plain() -> None:
+    down = event_line(Event(time=0.0, kind="worker_down", text="w1 is down [x]"))
+    restart = event_line(Event(time=0.0, kind="restart", text="learner restarted"))
+    other = event_line(Event(time=0.0, kind="snapshot", text="snapshot v4"))
+    assert down.plain.endswith("worker_down  w1 is down [x]")
+    assert {str(span.style) for span in down.spans} >= {"bold red"}
+    assert "yellow" in {str(span.style) for span in restart.spans}
+    assert not {"bold red", "yellow"} & {str(span.style) for span in other.spans}
 
 
 async def test_question_mark_shows_the_keys() -> None:
