@@ -78,7 +78,10 @@ class QuitScreen(ModalScreen[str]):
     """Stop the run, detach, or cancel. "Stop" waits for the learner's reply (shown here);
     a refusal or a failure is shown and the dialog stays."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("d", "detach", "Detach"),
+    ]
     DEFAULT_CSS = """
     QuitScreen { align: center middle; }
     QuitScreen > Vertical {
@@ -132,6 +135,9 @@ class QuitScreen(ModalScreen[str]):
 
     def action_cancel(self) -> None:
         self.dismiss("cancel")
+
+    def action_detach(self) -> None:
+        self.dismiss("detach")
 
 
 class DashboardApp(App[str]):
@@ -265,6 +271,9 @@ class DashboardApp(App[str]):
 
     def action_quit_dialog(self) -> None:
         if isinstance(self.screen, QuitScreen):
+            return
+        if self.state.summary(self.stale_after).link in ("finished", "ended"):
+            self.exit("detach")  # nothing left to stop: close at once
             return
 
         def closed(result: str | None) -> None:

@@ -94,11 +94,15 @@ class ReplaySource:
         self._replayed: anyio.Event | None = None
 
     @classmethod
-    def recorded(cls, recorded: Recorded | None = None, **kwargs: object) -> ReplaySource:
-        """The recorded stream as a live connection would bring it."""
+    def recorded(
+        cls, recorded: Recorded | None = None, *, running: bool = False, **kwargs: object
+    ) -> ReplaySource:
+        """The recorded stream as a live connection would bring it (``running``: without its
+        last, "finished" snapshot: a run still going)."""
         rec = recorded or load_stream()
         items: list[DashboardItem] = [Connection("connecting", "replay"), Connection("live")]
-        return cls([*items, *rec.items], **kwargs)  # type: ignore[arg-type]
+        rest = [i for i in rec.items if not (running and isinstance(i, Metrics) and i.finished)]
+        return cls([*items, *rest], **kwargs)  # type: ignore[arg-type]
 
     def feed(self, *items: DashboardItem) -> None:
         """More items, after the replay (tests of live changes)."""

@@ -259,7 +259,7 @@ async def test_a_failing_control_is_shown_and_the_app_goes_on(
 
 
 async def test_q_then_detach_exits_with_detach_and_the_run_goes_on() -> None:
-    source = ReplaySource.recorded(embedded=True)
+    source = ReplaySource.recorded(running=True, embedded=True)
     app = make_app(source, clock=FakeClock())
     async with app.run_test(size=SIZE) as pilot:
         await replayed(pilot, source)
@@ -272,9 +272,32 @@ async def test_q_then_detach_exits_with_detach_and_the_run_goes_on() -> None:
     assert source.calls == []
 
 
+async def test_q_on_a_finished_run_closes_at_once() -> None:
+    source = ReplaySource.recorded()  # the recording ends with the run's "finished"
+    app = make_app(source, clock=FakeClock())
+    async with app.run_test(size=SIZE) as pilot:
+        await replayed(pilot, source)
+        await until(pilot, lambda: app.state.summary().link == "finished")
+        await pilot.press("q")
+        await until(pilot, lambda: app.return_value is not None)
+    assert app.return_value == "detach" and source.calls == []
+
+
+async def test_d_in_the_quit_dialog_detaches() -> None:
+    source = ReplaySource.recorded(running=True)
+    app = make_app(source, clock=FakeClock())
+    async with app.run_test(size=SIZE) as pilot:
+        await replayed(pilot, source)
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen))
+        await pilot.press("d")
+        await until(pilot, lambda: app.return_value is not None)
+    assert app.return_value == "detach"
+
+
 async def test_q_then_stop_asks_the_learner_and_exits_with_stop() -> None:
     reply = ControlReply(ok=True, text="stopping after update 8")
-    source = ReplaySource.recorded(replies={"stop": reply})
+    source = ReplaySource.recorded(running=True, replies={"stop": reply})
     app = make_app(source, clock=FakeClock())
     async with app.run_test(size=SIZE) as pilot:
         await replayed(pilot, source)
@@ -288,7 +311,9 @@ async def test_q_then_stop_asks_the_learner_and_exits_with_stop() -> None:
 
 
 async def test_a_refused_stop_is_shown_and_the_dialog_stays() -> None:
-    source = ReplaySource.recorded(replies={"stop": ControlReply(ok=False, text="not now")})
+    source = ReplaySource.recorded(
+        running=True, replies={"stop": ControlReply(ok=False, text="not now")}
+    )
     app = make_app(source, clock=FakeClock())
     async with app.run_test(size=SIZE) as pilot:
         await replayed(pilot, source)
@@ -307,7 +332,7 @@ async def test_a_refused_stop_is_shown_and_the_dialog_stays() -> None:
 
 
 async def test_q_then_cancel_keeps_running() -> None:
-    source = ReplaySource.recorded()
+    source = ReplaySource.recorded(running=True)
     app = make_app(source, clock=FakeClock())
     async with app.run_test(size=SIZE) as pilot:
         await replayed(pilot, source)
