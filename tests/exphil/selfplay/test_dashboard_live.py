@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +16,8 @@ from typing import Any
 import anyio
 import pytest
 
-from exphil.tui import DashboardApp, RemoteSource
+from exphil.tui import Connection, DashboardApp, RemoteSource
+from exphil.wire import Watching
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -87,3 +89,59 @@ async def test_a_dashboard_attached_to_a_live_run_sees_it_progress(tmp_path: Pat
     finally:
         proc.kill()
         proc.wait()
+
+
+def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*EXPHIL, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )  # fmt: skip
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.anyio
+async def test_the_remote_source_attaches_again_when_the_learner_comes_back(
+    tmp_path: Path,
+) -> None:
+    """The learner stops (Ctrl-C: a checkpoint) and is resumed on the same address: the
+    dashboard's source says "connecting" meanwhile, then "live" again with the run's history,
+    by itself."""
+    bind = f"tcp://127.0.0.1:{_free_port()}"
+    args = ["--headless", "--bind", bind, "--max-updates", "100"]
+    first = _spawn(["learner", "--preset", "demo", *args, "--name", "back",
+                    "--checkpoints-dir", str(tmp_path)])  # fmt: skip
+    procs = [first]
+    source = RemoteSource(bind, probe_every=0.5)
+    states: list[str] = []
+    watchings = 0
+    try:
+        with anyio.fail_after(90):
+            async for item in source.items():
+                if isinstance(item, Watching):
+                    watchings += 1
+                if not isinstance(item, Connection):
+                    continue
+                states.append(item.state)
+                if item.state == "live" and watchings == 1 and first.poll() is None:
+                    first.send_signal(signal.SIGINT)  # the learner goes away...
+                    first.wait(timeout=30)
+                    # ...and comes back, resumed
+                    procs.append(_spawn(["learner", "--resume", str(tmp_path / "back"), *args]))
+                if item.state == "live" and watchings == 2:
+                    break
+    finally:
+        await source.aclose()
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert first.returncode == 130
+    # live, then connecting while it was gone, then live again: attached twice
+    assert states[-1] == "live" and "connecting" in states[states.index("live") :], states
+    assert watchings == 2
