@@ -7,17 +7,30 @@ a usage error (a path that names nothing, an unknown character or stage name).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 import msgspec
 
-__all__ = ["replays"]
+if TYPE_CHECKING:
+    from exphil.data import Selection
+
+__all__ = [
+    "replays",
+    "scan_options",
+    "run_selection",
+    "discover_paths",
+    "ScanRun",
+    "ScanProgress",
+    "print_breakdown",
+    "game_length",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,21 +57,46 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def _scan_options(func: F) -> F:
-    options = [
+def scan_options(*, exclude: frozenset[str] = frozenset()) -> Callable[[F], F]:
+    """The scan options (``--cache-dir``, ``--jobs``, the filters...), less those named in
+    ``exclude`` (by parameter name); ``exphil kmeans`` shares them."""
+
+    def decorate(func: F) -> F:
+        for opt in reversed([o for name, o in _OPTIONS if name not in exclude]):
+            func = opt(func)
+        return func
+
+    return decorate
+
+
+_OPTIONS: list[tuple[str, Callable[[Any], Any]]] = [
+    (
+        "paths",
         click.argument("paths", nargs=-1, type=str),
+    ),
+    (
+        "quick",
         click.option(
             "--quick",
             is_flag=True,
             help="Read headers only (fast; cannot find damage past the header, no quality).",
         ),
+    ),
+    (
+        "cache_dir",
         click.option(
             "--cache-dir",
             type=click.Path(file_okay=False, path_type=Path),
             envvar="EXPHIL_CACHE_DIR",
             help="Parsed-game cache [env EXPHIL_CACHE_DIR; default ~/.cache/exphil].",
         ),
+    ),
+    (
+        "no_cache",
         click.option("--no-cache", is_flag=True, help="Neither read nor fill the cache."),
+    ),
+    (
+        "jobs",
         click.option(
             "--jobs",
             "-j",
@@ -66,6 +104,9 @@ def _scan_options(func: F) -> F:
             default=None,
             help="Parser processes (default: one per CPU; 0 parses in this process).",
         ),
+    ),
+    (
+        "timeout",
         click.option(
             "--timeout",
             type=click.FloatRange(min=0.1),
@@ -73,21 +114,33 @@ def _scan_options(func: F) -> F:
             show_default=True,
             help="Seconds one file may take before its parser is stopped.",
         ),
+    ),
+    (
+        "skip_errors",
         click.option(
             "--skip-errors/--fail-fast",
             default=True,
             help="Report broken files and go on (default), or stop at the first one (exit 1).",
         ),
+    ),
+    (
+        "show_errors",
         click.option(
             "--show-errors/--hide-errors",
             default=True,
             help="List each broken file with its reason (default), or only the counts.",
         ),
+    ),
+    (
+        "error_log",
         click.option(
             "--error-log",
             type=click.Path(dir_okay=False, path_type=Path),
             help="Write one JSON line per broken file (path, cause, detail) to FILE.",
         ),
+    ),
+    (
+        "characters",
         click.option(
             "--character",
             "-c",
@@ -95,6 +148,9 @@ def _scan_options(func: F) -> F:
             multiple=True,
             help="Keep games with this character (name or alias: fox, puff, ics...). Repeatable.",
         ),
+    ),
+    (
+        "stages",
         click.option(
             "--stage",
             "-s",
@@ -102,58 +158,144 @@ def _scan_options(func: F) -> F:
             multiple=True,
             help="Keep games on this stage (name or alias: fd, bf, ys, dl, fod, ps). Repeatable.",
         ),
+    ),
+    (
+        "min_frames",
         click.option(
             "--min-frames", type=click.IntRange(min=0), default=0, help="Minimum game length."
         ),
+    ),
+    (
+        "human_only",
         click.option("--human-only", is_flag=True, help="Drop games with a CPU player."),
+    ),
+    (
+        "all_modes",
         click.option(
             "--all-modes",
             is_flag=True,
             help="Keep doubles, free-for-all and single-player games (default: 1v1 only).",
         ),
+    ),
+    (
+        "min_quality",
         click.option(
             "--min-quality",
             type=click.FloatRange(0, 100),
             default=None,
             help="Minimum quality score (0-100; see docs/replays.md).",
         ),
+    ),
+    (
+        "keep_duplicates",
         click.option("--keep-duplicates", is_flag=True, help="Keep copies of the same game."),
-    ]
-    for opt in reversed(options):
-        func = opt(func)
-    return func
+    ),
+]
 
 
-class _Run(msgspec.Struct):
-    files: int  # discovered (a --fail-fast run scans fewer)
-    results: list[Any]
-    kept: list[Any]
-    rejected: dict[str, int]
-    duplicates: list[Any]
+class ScanProgress:
+    """Progress of a scan on stderr: a bar on a terminal; otherwise a log line (``scan
+    progress``: files done, total, broken so far; plain or JSON, as the logs are) every
+    ``every`` seconds, and one at the end when any was printed. ``advance`` takes each
+    result (``scan``'s ``on_result``)."""
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        label: str = "scanning",
+        every: float = 5.0,
+        terminal: bool | None = None,
+    ) -> None:
+        self.total = total
+        self.label = label
+        self.every = every
+        self.done = 0
+        self.errors = 0
+        self._terminal = sys.stderr.isatty() if terminal is None else terminal
+        self._bar: Any = None
+        self._task: Any = None
+        self._t0 = time.monotonic()
+        self._last = self._t0
+        self._logged = False
+
+    def __enter__(self) -> ScanProgress:
+        if self._terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn(self.label, markup=False),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[errors]} broken"),
+                TimeRemainingColumn(),
+                console=_console(stderr=True),
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("scan", total=self.total, errors=0)
+        return self
+
+    def advance(self, r: Any) -> None:
+        self.done += 1
+        if r.error is not None:
+            self.errors += 1
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, errors=self.errors)
+            return
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            self._log()
+
+    def _log(self) -> None:
+        import structlog
+
+        elapsed = time.monotonic() - self._t0
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else None
+        structlog.get_logger("exphil.replays").info(
+            "scan progress",
+            task=self.label,
+            done=self.done,
+            total=self.total,
+            broken=self.errors,
+            files_per_s=round(rate, 1),
+            eta_s=round(left, 1) if left is not None else None,
+        )
+        self._logged = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+        elif self._logged:
+            self._log()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScanRun:
+    """A finished selection and how it went."""
+
+    selection: Selection
+    quick: bool
     seconds: float
-    failed_fast: bool
     cache_stats: dict[str, Any] | None
 
+    @property
+    def failed_fast(self) -> bool:
+        return self.selection.stopped
 
-def _do_scan(
-    paths: Sequence[str],
-    quick: bool,
-    cache_dir: Path | None,
-    no_cache: bool,
-    jobs: int | None,
-    timeout: float,
-    skip_errors: bool,
-    error_log: Path | None,
-    characters: Sequence[str],
-    stages: Sequence[str],
-    min_frames: int,
-    human_only: bool,
-    all_modes: bool,
-    min_quality: float | None,
-    keep_duplicates: bool,
-    progress: bool,
-) -> _Run:
-    from exphil.data import DiscoveryError, GameCache, ReplayFilter, discover, find_duplicates, scan
+
+def discover_paths(paths: Sequence[str]) -> list[Path]:
+    """The replay files of ``paths`` (else ``$EXPHIL_REPLAYS_DIR``); usage errors name the
+    path."""
+    from exphil.data import DiscoveryError, discover
 
     if not paths:
         env = os.environ.get("EXPHIL_REPLAYS_DIR")
@@ -163,6 +305,37 @@ def _do_scan(
                 "EXPHIL_REPLAYS_DIR)"
             )
         paths = [env]
+    try:
+        return discover(paths)
+    except DiscoveryError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def run_selection(
+    paths: Sequence[str],
+    *,
+    quick: bool = False,
+    cache_dir: Path | None = None,
+    no_cache: bool = False,
+    jobs: int | None = None,
+    timeout: float = 60.0,
+    skip_errors: bool = True,
+    error_log: Path | None = None,
+    characters: Sequence[str] = (),
+    stages: Sequence[str] = (),
+    min_frames: int = 0,
+    human_only: bool = False,
+    all_modes: bool = False,
+    min_quality: float | None = None,
+    keep_duplicates: bool = False,
+    max_games: int | None = None,
+    progress_label: str = "scanning",
+) -> ScanRun:
+    """The scan options -> a :class:`ScanRun` (``exphil replays scan|stats``, ``exphil
+    kmeans``): files found, scanned in the contained parser pool (cached unless
+    ``no_cache``), filtered, copies dropped; broken files written to ``error_log``."""
+    from exphil.data import GameCache, ReplayFilter, select_games
+
     if quick and min_quality is not None:
         raise click.UsageError("--min-quality needs a full scan: drop --quick")
     try:
@@ -176,10 +349,7 @@ def _do_scan(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    try:
-        files = discover(paths)
-    except DiscoveryError as exc:
-        raise click.UsageError(str(exc)) from exc
+    files = discover_paths(paths)
 
     cache = None if no_cache or quick else GameCache(cache_dir)
     log: IO[str] | None = None
@@ -191,96 +361,57 @@ def _do_scan(
                 f"cannot write {error_log}: {exc.strerror}", param_hint="--error-log"
             ) from exc
     t0 = time.perf_counter()
-    failed = False
     try:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        bar = Progress(
-            TextColumn("scanning"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[errors]} errors"),
-            TimeRemainingColumn(),
-            console=_console(stderr=True),
-            transient=True,
-            disable=not progress or not sys.stderr.isatty(),
-        )
-        with bar:
-            task = bar.add_task("scan", total=len(files), errors=0)
-            errors = 0
+        with ScanProgress(len(files), label=progress_label) as bar:
 
             def on_result(r: Any) -> None:
-                nonlocal errors
-                if r.error is not None:
-                    errors += 1
-                    if log is not None:
-                        log.write(
-                            msgspec.json.encode(
-                                {"path": r.path, "cause": r.error.cause, "detail": r.error.detail}
-                            ).decode()
-                            + "\n"
-                        )
-                        log.flush()
-                bar.update(task, advance=1, errors=errors)
+                if r.error is not None and log is not None:
+                    entry = {"path": r.path, "cause": r.error.cause, "detail": r.error.detail}
+                    log.write(msgspec.json.encode(entry).decode() + "\n")
+                    log.flush()
+                bar.advance(r)
 
-            def stop(r: Any) -> bool:
-                nonlocal failed
-                if not skip_errors and r.error is not None:
-                    failed = True
-                return failed
-
-            results = scan(
+            selection = select_games(
                 files,
+                filt,
                 deep=not quick,
                 cache=cache,
                 jobs=jobs,
                 timeout=timeout,
+                keep_duplicates=keep_duplicates,
+                max_games=max_games,
                 on_result=on_result,
-                stop=stop,
+                stop=None if skip_errors else (lambda r: r.error is not None),
             )
     finally:
         if log is not None:
             log.close()
         if cache is not None:
             cache.close()
-    kept, rejected = filt.apply(results)
-    dupes = [] if keep_duplicates else find_duplicates(kept)
-    dropped = {d.path for d in dupes}
-    kept = [r for r in kept if r.path not in dropped]
-    return _Run(
-        files=len(files),
-        results=results,
-        kept=kept,
-        rejected=dict(rejected),
-        duplicates=dupes,
+    return ScanRun(
+        selection=selection,
+        quick=quick,
         seconds=time.perf_counter() - t0,
-        failed_fast=failed,
         cache_stats=cache.statistics() if cache is not None else None,
     )
 
 
-def _summary(run: _Run, n_files: int) -> dict[str, Any]:
-    from exphil.data import error_summary
-
-    errors = error_summary(run.results)
-    cached = sum(1 for r in run.results if r.cached)
+def _summary(run: ScanRun) -> dict[str, Any]:
+    sel = run.selection
+    errors = sel.errors
     return {
-        "files": n_files,
-        "scanned": len(run.results),
-        "readable": sum(1 for r in run.results if r.error is None),
+        "files": sel.files,
+        "scanned": len(sel.results),
+        "quick": run.quick,
+        "readable": sum(1 for r in sel.results if r.error is None),
         "errors": sum(len(v) for v in errors.values()),
         "errors_by_cause": {k: len(v) for k, v in errors.items()},
-        "rejected_by_filter": {k: v for k, v in run.rejected.items() if k != "error"},
-        "duplicates": len(run.duplicates),
-        "selected": len(run.kept),
-        "selected_frames": sum(r.info.frames for r in run.kept if r.info),
-        "from_cache": cached,
+        "rejected_by_filter": dict(sel.rejected),
+        "rejected_modes": dict(sel.modes),
+        "duplicates": len(sel.duplicates),
+        "selected": len(sel.kept),
+        "selected_frames": sel.frames,
+        "from_cache": sum(1 for r in sel.results if r.cached),
         "seconds": round(run.seconds, 3),
         "stopped_early": run.failed_fast,
     }
@@ -297,17 +428,19 @@ def replays() -> None:
 
 
 @replays.command("scan")
-@_scan_options
+@scan_options()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout.")
 @click.option("--list", "list_games", is_flag=True, help="List the selected games.")
 def scan_cmd(as_json: bool, list_games: bool, show_errors: bool, **kw: Any) -> None:
     """Read every replay: metadata, quality and a specific reason for each broken file.
 
-    Exit status: 0 when the scan completed (broken files are reported, not fatal), 1 with
-    --fail-fast when a file could not be read, 2 for a usage error.
+    A broken file gets the same cause with and without --quick; --quick reads headers only,
+    so a file whose frames are damaged (truncated, corrupt, a parser panic) reads as fine
+    there. Exit status: 0 when the scan completed (broken files are reported, not fatal), 1
+    with --fail-fast when a file could not be read, 2 for a usage error.
     """
-    run = _do_scan(progress=not as_json, **kw)
-    summary = _summary(run, run.files)
+    run = run_selection(**kw)
+    summary = _summary(run)
     if as_json:
         _print_json(run, summary)
     else:
@@ -316,13 +449,14 @@ def scan_cmd(as_json: bool, list_games: bool, show_errors: bool, **kw: Any) -> N
         sys.exit(1)
 
 
-def _print_json(run: _Run, summary: dict[str, Any]) -> None:
+def _print_json(run: ScanRun, summary: dict[str, Any]) -> None:
     from exphil.data import ScanResult
 
-    kept = {r.path for r in run.kept}
-    dupes = {d.path: d for d in run.duplicates}
+    sel = run.selection
+    kept = {r.path for r in sel.kept}
+    dupes = {d.path: d for d in sel.duplicates}
     files: list[dict[str, Any]] = []
-    for r in run.results:
+    for r in sel.results:
         assert isinstance(r, ScanResult)
         entry = msgspec.to_builtins(r)
         if r.error is not None:
@@ -342,51 +476,90 @@ def _print_json(run: _Run, summary: dict[str, Any]) -> None:
     sys.stdout.write(msgspec.json.encode(doc).decode() + "\n")
 
 
-def _print_scan(run: _Run, summary: dict[str, Any], show_errors: bool, list_games: bool) -> None:
-    from rich.table import Table
+#: what a quick scan cannot see, said under its counts
+QUICK_NOTE = (
+    "--quick read headers only: a file whose frames are damaged (truncated, corrupt, a parser "
+    "panic) counts as readable here; a full scan (without --quick) finds those. Broken "
+    "files found here have the same cause in a full scan."
+)
 
-    from exphil.data import error_summary
+
+def print_breakdown(out: Any, run: ScanRun, show_errors: bool, indent: str = "  ") -> None:
+    """The broken files by cause (each file with its reason when ``show_errors``), the files
+    filtered out by rule (modes named) and the copies dropped. Paths print without markup."""
+    from rich.text import Text
+
+    from exphil.data import describe_rejections
+
+    sel = run.selection
+    errors = sel.errors
+    if errors:
+        details = {r.path: r.error for r in sel.results if r.error is not None}
+        for cause, paths in errors.items():
+            out.print(
+                Text(indent)
+                + Text(cause, style="red")
+                + Text(f" ({len(paths)}): {_CAUSE_HELP.get(cause, cause)}")
+            )
+            if show_errors:
+                for p in paths:
+                    out.print(f"{indent}  {p}: {details[p].detail}", markup=False)
+    if sel.rejected:
+        out.print(f"filtered out: {describe_rejections(sel.rejected, sel.modes)}", markup=False)
+    if sel.duplicates:
+        out.print(f"duplicates skipped: {len(sel.duplicates)}")
+        if show_errors:
+            for d in sel.duplicates:
+                out.print(f"{indent}  {d.path} = {d.original} (same {d.reason})", markup=False)
+
+
+def game_length(frames: int) -> str:
+    """``m:ss`` at 60 frames/s (``?`` for 0: a quick scan of a replay without the frame count
+    in its metadata)."""
+    if frames <= 0:
+        return "?"
+    seconds = round(frames / 60)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _print_scan(run: ScanRun, summary: dict[str, Any], show_errors: bool, list_games: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
 
     out = _console()
     s = summary
+    cached = f", {s['from_cache']} from the cache" if not run.quick else ", headers only"
     out.print(
         f"[bold]{s['files']}[/] files: [green]{s['readable']} readable[/], "
-        f"[red]{s['errors']} broken[/] ({s['seconds']:.2f} s, {s['from_cache']} from the cache)"
+        f"[red]{s['errors']} broken[/] ({s['seconds']:.2f} s{cached})"
     )
-    errors = error_summary(run.results)
-    if errors:
-        details = {r.path: r.error for r in run.results if r.error is not None}
-        for cause, paths in errors.items():
-            out.print(f"  [red]{cause}[/] ({len(paths)}): {_CAUSE_HELP.get(cause, cause)}")
-            if show_errors:
-                for p in paths:
-                    out.print(f"    {p}: {details[p].detail}", markup=False)
-    if s["rejected_by_filter"]:
-        parts = ", ".join(f"{k} {v}" for k, v in s["rejected_by_filter"].items())
-        out.print(f"filtered out: {parts}")
-    if run.duplicates:
-        out.print(f"duplicates skipped: {len(run.duplicates)}")
-        if show_errors:
-            for d in run.duplicates:
-                out.print(f"    {d.path} = {d.original} (same {d.reason})", markup=False)
+    print_breakdown(out, run, show_errors)
     hours = s["selected_frames"] / 60 / 3600
     out.print(
         f"[bold]{s['selected']} games selected[/] ({s['selected_frames']} frames, {hours:.2f} h)"
     )
-    if list_games and run.kept:
-        table = Table("file", "stage", "players", "length", "quality", box=None)
-        for r in run.kept:
+    if run.quick:
+        out.print(QUICK_NOTE, style="dim")
+    if list_games and run.selection.kept:
+        table = Table(box=None)
+        table.add_column("file", overflow="fold")
+        table.add_column("stage")
+        table.add_column("players")
+        table.add_column("length (m:ss)", justify="right")
+        table.add_column("quality", justify="right")
+        for r in run.selection.kept:
             info = r.info
+            assert info is not None  # selected games are readable
             players = " vs ".join(
                 (p.character.display_name if p.character is not None else "?")
                 + (" (CPU)" if p.type == "cpu" else "")
                 for p in info.players
             )
             table.add_row(
-                os.path.basename(r.path),
+                Text(os.path.basename(r.path)),  # user text: never markup
                 info.stage.display_name if info.stage is not None else "?",
                 players,
-                f"{info.duration_s / 60:.1f} min",
+                game_length(info.frames),
                 f"{r.quality.score:.0f}" if r.quality else "-",
             )
         out.print(table)
@@ -395,17 +568,18 @@ def _print_scan(run: _Run, summary: dict[str, Any], show_errors: bool, list_game
 
 
 @replays.command("stats")
-@_scan_options
+@scan_options()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout.")
 def stats_cmd(as_json: bool, show_errors: bool, **kw: Any) -> None:
     """Distributions over the selected games: characters, stages, versions, lengths, quality."""
     from rich.table import Table
+    from rich.text import Text
 
     from exphil.data import corpus_statistics
 
-    run = _do_scan(progress=not as_json, **kw)
-    stats = corpus_statistics(run.kept)
-    summary = _summary(run, run.files)
+    run = run_selection(**kw)
+    stats = corpus_statistics(run.selection.kept)
+    summary = _summary(run)
     if as_json:
         sys.stdout.write(msgspec.json.encode({"summary": summary, "stats": stats}).decode() + "\n")
     else:
@@ -422,7 +596,7 @@ def stats_cmd(as_json: bool, show_errors: bool, **kw: Any) -> None:
             table = Table(title.replace("_", " "), "count", "share", box=None, title_justify="left")
             total = sum(counts.values())
             for k, v in counts.items():
-                table.add_row(k, str(v), f"{100 * v / total:.1f} %")
+                table.add_row(Text(k), str(v), f"{100 * v / total:.1f} %")
             out.print(table)
         q = stats["quality"]
         if q["median"] is not None:
@@ -430,5 +604,7 @@ def stats_cmd(as_json: bool, show_errors: bool, **kw: Any) -> None:
                 f"quality: min {q['min']}, q1 {q['q1']}, median {q['median']}, q3 {q['q3']}, "
                 f"max {q['max']}"
             )
+        if run.quick:
+            out.print(QUICK_NOTE, style="dim")
     if run.failed_fast:
         sys.exit(1)

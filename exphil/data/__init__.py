@@ -1,5 +1,5 @@
 """The replay corpus: discovery, validation, scanning, filters, duplicates, quality,
-statistics and the parsed-game cache."""
+statistics, selection (scan + filter + duplicates) and the parsed-game cache."""
 
 from exphil.data._files import (
     MIN_SLP_BYTES,
@@ -19,6 +19,13 @@ from exphil.data.corpus import (
 )
 from exphil.data.quality import WEIGHTS, Quality, quality
 from exphil.data.scan import DEFAULT_TIMEOUT_S, ScanError, ScanResult, default_jobs, scan
+from exphil.data.select import (
+    MODE_NAMES,
+    RULE_NAMES,
+    Selection,
+    describe_rejections,
+    select_games,
+)
 
 __all__ = [
     "discover",
@@ -42,6 +49,11 @@ __all__ = [
     "find_duplicates",
     "corpus_statistics",
     "error_summary",
+    "select_games",
+    "Selection",
+    "describe_rejections",
+    "MODE_NAMES",
+    "RULE_NAMES",
     "Quality",
     "quality",
     "WEIGHTS",

@@ -5,8 +5,11 @@ Layout under the cache root (``--cache-dir``, else ``$EXPHIL_CACHE_DIR``, else
 
     index.sqlite                      path, size, mtime, inode -> content hash (a speed-up only)
     games-p{PARSER}-peppi{VER}/ab/abcd….exg   one parsed 1v1 game (header + raw columns)
-    meta-p{PARSER}-peppi{VER}/ab/abcd….json   a file that is not a 1v1 game: its metadata, or
-                                              its (deterministic) parse error
+    meta-m{META}-p{PARSER}-peppi{VER}/ab/abcd….json
+                                      a file that is not a 1v1 game: its metadata, or its
+                                      (deterministic) parse error; ``META`` is
+                                      :data:`META_VERSION`, raised when the scan classifies
+                                      errors differently
 
 Keys are the BLAKE2b-128 of the replay's bytes; the directory names carry the parser version
 and peppi-py's version, so an upgrade never reads an older parse. The index only saves
@@ -62,6 +65,9 @@ __all__ = [
 ]
 
 MAGIC = b"EXGAME01"
+#: the meta entries' version: 2 since a deep scan reads the header first (a file whose header
+#: peppi-py rejects is "unsupported" at both depths, no longer the panic its frames cause)
+META_VERSION = 2
 _ALIGN = 64
 _TMP_MAX_AGE_S = 3600.0
 
@@ -229,7 +235,7 @@ class GameCache:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
         tag = f"p{PARSER_VERSION}-peppi{_peppi_version()}"
         self.games_dir = self.root / f"games-{tag}"
-        self.meta_dir = self.root / f"meta-{tag}"
+        self.meta_dir = self.root / f"meta-m{META_VERSION}-{tag}"
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._pending: list[tuple[str, int, int, int, str]] = []

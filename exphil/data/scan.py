@@ -8,6 +8,12 @@ Two depths:
 * ``deep=False``: the header only (``skip_frames=True``, about 0.5 ms a file). The frame
   count then comes from the replay's metadata and may be 0 when absent.
 
+One classification at both depths: a deep scan reads the header first, exactly as a quick
+scan does, so a file whose header is the problem (a game end method or a placement peppi-py
+rejects, a file that is not a replay) gets the same cause from both. What only a deep scan
+can find is damage in the frames (``truncated``, ``corrupt``, ``panic`` while reading the
+frames): a quick scan reports such a file as readable.
+
 Files are parsed in a ``WorkerPool`` (``jobs`` processes, a per-file ``timeout``): a panic,
 its Rust backtrace, a hang or a crash of the parser costs one file. ``jobs=0`` parses in the
 calling process (no containment: for tests and benchmarks).
@@ -105,6 +111,10 @@ def _process(task: _Task) -> ScanResult:
             hit = _from_cache(cache, path, size, key)
             if hit is not None:
                 return hit
+        # the header first, as a quick scan reads it: a problem the header shows gets the
+        # same cause at both depths (a single-player mode's game end method is
+        # "unsupported", not the panic the frames of such a file may cause later)
+        read_info(path)
         info, frames = read_any(path)
         q = quality(frames) if frames is not None else None
         fp = fingerprint(frames) if frames is not None else None
