@@ -19,6 +19,7 @@ from exphil.embed._controller import (
     decode_controller,
     encode_controller,
     fit_stick_centers,
+    load_stick_centers,
     save_stick_centers,
 )
 from exphil.embed._delay import delay_pairs, sample_delays
@@ -58,6 +59,7 @@ __all__ = [
     "encode_controller",
     "fit_stick_centers",
     "save_stick_centers",
+    "load_stick_centers",
     "EmbedConfig",
     "Embedded",
     "IdSpec",

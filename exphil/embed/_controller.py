@@ -34,6 +34,7 @@ __all__ = [
     "decode_controller",
     "fit_stick_centers",
     "save_stick_centers",
+    "load_stick_centers",
 ]
 
 AXES: Final = ("main_x", "main_y", "c_x", "c_y")
@@ -45,7 +46,9 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
     axis_buckets: int = 16
     shoulder_buckets: int = 4
-    stick_centers: tuple[float, ...] | None = None  # k-means centers, for all four axes
+    #: k-means centers, for all four axes; a path (str) to a file ``exphil kmeans`` wrote is
+    #: read at once and replaced by its centers (so a saved config holds the values)
+    stick_centers: tuple[float, ...] | str | None = None
 
     def __post_init__(self) -> None:
         if not 2 <= self.axis_buckets <= 254:
@@ -53,6 +56,14 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         if not 1 <= self.shoulder_buckets <= 254:
             raise ValueError(f"shoulder_buckets must be in 1..254, got {self.shoulder_buckets}")
         c = self.stick_centers
+        if isinstance(c, str):
+            try:
+                c = load_stick_centers(c)
+            except ValueError as exc:
+                raise ValueError(
+                    f"stick_centers must be a file exphil kmeans wrote: {exc}"
+                ) from None
+            msgspec.structs.force_setattr(self, "stick_centers", c)
         if c is not None:
             arr = np.asarray(c, dtype=np.float64)
             if len(arr) < 2:
@@ -65,12 +76,7 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     @classmethod
     def from_centers_file(cls, path: str | Path, **kw: Any) -> ControllerConfig:
         """A config using the centers saved by ``exphil kmeans`` (or :func:`save_stick_centers`)."""
-        try:
-            data = json.loads(Path(path).read_text())
-            centers = tuple(float(v) for v in data["centers"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: not a stick-centers file ({exc})") from None
-        return cls(stick_centers=centers, **kw)
+        return cls(stick_centers=str(path), **kw)
 
     @property
     def axis_values(self) -> Array:
@@ -237,6 +243,26 @@ def fit_stick_centers(
     if len(out) < k:
         raise ValueError(f"k-means collapsed to {len(out)} distinct centers; try a smaller k")
     return out
+
+
+def load_stick_centers(path: str | Path) -> tuple[float, ...]:
+    """The centers of a file ``exphil kmeans`` (:func:`save_stick_centers`) wrote. Raises
+    ``ValueError`` naming the file and what is wrong with it."""
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+        centers = tuple(float(v) for v in data["centers"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{path} is not a stick-centers file ({type(exc).__name__}: {exc})"
+        ) from None
+    return centers
 
 
 def save_stick_centers(path: str | Path, centers: Array, **meta: Any) -> None:

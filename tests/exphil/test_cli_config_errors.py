@@ -44,10 +44,16 @@ def config_file(tmp_path: Path, text: str) -> str:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_set_errors_show_bracketed_text_verbatim(command: str) -> None:
-    # the case: a path where a list goes; the hint's example keeps its brackets
+    # the case: stick_centers takes the path of an `exphil kmeans` file now; a
+    # missing one is named
     refused(
-        [command, "--set", "policy.controller.stick_centers=/some/path"],
-        "'/some/path' (from --set policy.controller.stick_centers=/some/path)",
+        [command, "--set", "policy.controller.stick_centers=/some/[/x]"],
+        "/some/[/x] does not exist (from --set policy.controller.stick_centers=/some/[/x])",
+    )
+    # a path where a list goes: the hint's example keeps its brackets
+    refused(
+        [command, "--set", "optim.betas=/some/path"],
+        "'/some/path' (from --set optim.betas=/some/path)",
         "write a list, e.g. [/some/path]",
     )
     refused([command, "--set", "[/x]"], "[/x]: expected --set PATH=VALUE")
