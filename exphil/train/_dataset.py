@@ -5,8 +5,9 @@ Three layers:
 * :func:`build_corpus` finds the replays (``exphil.data.discover``), scans them
   (``exphil.data.scan``), keeps what :class:`~exphil.data.ReplayFilter` accepts, drops copies
   (``find_duplicates``), picks at most ``max_files`` games, loads each game's ``Frames`` from
-  the parsed-game cache and embeds it from each player's side. The arrays go to a store
-  folder that is reused by every later build with the same inputs (see "Store" below).
+  the parsed-game cache and embeds it from each player's side. The arrays go to the store of
+  the configuration, which every later build with the same configs reuses and extends (see
+  "Store" below).
 * :class:`Sampler` turns a set of segments (one segment = one game from one player's side)
   into an epoch of sample descriptors: single rows for the MLP, windows for temporal
   backbones; optional character balancing and per-sample reaction delays.
@@ -15,8 +16,13 @@ Three layers:
   worker threads, identically whatever the number of threads.
 
 Store (``<cache>/embedded/<hash>/``, ``<cache>`` = ``cache_dir`` or
-``exphil.data.default_cache_dir()``; ``<hash>`` covers the sorted game keys, both configs,
-the perspectives, the parser tag and :data:`STORE_FORMAT`)::
+``exphil.data.default_cache_dir()``; ``<hash>`` covers both configs, the perspectives, the
+parser tag and :data:`STORE_FORMAT`, never the games): one store per configuration, holding
+every game ever embedded with it (:mod:`exphil.data.embedded`: append-only, memory-mapped,
+grown under a lock). A build embeds only the games the store does not have yet, so another
+seed's subset, another ``max_files`` or a later run over more of the corpus reuses what is
+there, and the disk holds each game once per configuration (``exphil cache`` shows and
+cleans it)::
 
     dense.npy     float32 [N, D]   the embedding (layout: exphil.embed.describe)
     ids.npy       int16/int64 [N, K]  the learned-id columns
@@ -26,12 +32,15 @@ the perspectives, the parser tag and :data:`STORE_FORMAT`)::
     reward_terms.npy float32 [N, 3] row t's unweighted reward terms for its player (stock,
                                    damage, win: ``exphil.train._returns.reward_terms``)
     segments.npy  structured [S]   offset, length, key, port, character, opponent, stage
-    manifest.json written last: shapes, dtypes, layout, configs, games skipped while embedding
+    manifest.json written last: rows, arrays, layout, configs, games that failed to embed
 
-Rows of one segment are contiguous, segments in (game key, port) order. The folder is built
-under a temporary name and renamed into place once complete, so a crashed or concurrent
-build never leaves a partial store; a store whose manifest is missing or disagrees with its
-files is deleted and rebuilt.
+Rows of one segment are contiguous; a game's perspectives are side by side, games in the
+order they were added (by key within one build). A :class:`Corpus` is the segments of its
+games in (game key, port) order, whatever else the store holds (so a seed's epochs never
+depend on the cache); its arrays are the whole store's (memory-mapped: other games' rows
+are never read).
+A game that cannot be embedded is recorded and not tried again; a store that disagrees with
+its manifest is deleted and rebuilt.
 
 Delay pairing: a sample's input row ``t`` is paired with the controller of row ``t + d`` of
 the same segment, and the input's ``prev.*`` block is replaced by ``ctrl[t + d - 1]``: the
@@ -55,10 +64,8 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import threading
 import time
-import uuid
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -70,7 +77,6 @@ import numpy as np
 import structlog
 import torch
 
-from exphil._atomic import fsync_dir, fsync_file
 from exphil.data import (
     DiscoveryError,
     GameCache,
@@ -80,6 +86,7 @@ from exphil.data import (
     find_duplicates,
     scan,
 )
+from exphil.data.embedded import ArraySpec, ItemFailed, grow_pool, open_pool
 from exphil.embed import (
     AXES,
     ControllerConfig,
@@ -129,7 +136,7 @@ Array = np.ndarray[Any, Any]
 Progress = Callable[[str, int, int], None]
 
 #: bump when the store's content or layout changes (old stores are then never read)
-STORE_FORMAT: Final = 3  # 2: stick ties encode toward neutral; 3: reward_terms
+STORE_FORMAT: Final = 4  # 2: stick ties toward neutral; 3: reward_terms; 4: one store per config
 #: the columns of ``classes.npy`` and the integer targets, in ``exphil.nets`` COMPONENTS order
 CLASS_COMPONENTS: Final = ("main_x", "main_y", "c_x", "c_y", "shoulder")
 #: columns of a sample descriptor (``[B, 4]`` int64): segment index, first row inside the
@@ -344,6 +351,7 @@ class _Report:
     duplicates: int
     not_selected: int
     reused: bool
+    embedded: int = 0  # games embedded by this build (the others were in the store)
 
 
 class Corpus:
@@ -391,14 +399,21 @@ class Corpus:
         self.neutral = _neutral_controller(embed_config, self.prev_columns)
         self.mirror = Mirror.for_configs(embed_config, controller)
         self.value = value or ValueConfig()
-        self.rewards = rewards_from_terms(self.reward_terms, self.value.rewards)
+        # the store may hold other games too: only the rows of these segments are read
+        rewards_from_terms(self.reward_terms[:0], self.value.rewards)  # checks the weights
+        self.rewards = np.zeros(len(self.reward_terms), dtype=np.float32)
+        for a, n in zip(self.offsets.tolist(), self.lengths.tolist(), strict=True):
+            self.rewards[a : a + n] = rewards_from_terms(
+                self.reward_terms[a : a + n], self.value.rewards
+            )
         returns = segment_returns(self.rewards, self.offsets, self.lengths, self.value.discount)
         self.returns = (returns * np.float32(self.value.scale)).astype(np.float32)
 
     @property
     def n_frames(self) -> int:
-        """Rows in the store (frames times perspectives)."""
-        return int(self.dense.shape[0])
+        """Rows of this corpus's segments (frames times perspectives); the store's arrays
+        may hold more (other games embedded with the same configs)."""
+        return int(self.lengths.sum())
 
     @property
     def dense_dim(self) -> int:
@@ -410,9 +425,9 @@ class Corpus:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the stored arrays (on disk, memory-mapped)."""
+        """Bytes of this corpus's rows in the store (on disk, memory-mapped)."""
         arrays = (self.dense, self.ids, self.buttons, self.classes, self.ctrl, self.reward_terms)
-        return sum(int(a.nbytes) for a in arrays)
+        return self.n_frames * sum(int(a.itemsize) * int(a.shape[1]) for a in arrays)
 
     @property
     def game_keys(self) -> tuple[str, ...]:
@@ -446,6 +461,7 @@ class Corpus:
             "not_selected": r.not_selected,
             "store": str(self.store),
             "reused": r.reused,
+            "embedded": r.embedded,
         }
 
     def split(self, val_fraction: float, seed: int) -> tuple[Array, Array]:
@@ -575,15 +591,14 @@ def _select(
 
 
 def _store_hash(
-    keys: list[str],
     embed_config: EmbedConfig,
     controller: ControllerConfig,
     ports: tuple[int, ...],
     parser_tag: str,
 ) -> str:
+    """The store's name: what its rows hold (never which games: every selection shares it)."""
     doc = {
         "format": STORE_FORMAT,
-        "games": keys,
         "embed": msgspec.to_builtins(embed_config),
         "controller": msgspec.to_builtins(controller),
         "ports": list(ports),
@@ -606,245 +621,86 @@ def _load_frames(cache: GameCache, r: ScanResult) -> Frames:
     return frames
 
 
-class _Manifest(msgspec.Struct, frozen=True):
-    format: int
-    hash: str
-    rows: int
-    arrays: dict[str, tuple[str, list[int]]]  # name -> (dtype str, shape)
-    dense_columns: list[tuple[str, int]]
-    id_columns: list[str]
-    embed: dict[str, Any]
-    controller: dict[str, Any]
-    ports: list[int]
-    games: int
-    failed: list[dict[str, str]]  # games left out while embedding: key, path, cause, detail
-    created: float
-
-
-def _prune_tmp(parent: Path) -> None:
-    if not parent.is_dir():
-        return
-    now = time.time()
-    for p in parent.iterdir():
-        if p.name.startswith(".tmp-"):
-            with contextlib.suppress(OSError):
-                if now - p.stat().st_mtime >= _TMP_MAX_AGE_S:
-                    shutil.rmtree(p, ignore_errors=True)
-
-
-def _open_store(folder: Path, digest: str) -> tuple[dict[str, Array], _Manifest, Array] | None:
-    """The arrays, manifest and segment table of a complete store, or None (absent). A store
-    that does not match its manifest is deleted (and None returned)."""
-    manifest_path = folder / "manifest.json"
-    if not folder.is_dir():
-        return None
-    try:
-        manifest = msgspec.json.decode(manifest_path.read_bytes(), type=_Manifest)
-        if manifest.format != STORE_FORMAT or manifest.hash != digest:
-            raise ValueError("a different format or key")
-        arrays: dict[str, Array] = {}
-        for name in _ARRAYS:
-            dtype, shape = manifest.arrays[name]
-            mm = np.load(folder / f"{name}.npy", mmap_mode="r")
-            if mm.dtype != np.dtype(dtype) or list(mm.shape) != shape:
-                raise ValueError(f"{name}.npy is {mm.dtype} {mm.shape}, expected {dtype} {shape}")
-            arrays[name] = mm.view(np.ndarray)
-        table = np.load(folder / "segments.npy")
-        if table.dtype != _SEGMENT_DTYPE:
-            raise ValueError("segments.npy has another layout")
-        ends = table["offset"] + table["length"]
-        if len(table) and (int(ends.max()) > manifest.rows or int(table["offset"].min()) < 0):
-            raise ValueError("segments.npy points past the arrays")
-    except (
-        OSError,
-        EOFError,
-        ValueError,
-        KeyError,
-        msgspec.DecodeError,
-        msgspec.ValidationError,
-    ) as exc:
-        log.warning("embedded store damaged, rebuilding", store=str(folder), error=str(exc))
-        shutil.rmtree(folder, ignore_errors=True)
-        return None
-    return arrays, manifest, table
-
-
-def _write_store(
-    folder: Path,
-    digest: str,
-    games: list[ScanResult],
-    cache: GameCache,
-    embed_config: EmbedConfig,
-    controller: ControllerConfig,
-    ports: tuple[int, ...],
-    progress: Progress | None,
-) -> None:
-    """Embed ``games`` (sorted by key) into a new store folder, atomically."""
-    parent = folder.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    _prune_tmp(parent)
-    tmp = parent / f".tmp-{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        _fill_store(tmp, digest, games, cache, embed_config, controller, ports, progress)
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            if not (folder / "manifest.json").is_file():  # not a concurrent builder's store
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another build finished first: use it
-        fsync_dir(parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _fill_store(
-    tmp: Path,
-    digest: str,
-    games: list[ScanResult],
-    cache: GameCache,
-    embed_config: EmbedConfig,
-    controller: ControllerConfig,
-    ports: tuple[int, ...],
-    progress: Progress | None,
-) -> None:
-    failed: list[dict[str, str]] = []
-
-    def fail(r: ScanResult, cause: str, detail: str) -> None:
-        log.warning("game skipped", path=r.path, cause=cause, detail=detail)
-        failed.append({"key": r.key or "", "path": r.path, "cause": cause, "detail": detail})
-
-    # pass 1: lengths (loading is a memory map: cheap), so the arrays get their final size
-    lengths: list[tuple[ScanResult, int]] = []
-    for i, r in enumerate(games):
-        try:
-            n = len(_load_frames(cache, r))
-        except ReplayError as exc:
-            fail(r, exc.cause, exc.detail)
-            continue
-        except (OSError, ValueError) as exc:
-            fail(r, "load", f"{type(exc).__name__}: {exc}")
-            continue
-        if n == 0:
-            fail(r, "empty", "the game has no frames")
-        else:
-            lengths.append((r, n))
-        if progress is not None:
-            progress("load", i + 1, len(games))
-
-    dense_cols = describe(embed_config)
-    dim = sum(w for _, w in dense_cols)
+def _specs(embed_config: EmbedConfig) -> list[ArraySpec]:
+    """The store's arrays (see the module docstring), ``dense`` first."""
+    dim = sum(w for _, w in describe(embed_config))
     specs = id_specs(embed_config)
     id_dtype = np.int16 if all(s.size <= np.iinfo(np.int16).max for s in specs) else np.int64
     prev = _prev_layout(embed_config)
-    prev_cols = np.asarray([o + j for _, o, w in prev for j in range(w)], dtype=np.int64)
-    widths = {
+    widths: dict[str, tuple[Any, int]] = {
         "dense": (np.float32, dim),
         "ids": (id_dtype, len(specs)),
         "buttons": (np.uint8, len(BUTTONS)),
         "classes": (np.uint8, len(CLASS_COMPONENTS)),
-        "ctrl": (np.float32, len(prev_cols)),
+        "ctrl": (np.float32, sum(w for _, _, w in prev)),
         "reward_terms": (np.float32, len(REWARD_TERMS)),
     }
-    total = sum(n for _, n in lengths) * len(ports)
-    out = {
-        name: np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dt, shape=(total, w))
-        for name, (dt, w) in widths.items()
-    }
-    rows: list[tuple[int, int, str, int, int, int, int]] = []
-    offset = 0
-    for i, (r, n) in enumerate(lengths):
-        assert r.info is not None and r.key is not None
-        try:
-            blocks = _embed_game(cache, r, n, ports, embed_config, controller, prev, prev_cols)
-        except ReplayError as exc:
-            fail(r, exc.cause, exc.detail)
-            continue
-        except (OSError, ValueError) as exc:
-            fail(r, "embed", f"{type(exc).__name__}: {exc}")
-            continue
-        players = r.info.players
-        for port, block in zip(ports, blocks, strict=True):
-            for name, arr in block.items():
-                out[name][offset : offset + n] = arr
-            rows.append(
-                (
-                    offset,
-                    n,
-                    r.key,
-                    port,
-                    players[port].character_id,
-                    players[1 - port].character_id,
-                    r.info.stage_id,
-                )
-            )
-            offset += n
-        if progress is not None:
-            progress("embed", i + 1, len(lengths))
-
-    for mm in out.values():
-        mm.flush()
-    del out
-    if offset != total:  # a game failed to embed: shrink the arrays (rare)
-        for name in _ARRAYS:
-            _truncate_npy(tmp / f"{name}.npy", offset)
-    for name in _ARRAYS:
-        fsync_file(tmp / f"{name}.npy")
-    np.save(tmp / "segments.npy", np.asarray(rows, dtype=_SEGMENT_DTYPE))
-    fsync_file(tmp / "segments.npy")
-    arrays_meta: dict[str, tuple[str, list[int]]] = {}
-    for name in _ARRAYS:
-        dt, w = widths[name]
-        arrays_meta[name] = (np.dtype(dt).str, [offset, w])
-    manifest = _Manifest(
-        format=STORE_FORMAT,
-        hash=digest,
-        rows=offset,
-        arrays=arrays_meta,
-        dense_columns=[(n_, w_) for n_, w_ in dense_cols],
-        id_columns=[s.name for s in specs],
-        embed=msgspec.to_builtins(embed_config),
-        controller=msgspec.to_builtins(controller),
-        ports=list(ports),
-        games=len({row[2] for row in rows}),
-        failed=failed,
-        created=time.time(),
-    )
-    with open(tmp / "manifest.json", "wb") as f:
-        f.write(msgspec.json.format(msgspec.json.encode(manifest)))
-        f.flush()
-        os.fsync(f.fileno())
+    return [ArraySpec(name, np.dtype(widths[name][0]), widths[name][1]) for name in _ARRAYS]
 
 
-def _truncate_npy(path: Path, rows: int) -> None:
-    src = np.load(path, mmap_mode="r")
-    tmp = path.with_name(path.name + ".part")
-    dst = np.lib.format.open_memmap(tmp, mode="w+", dtype=src.dtype, shape=(rows, *src.shape[1:]))
-    step = 1 << 16
-    for a in range(0, rows, step):
-        b = min(a + step, rows)
-        dst[a:b] = src[a:b]
-    dst.flush()
-    del dst, src
-    os.replace(tmp, path)
-
-
-def _embed_game(
+def _producer(
     cache: GameCache,
-    r: ScanResult,
-    n: int,
-    ports: tuple[int, ...],
     embed_config: EmbedConfig,
     controller: ControllerConfig,
-    prev: list[tuple[str, int, int]],
-    prev_cols: Array,
-) -> list[dict[str, Array]]:
-    """One game's arrays per perspective (the game's memory map is released on return)."""
-    frames = _load_frames(cache, r)
-    if len(frames) != n:
-        raise ValueError(f"{len(frames)} frames, {n} a moment ago")
-    return [_embed_one(frames, p, embed_config, controller, prev, prev_cols) for p in ports]
+    ports: tuple[int, ...],
+    progress: Progress | None,
+    total: int,
+    transient: list[dict[str, str]],
+) -> Callable[[Any], list[tuple[dict[str, Any], dict[str, Array]]]]:
+    """Embeds one game (a ``ScanResult``) for the store: one segment per port. A game that
+    cannot be loaded or embedded raises ``ItemFailed`` (recorded in the store; a load error
+    other than the replay's own is only counted in ``transient``: it is tried again next
+    time)."""
+    prev = _prev_layout(embed_config)
+    prev_cols = np.asarray([o + j for _, o, w in prev for j in range(w)], dtype=np.int64)
+    done = 0
+
+    def fail(r: ScanResult, cause: str, detail: str, permanent: bool = True) -> ItemFailed:
+        log.warning("game skipped", path=r.path, cause=cause, detail=detail)
+        if not permanent:
+            transient.append({"key": r.key or "", "path": r.path, "cause": cause})
+        return ItemFailed(cause, detail, permanent=permanent)
+
+    def produce(r: ScanResult) -> list[tuple[dict[str, Any], dict[str, Array]]]:
+        nonlocal done
+        assert r.info is not None and r.key is not None
+        done += 1
+        try:
+            frames = _load_frames(cache, r)
+        except ReplayError as exc:
+            raise fail(r, exc.cause, exc.detail) from None
+        except (OSError, ValueError) as exc:
+            raise fail(r, "load", f"{type(exc).__name__}: {exc}", permanent=False) from None
+        if progress is not None:
+            progress("load", done, total)
+        if len(frames) == 0:
+            raise fail(r, "empty", "the game has no frames")
+        try:
+            blocks = [
+                _embed_one(frames, p, embed_config, controller, prev, prev_cols) for p in ports
+            ]
+        except ReplayError as exc:
+            raise fail(r, exc.cause, exc.detail) from None
+        except (OSError, ValueError) as exc:
+            raise fail(r, "embed", f"{type(exc).__name__}: {exc}") from None
+        players = r.info.players
+        out = [
+            (
+                {
+                    "port": port,
+                    "character": players[port].character_id,
+                    "opponent": players[1 - port].character_id,
+                    "stage": r.info.stage_id,
+                },
+                block,
+            )
+            for port, block in zip(ports, blocks, strict=True)
+        ]
+        if progress is not None:
+            progress("embed", done, total)
+        return out
+
+    return produce
 
 
 def _embed_one(
@@ -936,22 +792,39 @@ def build_corpus(
             raise DatasetError(_nothing_usable(where, len(files), counts))
         ports = (0, 1) if data.both_perspectives else (0,)
         games.sort(key=lambda r: (r.key or "", r.path))
-        keys = [r.key or "" for r in games]
-        digest = _store_hash(keys, embed_config, controller_config, ports, cache.games_dir.name)
+        digest = _store_hash(embed_config, controller_config, ports, cache.games_dir.name)
         folder = cache.root / "embedded" / digest
-        opened = _open_store(folder, digest)
-        reused = opened is not None
-        if opened is None:
-            _write_store(
-                folder, digest, games, cache, embed_config, controller_config, ports, progress
-            )
-            opened = _open_store(folder, digest)
-            if opened is None:
-                raise DatasetError(f"the embedded store {folder} could not be read back")
+        specs = _specs(embed_config)
+        existing = open_pool(folder, digest, specs, _SEGMENT_DTYPE)
+        covered = existing.covered if existing is not None else frozenset()
+        del existing
+        transient: list[dict[str, str]] = []
+        produce = _producer(
+            cache,
+            embed_config,
+            controller_config,
+            ports,
+            progress,
+            sum(1 for r in games if r.key not in covered),
+            transient,
+        )
+        meta = {
+            "store_format": STORE_FORMAT,
+            "dense_columns": [[n, w] for n, w in describe(embed_config)],
+            "id_columns": [s.name for s in id_specs(embed_config)],
+            "embed": msgspec.to_builtins(embed_config),
+            "controller": msgspec.to_builtins(controller_config),
+            "ports": list(ports),
+        }
+        pool, embedded = grow_pool(folder, digest, specs, _SEGMENT_DTYPE, games, produce, meta)
     finally:
         cache.close()
-    arrays, manifest, table = opened
-    for f in manifest.failed:
+    keys = {r.key for r in games if r.key is not None}
+    table = pool.segments_of(keys)
+    # (game key, port) order, as a store of these games alone would have: the epochs of a
+    # seed never depend on what else the store holds
+    table = table[np.lexsort((table["port"], table["key"]))]
+    for f in [*pool.failed_of(keys), *transient]:
         counts.skipped[f["cause"]] += 1
     path_of = {r.key: r.path for r in games}
     segments = tuple(
@@ -975,9 +848,10 @@ def build_corpus(
         filtered=dict(counts.filtered),
         duplicates=counts.duplicates,
         not_selected=counts.not_selected,
-        reused=reused,
+        reused=embedded == 0,
+        embedded=embedded,
     )
-    return Corpus(folder, arrays, segments, embed_config, controller_config, report, value)
+    return Corpus(folder, pool.arrays, segments, embed_config, controller_config, report, value)
 
 
 def _nothing_usable(where: str, files: int, counts: _Counts) -> str:
