@@ -109,6 +109,7 @@ def cli(ctx: click.Context, log_json: bool | None, log_level: str, debug: bool) 
 
 
 def _register() -> None:
+    from exphil.cli.cache import cache
     from exphil.cli.ckpt import compare, info, list_cmd
     from exphil.cli.dashboard import dashboard_cmd
     from exphil.cli.eval import eval_cmd
@@ -137,6 +138,7 @@ def _register() -> None:
         learner_cmd,
         worker_cmd,
         dashboard_cmd,
+        cache,
     ):
         cli.add_command(command)
 

@@ -26,6 +26,10 @@ the same key just race to write identical bytes, and an interrupted write leaves
 temporary file (removed by ``prune``), never a partial entry. A damaged entry (bad magic,
 undecodable header, wrong length, or with ``verify=True`` a CRC mismatch) is reported as
 corrupt, deleted, and the caller parses the replay again.
+
+An entry's modification time is its last use: reading it touches it (at most once a day), so
+``exphil cache clean --older-than`` removes what no command read for that long
+(:mod:`exphil.data.housekeeping`).
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ MAGIC = b"EXGAME01"
 META_VERSION = 2
 _ALIGN = 64
 _TMP_MAX_AGE_S = 3600.0
+#: a read marks an entry used (its mtime) when it was last marked longer ago than this
+_TOUCH_EVERY_S = 86400.0
 
 
 class CacheCorrupt(Exception):
@@ -128,6 +134,14 @@ def default_cache_dir() -> Path:
         return Path(env).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "exphil"
+
+
+def _touch(path: Path, mtime: float, every: float = _TOUCH_EVERY_S) -> None:
+    """Mark an entry used (its mtime: ``exphil cache clean --older-than``), at most once per
+    ``every`` seconds; a read-only cache stays as it is."""
+    if time.time() - mtime >= every:
+        with contextlib.suppress(OSError):
+            os.utime(path)
 
 
 def _peppi_version() -> str:
@@ -428,7 +442,9 @@ class GameCache:
 
     def _read(self, file: Path, key: str, verify: bool) -> CachedGame:
         with open(file, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+            st = os.fstat(f.fileno())
+            size = st.st_size
+            _touch(file, st.st_mtime)
             if size < len(MAGIC) + 8:
                 raise CacheCorrupt(f"{file}: {size} bytes")
             try:
@@ -463,7 +479,9 @@ class GameCache:
         try:
             with open(file, "rb") as f:
                 lead = f.read(len(MAGIC) + 8)
-                size = os.fstat(f.fileno()).st_size
+                st = os.fstat(f.fileno())
+                size = st.st_size
+                _touch(file, st.st_mtime)
                 if len(lead) < len(MAGIC) + 8 or lead[: len(MAGIC)] != MAGIC:
                     raise CacheCorrupt(f"{file}: bad magic")
                 (hlen,) = struct.unpack_from("<Q", lead, len(MAGIC))
@@ -497,7 +515,9 @@ class GameCache:
     def load_meta(self, key: str, *, path: str | None = None) -> MetaEntry | None:
         file = self.meta_path(key)
         try:
-            data = file.read_bytes()
+            with open(file, "rb") as f:
+                data = f.read()
+                _touch(file, os.fstat(f.fileno()).st_mtime)
             entry = msgspec.json.decode(data, type=MetaEntry)
         except FileNotFoundError:
             return None
