@@ -20,12 +20,20 @@ Run folder layout (``RUN = PARENT/NAME``, see :func:`prepare_run_dir`)::
 A checkpoint *name* is the stem (``last``, ``best``). Generation 0 is the plain name, generation
 ``g >= 1`` is ``.bak`` (g = 1) or ``.bak.{g-1}``; all three files of one save share a generation.
 
-Save order (:func:`save_checkpoint`): rotate the manifest, the policy and the state one
-generation back (renames), write the policy, write the state, write the manifest, then delete
-generations beyond ``backup_count``. Every write goes to a temp file in the same folder, is
-fsynced, renamed over the target and the folder fsynced, so a file is either the old or the new
-version, never a mix. With ``backup_count=0`` the previous generation still exists until the
-new manifest is written, so even ``--no-backup`` survives a kill during a save.
+Save order (:func:`save_checkpoint`): first the new policy, state and manifest are written
+to temp files in the run folder (each fsynced); a failure there (a full disk, a quota, a
+kill) removes them and leaves every existing file as it was, so no number of failed saves
+can push the last good checkpoint out of its backups. Only then the manifest, the policy
+and the state are rotated one generation back (renames), the temp files renamed into place
+(the manifest last), the folder fsynced and generations beyond ``backup_count`` deleted.
+A file is therefore either the old or the new version, never a mix. With ``backup_count=0``
+the previous generation still exists until the new manifest is in place, so even
+``--no-backup`` survives a kill during a save.
+
+Disk space: a save needs about the size of its tensors (policy and state) free in the run
+folder. A folder with less free space is refused before anything is written, and a write
+that fails for lack of space anyway is reported the same way: :class:`CheckpointSpaceError`
+says how much the save needed and how much was free.
 
 Manifest ``NAME.json`` (format ``exphil-checkpoint/1``)::
 
@@ -55,10 +63,12 @@ which writes on one worker thread while training goes on.
 from __future__ import annotations
 
 import collections
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -85,12 +95,14 @@ from exphil.nets import (
 
 __all__ = [
     "CheckpointError",
+    "CheckpointSpaceError",
     "RunExists",
     "POLICY_SUFFIX",
     "STATE_SUFFIX",
     "MANIFEST_SUFFIX",
     "MANIFEST_FORMAT",
     "MB",
+    "format_bytes",
     "atomic_write",
     "atomic_write_bytes",
     "backup_path",
@@ -137,6 +149,17 @@ class CheckpointError(UserError):
 
 class RunExists(CheckpointError):
     """The run folder already holds checkpoints and overwriting was refused."""
+
+
+class CheckpointSpaceError(CheckpointError):
+    """A save did not fit on the disk (or in the quota) of the run folder. Nothing was
+    replaced: the previous files of every checkpoint are intact. ``needed`` and ``free`` are
+    bytes (``free`` as measured after the failed save's temp files were removed)."""
+
+    def __init__(self, message: str, *, needed: int, free: int | None) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.free = free
 
 
 # --------------------------------------------------------------------------- atomic files
@@ -467,6 +490,82 @@ def _int_or_none(*values: Any) -> int | None:
     return None
 
 
+def _tree_bytes(value: Any) -> int:
+    """Bytes of the tensors in a training-state tree (what its file holds, less overhead)."""
+    if isinstance(value, Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, Mapping):
+        return sum(_tree_bytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_tree_bytes(v) for v in value)
+    return 0
+
+
+def _policy_bytes(policy: Policy | PolicySnapshot) -> int:
+    return sum(t.numel() * t.element_size() for t in policy.state_dict().values())
+
+
+#: files besides the tensors: headers, pickle framing, the manifest (an estimate's slack)
+_SAVE_OVERHEAD: Final = 256_000
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """Bytes free to this user in ``folder``'s file system (None: unknown)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def format_bytes(n: int | float) -> str:
+    """A size for messages, in decimal units: ``850 kB``, ``12.3 MB``, ``1.25 GB``."""
+    if n >= 1e9:
+        return f"{n / 1e9:.2f} GB"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e3:.0f} kB"
+
+
+def _space_errno(exc: BaseException) -> int | None:
+    """ENOSPC or EDQUOT when ``exc`` (or what caused it) is an out-of-space error."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return current.errno
+        text = str(current)  # writers in Rust or C++ report it in words (safetensors, torch)
+        for code in (errno.ENOSPC, errno.EDQUOT):
+            if os.strerror(code) in text:
+                return code
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _previous_step(manifest_path: Path) -> str:
+    try:
+        step = json.loads(manifest_path.read_bytes()).get("step")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f" (step {step})" if type(step) is int else ""
+
+
+def _space_error(
+    run: Path, name: str, needed: int, free: int | None, reason: int | None
+) -> CheckpointSpaceError:
+    what = "the disk quota is exceeded" if reason == errno.EDQUOT else "not enough disk space"
+    have = f", {format_bytes(free)} free" if free is not None else ""
+    previous = _previous_step(run / f"{name}{MANIFEST_SUFFIX}")
+    return CheckpointSpaceError(
+        f"checkpoint {name!r} not saved in {run}: {what} (the save needs about "
+        f"{format_bytes(needed)}{have}); nothing was replaced: the previous {name!r}"
+        f"{previous}, every other checkpoint and their backups are intact. Free some space "
+        "(each save also keeps checkpoint.backup_count backups of every file) and resume",
+        needed=needed,
+        free=free,
+    )
+
+
 def save_checkpoint(
     run_dir: str | os.PathLike[str],
     name: str,
@@ -478,13 +577,18 @@ def save_checkpoint(
     warn_mb: float | None = None,
 ) -> SavedCheckpoint:
     """Write ``RUN/NAME.safetensors``, ``RUN/NAME.state.pt`` and, last, the manifest
-    ``RUN/NAME.json``, each atomically, after rotating the previous generation to backups.
+    ``RUN/NAME.json``: all three to temp files first, then the previous generation is
+    rotated to backups and the new files renamed into place (see the module docstring).
 
     ``policy`` is a live :class:`Policy` (synchronous saves) or a :class:`PolicySnapshot`
     (background saves). ``metadata`` (JSON-able) goes into the safetensors header; ``step``
     and ``epoch`` (ints, taken from ``state`` or else ``metadata``) are added to it and to the
     manifest. ``backup_count`` generations are kept besides the new one (0: none once the new
-    one is complete). ``warn_mb`` > 0 adds (and logs) a warning for a file larger than that."""
+    one is complete). ``warn_mb`` > 0 adds (and logs) a warning for a file larger than that.
+
+    A save that does not fit on the disk raises :class:`CheckpointSpaceError` (how much it
+    needed, how much was free) and changes no existing file; so does any other failure
+    before the new files are complete."""
     if backup_count < 0:
         raise ValueError(f"backup_count must be >= 0, got {backup_count}")
     _check_name(name)
@@ -500,33 +604,60 @@ def save_checkpoint(
             meta.setdefault(key, value)
     started = time.perf_counter()
 
-    # The manifest goes first: from here until the new one is written, generation 0 has none
-    # and loading falls back to the previous generation (or finds its files by hash).
-    for path in (manifest_path, policy_path, state_path):
-        rotate_backups(path, max(backup_count, 1))
-    save_policy(policy, policy_path, metadata=meta)  # type: ignore[arg-type]  # duck-typed
-    _atomic.fsync_dir(run)
-    save_training_state(state_path, state)
-    policy_bytes = policy_path.stat().st_size
-    state_bytes = state_path.stat().st_size
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "name": name,
-        "step": step,
-        "epoch": epoch,
-        "saved_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "policy": {
-            "file": policy_path.name,
-            "bytes": policy_bytes,
-            "sha256": _sha256(policy_path),
-        },
-        "state": {
-            "file": state_path.name,
-            "bytes": state_bytes,
-            "sha256": _sha256(state_path),
-        },
-    }
-    atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=1) + "\n").encode())
+    needed = _policy_bytes(policy) + _tree_bytes(state) + _SAVE_OVERHEAD
+    free = _free_bytes(run)
+    if free is not None and free < needed:
+        raise _space_error(run, name, needed, free, None)
+
+    # 1. the new generation, complete, under temp names: a failure leaves every file as it was
+    staged = [_atomic.temp_path(p) for p in (policy_path, state_path, manifest_path)]
+    staged_policy, staged_state, staged_manifest = staged
+    try:
+        try:
+            save_policy(policy, staged_policy, metadata=meta)  # type: ignore[arg-type]  # duck-typed
+            save_training_state(staged_state, state)
+            policy_bytes = staged_policy.stat().st_size
+            state_bytes = staged_state.stat().st_size
+            manifest = {
+                "format": MANIFEST_FORMAT,
+                "name": name,
+                "step": step,
+                "epoch": epoch,
+                "saved_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "policy": {
+                    "file": policy_path.name,
+                    "bytes": policy_bytes,
+                    "sha256": _sha256(staged_policy),
+                },
+                "state": {
+                    "file": state_path.name,
+                    "bytes": state_bytes,
+                    "sha256": _sha256(staged_state),
+                },
+            }
+            atomic_write_bytes(staged_manifest, (json.dumps(manifest, indent=1) + "\n").encode())
+        except Exception as exc:
+            for path in staged:
+                path.unlink(missing_ok=True)
+            free = _free_bytes(run)
+            reason = _space_errno(exc)
+            # a write error with (nearly) no room left is the disk, whatever the writer said
+            if reason is not None or (free is not None and free < needed * 1.05 + 1_000_000):
+                raise _space_error(run, name, needed, free, reason) from exc
+            raise
+
+        # 2. commit: rotate the previous generation back, rename the new one in (renames
+        # only); the manifest goes first and comes back last, so until the new one is in
+        # place loading finds the previous generation complete (or its files by hash)
+        for path in (manifest_path, policy_path, state_path):
+            rotate_backups(path, max(backup_count, 1))
+        os.replace(staged_policy, policy_path)
+        os.replace(staged_state, state_path)
+        os.replace(staged_manifest, manifest_path)
+        _atomic.fsync_dir(run)
+    finally:
+        for path in staged:  # after an interrupt (KeyboardInterrupt) or a failed rename
+            path.unlink(missing_ok=True)
     for path in (policy_path, state_path, manifest_path):
         _prune_backups(path, backup_count)
 

@@ -5,6 +5,8 @@ moment, the background saver, run-folder overwrite protection, size warnings, li
 from __future__ import annotations
 
 import collections
+import errno
+import json
 import os
 import pickle
 import random
@@ -338,10 +340,157 @@ def test_a_save_that_fails_midway_leaves_the_previous_checkpoint_loadable(
     with pytest.raises(SystemExit):
         save_checkpoint(tmp_path, "last", policy, {"step": 2}, backup_count=0)
     assert temp_files(tmp_path) == []
-    loaded = load_checkpoint(tmp_path)  # the new policy file is there, its state is not
-    assert loaded.state["step"] == 1 and loaded.generation == 1
+    loaded = load_checkpoint(tmp_path)  # nothing was replaced: the new files were temp files
+    assert loaded.state["step"] == 1 and loaded.generation == 0 and loaded.warnings == []
     assert all(bool((p == 1.0).all()) for p in loaded.policy.parameters())
-    assert "incomplete or inconsistent" in loaded.warnings[0]
+
+
+def test_a_full_disk_never_costs_a_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save that does not fit (refused up front, ENOSPC while writing, or a writer's own
+    error with the disk full), again and again for 'last' and once for 'best': every file of
+    every checkpoint, backups included, is byte for byte what it was, and the error says how
+    much the save needed and how much was free."""
+    policy = small_policy()
+    fill(policy, 1.0)
+    save_checkpoint(tmp_path, "best", policy, {"step": 1}, backup_count=2)
+    for step in (1, 2, 3):
+        fill(policy, float(step))
+        save_checkpoint(tmp_path, "last", policy, {"step": step}, backup_count=2)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real_save_state = ck.save_training_state
+    needed = sum(p.numel() * 4 for p in policy.parameters())
+
+    def out_of_space(path: Path, state: Any) -> None:
+        def write(tmp: Path) -> None:
+            tmp.write_bytes(b"x" * 1000)  # a part written, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+
+        atomic_write(path, write)
+
+    # refused before anything is written: 5 kB free
+    monkeypatch.setattr(ck, "_free_bytes", lambda folder: 5_000)
+    with pytest.raises(ck.CheckpointSpaceError) as refused:
+        save_checkpoint(tmp_path, "last", policy, {"step": 4}, backup_count=2)
+    message = str(refused.value)
+    assert "the save needs about" in message and "5 kB free" in message
+    assert "previous 'last' (step 3)" in message and "intact" in message
+    assert refused.value.needed >= needed and refused.value.free == 5_000
+    monkeypatch.undo()
+
+    # ENOSPC in the middle of the state file, three saves of 'last' in a row and a 'best'
+    monkeypatch.setattr(ck, "save_training_state", out_of_space)
+    for step, name in ((4, "last"), (5, "last"), (6, "last"), (6, "best")):
+        fill(policy, float(step))
+        with pytest.raises(ck.CheckpointSpaceError, match="not enough disk space") as full:
+            save_checkpoint(tmp_path, name, policy, {"step": step}, backup_count=2)
+        assert isinstance(full.value.__cause__, OSError)
+        assert "MB" in str(full.value) or "kB" in str(full.value)
+
+    # a writer that fails without an errno (torch: "file write failed") on a full disk
+    def torch_failure(path: Path, state: Any) -> None:
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    free = iter([10**12, 1_000])  # room before the save, none after
+    monkeypatch.setattr(ck, "_free_bytes", lambda folder: next(free))
+    monkeypatch.setattr(ck, "save_training_state", torch_failure)
+    with pytest.raises(ck.CheckpointSpaceError, match="1 kB free"):
+        save_checkpoint(tmp_path, "last", policy, {"step": 7}, backup_count=2)
+    # ... but the same failure with room to spare is not blamed on the disk
+    monkeypatch.setattr(ck, "_free_bytes", lambda folder: 10**12)
+    with pytest.raises(RuntimeError, match="file write failed"):
+        save_checkpoint(tmp_path, "last", policy, {"step": 7}, backup_count=2)
+
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp files
+    assert load_checkpoint(tmp_path).state["step"] == 3
+    assert load_checkpoint(tmp_path, "best").state["step"] == 1
+    monkeypatch.setattr(ck, "save_training_state", real_save_state)
+    save_checkpoint(tmp_path, "last", policy, {"step": 8}, backup_count=2)  # room again
+    loaded = load_checkpoint(tmp_path)
+    assert loaded.state["step"] == 8 and loaded.generation == 0
+    assert load_training_state(tmp_path / "last.state.pt.bak")["step"] == 3
+
+
+_TMPFS_SAVES = """
+import json, sys
+from pathlib import Path
+import torch
+from exphil.nets import BackboneConfig, Policy, PolicyConfig
+from exphil.train import _checkpoint as ck
+
+run = Path(sys.argv[1]) / "run"
+policy = Policy(PolicyConfig(backbone=BackboneConfig(kind="mlp", hidden=64, layers=1)))
+small, large = torch.zeros(100_000), torch.zeros(300_000)  # 0.4 MB, 1.2 MB of state
+ck.save_checkpoint(run, "best", policy, {"step": 1, "big": small}, backup_count=1)
+for step in (1, 2):
+    ck.save_checkpoint(run, "last", policy, {"step": step, "big": small}, backup_count=1)
+before = {p.name: p.read_bytes() for p in run.iterdir()}
+errors = []
+real_free, lies = ck._free_bytes, []
+
+
+def lying_free(folder):  # with a lie pending, the check before writing sees room
+    return 10**12 if lies and lies.pop() else real_free(folder)
+
+
+ck._free_bytes = lying_free
+for lie in (False, True, True, True):
+    lies[:] = [lie]
+    try:
+        ck.save_checkpoint(run, "last", policy, {"step": 9, "big": large}, backup_count=1)
+    except ck.CheckpointSpaceError as exc:
+        errors.append([str(exc), repr(exc.__cause__)])
+after = {p.name: p.read_bytes() for p in run.iterdir()}
+print(json.dumps({"errors": errors, "same": before == after,
+                  "last": ck.load_checkpoint(run).state["step"],
+                  "best": ck.load_checkpoint(run, "best").state["step"]}))
+"""
+
+
+def _private_mounts() -> list[str] | None:
+    """``unshare`` flags that give a private mount namespace where tmpfs can be mounted
+    (as root, or in a user namespace), or None."""
+    unshare = shutil.which("unshare")
+    if unshare is None or not sys.platform.startswith("linux"):
+        return None
+    probe = "d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs $d && umount $d && rmdir $d"
+    for flags in (["-rm"], ["-m"]):
+        done = subprocess.run([unshare, *flags, "sh", "-c", probe], capture_output=True)
+        if done.returncode == 0:
+            return [unshare, *flags]
+    return None
+
+
+@pytest.mark.slow
+def test_a_save_on_a_full_tmpfs_keeps_every_previous_file(tmp_path: Path) -> None:
+    """The same on a real 4 MB tmpfs: a save refused up front, then three whose writes hit
+    ENOSPC (the check before writing fooled): every file as it was, the error in MB."""
+    runner = _private_mounts()
+    if runner is None:
+        pytest.skip("no private mount namespace for a small tmpfs here")
+    script = tmp_path / "saves.py"
+    script.write_text(_TMPFS_SAVES)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    mount = 'mount -t tmpfs -o size=4m tmpfs "$1" && exec "$2" "$3" "$1"'
+    done = subprocess.run(
+        [*runner, "sh", "-c", mount, "sh", str(mnt), sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["same"] and result["last"] == 2 and result["best"] == 1
+    assert len(result["errors"]) == 4
+    for message, _cause in result["errors"]:
+        assert "not enough disk space (the save needs about 2.2 MB, " in message, message
+        assert "previous 'last' (step 2)" in message and "intact" in message
+    assert result["errors"][0][1] == "None"  # refused before writing
+    causes = [cause for _, cause in result["errors"][1:]]
+    assert all("No space left on device" in cause for cause in causes), causes
 
 
 def test_a_torn_pair_falls_back_to_the_newest_consistent_backup(tmp_path: Path) -> None:
