@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
@@ -247,3 +247,186 @@ def _player_spec(text: str, parse: Callable[[str], PlayerSpec]) -> PlayerSpec:
         if Path(text).expanduser().exists():
             exc.hint = exc.hint or POLICY_HINT
         raise
+
+
+# --- exphil mock calibrate ------------------------------------------------------------------
+def _scan_options() -> Callable[[Callable[..., None]], Callable[..., None]]:
+    from exphil.cli.replays import scan_options
+
+    return scan_options(exclude=frozenset({"quick", "all_modes", "characters"}))
+
+
+@mock.command()
+@_scan_options()
+@click.option(
+    "--character",
+    "-c",
+    "characters",
+    default="fox,falco",
+    show_default=True,
+    help="Characters to measure (names or aliases, comma-separated); games with none are skipped.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout.")
+@click.option(
+    "--max-files",
+    type=click.IntRange(1),
+    help="Use at most this many games (the first selected, in path order).",
+)
+def calibrate(
+    characters: str,
+    as_json: bool,
+    max_files: int | None,
+    show_errors: bool,
+    no_cache: bool,
+    cache_dir: Path | None,
+    **scan_kw: Any,
+) -> None:
+    """Measure Melee's physics per character from replays, next to the mock's values.
+
+    PATHS are replay files, folders, globs or @lists (default: $EXPHIL_REPLAYS_DIR), read as
+    `exphil replays scan` reads them (1v1 games, copies once, broken files listed by cause).
+    Per character: gravity, terminal and fast-fall speeds, jump squat, full/short-hop and
+    double-jump velocities, apex heights, air drift limit, dash and run speeds, landing lag
+    (median, IQR, samples), Melee's published value, the mock's value and mock/measured; and
+    the damage of its most frequent hitting actions. See docs/mockenv.md, section
+    'Calibration'. Exit status: 0 when measured, 1 with --fail-fast on a broken file, 2 for a
+    usage error (a bad path, an unknown character, no readable game with those characters).
+    """
+    import sys
+    import tempfile
+
+    import msgspec
+    from rich.console import Console
+
+    from exphil.cli.replays import print_breakdown, run_selection
+    from exphil.data import GameCache, scan
+    from exphil.envs.calibrate import Collector
+    from exphil.game.ids import character
+
+    names = [c.strip() for c in characters.split(",") if c.strip()]
+    if not names:
+        raise click.BadParameter("name at least one character", param_hint="--character")
+    try:
+        chars = list(dict.fromkeys(character(n) for n in names))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--character") from None
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal:  # a pipe or a file: room for the table's columns
+        out.width = max(out.width, 110)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    report = err if as_json else out
+    with contextlib.ExitStack() as stack:
+        if no_cache:  # the frames still come through a cache: a private one, removed after
+            cache_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="exphil-")))
+        run = run_selection(
+            cache_dir=cache_dir,
+            max_games=max_files,
+            characters=names,
+            progress_label="reading replays",
+            **scan_kw,
+        )
+        sel = run.selection
+        kept = [r for r in sel.kept if r.key is not None]
+        collector = Collector(chars)
+        lost: list[str] = []
+        t0 = time.perf_counter()
+        last = t0
+        with GameCache(cache_dir) as cache:
+            for i, r in enumerate(kept, 1):
+                assert r.key is not None
+                game = cache.load(r.key, path=r.path)
+                if game is None:  # removed since the scan (exphil cache clean): parse again
+                    scan([r.path], cache=cache, jobs=scan_kw.get("jobs"))
+                    game = cache.load(r.key, path=r.path)
+                if game is None:
+                    lost.append(r.path)
+                    continue
+                collector.add(game.frames)
+                now = time.perf_counter()
+                if now - last >= 2.0:
+                    print(f"calibrate: measured {i}/{len(kept)} games", file=sys.stderr)
+                    last = now
+        result = collector.result()
+        seconds = time.perf_counter() - t0
+        broken = sum(len(v) for v in sel.errors.values())
+        report.print(
+            f"{sel.files} files: {collector.games} games measured ({sel.frames:,} frames), "
+            f"{broken} broken, {sum(sel.rejected.values())} filtered out, "
+            f"{len(sel.duplicates)} duplicates ({run.seconds:.1f} s reading, {seconds:.1f} s "
+            "measuring)",
+            markup=False,
+        )
+        print_breakdown(report, run, show_errors)
+        if lost:
+            report.print(
+                f"  {len(lost)} selected games could not be read back from the cache: "
+                + ", ".join(lost),
+                markup=False,
+            )
+        if run.failed_fast:
+            report.print("stopped at the first broken file (--fail-fast)")
+            raise SystemExit(1)
+        if not result.characters:
+            raise UserError(
+                f"none of the {sel.files} files is a readable 1v1 replay with "
+                f"{', '.join(names)} (see above; exphil replays scan PATHS lists each file)"
+            )
+    if as_json:
+        doc = result.to_json()
+        doc["files"] = sel.files
+        doc["broken"] = broken
+        doc["seconds"] = round(run.seconds + seconds, 3)
+        sys.stdout.write(msgspec.json.encode(doc).decode() + "\n")
+        return
+    _print_calibration(out, result)
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{v:.0f}"
+
+
+def _print_calibration(out: Any, result: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    for ch in result.characters:
+        doc = ch.to_json()
+        table = Table(
+            title=f"{escape(doc['character'])}: {doc['games']} games, {doc['frames']:,} frames",
+            title_justify="left",
+        )
+        for col in ("quantity", "measured (median)", "IQR", "samples", "published", "mock"):
+            table.add_column(col, justify="left" if col == "quantity" else "right")
+        table.add_column("mock/measured", justify="right")
+        for key, row in doc["quantities"].items():
+            ratio = row["mock_over_measured"]
+            off = ratio is not None and abs(ratio - 1) > 0.1
+            table.add_row(
+                escape(f"{row['label']} ({row['unit']})"),
+                _fmt(row["median"]),
+                _fmt(row["iqr"]),
+                str(row["samples"]),
+                _fmt(row["published"]),
+                _fmt(row["mock"]),
+                ("[red]" if off else "") + _fmt(ratio, 2) + ("[/]" if off else ""),
+            )
+            del key
+        out.print(table)
+        if doc["damage"]:
+            dmg = Table(title="damage dealt per action (most frequent)", title_justify="left")
+            for col in ("action", "id", "hits", "median damage (%)"):
+                dmg.add_column(col, justify="left" if col == "action" else "right")
+            for d in doc["damage"]:
+                dmg.add_row(
+                    escape(d["name"]),
+                    f"0x{d['action']:X}",
+                    str(d["hits"]),
+                    _fmt(d["median_damage"], 2),
+                )
+            out.print(dmg)
+    out.print(
+        "published: Melee's values where a source is known (see exphil/envs/calibrate.py); "
+        "mock: exphil/envs/_rules.py; red: the mock is more than 10% off"
+    )
