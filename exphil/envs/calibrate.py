@@ -18,7 +18,8 @@ parsed-game cache) and, per character, measures from the recorded ``Frames`` col
 * ``double_jump_vy``: ``vy_self`` on the first frame of ``JUMP_AERIAL_F``/``_B`` (the frame as
   recorded: one frame of gravity may already be applied);
 * ``air_speed``: the plateau of ``|vx_air|`` in free fall with the stick held past 0.8;
-* ``dash_speed``, ``run_speed``: the plateaus of ``|vx_ground|`` in ``DASH`` and ``RUN``;
+* ``dash_initial``: ``|vx_ground|`` on the first frame of a ``DASH`` from a standstill;
+  ``dash_speed``, ``run_speed``: the plateaus of ``|vx_ground|`` in ``DASH`` and ``RUN``;
 * ``landing_lag``: frames in ``LANDING`` (a normal landing from a jump or fall state) before
   another action (players who act late make it longer: read the median with its IQR);
 * damage per action: each rise of the opponent's percent, attributed to the attacker's action
@@ -93,6 +94,7 @@ QUANTITIES: Final[tuple[tuple[str, str, str], ...]] = (
     ("short_hop_apex", "short-hop apex height", "u"),
     ("double_jump_vy", "double-jump initial vy", "u/frame"),
     ("air_speed", "air drift limit", "u/frame"),
+    ("dash_initial", "initial dash speed", "u/frame"),
     ("dash_speed", "dash speed", "u/frame"),
     ("run_speed", "run speed", "u/frame"),
     ("landing_lag", "landing lag (normal)", "frames"),
@@ -159,6 +161,7 @@ def mock_values() -> dict[str, float]:
         "short_hop_apex": _apex(r.SHORT_HOP_VELOCITY, r.GRAVITY),
         "double_jump_vy": r.DOUBLE_JUMP_VELOCITY,
         "air_speed": r.MAX_AIR_SPEED,
+        "dash_initial": r.GROUND_SPEED,
         "dash_speed": r.GROUND_SPEED,
         "run_speed": r.GROUND_SPEED,
         "landing_lag": float(r.LANDING_LAG),
@@ -285,6 +288,10 @@ def player_samples(p: PlayerFrames, opponent: PlayerFrames | None = None) -> dic
     for key, act in (("dash_speed", DASH), ("run_speed", RUN)):
         sel = same & fast_enough & ground & (action[1:] == act)
         out[key].extend(vg[1:][sel].tolist())
+
+    still = vg[:-1] <= PLATEAU_EPS  # from a standstill: no momentum carried in
+    first = np.flatnonzero((action[1:] == DASH) & (action[:-1] != DASH) & ground & still) + 1
+    out["dash_initial"].extend(vg[first][vg[first] > MIN_PLATEAU_SPEED].tolist())
 
     # landing lag of a normal landing from a jump or fall
     for s, e in _runs(action == LANDING):

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[3]
 # the scripted game's constants
 G, V_FULL, V_SHORT, V_DJ = 0.2, 3.0, 1.6, 2.5
 TERMINAL, FAST_FALL = 2.0, 3.0
-SQUAT, LAG, DRIFT, DASH, RUN = 4, 5, 0.9, 1.7, 2.0
+SQUAT, LAG, DRIFT, DASH_INITIAL, DASH, RUN = 4, 5, 0.9, 1.5, 1.7, 2.0
 STAND, KNEE_BEND, JUMP_F, DJ_F, FALL, LANDING = 0x0E, 0x18, 0x19, 0x1B, 0x1D, 0x2A
 DASHING, RUNNING, FSMASH = 0x14, 0x15, 0x3C
 
@@ -78,7 +78,7 @@ def _scripted_game() -> Frames:
     for _ in range(LAG):
         add(LANDING, ground=True)
     add(STAND, ground=True)
-    add(DASHING, ground=True, vg=1.5)
+    add(DASHING, ground=True, vg=DASH_INITIAL)
     for _ in range(5):
         add(DASHING, ground=True, vg=DASH)
     for _ in range(5):
@@ -142,6 +142,7 @@ def test_each_estimator_recovers_the_scripted_constants() -> None:
     exact("short_hop_apex", _apex(V_SHORT, G), 1)
     exact("double_jump_vy", V_DJ, 1)
     exact("air_speed", DRIFT)
+    exact("dash_initial", DASH_INITIAL, 1)
     exact("dash_speed", DASH, 4)
     exact("run_speed", RUN, 4)
     exact("landing_lag", LAG, 2)
