@@ -312,7 +312,7 @@ def calibrate(
         raise click.BadParameter(str(exc), param_hint="--character") from None
     out = Console(highlight=False, soft_wrap=True)
     if not out.is_terminal:  # a pipe or a file: room for the table's columns
-        out.width = max(out.width, 110)
+        out.width = max(out.width, 120)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     report = err if as_json else out
     with contextlib.ExitStack() as stack:
@@ -397,7 +397,7 @@ def _print_calibration(out: Any, result: Any) -> None:
             title=f"{escape(doc['character'])}: {doc['games']} games, {doc['frames']:,} frames",
             title_justify="left",
         )
-        for col in ("quantity", "measured (median)", "IQR", "samples", "published", "mock"):
+        for col in ("quantity", "measured (median)", "IQR", "mode", "samples", "published", "mock"):
             table.add_column(col, justify="left" if col == "quantity" else "right")
         table.add_column("mock/measured", justify="right")
         for key, row in doc["quantities"].items():
@@ -407,6 +407,7 @@ def _print_calibration(out: Any, result: Any) -> None:
                 escape(f"{row['label']} ({row['unit']})"),
                 _fmt(row["median"]),
                 _fmt(row["iqr"]),
+                _fmt(row["mode"]),
                 str(row["samples"]),
                 _fmt(row["published"]),
                 _fmt(row["mock"]),

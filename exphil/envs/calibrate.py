@@ -21,13 +21,13 @@ parsed-game cache) and, per character, measures from the recorded ``Frames`` col
 * ``dash_initial``: ``|vx_ground|`` on the first frame of a ``DASH`` from a standstill;
   ``dash_speed``, ``run_speed``: the plateaus of ``|vx_ground|`` in ``DASH`` and ``RUN``;
 * ``landing_lag``: frames in ``LANDING`` (a normal landing from a jump or fall state) before
-  another action (players who act late make it longer: read the median with its IQR);
+  another action (players who act late make it longer: the mode is the lag itself);
 * damage per action: each rise of the opponent's percent, attributed to the attacker's action
   on that frame.
 
-Every estimate is a median with its interquartile range and the number of samples it rests
-on. :data:`PUBLISHED` holds Melee's published values with their source; :func:`mock_values` the
-mock's current ones (``exphil.envs._rules``).
+Every estimate is a median with its interquartile range, the number of samples it rests on
+and the most frequent value. :data:`PUBLISHED` holds Melee's published values with their
+source; :func:`mock_values` the mock's current ones (``exphil.envs._rules``).
 """
 
 from __future__ import annotations
@@ -170,12 +170,14 @@ def mock_values() -> dict[str, float]:
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """A robust summary of samples: median, quartiles, count."""
+    """A robust summary of samples: median, quartiles, count, and the most frequent value
+    (to 3 decimals; for landing lag, the frame players act on most often)."""
 
     median: float
     q1: float
     q3: float
     n: int
+    mode: float
 
     @property
     def iqr(self) -> float:
@@ -188,7 +190,9 @@ def estimate(samples: Sequence[float] | np.ndarray[Any, Any]) -> Estimate | None
     if a.size == 0:
         return None
     q1, med, q3 = np.percentile(a, [25, 50, 75])
-    return Estimate(float(med), float(q1), float(q3), int(a.size))
+    values, counts = np.unique(np.round(a, 3), return_counts=True)
+    mode = float(values[int(np.argmax(counts))])
+    return Estimate(float(med), float(q1), float(q3), int(a.size), mode)
 
 
 # --- per-player sample extraction ---------------------------------------------------------
@@ -371,6 +375,7 @@ class CharacterCalibration:
                 "q1": None if est is None else est.q1,
                 "q3": None if est is None else est.q3,
                 "iqr": None if est is None else est.iqr,
+                "mode": None if est is None else est.mode,
                 "samples": 0 if est is None else est.n,
                 "published": None if pub is None else pub.value,
                 "published_source": None if pub is None else pub.source,

@@ -129,6 +129,7 @@ def test_each_estimator_recovers_the_scripted_constants() -> None:
         assert e is not None, key
         assert e.median == pytest.approx(value, abs=1e-5), key
         assert e.iqr == pytest.approx(0, abs=1e-5), key  # every sample is the constant
+        assert e.mode == pytest.approx(value, abs=1e-3), key
         if n is not None:
             assert e.n == n, key
 
