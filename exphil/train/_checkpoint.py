@@ -97,6 +97,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointSpaceError",
     "RunExists",
+    "RunInUse",
     "POLICY_SUFFIX",
     "STATE_SUFFIX",
     "MANIFEST_SUFFIX",
@@ -149,6 +150,11 @@ class CheckpointError(UserError):
 
 class RunExists(CheckpointError):
     """The run folder already holds checkpoints and overwriting was refused."""
+
+
+class RunInUse(CheckpointError):
+    """The run folder is held by another process (or another run in this one): a run
+    folder is written by one process at a time."""
 
 
 class CheckpointSpaceError(CheckpointError):
@@ -941,6 +947,11 @@ class BackgroundSaver:
                         log.error("checkpoint_save_failed", name=job.name, error=repr(error))
                 self._cond.notify_all()
 
+    def check(self) -> None:
+        """Re-raise (once) a failed job's exception now, without waiting for the others."""
+        with self._cond:
+            self._raise_error()
+
     def _idle(self) -> bool:
         return not self._pending and self._running is None
 
@@ -1023,7 +1034,11 @@ def _describe_files(files: list[Path]) -> str:
 
 
 def prepare_run_dir(
-    parent: str | os.PathLike[str], name: str, *, overwrite: bool | None = None
+    parent: str | os.PathLike[str],
+    name: str,
+    *,
+    overwrite: bool | None = None,
+    claim: Callable[[Path], Callable[[], None] | str] | None = None,
 ) -> tuple[Path, list[str]]:
     """Create (if needed) and return the run folder ``parent/name`` and user-facing warnings.
 
@@ -1031,36 +1046,69 @@ def prepare_run_dir(
     overwritten: ``overwrite=True`` uses it (files are rotated to backups as they are
     replaced) with a warning listing them; ``overwrite=False`` raises :class:`RunExists`;
     ``overwrite=None`` leaves it alone and uses the first free ``name-2``, ``name-3``, ...
-    with a warning. Temp files of killed saves in the chosen folder are removed."""
+    with a warning. Temp files of killed saves in the chosen folder are removed.
+
+    ``claim(folder)`` (``Run.create`` passes a run-folder lock) takes each candidate folder
+    before its files are looked at: it returns a function that gives the folder back, or a
+    description of the process that holds it. A folder held by another process counts as
+    taken: ``overwrite=None`` moves on to the next name, ``True`` and ``False`` raise
+    :class:`RunInUse`. The folder returned stays claimed; those passed over are given back."""
     if not name or name in (".", "..") or "/" in name or os.sep in name:
         raise ValueError(f"bad run name {name!r}: a single folder name is needed")
     root = Path(parent)
-    folder = root / name
-    warnings: list[str] = []
-    existing = _checkpoint_files(folder)
-    if existing:
-        described = _describe_files(existing)
-        if overwrite is False:
-            raise RunExists(
-                f"run folder {folder} already holds checkpoints: {described}; pass "
-                "--overwrite to replace them (they are rotated to .bak backups as they are "
-                "replaced, unless backups are off) or choose another --name"
-            )
-        if overwrite is True:
-            warnings.append(
-                f"replacing run {name}: {described}; each file is rotated to a .bak backup "
-                "when it is replaced (unless backups are off)"
-            )
-        else:
-            k = 2
-            while _checkpoint_files(root / f"{name}-{k}"):
+    why_not_first = ""
+    k = 1
+    while True:
+        folder = root / (name if k == 1 else f"{name}-{k}")
+        folder.mkdir(parents=True, exist_ok=True)
+        release: Callable[[], None] | None = None
+        if claim is not None:
+            got = claim(folder)
+            if isinstance(got, str):
+                if k == 1 and overwrite is not None:
+                    raise RunInUse(
+                        f"run folder {folder} is in use by {got}: its files cannot be "
+                        f"{'replaced' if overwrite else 'checked'} while that run goes on; "
+                        "wait for it to end (or stop it), or choose another --name"
+                    )
+                if k == 1:
+                    why_not_first = f"is in use by {got}"
                 k += 1
-            folder = root / f"{name}-{k}"
+                continue
+            release = got
+        existing = _checkpoint_files(folder)
+        if not existing:
+            break
+        if k == 1:
+            described = _describe_files(existing)
+            if overwrite is True:
+                warnings = [
+                    f"replacing run {name}: {described}; each file is rotated to a .bak "
+                    "backup when it is replaced (unless backups are off)"
+                ]
+                remove_temp_files(folder)
+                return folder, warnings
+            if release is not None:
+                release()
+            if overwrite is False:
+                raise RunExists(
+                    f"run folder {folder} already holds checkpoints: {described}; pass "
+                    "--overwrite to replace them (they are rotated to .bak backups as they "
+                    "are replaced, unless backups are off) or choose another --name"
+                )
+            why_not_first = f"already exists in {root} ({described}); left untouched"
+        elif release is not None:
+            release()
+        k += 1
+    warnings = []
+    if k > 1:
+        if why_not_first.startswith("is in use"):
+            warnings.append(f"run {name} in {root} {why_not_first}; writing to {folder} instead")
+        else:
             warnings.append(
-                f"run {name} already exists in {root} ({described}); left untouched, writing "
-                f"to {folder} instead (pass --overwrite to replace it)"
+                f"run {name} {why_not_first}, writing to {folder} instead (pass --overwrite "
+                "to replace it)"
             )
-    folder.mkdir(parents=True, exist_ok=True)
     remove_temp_files(folder)
     return folder, warnings
 

@@ -6,6 +6,13 @@
   ``prepare_run_dir`` (an existing run is kept and the new one goes to ``NAME-2`` with a
   warning, unless ``checkpoint.overwrite`` says otherwise); :meth:`Run.resume` reopens the
   folder of a checkpoint loaded by :func:`load_resume_point`;
+* ownership: one process at a time writes a run folder. A :class:`RunLock` (``flock`` on
+  ``RUN/.lock``) is taken when the run opens and held until :meth:`Run.close` or the
+  process's end, so the kernel frees the lock of a crashed or killed process at once (its
+  next owner takes it over; the file stays, naming its last holder). A second run started
+  with the same name at the same moment goes to ``NAME-2`` as for an existing run (or is
+  refused: ``checkpoint.overwrite`` True or False); resuming a run that is still going is
+  refused (:class:`RunInUse`);
 * ``config.yaml``: the run's config (any msgspec Struct), rewritten when the run opens;
 * ``metrics.jsonl`` and the sinks: :meth:`Run.log` appends one JSON object per record and
   hands it to TensorBoard (``output.tensorboard``: ``RUN/tensorboard/``), Weights & Biases
@@ -30,7 +37,10 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +55,10 @@ from exphil.nets import Policy
 from exphil.train._checkpoint import (
     BackgroundSaver,
     CheckpointError,
+    RunInUse,
     load_checkpoint,
     prepare_run_dir,
+    rotate_backups,
     save_checkpoint,
     size_warning,
     snapshot_policy,
@@ -62,7 +74,15 @@ from exphil.train._layers import (
     to_yaml,
 )
 
-__all__ = ["Run", "ResumePoint", "load_resume_point", "resolve_run_config", "Sink"]
+__all__ = [
+    "Run",
+    "RunLock",
+    "RunInUse",
+    "ResumePoint",
+    "load_resume_point",
+    "resolve_run_config",
+    "Sink",
+]
 
 C = TypeVar("C", bound=msgspec.Struct)
 
@@ -74,6 +94,102 @@ log = structlog.get_logger("exphil.train.run")
 
 def _log_warning(text: str) -> None:
     log.warning("run", message=text)
+
+
+#: the lock file in every run folder (hidden: never taken for a checkpoint or a temp file)
+LOCK_FILE = ".lock"
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive lock on ``fd`` without waiting; False when another holds it."""
+    if sys.platform == "win32":  # pragma: no cover - a byte-range lock, freed on exit too
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _command_line() -> str:
+    """This process's command, as a user would recognise it (``exphil train-bc ...``)."""
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if prog in ("exphil", "__main__.py"):  # the console script, or python -m exphil.cli
+        prog = "exphil"
+    return " ".join([prog, *sys.argv[1:]])
+
+
+def _holder(path: Path) -> str:
+    """Who holds the lock at ``path``, as its holder wrote it (a holder that has just taken
+    it writes that a moment later: a short wait for it)."""
+    for _ in range(50):
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            pid, host, since = int(info["pid"]), str(info["host"]), str(info["since"])
+            command = str(info.get("command", ""))
+            break
+        except (OSError, ValueError, KeyError, TypeError):
+            time.sleep(0.01)
+    else:
+        return "another process"
+    who = (
+        "another run in this process"
+        if pid == os.getpid() and host == socket.gethostname()
+        else f"another process (pid {pid} on {host}" + (f": {command}" if command else "") + ")"
+    )
+    return f"{who}, since {since}"
+
+
+class RunLock:
+    """This process's exclusive hold on a run folder: an ``flock`` on ``RUN/.lock`` (see the
+    module docstring). :meth:`acquire` never waits."""
+
+    def __init__(self, folder: Path, fd: int) -> None:
+        self.folder = folder
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, folder: str | os.PathLike[str]) -> RunLock | str:
+        """Take ``folder`` (which must exist), or say who holds it: ``"another process (pid
+        123 on box: exphil train-bc ...), since 2026-12-05T10:00:00Z"``."""
+        d = Path(folder)
+        path = d / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            if not _try_lock(fd):
+                os.close(fd)
+                return _holder(path)
+            info = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "command": _command_line()[:300],
+            }
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+        return cls(d, fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Give the folder back (idempotent; the process's end does it too)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the last descriptor drops the flock
 
 
 def _checkpoint_section(config: Any, given: CheckpointConfig | None) -> CheckpointConfig:
@@ -149,7 +265,10 @@ class Run(Generic[C]):
     """The run folder ``directory`` of a run with ``config`` (see the module docstring).
 
     ``warn(text)`` receives user-facing warnings (an existing run, a large checkpoint, the
-    first Ctrl-C); by default they are logged. ``sinks``: extra metric consumers."""
+    first Ctrl-C); by default they are logged. ``sinks``: extra metric consumers.
+
+    The run holds ``lock`` (taken here when not given) until :meth:`close`: a folder that
+    another process (or another open Run) holds raises :class:`RunInUse`."""
 
     def __init__(
         self,
@@ -160,6 +279,7 @@ class Run(Generic[C]):
         output: OutputConfig | None = None,
         warn: Callable[[str], None] | None = None,
         sinks: Sequence[Sink] = (),
+        lock: RunLock | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.config = config
@@ -169,8 +289,21 @@ class Run(Generic[C]):
         #: set by the first Ctrl-C within :meth:`interruptible` (or by anyone): the loop
         #: ends at its next step boundary with a resumable checkpoint
         self.stop = threading.Event()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "config.yaml").write_text(to_yaml(config))
+        if lock is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            got = RunLock.acquire(self.directory)
+            if isinstance(got, str):
+                raise RunInUse(
+                    f"run folder {self.directory} is in use by {got}: a run folder is "
+                    "written by one process at a time; wait for that run to end (or stop it)"
+                )
+            lock = got
+        self.lock = lock
+        try:
+            (self.directory / "config.yaml").write_text(to_yaml(config))
+        except BaseException:
+            lock.release()
+            raise
         self.metrics_path = self.directory / "metrics.jsonl"
         self._sinks: list[Sink] = list(sinks)
         self._closers: list[Callable[[], Any]] = []
@@ -198,6 +331,7 @@ class Run(Generic[C]):
                 self._closers.append(close)
         except BaseException:
             self._close_sinks()
+            lock.release()
             raise
         self._saver = BackgroundSaver()
 
@@ -217,18 +351,47 @@ class Run(Generic[C]):
         """A new run folder: ``checkpoint.dir`` (default ``$EXPHIL_CHECKPOINTS_DIR``, else
         ``./checkpoints``) / ``checkpoint.name`` (default ``DEFAULT_NAME-YYYYmmdd-HHMMSS``),
         with the overwrite protection of ``checkpoint.overwrite`` (its warnings go to
-        ``warn``; a refusal is a :class:`~exphil.errors.UserError`)."""
+        ``warn``; a refusal is a :class:`~exphil.errors.UserError`). The folder is locked
+        for this run; one that another process holds counts as taken (see the module
+        docstring). A new run's ``metrics.jsonl`` starts empty (an older one becomes
+        ``metrics.jsonl.bak``)."""
         ck = _checkpoint_section(config, checkpoint)
         report = warn or _log_warning
         parent = Path(ck.dir or os.environ.get("EXPHIL_CHECKPOINTS_DIR") or "checkpoints")
         name = ck.name or f"{default_name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        held: dict[Path, RunLock] = {}
+
+        def claim(folder: Path) -> Callable[[], None] | str:
+            got = RunLock.acquire(folder)
+            if isinstance(got, str):
+                return got
+            held[folder] = got
+            return got.release
+
         try:
-            directory, warnings = prepare_run_dir(parent, name, overwrite=ck.overwrite)
-        except (CheckpointError, ValueError, OSError) as exc:
-            raise UserError(str(exc)) from None
-        for w in warnings:
-            report(w)
-        return cls(directory, config, checkpoint=ck, output=output, warn=warn, sinks=sinks)
+            try:
+                directory, warnings = prepare_run_dir(
+                    parent, name, overwrite=ck.overwrite, claim=claim
+                )
+            except CheckpointError:
+                raise
+            except (ValueError, OSError) as exc:
+                raise UserError(str(exc)) from None
+            lock = held[directory]
+            for w in warnings:
+                report(w)
+            # a new run's metrics start empty: an earlier run's (replaced, or one that ended
+            # before its first checkpoint) are kept as a backup
+            metrics = directory / "metrics.jsonl"
+            if metrics.exists():
+                rotate_backups(metrics, max(ck.backup_count, 1))
+        except BaseException:
+            for got in held.values():
+                got.release()
+            raise
+        return cls(
+            directory, config, checkpoint=ck, output=output, warn=warn, sinks=sinks, lock=lock
+        )
 
     @classmethod
     def resume(
@@ -242,7 +405,8 @@ class Run(Generic[C]):
         sinks: Sequence[Sink] = (),
     ) -> Run[C]:
         """Reopen the folder of ``point`` for a run continuing with ``config`` (the saved
-        config with the user's changes): ``config.yaml`` is rewritten, metrics append."""
+        config with the user's changes): ``config.yaml`` is rewritten, metrics append. A run
+        still going in another process raises :class:`RunInUse`."""
         return cls(
             point.run_dir, config, checkpoint=checkpoint, output=output, warn=warn, sinks=sinks
         )
@@ -287,6 +451,12 @@ class Run(Generic[C]):
         """Block until every submitted save is written (re-raises a failed one's error)."""
         self._saver.wait()
 
+    def check(self) -> None:
+        """Re-raise the error of a background save that failed since the last look (a full
+        disk: :class:`~exphil.train._checkpoint.CheckpointSpaceError`), without waiting; a
+        loop calls it every step so it stops at once rather than at its next save."""
+        self._saver.check()
+
     # ------------------------------------------------------------------ Ctrl-C
 
     @contextlib.contextmanager
@@ -330,7 +500,10 @@ class Run(Generic[C]):
         try:
             self._saver.close(raise_errors=raise_errors)
         finally:
-            self._close_sinks()
+            try:
+                self._close_sinks()
+            finally:
+                self.lock.release()
 
     def __enter__(self) -> Self:
         return self

@@ -423,6 +423,8 @@ def train(
                         log(record)
                     rep.train_step(record)
                     group = Metrics()
+                    if run is not None:
+                        run.check()  # a background save failed (a full disk): stop now
                     every = config.checkpoint.every_steps
                     if every and info.step % every == 0:
                         checkpoint("last", None)

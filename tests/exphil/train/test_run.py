@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ from exphil.train import (
     from_yaml_text,
     load_resume_point,
 )
+from exphil.train._checkpoint import load_training_state
+from exphil.train._run import RunInUse
 
 
 def small_policy() -> Policy:
@@ -117,3 +121,82 @@ def test_ctrl_c_sets_stop_then_aborts(tmp_path: Path) -> None:
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGINT)
         assert signal.getsignal(signal.SIGINT) is before
+
+
+# --------------------------------------------------------------------------- one owner
+
+
+def test_a_run_folder_has_one_owner_at_a_time(tmp_path: Path) -> None:
+    cfg = TrainConfig(checkpoint=CheckpointConfig(dir=str(tmp_path), name="r"))
+    warnings: list[str] = []
+    first = Run.create(cfg, default_name="mlp", warn=warnings.append)
+    assert first.directory == tmp_path / "r" and first.lock.held
+    holder = json.loads((first.directory / ".lock").read_text())
+    assert holder["pid"] == os.getpid()
+
+    # a second run of that name while the first is open (no checkpoint yet): NAME-2
+    with Run.create(cfg, default_name="mlp", warn=warnings.append) as second:
+        assert second.directory == tmp_path / "r-2"
+    assert "is in use by another run in this process" in warnings[-1] and "r-2" in warnings[-1]
+    for overwrite in (True, False):  # asked to replace it, or never to take another name
+        strict = msgspec.structs.replace(
+            cfg, checkpoint=msgspec.structs.replace(cfg.checkpoint, overwrite=overwrite)
+        )
+        with pytest.raises(RunInUse, match=r"run folder .*r is in use by"):
+            Run.create(strict, default_name="mlp")
+    with pytest.raises(RunInUse, match="one process at a time"):
+        Run(tmp_path / "r", cfg)
+    first.save("last", small_policy(), {"step": 1, "config": msgspec.to_builtins(cfg)})
+    first.wait()
+    point = load_resume_point(tmp_path / "r", TrainConfig)
+    with pytest.raises(RunInUse):  # resuming a run that is still going
+        Run.resume(point, cfg)
+    first.close()
+    assert not first.lock.held
+    with Run.resume(point, cfg) as again:  # given back on close
+        assert again.lock.held
+
+
+def test_two_runs_started_at_once_with_one_name(tmp_path: Path) -> None:
+    """Two processes open a run named ``r`` at the same moment: one gets ``r``, the other
+    ``r-2``, and every file of each folder (config, metrics, checkpoints and backups) is its
+    own run's. The one killed with its run open leaves a lock that is taken over."""
+    go = tmp_path / "go"
+    racer = Path(__file__).with_name("_run_racer.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = {
+        seed: subprocess.Popen(
+            [sys.executable, str(racer), str(tmp_path / "ck"), str(seed), str(go), mode],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for seed, mode in ((11, "close"), (22, "kill"))
+    }
+    for proc in procs.values():
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready", proc.communicate()[0]
+    go.touch()
+    outputs = {seed: proc.communicate(timeout=60)[0] for seed, proc in procs.items()}
+    assert procs[11].returncode == 0, outputs[11]
+    assert procs[22].returncode == -signal.SIGKILL, outputs[22]
+    folders = {
+        seed: Path(next(x for x in out.splitlines() if x.startswith("dir ")).removeprefix("dir "))
+        for seed, out in outputs.items()
+    }
+    assert sorted(p.name for p in folders.values()) == ["r", "r-2"]
+    second = next(seed for seed, p in folders.items() if p.name == "r-2")
+    assert "ck is in use by another process (pid" in outputs[second]
+    assert "_run_racer.py" in outputs[second] and "r-2 instead" in outputs[second]
+    for seed, folder in folders.items():
+        saved = from_yaml_text((folder / "config.yaml").read_text(), TrainConfig)
+        metrics = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+        assert saved.seed == seed and [m["seed"] for m in metrics] == [seed] * 3
+        for name in ("last.state.pt", "last.state.pt.bak"):
+            assert load_training_state(folder / name)["seed"] == seed, (folder, name)
+    # the killed run's lock is free: resumed at once, from its last save
+    point = load_resume_point(folders[22], TrainConfig)
+    assert point.state["step"] == 3
+    with Run.resume(point, point.config) as resumed:
+        assert json.loads((resumed.directory / ".lock").read_text())["pid"] == os.getpid()
