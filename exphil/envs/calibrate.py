@@ -147,7 +147,8 @@ def _apex(v0: float, gravity: float) -> float:
 
 def mock_values() -> dict[str, float]:
     """The mock's current values (``exphil.envs._rules``; one set for every character). The
-    apex heights are derived from its jump velocities and gravity."""
+    apex heights are derived from its jump velocities and gravity as the mock steps: gravity
+    first, then the move, so its first airborne frame already rises by ``v0 - gravity``."""
     from exphil.envs import _rules as r
 
     return {
@@ -157,8 +158,8 @@ def mock_values() -> dict[str, float]:
         "jump_squat": float(r.JUMP_SQUAT),
         "full_hop_vy": r.JUMP_VELOCITY,
         "short_hop_vy": r.SHORT_HOP_VELOCITY,
-        "full_hop_apex": _apex(r.JUMP_VELOCITY, r.GRAVITY),
-        "short_hop_apex": _apex(r.SHORT_HOP_VELOCITY, r.GRAVITY),
+        "full_hop_apex": _apex(r.JUMP_VELOCITY - r.GRAVITY, r.GRAVITY),
+        "short_hop_apex": _apex(r.SHORT_HOP_VELOCITY - r.GRAVITY, r.GRAVITY),
         "double_jump_vy": r.DOUBLE_JUMP_VELOCITY,
         "air_speed": r.MAX_AIR_SPEED,
         "dash_initial": r.GROUND_SPEED,

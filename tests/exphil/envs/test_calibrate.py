@@ -172,6 +172,51 @@ def test_json_reports_published_mock_and_ratios() -> None:
     assert row["samples"] > 0 and row["iqr"] == pytest.approx(0, abs=1e-5)
 
 
+@pytest.mark.slow
+def test_on_a_mock_game_it_finds_the_mock_rules() -> None:
+    """End to end against a known truth: a mock game (CPU 9 against CPU 5) measured like a
+    replay gives back the constants of exphil/envs/_rules.py."""
+    from exphil.envs import MockConfig, MockEnv
+    from exphil.envs import _rules as R
+    from exphil.game import concat_frames
+    from exphil.players import make_player, parse_player
+
+    cfg = MockConfig(characters=("fox", "falco"), time_limit=2400)
+    env = MockEnv(1, cfg)
+    ids = cfg.character_ids
+    players = [
+        make_player(parse_player(f"cpu:{lv}"), 1, i, seed=i, character=ids[i], stage=cfg.stage_id)
+        for i, lv in enumerate((9, 5))
+    ]
+    frames = env.reset()
+    record = [frames]
+    for _ in range(2400):
+        step = env.step(players[0].act(frames), players[1].act(frames))
+        if step.results:
+            break
+        frames = step.frames
+        record.append(frames)
+    col = Collector([Character.FOX])
+    col.add(concat_frames(record))
+    est = col.result().characters[0].estimates
+    mock = mock_values()
+    for key, value in (
+        ("gravity", R.GRAVITY),
+        ("terminal", -R.TERMINAL),
+        ("jump_squat", R.JUMP_SQUAT),
+        ("air_speed", R.MAX_AIR_SPEED),
+        ("run_speed", R.GROUND_SPEED),
+        ("landing_lag", R.LANDING_LAG),
+    ):
+        e = est[key]
+        assert e is not None and e.mode == pytest.approx(value, abs=1e-3), key
+    # its CPU only short-hops: one take-off value, v0 - gravity as the mock steps
+    hop = est["full_hop_vy"]
+    assert hop is not None and hop.mode == pytest.approx(R.SHORT_HOP_VELOCITY - R.GRAVITY, 1e-3)
+    apex = est["full_hop_apex"]
+    assert apex is not None and apex.mode == pytest.approx(mock["short_hop_apex"], abs=1e-3)
+
+
 def calibrate(*args: str | Path) -> Result:
     return CliRunner(env={"COLUMNS": "250"}).invoke(cli, ["mock", "calibrate", *map(str, args)])
 
