@@ -4,6 +4,8 @@
 idle controllers, or trained policies: see ``exphil.players``) on the mock environment,
 draws it live in the terminal, and can save an animated GIF and a PNG strip of it. ``q``
 (on a terminal) or Ctrl-C stops the game early; what was played is still reported and saved.
+``exphil mock calibrate`` measures Melee's physics per character from replays next to the
+mock's values (``exphil.envs.calibrate``; docs/mockenv.md, section 'Calibration').
 Exit status: 0 when the game was played (or stopped), 2 for a usage error (an unknown player,
 stage or path, a policy that cannot play this game).
 """
