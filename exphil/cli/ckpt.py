@@ -569,14 +569,20 @@ def _flat_diff(prefix: str, x: Any, y: Any) -> list[tuple[str, Any, Any]]:
 def _compare_eval(
     console: Any, a: Path, pa: Any, b: Path, pb: Any, path: Path, max_files: int | None
 ) -> None:
+    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from exphil.train import score_policy
+    from exphil.train import StageProgress, score_policy
 
+    # progress on stderr: a bar on a terminal, log lines otherwise (the tables stay on stdout)
+    err = Console(stderr=True, highlight=False)
     results = []
-    for policy in (pa, pb):
-        results.append(score_policy(policy, [str(path)], max_files=max_files))
+    for label, policy in (("A", pa), ("B", pb)):
+        with StageProgress(err, f"scoring {label}") as progress:
+            results.append(
+                score_policy(policy, [str(path)], max_files=max_files, progress=progress)
+            )
     table = Table(
         title=Text(f"scored on the same games: {path} ({results[0]['val/frames']:,.0f} frames)")
     )

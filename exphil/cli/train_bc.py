@@ -9,6 +9,7 @@ unexpected error. The group's error wrapper (:class:`exphil.cli.ExphilGroup`) pr
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from exphil.errors import UserError
 __all__ = ["train_bc"]
 
 README_HINT = "see README.md, section 'Training a policy (train-bc)'"
+
+#: fields of one invocation, not of the run (how it is watched): a resume takes them from
+#: its own flags only, never from the resumed run's config
+PER_INVOCATION = ("output.verbosity", "output.progress_every_s")
 
 # option name -> (dotted config field, flag as typed)
 _FIELDS: dict[str, tuple[str, str]] = {
@@ -156,7 +161,7 @@ def _cli_overrides(ctx: click.Context, values: dict[str, Any]) -> dict[str, tupl
 @click.option("--quiet", "-q", is_flag=True, help="Errors and the final summary only.")
 @click.option("--debug", is_flag=True, help="Full tracebacks.")
 @click.pass_context
-def train_bc(ctx: click.Context, **values: Any) -> None:
+def train_bc(ctx: click.Context, /, **values: Any) -> None:
     """Train a policy by behavioral cloning on replays.
 
     Configuration layers, later wins: defaults < --preset < --config FILE.yaml <
@@ -192,9 +197,18 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
         config_file=values["config_file"],
         cli=_cli_overrides(ctx, values),
         sets=values["sets"],
+        per_invocation=PER_INVOCATION,
     )
     base = (resume.config, f"checkpoint {resume.path}") if resume is not None else None
     config = resolved.config
+    replays_from = resolved.sources.get("data.replays", "default")
+    stored_replays = replays_from.startswith("checkpoint ")
+    if not stored_replays:
+        # given now: stored absolute, so that --resume works from any folder
+        absolute = [_absolute(p) for p in config.data.replays]
+        config = msgspec.structs.replace(
+            config, data=msgspec.structs.replace(config.data, replays=absolute)
+        )
     quiet = config.output.verbosity == "quiet"
     if base is not None:
         diffs = config_differences(base[0], config)
@@ -219,7 +233,17 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
         )
     for p in config.data.replays:
         if not p.startswith("@") and not any(ch in p for ch in "*?[") and not Path(p).exists():
-            raise UserError(f"replay path {p} does not exist")
+            if not stored_replays:
+                raise UserError(f"replay path {p} does not exist")
+            relative = (
+                "" if os.path.isabs(p) else ", relative to the folder that run was started in"
+            )
+            raise UserError(
+                f"replay path {p} does not exist: it is the resumed run's own data.replays "
+                f"(stored in {resume.path if resume is not None else 'the checkpoint'}"
+                f"{relative}); pass --replays PATH to give the replays again (it replaces "
+                "the stored path)"
+            )
     if config.output.wandb:
         _require("wandb", "--wandb needs the wandb package: pip install wandb")
     if config.output.tensorboard:
@@ -236,23 +260,38 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
         seed = new_seed()
     config = msgspec.structs.replace(config, seed=seed)
     if not quiet:
-        _print_header(console, config, resolved.sources, resolved.preset)
+        _print_header(
+            console,
+            config,
+            resolved.sources,
+            resolved.preset,
+            resumed=resume.path if resume is not None else None,
+        )
 
-    from exphil.train import build_corpus
+    from exphil.train import StageProgress, build_corpus
 
     t0 = time.perf_counter()
-    corpus = build_corpus(
-        config.data,
-        config.policy.embed,
-        config.policy.controller,
-        seed=seed,
-        progress=None if quiet else _progress_printer(console),
-        value=config.value,
-    )
+    with StageProgress(console, "preparing data") as progress:
+        corpus = build_corpus(
+            config.data,
+            config.policy.embed,
+            config.policy.controller,
+            seed=seed,
+            progress=None if quiet else progress,
+            value=config.value,
+        )
     if not quiet:
         _print_dataset(console, corpus, time.perf_counter() - t0)
+    from exphil.train._trainer import check_validation
+
+    # validation too small: an error now, before a run folder is made
+    d = config.data
+    _, val_ids = corpus.split(
+        d.val_fraction, seed, min_games=d.min_val_games, min_frames=d.min_val_frames
+    )
+    held = check_validation(corpus, val_ids, d)
     if values["dry_run"]:
-        _print_dry_run(console, config, corpus)
+        _print_dry_run(console, config, corpus, held)
         return 0
     return _train(config, corpus, seed, resume, console, err)
 
@@ -264,21 +303,47 @@ def _require(module: str, message: str) -> None:
         raise UserError(message)
 
 
-def _progress_printer(console: Any) -> Any:
-    last = [0.0]
-
-    def show(stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done == total or now - last[0] > 2.0:
-            last[0] = now
-            console.print(f"  {stage}: {done}/{total}", highlight=False)
-
-    return show
+def _absolute(path: str) -> str:
+    """A replay path (a file, folder, glob or @list) made absolute against this folder."""
+    if path.startswith("@"):
+        return "@" + os.path.abspath(os.path.expanduser(path[1:]))
+    return os.path.abspath(os.path.expanduser(path))
 
 
-def _print_header(console: Any, config: Any, sources: dict[str, str], preset: str | None) -> None:
+def _group_sources(sources: dict[str, str], skip: set[str]) -> list[tuple[str, list[str]]]:
+    """The fields set by each layer, one group per layer, in a stable order: ``command
+    line`` (each field with its flag), ``--set`` (the assignments), then each preset, file
+    or variable with its fields. Fields from a resumed run's config are left out."""
+    groups: dict[str, list[str]] = {}
+    for field, source in sorted(sources.items()):
+        if field in skip or source.startswith("checkpoint "):
+            continue
+        if source.startswith("command line "):
+            groups.setdefault("command line", []).append(
+                f"{field} ({source.removeprefix('command line ')})"
+            )
+        elif source.startswith("--set "):
+            groups.setdefault("--set", []).append(source)
+        else:
+            groups.setdefault(source, []).append(field)
+    order = {"command line": 0, "--set": 1}
+    return sorted(groups.items(), key=lambda kv: (order.get(kv[0], 2), kv[0]))
+
+
+def _print_header(
+    console: Any,
+    config: Any,
+    sources: dict[str, str],
+    preset: str | None,
+    *,
+    resumed: Path | None = None,
+) -> None:
     from rich.table import Table
     from rich.text import Text
+
+    def origin(path: str) -> str:
+        source = sources.get(path, "default")
+        return "the resumed run" if source.startswith("checkpoint ") else source
 
     table = Table(title="train-bc: resolved configuration", show_lines=False)
     table.add_column("field")
@@ -290,10 +355,11 @@ def _print_header(console: Any, config: Any, sources: dict[str, str], preset: st
         (
             "backbone",
             f"{b.kind} hidden {b.hidden} x {b.layers} layers",
-            sources.get("policy.backbone.kind", "default"),
+            origin("policy.backbone.kind"),
         ),
-        ("replays", ", ".join(config.data.replays), sources.get("data.replays", "default")),
+        ("replays", ", ".join(config.data.replays), origin("data.replays")),
     ]
+    shown = {"policy.backbone.kind", "data.replays"}
     for path in (
         "data.window",
         "data.delay",
@@ -309,18 +375,25 @@ def _print_header(console: Any, config: Any, sources: dict[str, str], preset: st
         value: Any = config
         for part in path.split("."):
             value = getattr(value, part)
-        rows.append((path, str(value), sources.get(path, "default")))
+        rows.append((path, str(value), origin(path)))
+        shown.add(path)
     for r in rows:
         table.add_row(*(Text(cell) for cell in r))  # values and sources hold user text
     console.print(table)
-    others = {k: v for k, v in sources.items() if k not in {r[0] for r in rows}}
-    if others:
+    if resumed is not None:
         console.print(
-            "also set: " + ", ".join(f"{k} ({v})" for k, v in sorted(others.items())),
+            f"base: the resumed run's saved config ({resumed}); fields without another "
+            "source keep its values",
             highlight=False,
             soft_wrap=True,
             markup=False,
         )
+    groups = _group_sources(sources, shown)
+    if groups:
+        console.print("also set:", highlight=False)
+        for source, fields in groups:
+            line = ", ".join(fields) if source == "--set" else f"{source}: {', '.join(fields)}"
+            console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _print_dataset(console: Any, corpus: Any, seconds: float) -> None:
@@ -364,7 +437,23 @@ def _estimate(config: Any, corpus: Any) -> dict[str, float]:
     }
 
 
-def _print_dry_run(console: Any, config: Any, corpus: Any) -> None:
+def _print_dry_run(console: Any, config: Any, corpus: Any, held: dict[str, Any]) -> None:
+    from exphil.train._trainer import degenerate_warning, extended_note
+
+    note = extended_note(held, config.data)
+    if note is not None:
+        console.print(note, highlight=False, soft_wrap=True)
+    if held["games"]:
+        console.print(
+            f"validation: {held['games']} game{'s' * (held['games'] != 1)}, "
+            f"{held['frames']:,} frames ({held['perspectives']} perspectives)",
+            highlight=False,
+        )
+    warning = degenerate_warning(held)
+    if warning is not None:
+        console.print(
+            f"warning: {warning}", style="yellow", highlight=False, soft_wrap=True, markup=False
+        )
     est = _estimate(config, corpus)
     console.print(
         f"dry run: model {est['params']:,.0f} parameters ({est['weights_mb']:.1f} MB of weights); "
@@ -395,7 +484,12 @@ def _train(
         run = Run.resume(resume, config, warn=warn)
     else:
         run = Run.create(config, default_name=config.policy.backbone.kind, warn=warn)
-    reporter = RichReporter(console, config.output.verbosity, epochs=config.epochs)
+    reporter = RichReporter(
+        console,
+        config.output.verbosity,
+        epochs=config.epochs,
+        progress_every=config.output.progress_every_s,
+    )
     with run, run.interruptible():
         try:
             result = train(config, corpus, run, seed=seed, reporter=reporter, resume=resume)
@@ -409,9 +503,9 @@ def _print_summary(console: Any, result: Any, config: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="train-bc: summary")
-    table.add_column("")
-    table.add_column("", overflow="fold")
+    table = Table(title="train-bc: summary", show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
     table.add_row("stopped", result.stopped)
     table.add_row("time", f"{result.seconds / 60:.1f} min")
     table.add_row("epochs / steps", f"{result.epochs_done} / {result.steps:,}")
@@ -419,6 +513,13 @@ def _print_summary(console: Any, result: Any, config: Any) -> None:
         table.add_row(
             "train loss first / last",
             f"{result.train_losses[0]:.4f} / {result.train_losses[-1]:.4f}",
+        )
+    held = result.validation
+    if held.get("games"):
+        table.add_row(
+            "validation set",
+            f"{held['games']} game{'s' * (held['games'] != 1)}, {held['frames']:,} frames "
+            f"({held['frames'] / 3600:.1f} min of play), {held['perspectives']} perspectives",
         )
     if result.best_val_loss is not None:
         table.add_row("best validation loss", f"{result.best_val_loss:.4f}")
@@ -446,6 +547,7 @@ def _print_summary(console: Any, result: Any, config: Any) -> None:
             "c_y": "c-stick y",
             "shoulder": "shoulder",
         }
+        single = set(result.validation.get("single_class") or [])
         for key, label in names.items():
             acc = v.get(f"val/acc/{key}")
             if acc is None:
@@ -454,9 +556,13 @@ def _print_summary(console: Any, result: Any, config: Any) -> None:
             repeat = base.get(f"repeat/acc/{key}")
             notes = [f"chance {chance:.1%}"] if chance is not None else []
             notes += [f"repeat previous {repeat:.1%}"] if repeat is not None else []
+            if key.removesuffix("_exact") in single:
+                notes = ["meaningless: a single class in validation"]
             table.add_row(
                 f"accuracy {label}", f"{acc:.1%}" + (f"  ({', '.join(notes)})" if notes else "")
             )
+    elif result.validation.get("games") == 0:
+        table.add_row("validation", "none (--val-fraction 0)")
     table.add_row("checkpoints", Text(str(result.run_dir)))  # a user's path: no markup
     console.print(table)
     if result.stopped == "interrupted":

@@ -58,7 +58,7 @@ from exphil.train._layers import (
     resolve_config,
     to_yaml,
 )
-from exphil.train._report import RichReporter
+from exphil.train._report import RichReporter, StageProgress
 from exphil.train._returns import (
     REWARD_TERMS,
     discounted_returns,
@@ -119,6 +119,7 @@ __all__ = [
     "train",
     "Reporter",
     "RichReporter",
+    "StageProgress",
     "Corpus",
     "DatasetError",
     "build_corpus",

@@ -133,8 +133,14 @@ class DataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     mirror: bool = False
     #: sample games so each agent character is seen about equally often
     balance_characters: bool = False
-    #: fraction of games (never frames) held out for validation
+    #: fraction of games (never frames) held out for validation (0: no validation)
     val_fraction: float = 0.1
+    #: the least validation a run accepts: games, and frames of play (each game counted
+    #: once, not per player; 3600 = one minute). The split holds out more games than
+    #: val_fraction to reach them (up to half the games), and is an error below them; 0
+    #: turns a check off
+    min_val_games: int = 2
+    min_val_frames: int = 3600
     batch_size: int = 64
     #: loader threads assembling batches, and batches prepared ahead
     workers: int = 2
@@ -149,6 +155,8 @@ class DataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         _check(c, "delay", self.delay, integer=True, lo=0)
         _check(c, "delay_spread", self.delay_spread, integer=True, lo=0)
         _check(c, "val_fraction", self.val_fraction, lo=0, hi=0.9)
+        _check(c, "min_val_games", self.min_val_games, integer=True, lo=0)
+        _check(c, "min_val_frames", self.min_val_frames, integer=True, lo=0)
         _check(c, "batch_size", self.batch_size, integer=True, lo=1)
         _check(c, "workers", self.workers, integer=True, lo=0)
         _check(c, "prefetch", self.prefetch, integer=True, lo=1)
@@ -286,9 +294,14 @@ class CheckpointConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 class OutputConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What a run reports, and where."""
 
+    #: how much train-bc prints (--quiet, --verbose); train-bc takes it from the command
+    #: at hand, never from a resumed run
     verbosity: Literal["quiet", "normal", "verbose"] = "normal"
     #: optimizer steps between train-metric lines in metrics.jsonl (and the progress bar)
     log_every: int = 20
+    #: seconds between progress log lines when the output is not a terminal (0: every
+    #: step); like verbosity, never taken from a resumed run by train-bc
+    progress_every_s: float = 15.0
     tensorboard: bool = False
     wandb: bool = False
     wandb_project: str = "exphil"
@@ -296,6 +309,7 @@ class OutputConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     def __post_init__(self) -> None:
         _check("OutputConfig", "log_every", self.log_every, integer=True, lo=1)
+        _check("OutputConfig", "progress_every_s", self.progress_every_s, lo=0)
         _check_name("OutputConfig", "wandb_project", self.wandb_project)
 
 

@@ -68,7 +68,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, overload
 
@@ -464,28 +464,71 @@ class Corpus:
             "embedded": r.embedded,
         }
 
-    def split(self, val_fraction: float, seed: int) -> tuple[Array, Array]:
-        """``(train_segment_ids, val_segment_ids)``, by game (see :func:`split_games`)."""
-        val_keys = split_games(self.game_keys, val_fraction, seed)
+    def game_frames(self) -> dict[str, int]:
+        """Each game's frames (its longest perspective): both players of a frame count once."""
+        frames: dict[str, int] = {}
+        for s in self.segments:
+            frames[s.key] = max(frames.get(s.key, 0), s.length)
+        return frames
+
+    def split(
+        self, val_fraction: float, seed: int, *, min_games: int = 0, min_frames: int = 0
+    ) -> tuple[Array, Array]:
+        """``(train_segment_ids, val_segment_ids)``, by game (see :func:`split_games`; the
+        minimums hold out more games when the fraction gives too little)."""
+        val_keys = split_games(
+            self.game_keys,
+            val_fraction,
+            seed,
+            frames=self.game_frames() if min_frames else None,
+            min_games=min_games,
+            min_frames=min_frames,
+        )
         is_val = np.asarray([s.key in val_keys for s in self.segments], dtype=bool)
         ids = np.arange(len(self.segments), dtype=np.int64)
         return ids[~is_val], ids[is_val]
 
 
-def split_games(keys: Sequence[str], val_fraction: float, seed: int) -> frozenset[str]:
-    """The validation game keys: the ``round(val_fraction * games)`` games with the lowest
-    hash of ``(seed, key)``, so the choice depends only on the games, never on positions or
-    order, and adding or removing a game moves at most one other game across (a per-game
-    threshold would be as stable but far from the fraction on small corpora: 2 of 3 games
-    in validation at 0.2). With ``0 < val_fraction < 1`` and at least two games, each side
-    gets at least one game."""
+def planned_val_games(games: int, val_fraction: float) -> int:
+    """How many of ``games`` games ``val_fraction`` holds out (before any minimum):
+    ``round(val_fraction * games)``; with ``0 < val_fraction < 1`` and at least two games,
+    each side gets at least one."""
+    n_val = round(val_fraction * games)
+    if 0.0 < val_fraction < 1.0 and games >= 2:
+        n_val = min(max(n_val, 1), games - 1)
+    return n_val
+
+
+def split_games(
+    keys: Sequence[str],
+    val_fraction: float,
+    seed: int,
+    *,
+    frames: Mapping[str, int] | None = None,
+    min_games: int = 0,
+    min_frames: int = 0,
+) -> frozenset[str]:
+    """The validation game keys: the :func:`planned_val_games` games with the lowest hash of
+    ``(seed, key)``, so the choice depends only on the games, never on positions or order,
+    and adding or removing a game moves at most one other game across (a per-game threshold
+    would be as stable but far from the fraction on small corpora: 2 of 3 games in
+    validation at 0.2).
+
+    With validation on (``val_fraction > 0``), when those games are fewer than
+    ``min_games`` or hold fewer than ``min_frames`` frames (``frames``: per key), the next
+    games in the same order are held out too, up to half of the games (training keeps at
+    least the other half); whether the minimum was met is the caller's to check."""
     if not 0.0 <= val_fraction <= 1.0:
         raise DatasetError(f"val_fraction must be in [0, 1], got {val_fraction}")
     unique = sorted(set(keys))
     ranked = sorted(unique, key=lambda k: (_unit_hash(_STREAM_SPLIT, seed, k), k))
-    n_val = round(val_fraction * len(unique))
-    if 0.0 < val_fraction < 1.0 and len(unique) >= 2:
-        n_val = min(max(n_val, 1), len(unique) - 1)
+    n_val = planned_val_games(len(unique), val_fraction)
+    if val_fraction > 0 and (min_games or min_frames):
+        sizes = frames or {}
+        held = sum(sizes.get(k, 0) for k in ranked[:n_val])
+        while n_val < len(unique) // 2 and (n_val < min_games or held < min_frames):
+            held += sizes.get(ranked[n_val], 0)
+            n_val += 1
     return frozenset(ranked[:n_val])
 
 

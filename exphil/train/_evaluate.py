@@ -3,14 +3,30 @@ a folder of replays (``exphil compare --eval``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from exphil.nets import COMPONENTS, Policy
 
-__all__ = ["majority_baseline", "repeat_baseline", "score_policy"]
+__all__ = [
+    "COMPONENT_LABELS",
+    "majority_baseline",
+    "repeat_baseline",
+    "score_policy",
+    "validation_profile",
+]
+
+#: the controller components as the summary names them
+COMPONENT_LABELS: dict[str, str] = {
+    "buttons": "buttons",
+    "main_x": "main stick x",
+    "main_y": "main stick y",
+    "c_x": "c-stick x",
+    "c_y": "c-stick y",
+    "shoulder": "shoulder",
+}
 
 
 def _rows(corpus: Any, segment_ids: Any) -> np.ndarray[Any, Any]:
@@ -18,6 +34,34 @@ def _rows(corpus: Any, segment_ids: Any) -> np.ndarray[Any, Any]:
         np.arange(corpus.offsets[i], corpus.offsets[i] + corpus.lengths[i]) for i in segment_ids
     ]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def validation_profile(corpus: Any, val_ids: Any) -> dict[str, Any]:
+    """What the validation split holds: ``games``, ``frames`` (game frames: each game's
+    longest perspective, so both players of a frame count once), ``perspectives``, and
+    ``single_class``: the controller components whose validation targets take a single
+    value (``buttons``: all eight buttons never change), where accuracy is the chance
+    level whatever the model does."""
+    longest: dict[str, int] = {}
+    for i in val_ids:
+        segment = corpus.segments[int(i)]
+        longest[segment.key] = max(longest.get(segment.key, 0), int(segment.length))
+    single: list[str] = []
+    rows = _rows(corpus, val_ids)
+    if len(rows):
+        buttons = np.asarray(corpus.buttons[rows])
+        if (buttons == buttons[0]).all():
+            single.append("buttons")
+        classes = np.asarray(corpus.classes[rows])
+        for j, name in enumerate(COMPONENTS[1:]):
+            if (classes[:, j] == classes[0, j]).all():
+                single.append(name)
+    return {
+        "games": len(longest),
+        "frames": sum(longest.values()),
+        "perspectives": len(val_ids),
+        "single_class": single,
+    }
 
 
 def majority_baseline(
@@ -109,10 +153,12 @@ def score_policy(
     delay: int = 0,
     batch_size: int = 64,
     seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, float]:
     """Loss and accuracies of ``policy`` (teacher-forced, as in validation) on every game
     of ``replays`` (both perspectives), embedded with the policy's own configs. ``window``
-    defaults to 1 for the MLP and 60 otherwise."""
+    defaults to 1 for the MLP and 60 otherwise. ``progress(stage, done, total)``: the
+    corpus's stages (``scan``, ``load``, ``embed``), then ``score`` per batch."""
     import msgspec
 
     from exphil.train._config import DataConfig, TrainConfig
@@ -122,7 +168,7 @@ def score_policy(
     cfg = policy.config
     win = 1 if not policy.backbone.temporal else (window or 60)
     data = DataConfig(replays=list(replays), max_files=max_files, window=win, delay=delay)
-    corpus = build_corpus(data, cfg.embed, cfg.controller, seed=seed)
+    corpus = build_corpus(data, cfg.embed, cfg.controller, seed=seed, progress=progress)
     ids = np.arange(len(corpus.segments), dtype=np.int64)
     sampler = Sampler(
         corpus,
@@ -137,5 +183,11 @@ def score_policy(
     )
     config = msgspec.structs.replace(TrainConfig(policy=cfg), data=data)
     device = next(policy.parameters()).device
+    total = sampler.n_batches(0)
+
+    def scored(n: int) -> None:
+        if progress is not None:
+            progress("score", n, total)
+
     with BatchLoader(corpus, sampler, epoch=0, mirror=False, workers=1, prefetch=2) as loader:
-        return evaluate(policy, iter(loader), config, device, None)
+        return evaluate(policy, iter(loader), config, device, None, on_batch=scored)

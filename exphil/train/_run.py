@@ -33,6 +33,7 @@ explicitly otherwise.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -242,6 +243,27 @@ def load_resume_point(path: str | os.PathLike[str], root: type[C]) -> ResumePoin
     )
 
 
+def _reset_field(config: Any, parts: Sequence[str]) -> Any:
+    """``config`` with the field at the dotted ``parts`` set back to its default (unchanged
+    when there is no such field or it has no default)."""
+    name = parts[0]
+    if not isinstance(config, msgspec.Struct):
+        return config
+    if len(parts) > 1:
+        child = getattr(config, name, None)
+        if not isinstance(child, msgspec.Struct):
+            return config
+        return msgspec.structs.replace(config, **{name: _reset_field(child, parts[1:])})
+    for f in msgspec.structs.fields(config):
+        if f.name != name:
+            continue
+        if f.default is not msgspec.NODEFAULT:
+            return msgspec.structs.replace(config, **{name: f.default})
+        if f.default_factory is not msgspec.NODEFAULT:
+            return msgspec.structs.replace(config, **{name: f.default_factory()})
+    return config
+
+
 def resolve_run_config(
     family: ConfigFamily[C],
     *,
@@ -250,10 +272,21 @@ def resolve_run_config(
     config_file: str | Path | None,
     cli: Mapping[str, tuple[Any, str]],
     sets: Sequence[str],
+    per_invocation: Sequence[str] = (),
 ) -> tuple[Resolved[C], ResumePoint[C] | None]:
     """A command's config: with ``resume`` (a run folder or checkpoint) the saved config is
-    the base layer under the preset, file, flags and ``--set``; without, the defaults are."""
+    the base layer under the preset, file, flags and ``--set``; without, the defaults are.
+
+    ``per_invocation``: dotted fields that belong to one command, not to the run (e.g.
+    ``output.verbosity``: a run started with ``--quiet`` is not resumed quietly): the saved
+    config's values of those go back to their defaults, in the base layer and in the
+    returned point's ``config``."""
     point = load_resume_point(resume, family.root) if resume is not None else None
+    if point is not None and per_invocation:
+        stored = point.config
+        for path in per_invocation:
+            stored = _reset_field(stored, path.split("."))
+        point = dataclasses.replace(point, config=stored)
     base = (point.config, f"checkpoint {point.path}") if point is not None else None
     resolved = resolve_config(
         family, preset=preset, config_file=config_file, cli=cli, sets=sets, base=base

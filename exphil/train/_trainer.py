@@ -23,7 +23,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,9 +35,9 @@ from torch.nn import functional as F
 
 from exphil.errors import UserError
 from exphil.nets import COMPONENTS, Policy, controller_loss
-from exphil.train._config import TrainConfig
+from exphil.train._config import DataConfig, TrainConfig
 from exphil.train._core import Optimization, bf16_autocast, capture_rng, restore_rng
-from exphil.train._evaluate import majority_baseline
+from exphil.train._evaluate import COMPONENT_LABELS, majority_baseline, validation_profile
 from exphil.train._run import ResumePoint, Run
 
 __all__ = [
@@ -45,6 +45,9 @@ __all__ = [
     "TrainResult",
     "Metrics",
     "compute_loss",
+    "check_validation",
+    "degenerate_warning",
+    "extended_note",
     "train",
     "resolve_device",
     "new_seed",
@@ -101,6 +104,8 @@ class TrainResult:
     train_losses: list[float] = field(default_factory=list)  # one per optimizer step
     #: the trained policy (its raw weights; the EMA average is in the saved files)
     policy: Policy | None = None
+    #: what validation held (see :func:`check_validation`)
+    validation: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -115,6 +120,69 @@ def resolve_device(choice: str) -> torch.device:
 
 def new_seed() -> int:
     return random.SystemRandom().randrange(2**31)
+
+
+def check_validation(corpus: Any, val_ids: Any, data: DataConfig) -> dict[str, Any]:
+    """What the validation split ``val_ids`` holds (games, frames, perspectives, the
+    components with a single class: :func:`~exphil.train._evaluate.validation_profile`),
+    plus ``planned``: the games ``data.val_fraction`` alone holds out (the split holds out
+    more to reach the minimums, up to half the games; see ``split_games``).
+
+    With validation on (``data.val_fraction > 0``) a split smaller than
+    ``data.min_val_games`` games or ``data.min_val_frames`` frames raises a
+    :class:`~exphil.train._dataset.DatasetError` saying what to change: accuracies on one
+    short game say nothing."""
+    from exphil.train._dataset import DatasetError, planned_val_games
+
+    profile = validation_profile(corpus, val_ids)
+    frames_by_game = corpus.game_frames() if hasattr(corpus, "game_frames") else {}
+    total = len(frames_by_game) or len({s.key for s in getattr(corpus, "segments", ())})
+    profile["planned"] = planned_val_games(total, data.val_fraction)
+    if data.val_fraction <= 0:
+        return profile
+    games, frames = profile["games"], profile["frames"]
+    if games >= data.min_val_games and frames >= data.min_val_frames:
+        return profile
+    corpus_frames = sum(frames_by_game.values())
+    raise DatasetError(
+        f"validation holds {games} game{'s' * (games != 1)} ({frames:,} frames, "
+        f"{frames / 60:.0f} s of play) of the corpus's {total} ({corpus_frames:,} frames): "
+        "too little for accuracies that mean anything; at least "
+        f"{data.min_val_games} game{'s' * (data.min_val_games != 1)} and "
+        f"{data.min_val_frames:,} frames are needed (data.min_val_games, "
+        "data.min_val_frames; to reach them the split holds out more than --val-fraction "
+        f"{data.val_fraction:g}, up to half the games). Add replays, hold out more "
+        "(--val-fraction above 0.5), lower the minimum (e.g. --set data.min_val_frames=600), "
+        "or train without validation (--val-fraction 0)"
+    )
+
+
+def extended_note(profile: dict[str, Any], data: DataConfig) -> str | None:
+    """A note when the split held out more games than ``--val-fraction`` alone would."""
+    games, planned = profile.get("games", 0), profile.get("planned", 0)
+    if games <= planned:
+        return None
+    return (
+        f"validation: {games} games held out, not the {planned} of --val-fraction "
+        f"{data.val_fraction:g}, to reach the minimum of {data.min_val_games} games and "
+        f"{data.min_val_frames:,} frames (data.min_val_games, data.min_val_frames)"
+    )
+
+
+def degenerate_warning(profile: dict[str, Any]) -> str | None:
+    """A warning when a validation component has a single class (None otherwise)."""
+    single = profile.get("single_class") or []
+    if not single:
+        return None
+    names = ", ".join(COMPONENT_LABELS.get(c, c) for c in single)
+    games = profile.get("games", 0)
+    one = "never changes" if len(single) == 1 else "never change"
+    return (
+        f"validation is degenerate: {names} {one} in the {games} validation "
+        f"game{'s' * (games != 1)} (a single class): {'its' if len(single) == 1 else 'their'} "
+        "accuracy is the chance level whatever the model does and says nothing about it; "
+        "hold out more or other games (--val-fraction, more replays)"
+    )
 
 
 class Metrics:
@@ -194,8 +262,10 @@ def evaluate(
     config: TrainConfig,
     device: torch.device,
     max_batches: int | None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
-    """Mean loss and accuracies over a validation loader (no gradients, eval mode)."""
+    """Mean loss and accuracies over a validation loader (no gradients, eval mode);
+    ``on_batch(n)`` after the n-th batch (progress)."""
     was = policy.training
     policy.eval()
     m = Metrics()
@@ -206,6 +276,8 @@ def evaluate(
                     break
                 _, values, frames = compute_loss(policy, batch, config, device)
                 m.add(values, frames)
+                if on_batch is not None:
+                    on_batch(i + 1)
     finally:
         policy.train(was)
     return {f"val/{k}": v for k, v in m.means().items()} | {"val/frames": float(m.frames)}
@@ -255,7 +327,10 @@ def train(
             f"the corpus's value targets were made with {corpus_value}, the config says "
             f"{config.value}: build it with build_corpus(..., value=config.value)"
         )
-    train_ids, val_ids = corpus.split(data.val_fraction, seed)
+    train_ids, val_ids = corpus.split(
+        data.val_fraction, seed, min_games=data.min_val_games, min_frames=data.min_val_frames
+    )
+    val_profile = check_validation(corpus, val_ids, data)
     baseline = majority_baseline(
         corpus,
         train_ids,
@@ -359,6 +434,8 @@ def train(
             "batches_per_epoch": epoch_sizes[0],
             "train_segments": len(train_ids),
             "val_segments": len(val_ids),
+            "val_games": val_profile["games"],
+            "val_frames": val_profile["frames"],
             "params": sum(p.numel() for p in policy.parameters()),
             "resumed_at_step": opt.steps if resume is not None else None,
         }
@@ -372,8 +449,15 @@ def train(
         "finished",
         None,
         baseline=baseline,
+        validation=val_profile,
     )
-    log({"kind": "baseline"} | baseline)
+    log({"kind": "baseline"} | baseline | {"validation": val_profile})
+    note = extended_note(val_profile, data)
+    if note is not None:
+        rep.message(note)
+    warning = degenerate_warning(val_profile)
+    if warning is not None:
+        rep.message(warning, "warning")
     last_val: dict[str, float] = {}
     policy.train()
     while prog.epoch < config.epochs and result.stopped == "finished":

@@ -136,7 +136,7 @@ def test_a_checkpoints_dir_with_markup_survives_to_the_summary(
         cli,
         ["train-bc", "--preset", "quick", "-r", str(replays_dir), "--max-files", "2",
          "--max-steps", "2", "--checkpoints-dir", str(parent), "--name", "r[bold]", "--seed", "1",
-         "--quiet"],
+         "--quiet", "--set", "data.min_val_games=1"],
         env={"COLUMNS": "300"},
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from exphil.cli import cli
@@ -28,6 +31,17 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
 def run(*args: str) -> tuple[int, str]:
     res = CliRunner().invoke(cli, list(args))
     return res.exit_code, res.output
+
+
+def events(out: str) -> list[dict[str, Any]]:
+    """The JSON log lines in ``out`` (off a terminal, logs are JSON lines)."""
+    return [json.loads(x) for x in out.splitlines() if x.startswith("{") and '"event"' in x]
+
+
+#: the shared test replays are short games: runs of 3 keep one of them for validation
+SMALL_VALIDATION = ("--set", "data.min_val_games=1", "--set", "data.min_val_frames=0")
+#: a table row of nothing but borders (the summary had one for a header)
+EMPTY_HEADER = re.compile(r"^[┃│](\s+[┃│])+\s*$", re.MULTILINE)
 
 
 def test_user_mistakes_are_short_errors_with_a_pointer(tmp_path: Path, replays_dir: Path) -> None:
@@ -49,13 +63,23 @@ def test_user_mistakes_are_short_errors_with_a_pointer(tmp_path: Path, replays_d
     assert code == 2 and "Traceback" in out
 
 
-def test_dry_run_trains_nothing(tmp_path: Path, replays_dir: Path) -> None:
-    code, out = run(
+def test_dry_run_trains_nothing_and_checks_the_validation_size(
+    tmp_path: Path, replays_dir: Path
+) -> None:
+    args = [
         "train-bc", "--preset", "quick", "-r", str(replays_dir), "--max-files", "3",
-        "--checkpoints-dir", str(tmp_path / "ck"), "--dry-run",
-    )  # fmt: skip
+        "--seed", "2", "--checkpoints-dir", str(tmp_path / "ck"), "--dry-run",
+    ]  # fmt: skip
+    # 3 short games: 1 held out (at most half are) is below the minimum (2 games, 3600 frames)
+    code, out = run(*args)
+    assert code == 2 and "Traceback" not in out, out
+    assert re.search(r"validation holds 1 game \([\d,]+ frames, \d+ s of play\)", out), out
+    assert "at least 2 games and 3,600 frames are needed" in out
+    assert "data.min_val_frames" in out and "--val-fraction 0" in out
+    code, out = run(*args, "--val-fraction", "0.5")
     assert code == 0, out
     assert "Nothing was trained" in out and "parameters" in out and "3 games" in out
+    assert re.search(r"validation: 2 games, [\d,]+ frames \(4 perspectives\)", out), out
     assert not (tmp_path / "ck").exists()
 
 
@@ -64,9 +88,11 @@ def test_a_run_writes_checkpoints_that_the_tools_read(tmp_path: Path, replays_di
     args = [
         "train-bc", "--preset", "quick", "-r", str(replays_dir), "--max-files", "3",
         "--max-steps", "30", "--checkpoints-dir", str(ck), "--name", "r", "--seed", "4",
+        *SMALL_VALIDATION,
     ]  # fmt: skip
     code, out = run(*args)
     assert code == 0, out
+    assert not EMPTY_HEADER.search(out), out  # the summary has no empty header row
     run_dir = ck / "r"
     for name in ("best.safetensors", "best.state.pt", "last.safetensors", "config.yaml"):
         assert (run_dir / name).exists(), name
@@ -87,6 +113,9 @@ def test_a_run_writes_checkpoints_that_the_tools_read(tmp_path: Path, replays_di
         "--eval", str(replays_dir), "--max-files", "2",
     )  # fmt: skip
     assert code == 0 and "scored on the same games" in out and "acc/main_x" in out
+    # progress of both scorings, as log lines (not a terminal)
+    stages = [(e["task"], e["stage"]) for e in events(out) if e["event"] == "progress"]
+    assert ("scoring A", "score") in stages and ("scoring B", "score") in stages
 
     # the same name again: kept, the new run goes to r-2 with a warning naming the files
     code, out = run(*args, "--delay", "0")
@@ -96,15 +125,25 @@ def test_a_run_writes_checkpoints_that_the_tools_read(tmp_path: Path, replays_di
     assert code == 2 and "--overwrite" in out
 
 
-def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path: Path, replays_dir: Path) -> None:
+def test_ctrl_c_saves_a_resumable_checkpoint(
+    tmp_path: Path, replays_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted with Ctrl-C (a quiet run, replays given as a relative path), then resumed
+    from another folder: the stored replay path is absolute, the resume is not quiet, shows
+    progress as log lines (not a terminal) and names the checkpoint once."""
     ck = tmp_path / "ck"
+    started_in = tmp_path / "first"
+    started_in.mkdir()
     env = dict(os.environ)
     cmd = [
         sys.executable, "-m", "exphil.cli", "train-bc", "--preset", "quick", "-r",
-        str(replays_dir), "--max-files", "3", "--epochs", "50", "--checkpoints-dir", str(ck),
-        "--name", "i", "--seed", "2", "--quiet",
+        os.path.relpath(replays_dir, started_in), "--max-files", "3", "--epochs", "50",
+        "--checkpoints-dir", str(ck), "--name", "i", "--seed", "2", "--quiet",
+        *SMALL_VALIDATION,
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=started_in, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     metrics = ck / "i" / "metrics.jsonl"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -117,14 +156,58 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path: Path, replays_dir: Path) 
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out.decode()
+    assert b"train progress" not in out  # --quiet: errors and the summary only
     manifest = json.loads((ck / "i" / "last.json").read_text())
     assert manifest["step"] >= 1
+    saved = yaml.safe_load((ck / "i" / "config.yaml").read_text())
+    assert saved["data"]["replays"] == [os.path.abspath(replays_dir)]  # stored absolute
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     code, text = run("train-bc", "--resume", str(ck / "i"), "--hidden", "32")
     assert code == 2 and "cannot change on --resume" in text and "hidden" in text
-    code, text = run(
-        "train-bc", "--resume", str(ck / "i"), "--epochs", "1", "--set", "output.verbosity=normal"
-    )
+    code, text = run("train-bc", "--resume", str(ck / "i"), "--epochs", "1")
     assert code == 0, text
+    # not quiet: --quiet was the first command's, not the run's
     assert "changes from the resumed run's config" in text and "epochs: 50 -> 1" in text
+    assert "output.verbosity" not in text
+    assert "the resumed run" in text and text.count("last.safetensors") == 1
+    progress = [e for e in events(text) if e["event"] == "train progress"]
+    assert progress and progress[-1]["batch"] == progress[-1]["batches"]  # the epoch's end
+    assert {"epoch", "step", "total_steps", "loss", "eta_s"} <= set(progress[0])
+    assert not EMPTY_HEADER.search(text)
     after = json.loads((ck / "i" / "last.json").read_text())
     assert after["step"] >= manifest["step"]
+
+
+def test_a_stored_relative_replay_path_is_named_on_resume(
+    tmp_path: Path, replays_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run saved with a relative replay path (as older versions stored it), resumed from
+    another folder: the error says it is the run's stored path and that --replays gives it
+    again; with --replays the resume goes on."""
+    import msgspec
+
+    from exphil.nets import BackboneConfig, Policy, PolicyConfig
+    from exphil.train import DataConfig, Run, TrainConfig
+
+    policy = PolicyConfig(
+        backbone=BackboneConfig(kind="mlp", hidden=16, layers=1), id_embed_dim=4, head_hidden=8
+    )
+    data = DataConfig(
+        replays=["../shared/replays"], max_files=3, window=1, min_val_games=1, min_val_frames=0
+    )
+    cfg = TrainConfig(policy=policy, data=data, seed=2)
+    with Run(tmp_path / "old", cfg) as old:
+        old.save("last", Policy(policy), {"step": 1, "seed": 2, "config": msgspec.to_builtins(cfg)})
+    monkeypatch.chdir(tmp_path)
+    code, out = run("train-bc", "--resume", str(tmp_path / "old"))
+    assert code == 2 and "Traceback" not in out, out
+    assert "replay path ../shared/replays does not exist: it is the resumed run's own" in out
+    assert "relative to the folder that run was started in" in out
+    assert "pass --replays PATH to give the replays again" in out
+    resume = ("train-bc", "--resume", str(tmp_path / "old"))
+    code, out = run(*resume, "-r", str(replays_dir), "--dry-run")
+    assert code == 0 and "Nothing was trained" in out, out
+    assert f"data.replays: ['../shared/replays'] -> ['{os.path.abspath(replays_dir)}']" in out

@@ -279,6 +279,20 @@ def test_split_fraction_and_stability() -> None:
     assert len(split_games(keys[:2], 0.01, seed=0)) == 1  # a tiny fraction still validates
 
 
+def test_split_holds_out_more_games_to_reach_the_minimums() -> None:
+    """Below data.min_val_games / min_val_frames the next games in the same order join
+    validation, up to half the games; a split that meets them is what the fraction gives."""
+    keys = [f"{i:032x}" for i in range(10)]
+    frames = dict.fromkeys(keys, 100)
+    planned = split_games(keys, 0.2, seed=7)
+    assert split_games(keys, 0.2, seed=7, frames=frames, min_games=2, min_frames=200) == planned
+    more = split_games(keys, 0.2, seed=7, frames=frames, min_frames=350)
+    assert len(more) == 4 and planned < more  # the planned two, then the next in hash order
+    assert len(split_games(keys, 0.2, seed=7, frames=frames, min_frames=10**6)) == 5  # half
+    assert len(split_games(keys, 0.2, seed=7, min_games=3)) == 3
+    assert split_games(keys, 0.0, seed=7, frames=frames, min_games=3) == frozenset()  # off
+
+
 # --- sampling ----------------------------------------------------------------------------------
 def test_mlp_epoch_covers_every_row_once(corpus: Corpus) -> None:
     s = sampler(corpus, delay=3, delay_spread=2, batch_size=500)

@@ -146,6 +146,7 @@ def test_a_run_folder_has_one_owner_at_a_time(tmp_path: Path) -> None:
             Run.create(strict, default_name="mlp")
     with pytest.raises(RunInUse, match="one process at a time"):
         Run(tmp_path / "r", cfg)
+    first.log({"kind": "train", "step": 1, "run": "first"})
     first.save("last", small_policy(), {"step": 1, "config": msgspec.to_builtins(cfg)})
     first.wait()
     point = load_resume_point(tmp_path / "r", TrainConfig)
@@ -155,6 +156,17 @@ def test_a_run_folder_has_one_owner_at_a_time(tmp_path: Path) -> None:
     assert not first.lock.held
     with Run.resume(point, cfg) as again:  # given back on close
         assert again.lock.held
+
+    # replaced (--overwrite): the new run's metrics start empty, the old ones are a backup
+    replace = msgspec.structs.replace(
+        cfg, checkpoint=msgspec.structs.replace(cfg.checkpoint, overwrite=True)
+    )
+    with Run.create(replace, default_name="mlp", warn=warnings.append) as third:
+        assert third.directory == tmp_path / "r" and not third.metrics_path.exists()
+        third.log({"kind": "train", "step": 1, "run": "third"})
+    assert "replacing run r" in warnings[-1]
+    backup = (tmp_path / "r" / "metrics.jsonl.bak").read_text()
+    assert '"run": "first"' in backup and '"run": "third"' not in backup
 
 
 def test_two_runs_started_at_once_with_one_name(tmp_path: Path) -> None:

@@ -51,6 +51,10 @@ def config(kind: str = "mlp", **over: Any) -> TrainConfig:
         batch_size=16,
         workers=0,
         val_fraction=0.25,
+        # these tests check the loop, not what validation says: the 4-game corpus holds
+        # out one game of 146 frames (test_a_validation_set_too_small_or_degenerate_...)
+        min_val_games=1,
+        min_val_frames=0,
     )
     cfg = TrainConfig(
         policy=small_policy(kind),
@@ -228,3 +232,75 @@ def test_tensorboard_sink_writes_scalars(tmp_path: Path) -> None:
     tags = set(ea.Tags()["scalars"])
     assert {"train/loss", "train/lr", "val/loss", "val/acc/main_x", "baseline/acc/main_x"} <= tags
     assert ea.Scalars("val/loss")[0].value == 1.25 and ea.Scalars("val/loss")[0].step == 3
+
+
+class Messages(NullReporter):
+    """Records the loop's messages."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.seen.append((level, text))
+
+
+def test_a_validation_set_too_small_or_degenerate_is_called_out(corpus: Corpus) -> None:
+    """Validation below data.min_val_games / min_val_frames holds out more games (up to
+    half, and says so); still below is an error naming both fields and what to change; a
+    component with a single class in validation (sticks that never move) is a warning, and
+    the result says which accuracies mean nothing."""
+    from exphil.train._dataset import DatasetError
+
+    cfg = config("mlp", max_steps=2)  # at least 1 game, 0 frames: the planned 1 game
+    one = train(cfg, corpus, seed=5).validation
+    assert (one["games"], one["planned"], one["perspectives"]) == (1, 1, 2)
+    # a minimum above what --val-fraction gives: another game held out, and a note
+    reporter = Messages()
+    data = msgspec.structs.replace(cfg.data, min_val_games=2)
+    two = train(msgspec.structs.replace(cfg, data=data), corpus, seed=5, reporter=reporter)
+    held = two.validation
+    assert held["games"] == 2 and held["planned"] == 1 and held["frames"] > one["frames"]
+    assert ("info", "validation: 2 games held out, not the 1 of --val-fraction 0.25, to reach "
+            "the minimum of 2 games and 0 frames (data.min_val_games, data.min_val_frames)"
+            ) in reporter.seen  # fmt: skip
+    # half the games are not enough: an error saying what to change
+    for games, least in ((3, 0), (2, held["frames"] + 1), (2, 3600)):
+        data = msgspec.structs.replace(cfg.data, min_val_games=games, min_val_frames=least)
+        with pytest.raises(DatasetError) as small:
+            train(msgspec.structs.replace(cfg, data=data), corpus, seed=5)
+        message = str(small.value)
+        assert message.startswith(f"validation holds 2 games ({held['frames']:,} frames"), message
+        assert "of the corpus's 4 (" in message
+        assert "(data.min_val_games, data.min_val_frames;" in message
+        assert f"at least {games} games and {least:,} frames are needed" in message
+        assert "Add replays" in message and "--val-fraction 0)" in message
+    assert (DataConfig().min_val_games, DataConfig().min_val_frames) == (2, 3600)
+    # no validation asked for: nothing to check
+    data = msgspec.structs.replace(cfg.data, val_fraction=0.0, min_val_games=5)
+    assert train(msgspec.structs.replace(cfg, data=data), corpus, seed=5).validation["games"] == 0
+
+    # the validation game's c-stick never moves (and the buttons never change)
+    _, val_ids = corpus.split(cfg.data.val_fraction, 5)
+
+    class Degenerate:
+        def __init__(self, inner: Corpus) -> None:
+            self.inner = inner
+            self.classes = np.array(inner.classes)
+            self.buttons = np.array(inner.buttons)
+            for i in val_ids:
+                rows = slice(inner.offsets[i], inner.offsets[i] + inner.lengths[i])
+                self.classes[rows, 2:4] = 8  # c_x, c_y: neutral
+                self.buttons[rows] = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    reporter = Messages()
+    result = train(cfg, Degenerate(corpus), seed=5, reporter=reporter)
+    single = result.validation["single_class"]
+    assert {"buttons", "c_x", "c_y"} <= set(single) and "main_x" not in single
+    level, text = reporter.seen[0]
+    assert level == "warning" and text.startswith("validation is degenerate: buttons, ")
+    assert "c-stick x, c-stick y" in text and "main stick x" not in text
+    assert "never change in the 1 validation game" in text and "chance level" in text
+    assert result.final_val["val/acc/c_x"] == 1.0  # what made the issue's run read 100%
