@@ -476,6 +476,7 @@ def _train(
     from rich.text import Text
 
     from exphil.train import RichReporter, Run, train
+    from exphil.train._checkpoint import CheckpointSpaceError
 
     def warn(text: str) -> None:
         err.print(Text("warning: ", style="yellow") + Text(text), soft_wrap=True)
@@ -490,11 +491,15 @@ def _train(
         epochs=config.epochs,
         progress_every=config.output.progress_every_s,
     )
-    with run, run.interruptible():
-        try:
-            result = train(config, corpus, run, seed=seed, reporter=reporter, resume=resume)
-        finally:
-            reporter.close()
+    try:
+        with run, run.interruptible():
+            try:
+                result = train(config, corpus, run, seed=seed, reporter=reporter, resume=resume)
+            finally:
+                reporter.close()
+    except CheckpointSpaceError as exc:  # the disk filled up: the run is resumable
+        exc.hint = f"once there is room: exphil train-bc --resume {run.directory}"
+        raise
     _print_summary(console, result, config)
     return 130 if result.stopped == "interrupted" else 0
 

@@ -211,3 +211,30 @@ def test_a_stored_relative_replay_path_is_named_on_resume(
     code, out = run(*resume, "-r", str(replays_dir), "--dry-run")
     assert code == 0 and "Nothing was trained" in out, out
     assert f"data.replays: ['../shared/replays'] -> ['{os.path.abspath(replays_dir)}']" in out
+
+
+def test_a_full_disk_stops_the_run_with_its_last_good_checkpoint(
+    tmp_path: Path, replays_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up after the first save: the next save is refused, the run stops with
+    a short error (how much was needed and free) and how to resume; 'last' is the first."""
+    from exphil.train import _checkpoint
+
+    saves = []
+
+    def free(folder: Path) -> int:
+        saves.append(folder)
+        return 10**12 if len(saves) == 1 else 50_000
+
+    monkeypatch.setattr(_checkpoint, "_free_bytes", free)
+    ck = tmp_path / "ck"
+    code, out = run(
+        "train-bc", "--preset", "quick", "-r", str(replays_dir), "--max-files", "3",
+        "--max-steps", "40", "--checkpoints-dir", str(ck), "--name", "f", "--seed", "4",
+        "--set", "checkpoint.every_steps=10", *SMALL_VALIDATION,
+    )  # fmt: skip
+    assert code == 2 and "Traceback" not in out, out
+    assert "checkpoint 'last' not saved in" in out and "50 kB free" in out
+    assert "the previous 'last' (step 10)" in out
+    assert f"once there is room: exphil train-bc --resume {ck / 'f'}" in out
+    assert json.loads((ck / "f" / "last.json").read_text())["step"] == 10
