@@ -87,6 +87,10 @@ class SlidingWindowAttention(Mixer):
         return out
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> BackboneState:
+        # under autocast the ring holds the autocast dtype (bf16), what step writes into it
+        # and its attention products read: no cast of the whole ring per step
+        if torch.is_autocast_enabled(device.type):
+            dtype = torch.get_autocast_dtype(device.type)
         shape = (batch, self.heads, self.window, self.head_dim)
         return (
             torch.zeros(shape, device=device, dtype=dtype),
@@ -171,11 +175,14 @@ class SlidingWindowAttention(Mixer):
         qkv = F.linear(x, self.qkv.weight, self.qkv.bias).view(b, 3, h, 1, d)
         pos = seen % w  # the ring slot this frame goes to
         slot = pos.view(b, 1, 1, 1).expand(b, h, 1, d)
+        # the ring keeps its dtype: under bf16 autocast the projection is bf16 while a ring
+        # made outside autocast is fp32 (and the reverse): scatter needs equal dtypes
+        k_new, v_new = qkv[:, 1].to(keys.dtype), qkv[:, 2].to(values.dtype)
         if inplace:  # the ring buffer, updated in place
-            keys.scatter_(2, slot, qkv[:, 1])
-            values.scatter_(2, slot, qkv[:, 2])
+            keys.scatter_(2, slot, k_new)
+            values.scatter_(2, slot, v_new)
         else:  # functional: keep the tensors autograd saved intact
-            keys, values = keys.scatter(2, slot, qkv[:, 1]), values.scatter(2, slot, qkv[:, 2])
+            keys, values = keys.scatter(2, slot, k_new), values.scatter(2, slot, v_new)
         # slots not written yet in this game (j > frames seen) are masked out; on CPU in
         # play the mask is skipped once every game has filled its window (checking costs
         # less than masking; on a GPU the check would be a device sync)
@@ -184,14 +191,16 @@ class SlidingWindowAttention(Mixer):
             bias = bias.masked_fill((self._slots > seen[:, None]).unsqueeze(1), float("-inf"))
         # one query per game: two batched matrix-vector products (SDPA's CPU kernels are
         # slower for a single query), the scale and the bias fused into the first
+        # (in the projection's dtype: a no-op unless a bf16 ring is stepped outside autocast)
         bh = b * h
+        q = qkv[:, 0].reshape(bh, 1, d)
         scores = torch.baddbmm(
             bias.view(bh, 1, w),
-            qkv[:, 0].reshape(bh, 1, d),
-            keys.view(bh, w, d).transpose(1, 2),
+            q,
+            keys.view(bh, w, d).to(q.dtype).transpose(1, 2),
             alpha=d**-0.5,
         )
-        y = torch.bmm(scores.softmax(dim=-1), values.view(bh, w, d))
+        y = torch.bmm(scores.softmax(dim=-1), values.view(bh, w, d).to(q.dtype))
         out = F.linear(y.view(b, self.hidden), self.out.weight, self.out.bias)
         return (keys, values, seen.add_(1) if inplace else seen + 1), out
 
