@@ -24,7 +24,8 @@ STRICT := exphil/rl exphil/agent.py exphil/players.py exphil/eval.py exphil/erro
           exphil/envs/_protocol.py exphil/envs/scripted.py exphil/game/controls.py \
           exphil/train/_core.py exphil/train/_run.py exphil/cli/eval.py exphil/cli/train_ppo.py \
           exphil/selfplay exphil/wire.py exphil/cli/selfplay.py \
-          exphil/tui exphil/cli/dashboard.py
+          exphil/tui exphil/cli/dashboard.py \
+          exphil/settings.py exphil/setup_checks.py exphil/cli/setup.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict supervisors

@@ -119,6 +119,7 @@ def _register() -> None:
     from exphil.cli.mock import mock
     from exphil.cli.replays import replays
     from exphil.cli.selfplay import learner_cmd, selfplay_cmd, worker_cmd
+    from exphil.cli.setup import setup_cmd
     from exphil.cli.train_bc import train_bc
     from exphil.cli.train_ppo import train_ppo_cmd
 
@@ -139,6 +140,7 @@ def _register() -> None:
         worker_cmd,
         dashboard_cmd,
         cache,
+        setup_cmd,
     ):
         cli.add_command(command)
 

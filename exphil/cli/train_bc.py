@@ -201,7 +201,24 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
     )
     base = (resume.config, f"checkpoint {resume.path}") if resume is not None else None
     config = resolved.config
-    replays_from = resolved.sources.get("data.replays", "default")
+    sources = dict(resolved.sources)
+    if not config.data.replays:
+        # no layer gave replays: the settings file's folder (`exphil setup`), said out loud
+        from exphil.settings import resolve
+
+        taken = resolve("replays")
+        if taken is not None:
+            config = msgspec.structs.replace(
+                config, data=msgspec.structs.replace(config.data, replays=[taken.value])
+            )
+            sources["data.replays"] = taken.source
+            if config.output.verbosity != "quiet":
+                err.print(
+                    f"replays: {taken.value} (from the {taken.source}; --replays gives others)",
+                    markup=False,
+                    soft_wrap=True,
+                )
+    replays_from = sources.get("data.replays", "default")
     stored_replays = replays_from.startswith("checkpoint ")
     if not stored_replays:
         # given now: stored absolute, so that --resume works from any folder
@@ -228,8 +245,8 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
                 console.print(f"  {path}: {old!r} -> {new!r}", markup=False)
     if not config.data.replays:
         raise UserError(
-            "no replays given: pass --replays PATH (a folder of .slp files) or set "
-            "EXPHIL_REPLAYS_DIR"
+            "no replays given: pass --replays PATH (a folder of .slp files), set "
+            "EXPHIL_REPLAYS_DIR, or save a replay folder with `exphil setup`"
         )
     for p in config.data.replays:
         if not p.startswith("@") and not any(ch in p for ch in "*?[") and not Path(p).exists():
@@ -263,7 +280,7 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
         _print_header(
             console,
             config,
-            resolved.sources,
+            sources,
             resolved.preset,
             resumed=resume.path if resume is not None else None,
         )

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# the user's own settings file (`exphil setup`) must not change what the tests see: point
+# EXPHIL_CONFIG at a file that does not exist (tests of the settings set their own)
+os.environ["EXPHIL_CONFIG"] = str(
+    Path(tempfile.gettempdir()) / f"exphil-tests-{os.getpid()}" / "no-settings.toml"
+)
 
 
 @pytest.fixture(scope="session")
