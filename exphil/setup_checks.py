@@ -546,12 +546,23 @@ class _Header(msgspec.Struct, frozen=True):
 
 def read_disc_header(path: Path) -> _Header:
     """The first bytes of a disc image: game id (0-5), revision (7), GameCube magic (0x1C),
-    title (0x20); or the container format (GCZ, RVZ, ...) when it is one."""
+    title (0x20); for a CISO, the disc's header after its block map; for other containers
+    (GCZ, RVZ, WIA, WBFS) only their format."""
     with open(path, "rb") as f:
         head = f.read(0x60)
+        if head.startswith(b"CISO"):  # a 0x8000-byte block map, then the disc as it is
+            f.seek(0x8000)
+            disc = f.read(0x60)
+            if disc[0x1C:0x20] == _GC_MAGIC:
+                h = _parse_header(disc)
+                return _Header(h.game_id, h.revision, h.title, True, "CISO")
     for magic, name in _CONTAINERS:
         if head.startswith(magic):
             return _Header("", -1, "", False, name)
+    return _parse_header(head)
+
+
+def _parse_header(head: bytes) -> _Header:
     game_id = head[:6].decode("ascii", "replace") if len(head) >= 6 else ""
     revision = head[7] if len(head) > 7 else -1
     title = head[0x20:0x60].split(b"\0", 1)[0].decode("ascii", "replace").strip()
@@ -646,7 +657,9 @@ def check_iso(
             source=source,
         )
     details: Details = {"size": size}
-    if header.container is None:
+    if header.container is not None:
+        details["container"] = header.container
+    if header.container is None or header.gamecube:
         details.update(game_id=header.game_id, revision=header.revision)
         if not header.gamecube:
             return Check(
@@ -669,10 +682,8 @@ def check_iso(
                 path=str(path),
                 source=source,
             )
-    else:
-        details["container"] = header.container
     if not verify_hash:
-        if header.container is not None:
+        if header.container is not None and not header.gamecube:
             return Check(
                 item="iso",
                 status="warn",

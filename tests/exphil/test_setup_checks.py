@@ -286,6 +286,13 @@ def test_compressed_image(tmp_path: Path) -> None:
     assert c.status == "warn" and "a GCZ image" in c.message
     c = check_iso(gcz)
     assert c.status == "warn" and "GCZ image with an unknown hash" in c.message
+    # a CISO keeps the disc header after its 0x8000-byte block map: checked there
+    for game_id, status in ((b"GALE01", "ok"), (b"GALP01", "fail")):
+        disc = fake_image(tmp_path / "disc", game_id).read_bytes()
+        ciso = tmp_path / "m.ciso"
+        ciso.write_bytes(b"CISO" + bytes(0x8000 - 4) + disc)
+        c = check_iso(ciso, verify_hash=False)
+        assert c.status == status and c.details["container"] == "CISO", c
 
 
 # --- detection -----------------------------------------------------------------------
