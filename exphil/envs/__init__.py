@@ -1,8 +1,10 @@
 """Environments behind one interface, :class:`GameEnv`: the vectorized mock game
-(:class:`MockEnv`) and a scripted fake for tests (:class:`ScriptedEnv`); Dolphin comes later.
+(:class:`MockEnv`), a scripted fake for tests (:class:`ScriptedEnv`) and real Melee on Dolphin
+(:class:`DolphinEnv`, :mod:`exphil.envs.dolphin`).
 ``Controls`` (what every env takes) is :class:`exphil.game.Controls`, re-exported here."""
 
 from exphil.envs._protocol import EnvStatistics, GameEnv, GameOutcome, StepResult
+from exphil.envs.dolphin import DolphinConfig, DolphinEnv, PlayerConfig
 from exphil.envs.mock import (
     MOCK_CHARACTERS,
     MOCK_STAGES,
@@ -23,6 +25,9 @@ __all__ = [
     "MockConfig",
     "RewardConfig",
     "ScriptedEnv",
+    "DolphinEnv",
+    "DolphinConfig",
+    "PlayerConfig",
     "Controls",
     "MOCK_STAGES",
     "MOCK_CHARACTERS",
