@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, TypeAlias, cast
+from typing import Any, Final, TypeAlias, cast
 
 import numpy as np
 import torch
@@ -25,8 +25,10 @@ __all__ = [
     "ControllerHead",
     "HeadOutput",
     "NOISE_WIDTH",
+    "PAD_LOGIT",
     "ValueHead",
     "controller_loss",
+    "fused_controller_loss",
 ]
 
 COMPONENTS: Final = ("buttons", "main_x", "main_y", "c_x", "c_y", "shoulder")
@@ -36,6 +38,10 @@ NOISE_WIDTH: Final = NUM_BUTTONS + len(COMPONENTS) - 1
 #: initial output biases (see ``ControllerHead._calm_prior``)
 PRIOR_BUTTON_LOGIT: Final = -3.0
 PRIOR_REST_LOGIT: Final = 3.0
+#: the padded columns of :meth:`ControllerHead.teacher_forced`'s logits: exp() of it is 0 in
+#: fp32 and bf16, so a softmax over the padded row is the component's own (finite, so sums
+#: and autocast stay finite)
+PAD_LOGIT: Final = -1.0e4
 
 
 @dataclass
@@ -43,12 +49,14 @@ class HeadOutput:
     """``actions``: per component, ``[B, 8]`` 0/1 buttons or ``[B]`` class indices;
     ``log_prob`` ``[B]`` of the whole controller; ``entropy`` ``[B]``: the sum of each
     component's conditional entropy along the chain (None when not asked for);
-    ``logits`` per component."""
+    ``logits`` per component; ``padded``: teacher-forced only, every component's logits in
+    one ``[6, B, C]`` tensor (see :meth:`ControllerHead.teacher_forced`), else None."""
 
     actions: dict[str, Tensor]
     log_prob: Tensor
     entropy: Tensor | None
     logits: dict[str, Tensor]
+    padded: Tensor | None = None
 
 
 class ControllerHead(nn.Module):
@@ -71,6 +79,9 @@ class ControllerHead(nn.Module):
             "shoulder": cfg.shoulder_classes,
         }
         self.sizes = sizes
+        #: the padded width of :meth:`teacher_forced`'s logits
+        self.width = max(sizes.values())
+        self._pads: dict[tuple[Any, ...], tuple[Tensor, Tensor]] = {}
         self.project = nn.Linear(trunk_dim, hidden)
         self.heads = nn.ModuleDict(
             {k: nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n))
@@ -125,9 +136,7 @@ class ControllerHead(nn.Module):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if targets is not None:
-            return self.chain(
-                trunk, lambda name, logits, j: _target(targets, name, logits), with_entropy
-            )
+            return self.teacher_forced(trunk, targets, with_entropy=with_entropy)
         if deterministic:
             return self.chain(
                 trunk, lambda name, logits, j: _most_likely(name, logits), with_entropy
@@ -146,6 +155,77 @@ class ControllerHead(nn.Module):
             lambda name, logits, j: sample_component(name, logits, u, j, temperature),
             with_entropy,
         )
+
+    def padded_logits(self, trunk: Tensor, targets: dict[str, Tensor]) -> Tensor:
+        """Every component's teacher-forced logits in one tensor ``[6, B, width]`` (rows in
+        ``COMPONENTS`` order; component ``j``'s classes in columns ``:sizes[j]``, the rest
+        ``PAD_LOGIT``).
+
+        With the targets known, component ``j``'s context (the projected trunk plus what
+        each earlier target adds) does not depend on any logits, so the six heads run at
+        once: the contexts as a cumulative sum, then two batched matrix products over
+        the stacked layers (a handful of kernels instead of a chain of six small heads).
+        Equal to :meth:`chain` on the targets up to float rounding."""
+        ctx = F.linear(trunk, self.project.weight, self.project.bias)
+        feeds = [ctx, F.linear(targets["buttons"].to(ctx.dtype), self.feed["buttons"].weight)]
+        feeds += [F.embedding(targets[k].long(), self.feed[k].weight) for k in COMPONENTS[1:-1]]
+        contexts = torch.stack(feeds).cumsum(0)  # [6, B, H]: context of each component
+        firsts = [cast(nn.Linear, self.heads[k][1]) for k in COMPONENTS]
+        lasts = [cast(nn.Linear, self.heads[k][3]) for k in COMPONENTS]
+        w1 = torch.stack([x.weight for x in firsts])  # [6, H, H]
+        b1 = torch.stack([x.bias for x in firsts]).unsqueeze(1)  # [6, 1, H]
+        hid = torch.baddbmm(b1, F.relu(contexts), w1.transpose(1, 2))
+        w_pad, b_pad = self._pad_rows(trunk.device, w1.dtype)
+        w2_parts: list[Tensor] = []
+        b2_parts: list[Tensor] = []
+        for name, layer in zip(COMPONENTS, lasts, strict=True):
+            w2_parts.append(layer.weight)
+            b2_parts.append(layer.bias)
+            short = self.width - self.sizes[name]
+            if short:
+                w2_parts.append(w_pad[:short])
+                b2_parts.append(b_pad[:short])
+        hidden = w1.shape[1]
+        w2 = torch.cat(w2_parts).view(len(COMPONENTS), self.width, hidden)
+        b2 = torch.cat(b2_parts).view(len(COMPONENTS), 1, self.width)
+        return torch.baddbmm(b2, F.relu(hid), w2.transpose(1, 2))
+
+    def _pad_rows(self, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Zero weight rows and ``PAD_LOGIT`` biases for the padded columns (constants,
+        made once per device and dtype)."""
+        key = (device, dtype)
+        if key not in self._pads:
+            hidden = self.project.out_features
+            self._pads[key] = (
+                torch.zeros(self.width, hidden, device=device, dtype=dtype),
+                torch.full((self.width,), PAD_LOGIT, device=device, dtype=dtype),
+            )
+        return self._pads[key]
+
+    def teacher_forced(
+        self, trunk: Tensor, targets: dict[str, Tensor], *, with_entropy: bool = True
+    ) -> HeadOutput:
+        """:meth:`forward` on ``targets``: the logits of every component at once
+        (:meth:`padded_logits`), the chain-rule log-probability of the targets and the sum
+        of the conditional entropies, as :meth:`chain` gives them (up to float rounding)."""
+        padded = self.padded_logits(trunk, targets)
+        logits = {k: padded[j, :, : self.sizes[k]] for j, k in enumerate(COMPONENTS)}
+        buttons = targets["buttons"].to(padded.dtype)
+        bce = F.binary_cross_entropy_with_logits(logits["buttons"], buttons, reduction="none")
+        cat = padded[1:]
+        logp = cat - cat.logsumexp(-1, keepdim=True)  # [5, B, C]; the padding's p is 0
+        ys = torch.stack([targets[k].long() for k in COMPONENTS[1:]])  # [5, B]
+        log_prob = logp.gather(-1, ys.unsqueeze(-1)).squeeze(-1).sum(0) - bce.sum(-1)
+        entropy = None
+        if with_entropy:
+            p = torch.sigmoid(logits["buttons"])
+            ent_b = F.binary_cross_entropy_with_logits(logits["buttons"], p, reduction="none")
+            entropy = ent_b.sum(-1) - (logp.exp() * logp).sum(-1).sum(0)
+        actions: dict[str, Tensor] = {
+            k: (targets[k].to(torch.uint8) if k == "buttons" else targets[k].long())
+            for k in COMPONENTS
+        }
+        return HeadOutput(actions, log_prob, entropy, logits, padded)
 
     def chain(self, trunk: Tensor, pick: Picker, with_entropy: bool = True) -> HeadOutput:
         """Walk the components in order; ``pick(name, logits, j)`` chooses component ``j``
@@ -271,3 +351,68 @@ def controller_loss(
     assert total is not None
     out["total"] = total
     return out
+
+
+def fused_controller_loss(
+    padded: Tensor,
+    targets: dict[str, Tensor],
+    sizes: dict[str, int],
+    *,
+    weights: dict[str, float] | None = None,
+    label_smoothing: float = 0.0,
+    focal_gamma: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """:func:`controller_loss` on :meth:`ControllerHead.padded_logits`' ``[6, B, C]``
+    logits, the five categorical components in one pass (one log-sum-exp, one gather):
+    returns (the weighted total, the six components' losses ``[6]`` in ``COMPONENTS``
+    order), equal to :func:`controller_loss`'s up to float rounding. The loss is computed
+    in fp32 whatever the logits' dtype (as autocast does for ``cross_entropy``)."""
+    if not 0 <= label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    if focal_gamma < 0:
+        raise ValueError(f"focal_gamma must be >= 0, got {focal_gamma}")
+    w = {k: 1.0 for k in COMPONENTS} | (weights or {})
+    unknown = set(w) - set(COMPONENTS)
+    if unknown:
+        raise ValueError(f"unknown loss weights {sorted(unknown)}; components are {COMPONENTS}")
+    logits = padded.float()
+    lg_b = logits[0, :, : sizes["buttons"]]
+    term_b = F.binary_cross_entropy_with_logits(
+        lg_b, targets["buttons"].to(lg_b.dtype), reduction="none"
+    )
+    if focal_gamma:
+        term_b = term_b * (1 - torch.exp(-term_b)) ** focal_gamma
+    cat = logits[1:]  # [5, B, C]
+    lse = cat.logsumexp(-1)  # [5, B]
+    ys = torch.stack([targets[k].long() for k in COMPONENTS[1:]])  # [5, B]
+    nll = lse - cat.gather(-1, ys.unsqueeze(-1)).squeeze(-1)
+    term = nll
+    if label_smoothing:
+        # the uniform part of a smoothed target: lse - the mean logit over the valid classes
+        classes = tuple(sizes[k] for k in COMPONENTS[1:])
+        valid = _constant(("valid", classes, cat.shape[-1], cat.device), lambda: (
+            (torch.arange(cat.shape[-1]) < torch.tensor(classes)[:, None])[:, None, :]
+            / torch.tensor(classes, dtype=torch.float32)[:, None, None]
+        ))  # fmt: skip
+        mean = (cat * valid).sum(-1)  # [5, B]
+        term = (1 - label_smoothing) * nll + label_smoothing * (lse - mean)
+    if focal_gamma:
+        term = term * (1 - torch.exp(-nll)) ** focal_gamma
+    losses = torch.cat([term_b.sum(-1).mean().unsqueeze(0), term.mean(-1)])  # [6]
+    order = tuple(float(w[k]) for k in COMPONENTS)
+    weight = _constant(("weights", order, losses.device), lambda: torch.tensor(order))
+    return (losses * weight).sum(), losses
+
+
+_CONSTANTS: dict[tuple[Any, ...], Tensor] = {}
+
+
+def _constant(key: tuple[Any, ...], make: Callable[[], Tensor]) -> Tensor:
+    """A constant tensor made on the CPU once and kept on its device (key's last item):
+    building it on every call would copy from the host each step, a synchronisation on
+    CUDA."""
+    if key not in _CONSTANTS:
+        if len(_CONSTANTS) > 256:
+            _CONSTANTS.clear()
+        _CONSTANTS[key] = make().to(key[-1])
+    return _CONSTANTS[key]

@@ -185,6 +185,10 @@ class OptimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     #: "auto": bf16 autocast and torch.compile on CUDA, off on CPU
     bf16: Literal["auto", "on", "off"] = "auto"
     compile: Literal["auto", "on", "off"] = "auto"
+    #: torch.compile's mode on CUDA: "reduce-overhead" captures CUDA graphs (a step's
+    #: kernels launched as one; for fixed batch shapes), "max-autotune" also tunes the
+    #: kernels (slow to compile); the CPU always uses "default"
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"
     #: recompute block activations in backward (deep temporal models, less memory)
     grad_checkpointing: bool = False
 

@@ -156,13 +156,18 @@ class RichReporter:
         )
 
     def train_step(self, metrics: dict[str, float]) -> None:
+        """A ``train`` record: the means over the optimizer steps since the previous one
+        (``steps`` of them, 1 when absent; the loop reads its metrics every
+        ``output.log_every`` steps), ``batch`` the epoch's next batch when given."""
         self.losses.append(metrics["loss"])
         if self.verbosity == "quiet":
             return
         dt = metrics["data_s"] + metrics["compute_s"]
         rate = metrics["frames"] / dt if dt > 0 else 0.0
-        # grad accumulation: one step may cover several batches; the loop reports steps
-        self._batch = min(self._batches or self._batch + 1, self._batch + 1)
+        if "batch" in metrics:
+            self._batch = int(metrics["batch"])
+        else:  # one step (grad accumulation: a step may cover several batches)
+            self._batch = min(self._batches or self._batch + 1, self._batch + 1)
         if self.progress is not None and self.task is not None:
             self.progress.update(
                 self.task,
@@ -174,11 +179,15 @@ class RichReporter:
         elif not self.live:
             self._note_step(metrics, dt)
         if self.verbosity == "verbose":
+            n = max(1, int(metrics.get("steps", 1)))
+            last = int(metrics["step"])
+            steps = f"step {last}" if n == 1 else f"steps {last - n + 1}-{last}"
+            per = "" if n == 1 else " per step"
             self.console.print(
-                f"step {int(metrics['step'])}: loss {metrics['loss']:.4f} lr {metrics['lr']:.2e} "
-                f"grad-norm {metrics['grad_norm']:.3f} data {metrics['data_s'] * 1e3:.1f} ms "
-                f"compute {metrics['compute_s'] * 1e3:.1f} ms, peak RSS {_rss_mb():,.0f} MB"
-                + self._cuda_mem(),
+                f"{steps}: loss {metrics['loss']:.4f} lr {metrics['lr']:.2e} "
+                f"grad-norm {metrics['grad_norm']:.3f} data {metrics['data_s'] / n * 1e3:.1f} ms "
+                f"compute {metrics['compute_s'] / n * 1e3:.1f} ms{per}, "
+                f"peak RSS {_rss_mb():,.0f} MB" + self._cuda_mem(),
                 highlight=False,
                 soft_wrap=True,
             )
@@ -187,7 +196,7 @@ class RichReporter:
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now - seconds
-        self._steps_here += 1
+        self._steps_here += int(metrics.get("steps", 1))
         self._step = int(metrics["step"])
         self._since_line.append(metrics["loss"])
         self._frames += int(metrics["frames"])

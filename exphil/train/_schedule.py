@@ -81,8 +81,11 @@ class EMA:
     def update(self, module: nn.Module) -> None:
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
         state = module.state_dict()
-        for k, avg in self.shadow.items():
-            avg.lerp_(state[k].detach().to(avg.dtype), 1 - d)
+        averages = list(self.shadow.values())
+        current = [state[k].detach().to(avg.dtype) for k, avg in self.shadow.items()]
+        # one fused kernel for every tensor on CUDA (a loop of lerp_ on the CPU: the same
+        # arithmetic either way)
+        torch._foreach_lerp_(averages, current, 1 - d)
         self.updates += 1
 
     @contextlib.contextmanager

@@ -34,7 +34,8 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from exphil.errors import UserError
-from exphil.nets import COMPONENTS, Policy, controller_loss
+from exphil.nets import COMPONENTS, Policy
+from exphil.nets._heads import fused_controller_loss
 from exphil.train._config import DataConfig, TrainConfig
 from exphil.train._core import Optimization, bf16_autocast, capture_rng, restore_rng
 from exphil.train._evaluate import COMPONENT_LABELS, majority_baseline, validation_profile
@@ -43,8 +44,11 @@ from exphil.train._run import ResumePoint, Run
 __all__ = [
     "Reporter",
     "TrainResult",
+    "METRIC_NAMES",
+    "DeviceMetrics",
     "Metrics",
     "compute_loss",
+    "loss_and_metrics",
     "check_validation",
     "degenerate_warning",
     "extended_note",
@@ -185,6 +189,22 @@ def degenerate_warning(profile: dict[str, Any]) -> str | None:
     )
 
 
+#: the metrics of a batch, in the order of :func:`loss_and_metrics`' vector
+METRIC_NAMES: tuple[str, ...] = (
+    *(f"loss/{k}" for k in COMPONENTS),
+    "loss/controller",
+    "loss/value",
+    "loss",
+    "acc/buttons",
+    "acc/buttons_exact",
+    *(f"acc/{k}" for k in COMPONENTS[1:]),
+)
+#: the loop reads its accumulated metrics (a wait for the device) every
+#: ``output.log_every`` optimizer steps, and also once this many seconds passed since the
+#: last read (a slow run still shows progress; at most one wait per this many seconds)
+READ_EVERY_S = 2.0
+
+
 class Metrics:
     """Sums of per-component losses and accuracies over batches, weighted by frames."""
 
@@ -202,17 +222,47 @@ class Metrics:
         return {k: v / n for k, v in self.sums.items()}
 
 
-def compute_loss(
+class DeviceMetrics:
+    """:class:`Metrics` kept on the device: frame-weighted sums of metric vectors (float64
+    where the device has it), added without waiting for the device; :meth:`means` reads them
+    (one wait). The sums are the same float64 arithmetic :class:`Metrics` does on floats,
+    so the means equal it exactly (up to the order of the additions)."""
+
+    def __init__(self, names: tuple[str, ...], device: torch.device) -> None:
+        self.names = names
+        self.device = device
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.sums = torch.zeros(len(names), device=device, dtype=dtype)
+        self.frames = 0
+
+    def add(self, values: Tensor, frames: int) -> None:
+        """Add ``values`` (``[len(names)]``, any float dtype), weighted by ``frames``."""
+        self.sums.add_(values.detach().to(self.sums.dtype), alpha=frames)
+        self.frames += frames
+
+    def mean_tensor(self) -> Tensor:
+        """The frame-weighted means ``[len(names)]`` on the device (nothing is read)."""
+        return self.sums / max(1, self.frames)
+
+    def means(self) -> dict[str, float]:
+        """The frame-weighted means (reads the device once)."""
+        return dict(zip(self.names, self.mean_tensor().tolist(), strict=True))
+
+
+def loss_and_metrics(
     policy: Policy, batch: Any, config: TrainConfig, device: torch.device
-) -> tuple[Tensor, dict[str, float], int]:
+) -> tuple[Tensor, Tensor, int]:
     """Loss of one batch (``dense [B, T, D]``, ``ids [B, T, K]``, per-component targets
     ``[B, T(, 8)]``, value targets ``[B, T]``) through the backbone, the teacher-forced
     controller head and the value head, on the frames after ``burnin``.
 
     The total is the weighted controller loss plus ``optim.value_weight`` times the value
-    loss (``value.loss``: Huber or squared error). Returns (the total, the losses --
-    ``loss``, ``loss/controller``, ``loss/value``, per component -- and accuracies as
-    floats, the number of loss frames)."""
+    loss (``value.loss``: Huber or squared error). Returns (the total, the metrics as one
+    detached vector on the device in :data:`METRIC_NAMES` order -- the losses ``loss``,
+    ``loss/controller``, ``loss/value``, per component, and the accuracies --, the number
+    of loss frames). Nothing here waits for the device: the controller loss is one fused
+    pass over every component (``fused_controller_loss``), the accuracies one comparison
+    over the five categorical components."""
     dense = batch.dense.to(device, non_blocking=True)
     ids = batch.ids.to(device, non_blocking=True)
     trunk = policy(dense, ids)  # [B, T, H]
@@ -225,35 +275,50 @@ def compute_loss(
     }
     value_target = targets.pop("value")
     features = flat.float()
-    out = policy.controller_head(features, targets=targets, with_entropy=False)
+    head = policy.controller_head
+    padded = head.padded_logits(features, targets)  # [6, N, C]
     opt = config.optim
-    losses = controller_loss(
-        out.logits,
+    controller, losses = fused_controller_loss(
+        padded,
         targets,
+        head.sizes,
         weights=dict(opt.loss_weights),
         label_smoothing=opt.label_smoothing,
         focal_gamma=opt.focal_gamma,
     )
     predicted = policy.value(features)
     if config.value.loss == "huber":
-        value_loss = F.smooth_l1_loss(predicted, value_target, beta=1.0)
+        value_loss = F.smooth_l1_loss(predicted, value_target.float(), beta=1.0)
     else:
-        value_loss = F.mse_loss(predicted, value_target)
-    total = losses["total"] + opt.value_weight * value_loss
-    values = {f"loss/{k}": float(v.detach()) for k, v in losses.items() if k != "total"}
-    values["loss/controller"] = float(losses["total"].detach())
-    values["loss/value"] = float(value_loss.detach())
-    values["loss"] = float(total.detach())
+        value_loss = F.mse_loss(predicted, value_target.float())
+    total = controller + opt.value_weight * value_loss
     with torch.no_grad():
-        pressed = out.logits["buttons"] > 0
-        values["acc/buttons"] = float((pressed == targets["buttons"].bool()).float().mean())
-        values["acc/buttons_exact"] = float(
-            (pressed == targets["buttons"].bool()).all(-1).float().mean()
+        pressed = padded[0, :, : head.sizes["buttons"]] > 0
+        hits = pressed == targets["buttons"].bool()
+        ys = torch.stack([targets[k].long() for k in COMPONENTS[1:]])  # [5, N]
+        # the padding (PAD_LOGIT) never wins an argmax over a component's row
+        acc = (padded[1:].argmax(-1) == ys).float().mean(-1)  # [5]
+        head_vec = torch.stack(
+            [
+                controller.detach(),
+                value_loss.detach().float(),
+                total.detach().float(),
+                hits.float().mean(),
+                hits.all(-1).float().mean(),
+            ]
         )
-        for name in COMPONENTS[1:]:
-            hit = out.logits[name].argmax(-1) == targets[name]
-            values[f"acc/{name}"] = float(hit.float().mean())
-    return total, values, flat.shape[0]
+        metrics = torch.cat([losses.detach(), head_vec, acc])
+    return total, metrics, flat.shape[0]
+
+
+def compute_loss(
+    policy: Policy, batch: Any, config: TrainConfig, device: torch.device
+) -> tuple[Tensor, dict[str, float], int]:
+    """:func:`loss_and_metrics` with the metrics read as floats (keyed by
+    :data:`METRIC_NAMES`): (the total, the metrics, the number of loss frames). Reading
+    them waits for the device; the training loop accumulates the vector instead."""
+    total, metrics, frames = loss_and_metrics(policy, batch, config, device)
+    return total, dict(zip(METRIC_NAMES, metrics.tolist(), strict=True)), frames
 
 
 def evaluate(
@@ -268,13 +333,13 @@ def evaluate(
     ``on_batch(n)`` after the n-th batch (progress)."""
     was = policy.training
     policy.eval()
-    m = Metrics()
+    m = DeviceMetrics(METRIC_NAMES, device)  # read once, at the end
     try:
         with torch.no_grad(), bf16_autocast(device, config.optim.bf16):
             for i, batch in enumerate(loader):
                 if max_batches is not None and i >= max_batches:
                     break
-                _, values, frames = compute_loss(policy, batch, config, device)
+                _, values, frames = loss_and_metrics(policy, batch, config, device)
                 m.add(values, frames)
                 if on_batch is not None:
                     on_batch(i + 1)
@@ -459,6 +524,13 @@ def train(
     if warning is not None:
         rep.message(warning, "warning")
     last_val: dict[str, float] = {}
+
+    def report(record: dict[str, Any], step_losses: list[float]) -> None:
+        result.train_losses.extend(step_losses)
+        log(record)
+        rep.train_step(record)
+
+    window = _Window(device, report)
     policy.train()
     while prog.epoch < config.epochs and result.stopped == "finished":
         epoch = prog.epoch
@@ -478,44 +550,46 @@ def train(
             prefetch=data.prefetch,
             pin_memory=device.type == "cuda",
         )
-        group = Metrics()  # the batches of the current optimizer step
+        group = DeviceMetrics(METRIC_NAMES, device)  # the batches of this optimizer step
         t_data = time.perf_counter()
         try:
             for i, batch in enumerate(loader, start=prog.batch):
                 t_compute = time.perf_counter()
+                window.batch_started(t_data, t_compute)
                 with opt.autocast():
-                    loss, values, frames = compute_loss(opt.forward_model, batch, config, device)
+                    loss, values, frames = loss_and_metrics(
+                        opt.forward_model, batch, config, device
+                    )
                 opt.backward(loss)
                 group.add(values, frames)
                 prog.batch = i + 1
                 # a step per grad_accum batches, and one for the epoch's last partial group
                 if not opt.accumulating or prog.batch == n_batches:
                     info = opt.step()
-                    means = group.means()
-                    result.train_losses.append(means["loss"])
-                    record = {
-                        "kind": "train",
-                        "step": info.step,
-                        "epoch": epoch,
-                        "lr": info.lr,
-                        "grad_norm": info.grad_norm,
-                        "data_s": t_compute - t_data,
-                        "compute_s": time.perf_counter() - t_compute,
-                        "frames": group.frames,
-                    } | means
-                    if info.step % config.output.log_every == 0 or info.step == 1:
-                        log(record)
-                    rep.train_step(record)
-                    group = Metrics()
+                    window.add(info, group, epoch, prog.batch)
+                    group = DeviceMetrics(METRIC_NAMES, device)
                     if run is not None:
                         run.check()  # a background save failed (a full disk): stop now
-                    every = config.checkpoint.every_steps
-                    if every and info.step % every == 0:
-                        checkpoint("last", None)
-                    if config.max_steps is not None and info.step >= config.max_steps:
+                    at_max = config.max_steps is not None and info.step >= config.max_steps
+                    # the metrics are read (a wait for the device) every log_every steps,
+                    # at the first step, every READ_EVERY_S seconds, before a validation,
+                    # at the epoch's end and at max_steps (and after the loop)
+                    if (
+                        info.step % config.output.log_every == 0
+                        or info.step == 1
+                        or window.age() >= READ_EVERY_S
+                        or i in val_points
+                        or prog.batch == n_batches
+                        or at_max
+                    ):
+                        window.flush()
+                    if at_max:
                         result.stopped = "max_steps"
                     elif stop is not None and stop.is_set():
                         result.stopped = "interrupted"
+                    every = config.checkpoint.every_steps
+                    if every and info.step % every == 0:
+                        checkpoint("last", None)
                 # validate at the planned points, and on the final weights when max_steps
                 # ends the run mid-epoch (an interrupt exits quickly instead)
                 if (i in val_points or result.stopped == "max_steps") and (
@@ -536,6 +610,7 @@ def train(
                 t_data = time.perf_counter()
         finally:
             loader.close()
+        window.flush()  # an interrupt: the steps since the last read
         if prog.batch >= n_batches:  # the epoch is complete
             prog.bad_epochs = 0 if prog.improved else prog.bad_epochs + 1
             prog.improved = False
@@ -560,6 +635,82 @@ def train(
     result.policy = policy
     result.seconds = time.perf_counter() - started
     return result
+
+
+class _Window:
+    """The optimizer steps since the metrics were last read, kept on the device: each
+    step's frame-weighted means (its batches' :class:`DeviceMetrics`), its gradient norm
+    and learning rate. :meth:`flush` reads them all at once (one wait for the device) and
+    hands ``report`` one ``train`` record -- the frame-weighted means over the window's
+    steps, ``step`` (the last), ``steps`` (how many), ``batch`` (the epoch's next batch),
+    ``frames``, ``data_s`` (waiting for batches) and ``compute_s`` (the rest of the
+    window's wall time) -- and the loss of each step (``TrainResult.train_losses``)."""
+
+    def __init__(
+        self, device: torch.device, report: Callable[[dict[str, Any], list[float]], None]
+    ) -> None:
+        self.device = device
+        self.report = report
+        self._reset()
+
+    def _reset(self) -> None:
+        self.steps: list[Tensor] = []  # each step's means [len(METRIC_NAMES)]
+        self.norms: list[Tensor] = []
+        self.frames: list[int] = []
+        self.lrs: list[float] = []
+        self.last: tuple[int, int, int] | None = None  # step, epoch, next batch
+        self.batches = 0
+        self.data_s = 0.0
+        self.started = time.perf_counter()
+
+    def batch_started(self, t_data: float, t_compute: float) -> None:
+        """A batch waited from ``t_data`` to ``t_compute``; the window's time runs from
+        its first batch's wait (validation and saves between windows do not count)."""
+        if not self.batches:
+            self.started = t_data
+        self.batches += 1
+        self.data_s += t_compute - t_data
+
+    def age(self) -> float:
+        return time.perf_counter() - self.started
+
+    def add(self, info: Any, group: DeviceMetrics, epoch: int, batch: int) -> None:
+        self.steps.append(group.mean_tensor())
+        self.norms.append(info.norm)
+        self.frames.append(group.frames)
+        self.lrs.append(info.lr)
+        self.last = (info.step, epoch, batch)
+
+    def flush(self) -> None:
+        if self.last is None:
+            return
+        step, epoch, batch = self.last
+        per_step = torch.stack(self.steps)  # [S, M]
+        frames = torch.tensor(self.frames, dtype=per_step.dtype).to(self.device)
+        norms = torch.stack(self.norms).to(per_step.dtype)
+        # one read: each step's loss, the window's frame-weighted means, the norms' mean
+        weighted = (per_step * frames[:, None]).sum(0) / max(1, sum(self.frames))
+        loss_col = METRIC_NAMES.index("loss")
+        packed = torch.cat([per_step[:, loss_col], weighted, norms.mean().unsqueeze(0)])
+        values = packed.tolist()
+        n = len(self.steps)
+        step_losses = values[:n]
+        means = dict(zip(METRIC_NAMES, values[n : n + len(METRIC_NAMES)], strict=True))
+        wall = time.perf_counter() - self.started
+        record = {
+            "kind": "train",
+            "step": step,
+            "steps": n,
+            "epoch": epoch,
+            "batch": batch,
+            "lr": self.lrs[-1],
+            "grad_norm": values[-1],
+            "data_s": self.data_s,
+            "compute_s": max(0.0, wall - self.data_s),
+            "frames": sum(self.frames),
+        } | means
+        self._reset()
+        self.report(record, step_losses)
 
 
 def _restore(

@@ -171,3 +171,42 @@ def test_a_fresh_head_plays_calmly() -> None:
     neutral = 8  # class of value 0 with 16 buckets
     assert float((out.actions["c_x"] == neutral).float().mean()) > 0.4
     assert float((out.actions["shoulder"] == 0).float().mean()) > 0.6
+
+
+@pytest.mark.parametrize("buckets", [16, 4])
+def test_teacher_forced_heads_at_once_equal_the_chain(buckets: int) -> None:
+    """Teacher-forced, the six heads run at once (padded logits ``[6, B, C]``): the logits,
+    the chain-rule log-probability and the entropy equal the chain's; the fused loss equals
+    ``controller_loss`` with smoothing, focal loss and weights."""
+    from exphil.nets._heads import _target, fused_controller_loss
+
+    torch.manual_seed(0)
+    ctrl = ControllerConfig(axis_buckets=buckets)
+    head = ControllerHead(24, ctrl, hidden=16).double()
+    trunk = torch.randn(40, 24, dtype=torch.float64)
+    targets = {"buttons": (torch.rand(40, 8) < 0.3).to(torch.uint8)}
+    for k in COMPONENTS[1:]:
+        targets[k] = torch.randint(0, head.sizes[k], (40,))
+    ref = head.chain(trunk, lambda name, logits, j: _target(targets, name, logits))
+    out = head(trunk, targets=targets)
+    assert out.padded is not None and out.padded.shape == (6, 40, head.width)
+    for k in COMPONENTS:
+        assert out.logits[k].shape == ref.logits[k].shape
+        torch.testing.assert_close(out.logits[k], ref.logits[k], rtol=0, atol=1e-12)
+    assert ref.entropy is not None and out.entropy is not None
+    torch.testing.assert_close(out.log_prob, ref.log_prob, rtol=0, atol=1e-12)
+    torch.testing.assert_close(out.entropy, ref.entropy, rtol=0, atol=1e-12)
+    for k in COMPONENTS:
+        assert torch.equal(out.actions[k].long(), targets[k].long())
+    for smoothing, gamma, weights in [
+        (0.0, 0.0, None), (0.1, 0.0, None), (0.05, 2.0, {"buttons": 2.0, "c_y": 0.5}),
+    ]:  # fmt: skip
+        want = controller_loss(
+            ref.logits, targets, weights=weights, label_smoothing=smoothing, focal_gamma=gamma
+        )
+        total, losses = fused_controller_loss(
+            out.padded, targets, head.sizes, weights=weights,
+            label_smoothing=smoothing, focal_gamma=gamma,
+        )  # fmt: skip
+        assert float(total) == pytest.approx(float(want["total"]), rel=1e-5)
+        assert losses.tolist() == pytest.approx([float(want[k]) for k in COMPONENTS], rel=1e-5)

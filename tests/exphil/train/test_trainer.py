@@ -146,11 +146,15 @@ def test_resume_continues_bit_exactly(kind: str, corpus: Corpus, tmp_path: Path)
     assert full.final_val["step"] == 16 and full.best_val_loss is not None
     assert full.policy is not None
 
-    with Run(tmp_path / "b", cfg) as run:
-        part = train(cfg, corpus, run, seed=5, reporter=StopAt(run.stop, 7))
+    # the reporter sees every step's record with log_every 1 (StopAt stops at step 7)
+    every_step = msgspec.structs.replace(
+        cfg, output=msgspec.structs.replace(cfg.output, log_every=1)
+    )
+    with Run(tmp_path / "b", every_step) as run:
+        part = train(every_step, corpus, run, seed=5, reporter=StopAt(run.stop, 7))
     assert part.stopped == "interrupted" and len(part.train_losses) == 7
     point = load_resume_point(tmp_path / "b", TrainConfig)
-    assert point.state["step"] == 7 and point.config == cfg
+    assert point.state["step"] == 7 and point.config == every_step
     with Run.resume(point, cfg) as run:
         rest = train(cfg, corpus, run, seed=5, resume=point)
     assert part.train_losses + rest.train_losses == full.train_losses  # bit for bit
@@ -304,3 +308,68 @@ def test_a_validation_set_too_small_or_degenerate_is_called_out(corpus: Corpus) 
     assert "c-stick x, c-stick y" in text and "main stick x" not in text
     assert "never change in the 1 validation game" in text and "chance level" in text
     assert result.final_val["val/acc/c_x"] == 1.0  # what made the issue's run read 100%
+
+
+def test_accumulated_metrics_equal_the_per_step_values(
+    corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop keeps its metrics on the device and reads them every log_every steps: each
+    ``train`` record (metrics.jsonl, the reporter) holds the frame-weighted means of the
+    values every batch of its steps gave (read here batch by batch, as the loop used to),
+    and ``train_losses`` each step's loss."""
+    from exphil.train import _trainer
+
+    monkeypatch.setattr(_trainer, "READ_EVERY_S", float("inf"))  # reads by step count only
+    batches: list[tuple[dict[str, float], int]] = []
+    real = _trainer.loss_and_metrics
+
+    def reading(*args: Any) -> Any:
+        total, metrics, frames = real(*args)
+        if torch.is_grad_enabled():  # a training batch (validation runs without gradients)
+            batches.append(
+                (dict(zip(_trainer.METRIC_NAMES, metrics.tolist(), strict=True)), frames)
+            )
+        return total, metrics, frames
+
+    monkeypatch.setattr(_trainer, "loss_and_metrics", reading)
+    cfg = config("gru", max_steps=11)
+    cfg = msgspec.structs.replace(
+        cfg,
+        optim=msgspec.structs.replace(cfg.optim, grad_accum=2),
+        output=msgspec.structs.replace(cfg.output, log_every=4),
+    )
+    records: list[dict[str, float]] = []
+
+    class Recording(NullReporter):
+        def train_step(self, metrics: dict[str, float]) -> None:
+            records.append(metrics)
+
+    with Run(tmp_path / "run", cfg) as run:
+        res = train(cfg, corpus, run, seed=5, reporter=Recording())
+    assert res.steps == 11 and len(batches) == 22
+    # the steps: two batches each; a step's values are its batches' frame-weighted means
+    steps = []
+    for k in range(11):
+        m = _trainer.Metrics()
+        for values, frames in batches[2 * k : 2 * k + 2]:
+            m.add(values, frames)
+        steps.append(m)
+    assert res.train_losses == pytest.approx([m.means()["loss"] for m in steps], rel=1e-12)
+    # read at step 1, every 4 steps and at max_steps
+    assert [(r["step"], r["steps"], r["batch"]) for r in records] == [
+        (1, 1, 2), (4, 3, 8), (8, 4, 16), (11, 3, 22),
+    ]  # fmt: skip
+    first = 0
+    for r in records:
+        window = _trainer.Metrics()
+        for values, frames in batches[2 * first : 2 * r["step"]]:
+            window.add(values, frames)
+        first = int(r["step"])
+        assert r["frames"] == window.frames
+        for name, value in window.means().items():
+            assert r[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [x for x in lines if x["kind"] == "train"]
+    assert [x["step"] for x in logged] == [1, 4, 8, 11]
+    for x, r in zip(logged, records, strict=True):  # the file shows what the reporter saw
+        assert x["loss"] == r["loss"] and x["acc/main_x"] == r["acc/main_x"]
