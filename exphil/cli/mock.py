@@ -431,5 +431,6 @@ def _print_calibration(out: Any, result: Any) -> None:
             out.print(dmg)
     out.print(
         "published: Melee's values where a source is known (see exphil/envs/calibrate.py); "
-        "mock: exphil/envs/_rules.py; red: the mock is more than 10% off"
+        "mock: the mock itself, measured on scripted jumps, dashes and falls "
+        "(its tables: exphil/envs/_characters.py); red: the mock is more than 10% off"
     )

@@ -16,24 +16,10 @@ from typing import Final
 
 import numpy as np
 
-# --- physics (the original ExPhil mock's constants) -------------------------------------
-GRAVITY: Final = 0.095
-TERMINAL: Final = -2.5
-FAST_FALL: Final = -3.4
-GROUND_FRICTION: Final = 0.06
-AIR_FRICTION: Final = 0.02
-GROUND_SPEED: Final = 2.2  # dash and run
-WALK_SPEED: Final = 1.6  # times the stick's x (walks top out below 0.8 * 1.6)
-AIR_ACCEL: Final = 0.06
-MAX_AIR_SPEED: Final = 2.2
-JUMP_VELOCITY: Final = 3.68
-SHORT_HOP_VELOCITY: Final = 2.1
-DOUBLE_JUMP_VELOCITY: Final = 3.23
-JUMP_SQUAT: Final = 3
-LANDING_LAG: Final = 4
-JUMP_CARRY: Final = 0.8  # share of ground speed kept into a jump
-JUMP_STICK: Final = 0.6  # horizontal speed added per unit of stick x at take-off
-DOUBLE_JUMP_STICK: Final = 1.3
+# --- physics ------------------------------------------------------------------------------
+# Each character's movement physics and landing lags are rows of exphil.envs._characters
+# (measured from replays and Melee's published data); what is left here is shared.
+LCANCEL_WINDOW: Final = 7  # frames: L/R pressed this close before landing an aerial halves its lag
 
 # --- controller thresholds ----------------------------------------------------------------
 DEADZONE: Final = 0.2875  # Melee's 23/80
@@ -48,7 +34,6 @@ SHOULDER_THRESHOLD: Final = 0.3  # analog shoulder press that shields
 HURT_LOW: Final = 2.0  # hurtbox: vertical capsule from y+2 to y+12, radius 4.5
 HURT_HIGH: Final = 12.0
 HURT_RADIUS: Final = 4.5
-WEIGHT: Final = 75.0  # Fox
 KB_DECAY: Final = 0.051  # knockback speed lost per frame
 KB_SPEED: Final = 0.03  # launch speed per unit of knockback
 HITSTUN_PER_KB: Final = 0.4
@@ -76,10 +61,13 @@ TIME_LIMIT: Final = 8 * 60 * 60  # frames (8 minutes)
 SPAWN_X: Final = 40.0
 
 
-def knockback(percent_after: float, damage: float, growth: float, base: float) -> float:
-    """Melee's knockback formula (``percent_after`` includes this hit's damage)."""
+def knockback(
+    percent_after: float, damage: float, growth: float, base: float, weight: float
+) -> float:
+    """Melee's knockback formula (``percent_after`` includes this hit's damage; ``weight`` is
+    the defender's)."""
     return (
-        (percent_after / 10 + percent_after * damage / 20) * 200 / (WEIGHT + 100) * 1.4 + 18
+        (percent_after / 10 + percent_after * damage / 20) * 200 / (weight + 100) * 1.4 + 18
     ) * growth / 100 + base
 
 
@@ -107,6 +95,10 @@ SELF_MOVE: Final = 1 << 10  # sets its own ground speed (walk, dash, run): no fr
 TECHABLE: Final = 1 << 11  # landing goes to a tech or a knockdown
 NO_GRAVITY: Final = 1 << 12  # constant velocity (up-B travel)
 HOVER: Final = 1 << 13  # up-B charge: slow fall and horizontal drag
+LCANCEL: Final = 1 << 14  # an aerial's landing: an L-cancel divides its lag
+
+# The states whose length is the character's (jump squat, dash, landing lags) are TIMED: the
+# timer is set from exphil.envs._characters when the state is entered.
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +110,8 @@ class StateDef:
     next: str = ""  # state entered when the duration (or timer) ends
     move: str = ""  # the move whose hitbox this state carries
     landing: str = ""  # state entered on landing ("" = LANDING)
-    landing_lag: int = 0
+    af_shown: int = 0  # added to the frame count in the action_frame column (as replays)
+    af_fixed: bool = False  # the action_frame column reads -1 throughout (as replays: shield)
 
 
 _G = GROUND
@@ -126,34 +119,34 @@ _A = 0  # airborne: no GROUND flag
 
 STATES: Final[tuple[StateDef, ...]] = (
     StateDef("STAND", 0x0E, _G | ACT_G),
-    StateDef("WALK", 0x0F, _G | ACT_G | SELF_MOVE),  # + 0/1/2 slow/middle/fast
-    StateDef("DASH", 0x14, _G | ACT_G | SELF_MOVE, 12, "RUN"),
+    StateDef("WALK", 0x0F, _G | ACT_G | SELF_MOVE, af_shown=1),  # + 0/1/2 slow/middle/fast
+    StateDef("DASH", 0x14, _G | ACT_G | SELF_MOVE | TIMED, next="RUN", af_shown=1),
     StateDef("RUN", 0x15, _G | ACT_G | SELF_MOVE),
-    StateDef("TURN", 0x12, _G, 4, "STAND"),
-    StateDef("KNEE_BEND", 0x18, _G, JUMP_SQUAT, "JUMP_F"),  # take-off handled as an event
+    StateDef("TURN", 0x12, _G, 4, "STAND", af_shown=1),
+    StateDef("KNEE_BEND", 0x18, _G | TIMED, next="JUMP_F"),  # take-off handled as an event
     StateDef("JUMP_F", 0x19, _A | ACT_A | DRIFT | FF_OK),
     StateDef("JUMP_B", 0x1A, _A | ACT_A | DRIFT | FF_OK),
     StateDef("DJUMP_F", 0x1B, _A | ACT_A | DRIFT | FF_OK),
     StateDef("DJUMP_B", 0x1C, _A | ACT_A | DRIFT | FF_OK),
     StateDef("FALL", 0x1D, _A | ACT_A | DRIFT | FF_OK),
-    StateDef("LANDING", 0x2A, _G, LANDING_LAG, "STAND"),
+    StateDef("LANDING", 0x2A, _G | TIMED, next="STAND"),
     StateDef("SPECIAL_FALL", 0x24, _A | DRIFT, landing="LANDING_SPECIAL"),
     StateDef("LANDING_SPECIAL", 0x2B, _G, 20, "STAND"),
-    StateDef("JAB", 0x2C, _G, 16, "STAND", move="JAB"),
-    StateDef("FTILT", 0x35, _G, 26, "STAND", move="FTILT"),
-    StateDef("FSMASH", 0x3C, _G, 40, "STAND", move="FSMASH"),
-    StateDef("DASH_ATTACK", 0x32, _G, 36, "STAND", move="DASH_ATTACK"),
-    StateDef("NAIR", 0x41, _A | DRIFT | FF_OK, 40, "FALL", "NAIR", "NAIR_LANDING"),
-    StateDef("FAIR", 0x42, _A | DRIFT | FF_OK, 40, "FALL", "FAIR", "FAIR_LANDING"),
-    StateDef("BAIR", 0x43, _A | DRIFT | FF_OK, 38, "FALL", "BAIR", "BAIR_LANDING"),
-    StateDef("NAIR_LANDING", 0x46, _G, 15, "STAND"),
-    StateDef("FAIR_LANDING", 0x47, _G, 18, "STAND"),
-    StateDef("BAIR_LANDING", 0x48, _G, 18, "STAND"),
-    StateDef("UPB_HOLD_G", 0x161, _G, 35, "UPB_TRAVEL"),  # travel direction: an event
-    StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 35, "UPB_TRAVEL"),
+    StateDef("JAB", 0x2C, _G, 16, "STAND", move="JAB", af_shown=1),
+    StateDef("FTILT", 0x35, _G, 26, "STAND", move="FTILT", af_shown=1),
+    StateDef("FSMASH", 0x3C, _G, 40, "STAND", move="FSMASH", af_shown=1),
+    StateDef("DASH_ATTACK", 0x32, _G, 36, "STAND", move="DASH_ATTACK", af_shown=1),
+    StateDef("NAIR", 0x41, _A | DRIFT | FF_OK, 40, "FALL", "NAIR", "NAIR_LANDING", af_shown=1),
+    StateDef("FAIR", 0x42, _A | DRIFT | FF_OK, 40, "FALL", "FAIR", "FAIR_LANDING", af_shown=1),
+    StateDef("BAIR", 0x43, _A | DRIFT | FF_OK, 38, "FALL", "BAIR", "BAIR_LANDING", af_shown=1),
+    StateDef("NAIR_LANDING", 0x46, _G | TIMED | LCANCEL, next="STAND"),
+    StateDef("FAIR_LANDING", 0x47, _G | TIMED | LCANCEL, next="STAND"),
+    StateDef("BAIR_LANDING", 0x48, _G | TIMED | LCANCEL, next="STAND"),
+    StateDef("UPB_HOLD_G", 0x161, _G, 35, "UPB_TRAVEL", af_shown=1),  # travel direction: an event
+    StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 35, "UPB_TRAVEL", af_shown=1),
     StateDef("UPB_TRAVEL", 0x164, _A | NO_GRAVITY, 25, "SPECIAL_FALL", "UPB", "LANDING_SPECIAL"),
-    StateDef("SHIELD_START", 0xB2, _G | SHIELDING, 2, "SHIELD"),
-    StateDef("SHIELD", 0xB3, _G | SHIELDING),
+    StateDef("SHIELD_START", 0xB2, _G | SHIELDING, 2, "SHIELD", af_fixed=True),
+    StateDef("SHIELD", 0xB3, _G | SHIELDING, af_fixed=True),
     StateDef("SHIELD_RELEASE", 0xB4, _G, 15, "STAND"),
     StateDef("SHIELD_STUN", 0xB5, _G | SHIELDING | TIMED, next="SHIELD"),
     StateDef("DAMAGE_G", 0x4E, _G | HITSTUN | TIMED, next="STAND"),
@@ -162,9 +155,9 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("TUMBLE", 0x26, _A | ACT_A | DRIFT | FF_OK | TECHABLE),
     StateDef("TECH", 0xC7, _G, 26, "STAND"),
     StateDef("TECH_MISS", 0xB7, _G, 26, "LYING"),
-    StateDef("LYING", 0xB8, _G | TIMED, next="GETUP"),
+    StateDef("LYING", 0xB8, _G | TIMED, next="GETUP", af_shown=1),
     StateDef("GETUP", 0xC2, _G | INTANGIBLE, 30, "STAND"),
-    StateDef("SB_FLY", 0xCD, _A, 40, "SB_FALL", landing="SB_DOWN"),
+    StateDef("SB_FLY", 0xCD, _A, 12, "SB_FALL", landing="SB_DOWN"),  # rising: 12 < 3.0 / gravity
     StateDef("SB_FALL", 0xCE, _A, landing="SB_DOWN"),
     StateDef("SB_DOWN", 0xCF, _G, 30, "SB_STAND"),
     StateDef("SB_STAND", 0xD1, _G, 30, "DIZZY"),
@@ -219,7 +212,7 @@ _VARIANT_STATES: Final = ("WALK", "DEAD")  # their action id is the base plus a 
 
 
 def _build_tables() -> tuple[np.ndarray, np.ndarray]:
-    ints = np.zeros((NUM_STATES, 7), dtype=np.int64)
+    ints = np.zeros((NUM_STATES, 9), dtype=np.int64)
     for i, s in enumerate(STATES):
         landing = s.landing or "LANDING"
         ints[i] = (
@@ -230,6 +223,8 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
             M[s.move] if s.move else -1,
             S[landing],
             int(s.name in _VARIANT_STATES),
+            s.af_shown,
+            int(s.af_fixed),
         )
     moves = np.zeros((NUM_MOVES, 12), dtype=np.float64)
     for i, m in enumerate(MOVES):
@@ -254,11 +249,22 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 STATE_TABLE, MOVE_TABLE = _build_tables()
-"""``STATE_TABLE[state]`` = (action, flags, duration, next, move, landing state, has variant);
+"""``STATE_TABLE[state]`` = (action, flags, duration, next, move, landing state, has variant,
+added to the frame count in the action_frame column, that column fixed at -1);
 ``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
 shieldstun)."""
 
-T_ACTION, T_FLAGS, T_DURATION, T_NEXT, T_MOVE, T_LANDING, T_VARIANT = range(7)
+(
+    T_ACTION,
+    T_FLAGS,
+    T_DURATION,
+    T_NEXT,
+    T_MOVE,
+    T_LANDING,
+    T_VARIANT,
+    T_AF_SHOWN,
+    T_AF_FIXED,
+) = range(9)
 (
     MV_FIRST,
     MV_LAST,

@@ -28,6 +28,8 @@ from typing import Any, Final
 import numpy as np
 
 from exphil.envs import _rules as R
+from exphil.envs._characters import CharacterPhysics
+from exphil.envs._characters import physics as character_physics
 from exphil.envs._protocol import GameOutcome
 from exphil.envs.mock import STAGE_DEPTH, MockConfig, platforms
 from exphil.game.controls import Controls
@@ -44,6 +46,8 @@ _NEXT: Final = [r[R.T_NEXT] for r in _STATE_ROWS]
 _MOVE: Final = [r[R.T_MOVE] for r in _STATE_ROWS]
 _LANDING: Final = [r[R.T_LANDING] for r in _STATE_ROWS]
 _VARIANT: Final = [r[R.T_VARIANT] for r in _STATE_ROWS]
+_AF_SHOWN: Final = [r[R.T_AF_SHOWN] for r in _STATE_ROWS]
+_AF_FIXED: Final = [bool(r[R.T_AF_FIXED]) for r in _STATE_ROWS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,7 @@ _SELF_MOVE: Final = R.SELF_MOVE
 _TECHABLE: Final = R.TECHABLE
 _NO_GRAVITY: Final = R.NO_GRAVITY
 _HOVER: Final = R.HOVER
+_LCANCEL: Final = R.LCANCEL
 
 # states
 STAND: Final = R.S["STAND"]
@@ -266,6 +271,13 @@ class ScalarGame:
         )
         self._stage_id = int(st)
         self._characters = tuple(c.internal for c in cfg.character_ids)
+        # each port's physics (exphil.envs._characters) and landing lags by landing state
+        rows = tuple(character_physics(c) for c in cfg.character_ids)
+        self._phys: tuple[CharacterPhysics, CharacterPhysics] = (rows[0], rows[1])
+        self._landing_lag: tuple[dict[int, int], dict[int, int]] = (
+            _landing_lags(rows[0]),
+            _landing_lags(rows[1]),
+        )
         w = cfg.rewards
         self._w_stock = w.stock
         self._w_damage = w.damage
@@ -415,6 +427,9 @@ class ScalarGame:
             return True
 
         pressed = buttons & ~pb
+        ph = self._phys[p.port]
+        took_off = False  # the take-off frame: no gravity, no drift
+        fresh = False  # a jump's first frame: no drift
         abs_sx = abs(sx)
         jump_p = bool(pressed & _JUMP) or (sy >= R.TAP_JUMP and psy < R.TAP_JUMP)
         jump_h = bool(buttons & _JUMP) or sy >= R.TAP_JUMP
@@ -453,9 +468,15 @@ class ScalarGame:
         if end and not (st == DEAD and p.stocks == 0):  # a last stock stays dead
             af = 0
             if st == KNEE_BEND:  # take-off: full hop while jump is held, else a short hop
-                vy = R.JUMP_VELOCITY if jump_h else R.SHORT_HOP_VELOCITY
-                vx = _clip(vx * R.JUMP_CARRY + sx * R.JUMP_STICK, -R.MAX_AIR_SPEED, R.MAX_AIR_SPEED)
-                st = JUMP_B if (tilted and stick_dir != facing) else JUMP_F
+                # the horizontal speed: the ground speed carried over plus the stick's (as it
+                # was on the squat's last frame), clipped
+                vy = ph.full_hop if jump_h else ph.short_hop
+                vx = _clip(
+                    vx * ph.jump_ground_mult + psx * ph.jump_h, -ph.jump_h_max, ph.jump_h_max
+                )
+                back = abs(psx) >= R.DEADZONE and (1 if psx >= 0 else -1) != facing
+                st = JUMP_B if back else JUMP_F
+                took_off = fresh = True
                 jumps = 1
                 surf = -1
                 ff = 0
@@ -512,6 +533,7 @@ class ScalarGame:
                 enter = True
             elif jump_p:
                 new = KNEE_BEND
+                timer = ph.jump_squat
                 enter = True
             elif shield_h:
                 new = SHIELD_START
@@ -537,6 +559,7 @@ class ScalarGame:
                         if not running or stick_dir != facing:
                             new = DASH
                             facing = stick_dir
+                            timer = ph.dash_frames
                             enter = True
                     elif tilted:
                         if stick_dir != facing:
@@ -564,6 +587,7 @@ class ScalarGame:
         elif st in (SHIELD, SHIELD_START):
             if jump_p:  # jump out of shield
                 new = KNEE_BEND
+                timer = ph.jump_squat
                 enter = True
             elif st == SHIELD and not shield_h:
                 new = SHIELD_RELEASE
@@ -574,8 +598,9 @@ class ScalarGame:
                 enter = True
             elif jump_p and jumps > 0:
                 new = DJUMP_B if (tilted and stick_dir != facing) else DJUMP_F
-                vy = R.DOUBLE_JUMP_VELOCITY
-                vx = _clip(sx * R.DOUBLE_JUMP_STICK, -R.MAX_AIR_SPEED, R.MAX_AIR_SPEED)
+                vy = ph.full_hop * ph.double_jump_mult
+                vx = sx * ph.double_jump_h
+                fresh = True
                 jumps -= 1
                 ff = 0
                 enter = True
@@ -609,36 +634,55 @@ class ScalarGame:
             ff = 1
         if flags & _GROUND:
             if flags & _SELF_MOVE:
-                vx = sx * R.WALK_SPEED if st == WALK else facing * R.GROUND_SPEED
+                if st == WALK:
+                    vx = sx * ph.walk_speed
+                elif st == DASH and af == 0:  # a dash starts at its initial speed
+                    vx = facing * ph.dash_initial
+                else:  # toward the cap (run speed x |stick x|); above it, by the traction
+                    speed = vx * facing
+                    cap = ph.run_speed * abs_sx
+                    if speed < cap:
+                        up = speed + (ph.dash_accel_base + ph.dash_accel_stick * abs_sx)
+                        speed = up if up < cap else cap
+                    else:
+                        down = speed - ph.traction
+                        speed = down if down > cap else cap
+                    vx = facing * speed
             else:  # friction: toward 0, stopping at +0.0 (vx - clip(vx, -f, f))
-                f = R.GROUND_FRICTION
+                f = ph.traction
                 vx = vx - (-f if vx < -f else f if vx > f else vx)
             vy = 0.0
             kby = 0.0
         elif flags & _FROZEN_POS:
             vx = vy = kbx = kby = 0.0
         else:
-            if flags & _DRIFT and tilted:
-                vx = vx + _clip(sx * R.MAX_AIR_SPEED - vx, -R.AIR_ACCEL, R.AIR_ACCEL)
+            if flags & _DRIFT and tilted and not fresh:
+                gap = sx * ph.air_speed - vx
+                rate = (
+                    ph.air_accel_base + ph.air_accel_stick * abs_sx
+                    if gap * sx > 0
+                    else ph.air_friction
+                )
+                vx = vx + _clip(gap, -rate, rate)
             elif flags & _HOVER:
                 vx = vx * R.UP_B_HOLD_DRAG
-            elif flags & _NO_GRAVITY:
+            elif flags & _NO_GRAVITY or fresh:
                 pass
             else:
-                f = R.AIR_FRICTION
+                f = ph.air_friction
                 vx = vx - (-f if vx < -f else f if vx > f else vx)
             if flags & _HOVER:
                 vy = vy - R.UP_B_HOLD_GRAVITY
                 if not vy > R.UP_B_HOLD_FALL:
                     vy = R.UP_B_HOLD_FALL
-            elif flags & _NO_GRAVITY:
+            elif flags & _NO_GRAVITY or took_off:
                 pass
             elif ff == 1:
-                vy = R.FAST_FALL
+                vy = -ph.fast_fall
             else:
-                vy = vy - R.GRAVITY
-                if not vy > R.TERMINAL:
-                    vy = R.TERMINAL
+                vy = vy - ph.gravity
+                if not vy > -ph.terminal:
+                    vy = -ph.terminal
         x += vx + kbx
         y += vy + kby
         if kbx or kby:  # knockback decays by KB_DECAY per frame along its direction
@@ -673,7 +717,11 @@ class ScalarGame:
                         kby = 0.0
                         ff = 0
                         jumps = 2
-                        timer = 0
+                        # a timed landing lasts the character's lag; an L-cancel divides an
+                        # aerial's
+                        timer = self._landing_lag[p.port].get(st, 0)
+                        if _FLAGS[st] & _LCANCEL and tech > R.TECH_WINDOW - R.LCANCEL_WINDOW:
+                            timer //= ph.lcancel_divisor
                         hitdone = 0
                         break
         elif flags & _GROUND and surf >= 0:  # walking off the surface one stands on
@@ -751,9 +799,9 @@ class ScalarGame:
         away0 = 1 if p0.x >= p1.x else -1  # from player 1 toward player 0
         away1 = 1 if p1.x >= p0.x else -1
         if move1 is not None:
-            self._take_hit(p0, move1, facing1, away0, flags0)
+            self._take_hit(p0, move1, facing1, away0, flags0, self._phys[0].weight)
         if move0 is not None:
-            self._take_hit(p1, move0, facing0, away1, flags1)
+            self._take_hit(p1, move0, facing0, away1, flags1, self._phys[1].weight)
 
     @staticmethod
     def _connects(att: PlayerState, dfn: PlayerState, frozen: bool) -> bool:
@@ -772,9 +820,11 @@ class ScalarGame:
         return ddx * ddx + ddy * ddy <= reach * reach and not dfn.intangible()
 
     @staticmethod
-    def _take_hit(p: PlayerState, move: _Move, att_facing: int, away: int, flags: int) -> None:
-        """``p`` (whose state had ``flags`` when the hits were resolved) is hit by ``move``;
-        ``away`` points from the attacker to ``p``."""
+    def _take_hit(
+        p: PlayerState, move: _Move, att_facing: int, away: int, flags: int, weight: float
+    ) -> None:
+        """``p`` (whose state had ``flags`` when the hits were resolved, whose character
+        weighs ``weight``) is hit by ``move``; ``away`` points from the attacker to ``p``."""
         dmg = move.damage
         if flags & _SHIELDING:
             shield = p.shield - dmg
@@ -793,7 +843,7 @@ class ScalarGame:
             return
         pct = p.percent + dmg
         p.percent = pct
-        kb = R.knockback(pct, dmg, move.growth, move.base)
+        kb = R.knockback(pct, dmg, move.growth, move.base, weight)
         speed = kb * R.KB_SPEED
         kbx = speed * move.cos * att_facing
         kby = speed * move.sin
@@ -850,7 +900,7 @@ class ScalarGame:
                 p.kby,
                 vx if grounded else 0.0,
                 p.percent,
-                p.af,
+                -1 if _AF_FIXED[st] else p.af + _AF_SHOWN[st],  # as replays count it
                 p.shield,
                 p.hitlag,
                 p.timer if flags & _HITSTUN else 0,
@@ -962,3 +1012,13 @@ class ScalarEnv:
 
 
 _CONTROL_FIELDS: Final = ("main_x", "main_y", "c_x", "c_y", "shoulder", "buttons")
+
+
+def _landing_lags(ph: CharacterPhysics) -> dict[int, int]:
+    """The timed landing states and their lag for one character."""
+    return {
+        R.S["LANDING"]: ph.landing_lag,
+        R.S["NAIR_LANDING"]: ph.nair_landing,
+        R.S["FAIR_LANDING"]: ph.fair_landing,
+        R.S["BAIR_LANDING"]: ph.bair_landing,
+    }

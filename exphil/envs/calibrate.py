@@ -27,11 +27,14 @@ parsed-game cache) and, per character, measures from the recorded ``Frames`` col
 
 Every estimate is a median with its interquartile range, the number of samples it rests on
 and the most frequent value. :data:`PUBLISHED` holds Melee's published values with their
-source; :func:`mock_values` the mock's current ones (``exphil.envs._rules``).
+source; :func:`mock_values` the mock's own, measured on scripted mock games by the same
+estimators.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +70,13 @@ FALL_AERIAL_B: Final = 0x22  # the last of the jump/fall states 0x19..0x22
 LANDING: Final = 0x2A
 NAIR: Final = 0x41
 DAIR: Final = 0x45
+STANDING: Final = 0x0E
+SQUAT: Final = 0x27
+SQUAT_WAIT: Final = 0x28
+#: grounded states that slide to a stop by the traction alone
+SLIDES: Final = (STANDING, LANDING, SQUAT, SQUAT_WAIT)
+DEADZONE: Final = 0.2875  # below this |main_x| the stick does not drift
+MAX_FRICTION_STEP: Final = 0.2  # a larger one-frame slow-down is not friction
 
 JUMPS: Final = (JUMP_F, JUMP_B)
 AERIAL_JUMPS: Final = (JUMP_AERIAL_F, JUMP_AERIAL_B)
@@ -97,6 +107,9 @@ QUANTITIES: Final[tuple[tuple[str, str, str], ...]] = (
     ("dash_initial", "initial dash speed", "u/frame"),
     ("dash_speed", "dash speed", "u/frame"),
     ("run_speed", "run speed", "u/frame"),
+    ("dash_frames", "dash length (before a run)", "frames"),
+    ("traction", "traction (ground friction)", "u/frame²"),
+    ("air_friction", "air friction", "u/frame²"),
     ("landing_lag", "landing lag (normal)", "frames"),
 )
 QUANTITY_KEYS: Final = tuple(q[0] for q in QUANTITIES)
@@ -113,9 +126,12 @@ _FALL_SPEED_SRC: Final = (
     "#Super_Smash_Bros._Melee); same figures in SuperCombo Wiki, Super Smash Bros. Melee/"
     "Attributes, Fall Speed"
 )
-_BRIEF_SRC: Final = (
-    "SSBM character attributes as quoted in issue 17 (SmashWiki Gravity / Jumpsquat pages); "
-    "not re-checked against a page in this change"
+_GRAVITY_SRC: Final = (
+    "SuperCombo Wiki, Super Smash Bros. Melee/Attributes, Gravity (from SmashWiki); "
+    "exphil/envs/_characters.py"
+)
+_ATTR_SRC: Final = (
+    "Melee's fighter attribute data (jump startup lag), as listed in exphil/envs/_characters.py"
 )
 
 #: Melee's published values (NTSC 1.02), per character (lower-case name) and quantity. Only
@@ -124,14 +140,14 @@ PUBLISHED: Final[Mapping[str, Mapping[str, Published]]] = {
     "fox": {
         "terminal": Published(2.8, _FALL_SPEED_SRC),
         "fast_fall": Published(3.4, _FALL_SPEED_SRC),
-        "gravity": Published(0.23, _BRIEF_SRC),
-        "jump_squat": Published(3, _BRIEF_SRC),
+        "gravity": Published(0.23, _GRAVITY_SRC),
+        "jump_squat": Published(3, _ATTR_SRC),
     },
     "falco": {
         "terminal": Published(3.1, _FALL_SPEED_SRC),
         "fast_fall": Published(3.5, _FALL_SPEED_SRC),
-        "gravity": Published(0.17, _BRIEF_SRC),
-        "jump_squat": Published(5, _BRIEF_SRC),
+        "gravity": Published(0.17, _GRAVITY_SRC),
+        "jump_squat": Published(5, _ATTR_SRC),
     },
 }
 
@@ -145,28 +161,75 @@ def _apex(v0: float, gravity: float) -> float:
     return float(sum(max(v0 - k * gravity, 0.0) for k in range(steps)))
 
 
-def mock_values() -> dict[str, float]:
-    """The mock's current values (``exphil.envs._rules``; one set for every character). The
-    apex heights are derived from its jump velocities and gravity as the mock steps: gravity
-    first, then the move, so its first airborne frame already rises by ``v0 - gravity``."""
-    from exphil.envs import _rules as r
+def mock_values(character: Character = Character.FOX) -> dict[str, float]:
+    """The mock's own values for ``character``, measured the way replays are: the mock is
+    stepped with scripted inputs (:func:`mock_drills`) and its frames go through the same
+    estimators (:class:`Collector`); each value is the median. Cached per character."""
+    return dict(_mock_values(character))
 
-    return {
-        "gravity": r.GRAVITY,
-        "terminal": -r.TERMINAL,
-        "fast_fall": -r.FAST_FALL,
-        "jump_squat": float(r.JUMP_SQUAT),
-        "full_hop_vy": r.JUMP_VELOCITY,
-        "short_hop_vy": r.SHORT_HOP_VELOCITY,
-        "full_hop_apex": _apex(r.JUMP_VELOCITY - r.GRAVITY, r.GRAVITY),
-        "short_hop_apex": _apex(r.SHORT_HOP_VELOCITY - r.GRAVITY, r.GRAVITY),
-        "double_jump_vy": r.DOUBLE_JUMP_VELOCITY,
-        "air_speed": r.MAX_AIR_SPEED,
-        "dash_initial": r.GROUND_SPEED,
-        "dash_speed": r.GROUND_SPEED,
-        "run_speed": r.GROUND_SPEED,
-        "landing_lag": float(r.LANDING_LAG),
-    }
+
+@functools.cache
+def _mock_values(character: Character) -> tuple[tuple[str, float], ...]:
+    from exphil.envs._characters import PHYSICS
+
+    if character not in PHYSICS:  # the mock does not play it
+        return tuple((k, math.nan) for k in QUANTITY_KEYS)
+    col = Collector([character])
+    for game in mock_drills(character):
+        col.add(game)
+    est = col.result().characters[0].estimates
+    return tuple((k, math.nan if e is None else e.median) for k, e in est.items())
+
+
+def mock_drills(character: Character) -> list[Frames]:
+    """Mock games (Final Destination, ``character`` on port 0, Fox standing on port 1) of
+    scripted inputs that show every quantity :data:`QUANTITIES` measures: a full hop, a
+    short hop, a full hop with a double jump at its peak, a full hop fast-fallen after its
+    peak, a full hop drifting at a full stick, a jump forward coasting with the stick
+    released, and a dash into a run that slides to a stop, each until the player has landed
+    and stood a while."""
+    from exphil.envs.mock import MockConfig, MockEnv
+    from exphil.game import Controls, concat_frames
+    from exphil.game.frames import BUTTON_BITS
+
+    jump = BUTTON_BITS["X"]
+
+    def pad(main_x: float = 0.0, main_y: float = 0.0, buttons: int = 0) -> Controls:
+        c = Controls.neutral(1)
+        c.main_x[:] = main_x
+        c.main_y[:] = main_y
+        c.buttons[:] = buttons
+        return c
+
+    def drill(first: list[Controls], air: Controls, peak: Controls | None = None) -> Frames:
+        """``first``, then ``air`` every frame (``peak`` once, on the first frame past the
+        peak) until the player is back on the ground, then 20 frames of standing."""
+        env = MockEnv(1, MockConfig(characters=(character.name.lower(), "fox")))
+        idle = Controls.neutral(1)
+        out = [env.reset()]
+        out += [env.step(c, idle).frames for c in first]
+        for _ in range(600):
+            p = out[-1].players[0]
+            if p.on_ground[0] and len(out) > len(first) + 1:
+                break
+            c = peak if peak is not None and p.vy_self[0] < 0 else air
+            if c is peak:
+                peak = None
+            out.append(env.step(c, idle).frames)
+        out += [env.step(idle, idle).frames for _ in range(20)]
+        return concat_frames(out)
+
+    squat = [pad(buttons=jump)] * 8  # held through any jump squat: a full hop
+    neutral = pad()
+    return [
+        drill([pad(main_x=1.0, buttons=jump)] * 8, neutral),  # a jump forward, coasting
+        drill(squat, neutral),
+        drill([pad(buttons=jump)], neutral),  # released at once: a short hop
+        drill(squat, neutral, peak=pad(buttons=jump)),
+        drill(squat, neutral, peak=pad(main_y=-1.0)),
+        drill(squat, pad(main_x=1.0)),
+        drill([pad(main_x=1.0)] * 40, neutral),  # a dash, then a run
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +357,24 @@ def player_samples(p: PlayerFrames, opponent: PlayerFrames | None = None) -> dic
         sel = same & fast_enough & ground & (action[1:] == act)
         out[key].extend(vg[1:][sel].tolist())
 
+    # dash length: DASH runs that become a RUN
+    for s, e in _runs(action == DASH):
+        if s > 0 and e < n and action[e] == RUN:
+            out["dash_frames"].append(float(e - s))
+
+    # traction: one-frame slow-downs of a ground slide; air friction: of a free fall with the
+    # stick in its dead zone
+    calm = ~_disturbed(p)[1:]
+    kept = action[1:] == action[:-1]
+    dg = np.abs(vg[:-1]) - np.abs(vg[1:])
+    slide = kept & ground & calm & np.isin(action[1:], SLIDES) & (np.abs(vg[1:]) > 0.05)
+    slide &= (dg > PLATEAU_EPS) & (dg <= MAX_FRICTION_STEP)
+    out["traction"].extend(dg[slide].tolist())
+    da = vx[:-1] - vx[1:]
+    coast = free[1:] & free[:-1] & (np.abs(p.main_x[1:]) < DEADZONE) & (vx[1:] > 0.05)
+    coast &= (da > PLATEAU_EPS) & (da <= MAX_FRICTION_STEP)
+    out["air_friction"].extend(da[coast].tolist())
+
     still = vg[:-1] <= PLATEAU_EPS  # from a standstill: no momentum carried in
     first = np.flatnonzero((action[1:] == DASH) & (action[:-1] != DASH) & ground & still) + 1
     out["dash_initial"].extend(vg[first][vg[first] > MIN_PLATEAU_SPEED].tolist())
@@ -363,7 +444,7 @@ class CharacterCalibration:
 
     def to_json(self) -> dict[str, Any]:
         name = self.character.name.lower()
-        mock = mock_values()
+        mock = mock_values(self.character)
         published = PUBLISHED.get(name, {})
         rows: dict[str, Any] = {}
         for key, label, unit in QUANTITIES:
@@ -380,8 +461,8 @@ class CharacterCalibration:
                 "samples": 0 if est is None else est.n,
                 "published": None if pub is None else pub.value,
                 "published_source": None if pub is None else pub.source,
-                "mock": mock[key],
-                "mock_over_measured": ratio(mock[key], est),
+                "mock": None if math.isnan(mock[key]) else mock[key],
+                "mock_over_measured": None if math.isnan(mock[key]) else ratio(mock[key], est),
                 "measured_over_published": None
                 if pub is None or est is None or pub.value == 0
                 else est.median / pub.value,

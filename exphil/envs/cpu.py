@@ -355,17 +355,25 @@ class ScriptedCpu:
         buttons = np.where(jump_in & (t == 8), buttons | _A, buttons)
         sx = np.where(jump_in & (t == 8), toward * facing_ok.astype(np.float64), sx)
         sy = np.where(jump_in & (t == 22) & (lv >= 6), -1.0, sy)
-        # recover: drift home, double jump when low, up-B when out of jumps
+        # recover: drift home, double jump when low (at once when far: the air drift is
+        # slow), up-B when out of jumps
         rec = plan == P_RECOVER
         home = np.where(mx >= 0, -1.0, 1.0)
         sx = np.where(rec, home, sx)
-        jump_now = rec & (me.jumps_left > 0) & (my < 10) & (me.vy_self <= 0) & ~grounded
+        out_x = np.abs(mx) - edge  # how far beyond the edge
+        low = (my < 10) | (out_x > 25)
+        jump_now = rec & (me.jumps_left > 0) & low & (me.vy_self <= 0) & ~grounded
         buttons = np.where(jump_now & (t % 2 == 0), buttons | _X, buttons)
-        upb = rec & (lv >= 5) & (me.jumps_left == 0) & (my < 0) & (me.vy_self <= 0) & ~grounded
+        upb = rec & (lv >= 5) & (me.jumps_left == 0) & (me.vy_self <= 0) & ~grounded
+        upb &= (my < 0) | (out_x > 25)
         buttons = np.where(upb & (t % 2 == 0), buttons | _B, buttons)
-        # aim the up-B at the stage's corner: up and toward the stage
-        sy = np.where(rec & (my < 0), 0.8, sy)
-        sx = np.where(rec & (my < 0), 0.6 * home, sx)
+        # aim the up-B (read when its charge ends) at a point above the stage's corner
+        aim_x = -home * (edge - 5) - mx
+        aim_y = 10.0 - my
+        norm = np.maximum(np.hypot(aim_x, aim_y), 1e-9)
+        aiming = rec & ((my < 0) | (out_x > 25))
+        sx = np.where(aiming, aim_x / norm, sx)
+        sy = np.where(aiming, aim_y / norm, sy)
         # edge-guard: walk to the edge on the opponent's side, then hit what comes close
         side = np.where(ox >= 0, 1.0, -1.0)
         spot = side * (edge - 8)
@@ -374,13 +382,15 @@ class ScriptedCpu:
         sx = np.where(wait & far, np.clip((spot - mx) / 10, -1, 1), sx)
         poke = wait & ~far & (adx < 16) & (np.abs(dy) < 14) & (t % 4 == 0)
         cx = np.where(poke, side, cx)
+        # (a short hop out: the air drift is slow, so come back at once, double jumping)
         ejump = plan == P_EDGE_JUMP
         buttons = np.where(ejump & first, buttons | _X, buttons)
-        sx = np.where(ejump & (t < 10), side, sx)
+        sx = np.where(ejump & (t < 6), side, sx)
         # a back air: face the stage, stick toward the opponent
-        buttons = np.where(ejump & (t == 10), buttons | _A, buttons)
-        sx = np.where(ejump & (t == 10), side, sx)
-        sx = np.where(ejump & (t > 12), -side, sx)
+        buttons = np.where(ejump & (t == 8), buttons | _A, buttons)
+        sx = np.where(ejump & (t == 8), side, sx)
+        sx = np.where(ejump & (t > 8), -side, sx)
+        buttons = np.where(ejump & (t == 16), buttons | _X, buttons)
         buttons = np.where(plan == P_TECH, buttons | _L, buttons)
         # level 9 plays at most 2 frames late; lower levels sometimes do nothing at all
         idle_roll = (lv < 9) & (u[0] < 0.02 * (9 - lv)) & ~rec

@@ -38,6 +38,8 @@ import msgspec
 import numpy as np
 
 from exphil.envs import _rules as R
+from exphil.envs._characters import FIELDS as PHYSICS_FIELDS
+from exphil.envs._characters import physics as character_physics
 from exphil.envs._protocol import Counters, EnvStatistics, GameOutcome, StepResult, check_controls
 from exphil.envs._state import (
     array_from_state,
@@ -191,6 +193,14 @@ _NEXT = R.STATE_TABLE[:, R.T_NEXT]
 _MOVE = R.STATE_TABLE[:, R.T_MOVE]
 _LANDING = R.STATE_TABLE[:, R.T_LANDING]
 _VARIANT = R.STATE_TABLE[:, R.T_VARIANT]
+_AF_SHOWN = R.STATE_TABLE[:, R.T_AF_SHOWN]
+_AF_FIXED = R.STATE_TABLE[:, R.T_AF_FIXED].astype(bool)
+_LANDING_LAG_FIELDS: Final = (  # landing state -> its lag in exphil.envs._characters
+    ("LANDING", "landing_lag"),
+    ("NAIR_LANDING", "nair_landing"),
+    ("FAIR_LANDING", "fair_landing"),
+    ("BAIR_LANDING", "bair_landing"),
+)
 
 
 def _hitbox_table() -> np.ndarray[Any, Any]:
@@ -266,8 +276,21 @@ class MockEnv:
         # last frame's held inputs: stick up, stick down, stick x hard, shield, c-stick
         self._held = np.zeros((5, 2, n), dtype=bool)
 
-        # read-only columns shared by every Frames this env emits
+        # each port's character physics (exphil.envs._characters): [2, 1] columns that
+        # broadcast over the games, and [2 * n] ones for the compressed (flat) paths
         chars = cfg.character_ids
+        rows = [character_physics(c) for c in chars]
+        self._p = {f: np.array([[float(getattr(r, f))] for r in rows]) for f in PHYSICS_FIELDS}
+        self._pf = {f: np.repeat(v[:, 0], n) for f, v in self._p.items()}
+        # landing lag per (port, landing state), flat: index state + port * NUM_STATES
+        lag = np.zeros((2, R.NUM_STATES), dtype=np.int64)
+        for name, field in _LANDING_LAG_FIELDS:
+            lag[:, R.S[name]] = [getattr(r, field) for r in rows]
+        self._landing_lag = lag.reshape(-1)
+        self._lcancel_div = np.array([[r.lcancel_divisor] for r in rows], dtype=np.int64)
+        self._port_states = np.array([[0], [R.NUM_STATES]], dtype=np.int64)
+
+        # read-only columns shared by every Frames this env emits
         self._const_char = tuple(_frozen(np.full(n, c.internal, dtype=np.uint8)) for c in chars)
         self._const_true = _frozen(np.ones(n, dtype=bool))
         self._const_stage = _frozen(np.full(n, int(self._stage), dtype=np.uint8))
@@ -507,6 +530,8 @@ class MockEnv:
         # --- controller -----------------------------------------------------------------
         # presses are edges: this frame's held state against last frame's (kept in _held)
         sx, sy, cx, cy, sh = ctrl
+        prev_sx = self._ctrl[0]  # a take-off reads the stick of the squat's last frame
+        P = self._p
         pressed = buttons & ~self._buttons
         abs_sx = np.abs(sx)
         up = sy >= R.TAP_JUMP
@@ -542,6 +567,7 @@ class MockEnv:
         dur = _DURATION[st]
         end = np.where(timed, timer <= 0, (dur > 0) & (af >= dur))
         end &= ~((st == _ST_DEAD) & (stocks == 0))  # a last stock stays dead
+        took_off = np.zeros_like(frozen)  # the take-off frame: no gravity, no drift
         if end.any():
             old = st.copy()
             st[end] = _NEXT[old[end]]
@@ -550,7 +576,8 @@ class MockEnv:
             slow = end & (old == _ST_UPB_TRAVEL)  # the travel is over: most speed is lost
             vx[slow] *= R.UP_B_END_SPEED
             vy[slow] *= R.UP_B_END_SPEED
-            self._takeoff(end & (old == _ST_KNEE), sx, jump_h)
+            took_off = end & (old == _ST_KNEE)
+            self._takeoff(took_off, prev_sx, jump_h)
             self._up_b_travel(end & ((old == _ST_UPB_G) | (old == _ST_UPB_A)), sx, sy)
             respawn = end & (old == _ST_DEAD)
             if respawn.any():
@@ -577,6 +604,7 @@ class MockEnv:
             running = (st == _ST_DASH) | (st == _ST_RUN)
             new_st[g_upb] = _ST_UPB_G
             new_st[g_jump] = _ST_KNEE
+            timer[g_jump] = np.broadcast_to(P["jump_squat"], timer.shape)[g_jump]
             new_st[g_shield] = _ST_SHIELD_START
             new_st[g_smash] = R.S["FSMASH"]
             # a c-stick smash faces the c-stick, an A smash the main stick
@@ -603,6 +631,7 @@ class MockEnv:
             on_platform = rest & (surf > 0) & down_p
             new_st[start_dash] = _ST_DASH
             facing[start_dash] = stick_dir[start_dash]
+            timer[start_dash] = np.broadcast_to(P["dash_frames"], timer.shape)[start_dash]
             new_st[turn] = _ST_TURN
             facing[turn] = -facing[turn]
             new_st[start_walk] = _ST_WALK
@@ -621,10 +650,12 @@ class MockEnv:
             oos = shielding & jump_p
             release = (st == _ST_SHIELD) & ~shield_h & ~oos
             new_st[oos] = _ST_KNEE
+            timer[oos] = np.broadcast_to(P["jump_squat"], timer.shape)[oos]
             new_st[release] = R.S["SHIELD_RELEASE"]
             enter |= oos | release
 
         acta = _flag(flags, R.ACT_A)
+        a_jump = np.zeros_like(frozen)  # the double jump's first frame: no drift
         if acta.any():
             a_upb = acta & special_p & (sy >= R.UP_B_THRESHOLD)
             a_jump = acta & jump_p & (jumps > 0) & ~a_upb
@@ -634,10 +665,10 @@ class MockEnv:
                 sj = sx[a_jump]
                 back = (np.abs(sj) >= R.DEADZONE) & (np.where(sj >= 0, 1, -1) != facing[a_jump])
                 new_st[a_jump] = np.where(back, R.S["DJUMP_B"], R.S["DJUMP_F"])
-                vy[a_jump] = R.DOUBLE_JUMP_VELOCITY
-                vx[a_jump] = np.minimum(
-                    np.maximum(sj * R.DOUBLE_JUMP_STICK, -R.MAX_AIR_SPEED), R.MAX_AIR_SPEED
-                )
+                vy[a_jump] = np.broadcast_to(P["full_hop"] * P["double_jump_mult"], vy.shape)[
+                    a_jump
+                ]
+                vx[a_jump] = sj * np.broadcast_to(P["double_jump_h"], vx.shape)[a_jump]
                 jumps[a_jump] -= 1
                 ff[a_jump] = 0
             if a_attack.any():
@@ -670,34 +701,52 @@ class MockEnv:
         # ground: walk / dash / run set their speed; everything else slides to a stop
         self_move = _flag(flags, R.SELF_MOVE)
         walking = st == _ST_WALK
+        # a dash starts at its initial speed; then dash and run speed up (or, above it, slow
+        # down by the traction) toward the cap, run speed x |stick x|
+        speed = vx * facing
+        cap = P["run_speed"] * abs_sx
+        up = np.minimum(speed + (P["dash_accel_base"] + P["dash_accel_stick"] * abs_sx), cap)
+        down = np.maximum(speed - P["traction"], cap)
+        running_vx = np.where(
+            (st == _ST_DASH) & (af == 0),
+            facing * P["dash_initial"],
+            facing * np.where(speed < cap, up, down),
+        )
         # friction: toward 0 by f, stopping at 0 (= sign(v) * max(|v| - f, 0))
-        friction_g = vx - np.minimum(np.maximum(vx, -R.GROUND_FRICTION), R.GROUND_FRICTION)
-        friction_a = vx - np.minimum(np.maximum(vx, -R.AIR_FRICTION), R.AIR_FRICTION)
+        friction_g = vx - np.minimum(np.maximum(vx, -P["traction"]), P["traction"])
+        friction_a = vx - np.minimum(np.maximum(vx, -P["air_friction"]), P["air_friction"])
+        # drift: toward stick x * air speed, by the air acceleration (or, past it in the
+        # stick's direction, by the air friction)
         drift = _flag(flags, R.DRIFT) & tilted
-        drifted = vx + np.minimum(np.maximum(sx * R.MAX_AIR_SPEED - vx, -R.AIR_ACCEL), R.AIR_ACCEL)
+        gap = sx * P["air_speed"] - vx
+        rate = np.where(
+            gap * sx > 0, P["air_accel_base"] + P["air_accel_stick"] * abs_sx, P["air_friction"]
+        )
+        drifted = vx + np.minimum(np.maximum(gap, -rate), rate)
         hover = _flag(flags, R.HOVER)
         nograv = _flag(flags, R.NO_GRAVITY)
+        fresh = took_off | a_jump  # a jump's first frame keeps the speed it was given
         new_vx = np.where(
             grounded,
+            np.where(self_move, np.where(walking, sx * P["walk_speed"], running_vx), friction_g),
             np.where(
-                self_move,
-                np.where(walking, sx * R.WALK_SPEED, facing * R.GROUND_SPEED),
-                friction_g,
-            ),
-            np.where(
-                drift,
+                drift & ~fresh,
                 drifted,
-                np.where(hover, vx * R.UP_B_HOLD_DRAG, np.where(nograv, vx, friction_a)),
+                np.where(
+                    hover,
+                    vx * R.UP_B_HOLD_DRAG,
+                    np.where(nograv | fresh, vx, friction_a),
+                ),
             ),
         )
-        falling = np.where(ff == 1, R.FAST_FALL, np.maximum(vy - R.GRAVITY, R.TERMINAL))
+        falling = np.where(ff == 1, -P["fast_fall"], np.maximum(vy - P["gravity"], -P["terminal"]))
         new_vy = np.where(
             grounded,
             0.0,
             np.where(
                 hover,
                 np.maximum(vy - R.UP_B_HOLD_GRAVITY, R.UP_B_HOLD_FALL),
-                np.where(nograv, vy, falling),
+                np.where(nograv | took_off, vy, falling),
             ),
         )
         new_vx[fixed] = 0.0
@@ -737,7 +786,11 @@ class MockEnv:
             kby[landed] = 0.0
             ff[landed] = 0
             jumps[landed] = 2
-            timer[landed] = 0
+            # a timed landing lasts the character's lag; an L-cancel divides an aerial's
+            lag = self._landing_lag[landing + self._port_states]
+            lcancel = _flag(_FLAGS[landing], R.LCANCEL) & (tech > R.TECH_WINDOW - R.LCANCEL_WINDOW)
+            lag = np.where(lcancel, lag // self._lcancel_div, lag)
+            timer[landed] = lag[landed]
             hitdone[landed] = 0
         # walking off the surface one stands on
         on = grounded & (surf >= 0)
@@ -789,16 +842,20 @@ class MockEnv:
     def _takeoff(
         self, mask: np.ndarray[Any, Any], sx: np.ndarray[Any, Any], jump_h: np.ndarray[Any, Any]
     ) -> None:
-        """Jump squat is over: a full hop while the jump is held, else a short hop."""
+        """Jump squat is over: a full hop while the jump is held, else a short hop; the
+        horizontal speed is the ground speed carried over plus the stick's (``sx``: the
+        squat's last frame), clipped (Melee's jump)."""
         k = np.flatnonzero(mask)
         if k.size == 0:
             return
         n2 = 2 * self.n
         F, Z = self._Ff, self._Zf
+        Pf = self._pf
         sxk = sx.reshape(n2)[k]
-        F[_VY][k] = np.where(jump_h.reshape(n2)[k], R.JUMP_VELOCITY, R.SHORT_HOP_VELOCITY)
-        carried = F[_VX][k] * R.JUMP_CARRY + sxk * R.JUMP_STICK
-        F[_VX][k] = np.minimum(np.maximum(carried, -R.MAX_AIR_SPEED), R.MAX_AIR_SPEED)
+        F[_VY][k] = np.where(jump_h.reshape(n2)[k], Pf["full_hop"][k], Pf["short_hop"][k])
+        carried = F[_VX][k] * Pf["jump_ground_mult"][k] + sxk * Pf["jump_h"][k]
+        cap = Pf["jump_h_max"][k]
+        F[_VX][k] = np.minimum(np.maximum(carried, -cap), cap)
         back = (np.abs(sxk) >= R.DEADZONE) & (np.where(sxk >= 0, 1, -1) != Z[_FACING][k])
         Z[_ST][k] = np.where(back, R.S["JUMP_B"], R.S["JUMP_F"])
         Z[_JUMPS][k] = 1
@@ -913,7 +970,8 @@ class MockEnv:
             away = away[body]
             p = F[_PCT][b] + dmg
             F[_PCT][b] = p
-            kb = (p / 10 + p * dmg / 20) * 200 / (R.WEIGHT + 100) * 1.4 + 18
+            weight = self._pf["weight"][b]
+            kb = (p / 10 + p * dmg / 20) * 200 / (weight + 100) * 1.4 + 18
             kb = kb * mt[:, R.MV_GROWTH] / 100 + mt[:, R.MV_BASE]
             speed = kb * R.KB_SPEED
             kbx = speed * mt[:, R.MV_COS] * fac_a
@@ -1036,7 +1094,7 @@ class MockEnv:
         f[:8] = F
         f[2] = np.where(grounded, 0.0, F[_VX])
         f[8] = np.where(grounded, F[_VX], 0.0)
-        f[9] = Z[_AF]
+        f[9] = np.where(_AF_FIXED[st], -1, Z[_AF] + _AF_SHOWN[st])  # as replays count it
         f[10] = Z[_HITLAG]
         f[11] = np.where(_flag(flags, R.HITSTUN), Z[_TIMER], 0)
         f[12:17] = self._ctrl

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from exphil.cli import cli
+from exphil.envs._characters import physics
 from exphil.envs.calibrate import (
     PUBLISHED,
     Collector,
@@ -167,7 +168,7 @@ def test_json_reports_published_mock_and_ratios() -> None:
     row = doc["quantities"]["gravity"]
     assert row["published"] == PUBLISHED["fox"]["gravity"].value
     assert row["published_source"]
-    assert row["mock"] == mock_values()["gravity"]
+    assert row["mock"] == mock_values(Character.FOX)["gravity"]
     assert row["mock_over_measured"] == pytest.approx(row["mock"] / G, rel=1e-5)
     assert row["samples"] > 0 and row["iqr"] == pytest.approx(0, abs=1e-5)
 
@@ -177,7 +178,6 @@ def test_on_a_mock_game_it_finds_the_mock_rules() -> None:
     """End to end against a known truth: a mock game (CPU 9 against CPU 5) measured like a
     replay gives back the constants of exphil/envs/_rules.py."""
     from exphil.envs import MockConfig, MockEnv
-    from exphil.envs import _rules as R
     from exphil.game import concat_frames
     from exphil.players import make_player, parse_player
 
@@ -199,22 +199,37 @@ def test_on_a_mock_game_it_finds_the_mock_rules() -> None:
     col = Collector([Character.FOX])
     col.add(concat_frames(record))
     est = col.result().characters[0].estimates
-    mock = mock_values()
+    fox = physics(Character.FOX)
     for key, value in (
-        ("gravity", R.GRAVITY),
-        ("terminal", -R.TERMINAL),
-        ("jump_squat", R.JUMP_SQUAT),
-        ("air_speed", R.MAX_AIR_SPEED),
-        ("run_speed", R.GROUND_SPEED),
-        ("landing_lag", R.LANDING_LAG),
+        ("gravity", fox.gravity),
+        ("terminal", fox.terminal),
+        ("jump_squat", fox.jump_squat),
+        ("run_speed", fox.run_speed),
+        ("landing_lag", fox.landing_lag),
     ):
         e = est[key]
         assert e is not None and e.mode == pytest.approx(value, abs=1e-3), key
-    # its CPU only short-hops: one take-off value, v0 - gravity as the mock steps
+    # its CPU only short-hops: one take-off value, recorded as replays do (no gravity yet)
     hop = est["full_hop_vy"]
-    assert hop is not None and hop.mode == pytest.approx(R.SHORT_HOP_VELOCITY - R.GRAVITY, 1e-3)
+    assert hop is not None and hop.mode == pytest.approx(fox.short_hop, abs=1e-3)
     apex = est["full_hop_apex"]
-    assert apex is not None and apex.mode == pytest.approx(mock["short_hop_apex"], abs=1e-3)
+    assert apex is not None
+    assert apex.mode == pytest.approx(mock_values(Character.FOX)["short_hop_apex"], abs=1e-3)
+
+
+def test_mock_values_are_measured_on_the_mock_per_character() -> None:
+    """The report's mock column: the mock stepped with scripted inputs, per character."""
+    for ch in (Character.FOX, Character.FALCO):
+        ph = physics(ch)
+        mock = mock_values(ch)
+        assert mock["gravity"] == pytest.approx(ph.gravity, abs=1e-6)
+        assert mock["jump_squat"] == ph.jump_squat
+        assert mock["full_hop_apex"] == pytest.approx(_apex(ph.full_hop, ph.gravity), abs=1e-3)
+        assert mock["short_hop_apex"] == pytest.approx(_apex(ph.short_hop, ph.gravity), abs=1e-3)
+        assert mock["fast_fall"] == pytest.approx(ph.fast_fall, abs=1e-6)
+        assert mock["run_speed"] == pytest.approx(ph.run_speed, abs=1e-6)
+    assert mock_values(Character.FOX)["gravity"] != mock_values(Character.FALCO)["gravity"]
+    assert all(v != v for v in mock_values(Character.MARTH).values())  # not in the mock: NaN
 
 
 def calibrate(*args: str | Path) -> Result:

@@ -9,12 +9,14 @@ import pytest
 
 from exphil.envs import Controls, MockConfig, MockEnv, RewardConfig
 from exphil.envs import _rules as R
+from exphil.envs._characters import physics
 from exphil.envs.cpu import ScriptedCpu
 from exphil.envs.mock import STAGE_DEPTH
 from exphil.game import (
     Character,
     FramesError,
     Stage,
+    character,
     concat_frames,
     validate_frames,
 )
@@ -91,35 +93,51 @@ def test_config_rejects_stages_and_characters_it_cannot_play() -> None:
 # --- movement -------------------------------------------------------------------------------
 
 
-def test_full_hop_then_gravity_to_terminal_velocity() -> None:
-    env = MockEnv(1)
+CHARACTERS = ("fox", "falco")
+
+
+def _solo(ch: str) -> MockEnv:
+    return MockEnv(1, MockConfig(characters=(ch, "fox")))
+
+
+@pytest.mark.parametrize("ch", CHARACTERS)
+def test_full_hop_then_gravity_to_terminal_velocity(ch: str) -> None:
+    ph = physics(character(ch))
+    env = _solo(ch)
     frames = play(env, [(pad(buttons=("X",)), NEUTRAL)] * 200)
     action = col(frames, "action")
-    assert list(action[:3]) == [KNEE_BEND] * 3  # 3 frames of jump squat
-    assert action[3] == JUMP_F
-    vy = col(frames, "vy_self")
-    assert vy[3] == pytest.approx(R.JUMP_VELOCITY - R.GRAVITY, abs=1e-5)
-    landed = 3 + int(np.flatnonzero(col(frames, "on_ground")[3:])[0])
-    falling = vy[3:landed]
+    sq = ph.jump_squat
+    assert list(action[:sq]) == [KNEE_BEND] * sq  # the character's jump squat
+    assert list(col(frames, "action_frame")[:sq]) == list(range(sq))  # counted from 0
+    assert action[sq] == JUMP_F and col(frames, "action_frame")[sq] == 0
+    vy, y = col(frames, "vy_self"), col(frames, "y")
+    # as a replay records it: the take-off frame moves by the full take-off speed
+    assert vy[sq] == np.float32(ph.full_hop) and y[sq] == np.float32(ph.full_hop)
+    landed = sq + int(np.flatnonzero(col(frames, "on_ground")[sq:])[0])
+    falling = vy[sq:landed]
     steps = np.diff(falling)
-    still_accelerating = falling[1:] > R.TERMINAL + 1e-6
-    assert np.allclose(steps[still_accelerating], -R.GRAVITY, atol=1e-5)
-    assert falling.min() == pytest.approx(R.TERMINAL)  # never faster without a fast fall
-    assert col(frames, "jumps_left")[5] == 1
+    still_accelerating = falling[1:] > -ph.terminal + 1e-6
+    assert np.allclose(steps[still_accelerating], -ph.gravity, atol=1e-5)
+    assert falling.min() == pytest.approx(-ph.terminal)  # never faster without a fast fall
+    assert col(frames, "jumps_left")[sq + 2] == 1
 
 
-def test_short_hop_when_the_jump_is_released_during_jump_squat() -> None:
-    env = MockEnv(1)
+@pytest.mark.parametrize("ch", CHARACTERS)
+def test_short_hop_when_the_jump_is_released_during_jump_squat(ch: str) -> None:
+    ph = physics(character(ch))
+    env = _solo(ch)
     frames = play(env, [(pad(buttons=("X",)), NEUTRAL)] + [(NEUTRAL, NEUTRAL)] * 80)
     vy = col(frames, "vy_self")
-    assert vy[3] == pytest.approx(R.SHORT_HOP_VELOCITY - R.GRAVITY, abs=1e-5)
-    full = MockEnv(1)
+    assert vy[ph.jump_squat] == np.float32(ph.short_hop)
+    full = _solo(ch)
     full_frames = play(full, [(pad(buttons=("X",)), NEUTRAL)] * 80)
     assert col(frames, "y").max() < 0.5 * col(full_frames, "y").max()
 
 
-def test_one_double_jump_and_no_third() -> None:
-    env = MockEnv(1)
+@pytest.mark.parametrize("ch", CHARACTERS)
+def test_one_double_jump_and_no_third(ch: str) -> None:
+    ph = physics(character(ch))
+    env = _solo(ch)
     hold = (pad(buttons=("X",)), NEUTRAL)
     release = (NEUTRAL, NEUTRAL)
     frames = play(env, [hold] * 10 + [release, hold, release] + [release] * 5 + [hold] * 3)
@@ -128,44 +146,100 @@ def test_one_double_jump_and_no_third() -> None:
     jumps = col(frames, "jumps_left")
     dj = 11
     assert action[dj] == DJUMP_F and jumps[dj] == 0
-    assert vy[dj] == pytest.approx(R.DOUBLE_JUMP_VELOCITY - R.GRAVITY, abs=1e-5)
+    # recorded as replays do: after that frame's gravity (Fox 4.186, Falco 3.684)
+    want = ph.full_hop * ph.double_jump_mult - ph.gravity
+    assert vy[dj] == pytest.approx(want, abs=1e-5)
     third = dj + 7
     assert jumps[third] == 0
     assert vy[third] < vy[third - 1]  # the third press changed nothing: still decelerating
 
 
-def test_fast_fall_only_after_the_peak() -> None:
-    env = MockEnv(1)
-    rising = [(pad(buttons=("X",)), NEUTRAL)] * 10
+@pytest.mark.parametrize("ch", CHARACTERS)
+def test_fast_fall_only_after_the_peak(ch: str) -> None:
+    ph = physics(character(ch))
+    env = _solo(ch)
+    rising = [(pad(buttons=("X",)), NEUTRAL)] * 8
     early_down = [(pad(main_y=-1.0), NEUTRAL), (NEUTRAL, NEUTRAL)]
     frames = play(env, rising + early_down)
     assert col(frames, "vy_self")[-1] > 0  # pressed down while rising: nothing
-    more = play(env, [(NEUTRAL, NEUTRAL)] * 40 + [(pad(main_y=-1.0), NEUTRAL)] * 3)
+    more = play(env, [(NEUTRAL, NEUTRAL)])
+    while more[-1].players[0].vy_self[0] >= 0:  # past the peak
+        more += play(env, [(NEUTRAL, NEUTRAL)])
+    more += play(env, [(pad(main_y=-1.0), NEUTRAL)] * 3)
     vy = col(more, "vy_self")
-    assert vy[-4] > R.FAST_FALL and vy[-1] == pytest.approx(R.FAST_FALL)
+    assert vy[-4] > -ph.fast_fall and vy[-1] == pytest.approx(-ph.fast_fall)
 
 
-def test_landing_lag_after_a_jump_and_after_an_aerial() -> None:
-    env = MockEnv(1)
+@pytest.mark.parametrize("ch", CHARACTERS)
+def test_landing_lag_after_a_jump_after_an_aerial_and_l_cancelled(ch: str) -> None:
+    ph = physics(character(ch))
+    env = _solo(ch)
     frames = play(env, [(pad(buttons=("X",)), NEUTRAL)] + [(NEUTRAL, NEUTRAL)] * 80)
     action = col(frames, "action")
     first = int(np.flatnonzero(action == LANDING)[0])
-    assert list(action[first : first + R.LANDING_LAG]) == [LANDING] * R.LANDING_LAG
-    assert action[first + R.LANDING_LAG] == STANDING
+    lag = ph.landing_lag
+    assert list(action[first : first + lag]) == [LANDING] * lag
+    assert action[first + lag] == STANDING
     assert col(frames, "on_ground")[first]
 
-    env = MockEnv(1)
-    frames = play(
-        env,
-        [(pad(buttons=("X",)), NEUTRAL)]
-        + [(NEUTRAL, NEUTRAL)] * 6
-        + [(pad(buttons=("A",)), NEUTRAL)]
-        + [(NEUTRAL, NEUTRAL)] * 60,
-    )
-    action = col(frames, "action")
-    assert NAIR in action
-    lag = int((action == NAIR_LANDING).sum())
-    assert lag == 15
+    def nair_landing(l_press_before: int | None) -> int:
+        env = _solo(ch)
+        hop = [(pad(buttons=("X",)), NEUTRAL)] + [(NEUTRAL, NEUTRAL)] * (ph.jump_squat + 2)
+        frames = play(env, [*hop, (pad(buttons=("A",)), NEUTRAL)])
+        while not frames[-1].players[0].on_ground[0]:
+            frames += play(env, [(NEUTRAL, NEUTRAL)])
+        if l_press_before is not None:  # again, pressing L that many frames before landing
+            n_air = len(frames) - 1
+            env = _solo(ch)
+            inputs = [*hop, (pad(buttons=("A",)), NEUTRAL)]
+            inputs += [(NEUTRAL, NEUTRAL)] * (n_air + 1 - len(inputs))
+            inputs[n_air - l_press_before] = (pad(buttons=("L",)), NEUTRAL)
+            frames = play(env, inputs)
+            assert frames[-1].players[0].on_ground[0] and not frames[-2].players[0].on_ground[0]
+        frames += play(env, [(NEUTRAL, NEUTRAL)] * 40)
+        action = col(frames, "action")
+        assert NAIR in action
+        return int((action == NAIR_LANDING).sum())
+
+    assert nair_landing(None) == ph.nair_landing
+    half = ph.nair_landing // ph.lcancel_divisor
+    assert nair_landing(0) == half  # L on the landing frame
+    assert nair_landing(R.LCANCEL_WINDOW - 1) == half  # the window's first frame
+    assert nair_landing(R.LCANCEL_WINDOW) == ph.nair_landing  # too early
+
+
+@pytest.mark.parametrize("ch", CHARACTERS)
+def test_dash_starts_at_the_initial_speed_then_runs_at_the_cap(ch: str) -> None:
+    ph = physics(character(ch))
+    env = _solo(ch)
+    frames = play(env, [(pad(main_x=1.0), NEUTRAL)] * 30)
+    action, vg = col(frames, "action"), col(frames, "vx_ground")
+    n = ph.dash_frames
+    assert list(action[:n]) == [ACT["DASH"]] * n and action[n] == ACT["RUN"]
+    assert list(col(frames, "action_frame")[:n]) == list(range(1, n + 1))  # as replays
+    assert vg[0] == np.float32(ph.dash_initial)
+    assert vg[-1] == np.float32(ph.run_speed)
+    # Fox speeds up to his cap, Falco's dash starts above his and slows by the traction
+    assert np.all(np.diff(vg[:n]) * np.sign(ph.run_speed - ph.dash_initial) >= 0)
+
+
+def test_each_port_reads_its_own_character() -> None:
+    """Falco against Fox: each port jumps, falls and weighs as its own character."""
+    env = MockEnv(1, MockConfig(characters=("falco", "fox")))
+    frames = play(env, [(pad(buttons=("X",)), pad(buttons=("X",)))] * 40)
+    for port, ch in ((0, "falco"), (1, "fox")):
+        ph = physics(character(ch))
+        action = col(frames, "action", port)
+        assert int((action == KNEE_BEND).sum()) == ph.jump_squat
+        assert col(frames, "vy_self", port)[ph.jump_squat] == np.float32(ph.full_hop)
+    # the same hit launches the lighter Fox further than Falco
+    launched = []
+    for chars in (("fox", "fox"), ("fox", "falco")):
+        env = MockEnv(1, MockConfig(characters=chars))
+        env.place(0, 1, x=-30.0, y=0.0, percent=100.0)
+        frames = play(env, [(pad(buttons=("A",)), NEUTRAL)] + [(NEUTRAL, NEUTRAL)] * 10)
+        launched.append(float(np.abs(col(frames, "vx_knockback", 1)).max()))
+    assert launched[0] > launched[1] > 0
 
 
 def test_walking_off_an_edge_falls_with_one_jump_left() -> None:
@@ -270,7 +344,7 @@ def test_knockback_and_hitstun_grow_with_percent() -> None:
     ]
     assert hitstun[1] > hitstun[0] > 0
     assert launch[1] > launch[0] > 0
-    kb0 = R.knockback(9.0, 9.0, 100.0, 10.0)
+    kb0 = R.knockback(9.0, 9.0, 100.0, 10.0, physics(Character.FOX).weight)
     assert hitstun[0] == np.floor(kb0 * R.HITSTUN_PER_KB)
 
 

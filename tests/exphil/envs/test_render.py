@@ -51,9 +51,10 @@ def _play(stage: str) -> Frames:
     for t in range(STEPS):
         # short hops, and one full hop (jump held through the jump squat) from t = 160
         jump = t % 50 == 10 or 160 <= t < 165
-        press = BUTTON_BITS["X"] if jump else BUTTON_BITS["A"] if t % 50 == 30 else 0
+        attack = t % 50 == 40 and t != 140  # (an f-tilt at 140 would still be on at 160)
+        press = BUTTON_BITS["X"] if jump else BUTTON_BITS["A"] if attack else 0
         c0 = Controls(
-            np.full(1, 0.5 if t < 200 else 0.0, dtype=np.float32),
+            np.full(1, 0.6 if t < 260 else 0.0, dtype=np.float32),
             zero,
             zero,
             zero,
@@ -127,7 +128,7 @@ def test_text_players_are_where_their_x_and_y_say(game: Frames) -> None:
     assert r1 == r2 and lines[r1 + 1][c1] == "#" and lines[r2 + 1][c2] == "#"
     # the top of port 0's full hop is drawn above port 1 standing
     top = 160 + int(np.argmax(p0.y[160:230]))
-    assert p0.y[top] > 50
+    assert p0.y[top] > 25  # Fox: 31.28 above the ground
     lines = _stage_lines(game, top)
     assert _find(lines, "1")[0][0] < _find(lines, "2")[0][0]
 
@@ -160,7 +161,8 @@ def test_text_hud_shows_percent_stocks_action_and_time(game: Frames) -> None:
         assert f"{action_name(int(p.action[row]))} f{int(p.action_frame[row])}" in line
     assert "9%" in lines[-1] and "SHIELD f" in lines[-1]  # port 1 was hit once, then shields
     last = render_text(game, len(game) - 1, color=False).plain.split("\n")
-    assert "0:05" in last[0] and "DEAD" in last[-2] and "stocks 3" in last[-2]
+    assert "0:05" in last[0] and "stocks 3" in last[-2]
+    assert "DEAD" in last[-2] or "ON_HALO" in last[-2]  # off Battlefield's nearer edge earlier
 
 
 def test_text_follow_view_and_bad_arguments(game: Frames) -> None:

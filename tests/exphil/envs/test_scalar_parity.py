@@ -22,6 +22,7 @@ import pytest
 
 from exphil.envs import GameOutcome, MockConfig, MockEnv, RewardConfig
 from exphil.envs import _rules as R
+from exphil.envs._characters import physics
 from exphil.envs._scalar import ScalarEnv, ScalarGame
 from exphil.game import Controls
 from exphil.game.frames import BUTTON_BITS, Frames, PlayerFrames
@@ -167,7 +168,13 @@ _CASES: dict[str, Case] = {
     # Final Destination, a short timer: timeouts and auto-resets; float32 controls
     "fd_timeouts": Case(8, 2500, 11, np.float32, MockConfig(time_limit=700)),
     # Battlefield (platforms), few stocks: stock-outs; float64 controls exactly on thresholds
-    "bf_stockouts": Case(8, 3000, 12, np.float64, MockConfig(stage="battlefield", stocks=2)),
+    "bf_stockouts": Case(
+        8,
+        3000,
+        12,
+        np.float64,
+        MockConfig(stage="battlefield", characters=("fox", "falco"), stocks=2),
+    ),
     # the shaping terms (float32 arithmetic on the rewards), Falco against Fox
     "bf_shaping": Case(
         4,
@@ -183,7 +190,9 @@ _CASES: dict[str, Case] = {
         ),
     ),
     # a long brawl on Final Destination: high percents, tumbles, techs and missed techs
-    "fd_brawl": Case(8, 2000, 14, np.float64, MockConfig(stocks=3), _BRAWL_P),
+    "fd_brawl": Case(
+        8, 2000, 14, np.float64, MockConfig(characters=("falco", "falco"), stocks=3), _BRAWL_P
+    ),
 }
 
 
@@ -281,12 +290,13 @@ def _run(name: str) -> RunStats:
                 (same & was_up & (now.action == _aid("FALL")) & (np.abs(now.x) < 18)).sum()
             )
             stats.platform_landings += int((same & now.on_ground & (now.y > 20)).sum())
-            stats.fast_fall_frames += int((now.vy_self == np.float32(R.FAST_FALL)).sum())
+            ph = physics(cfg.character_ids[p])  # each port reads its own character's row
+            stats.fast_fall_frames += int((now.vy_self == np.float32(-ph.fast_fall)).sum())
             stats.hitlag_frames += int((now.hitlag > 0).sum())
             take_off = same & (before.action == _aid("KNEE_BEND")) & ~now.on_ground
-            jump_vy = R.JUMP_VELOCITY - R.GRAVITY
-            stats.full_hops += int((take_off & (now.vy_self == np.float32(jump_vy))).sum())
-            stats.short_hops += int((take_off & (now.vy_self < 2.1)).sum())
+            # the take-off frame records the take-off speed itself (no gravity yet)
+            stats.full_hops += int((take_off & (now.vy_self == np.float32(ph.full_hop))).sum())
+            stats.short_hops += int((take_off & (now.vy_self == np.float32(ph.short_hop))).sum())
         frames = step.frames
         for p in (0, 1):
             pf = frames.players[p]

@@ -1,0 +1,114 @@
+"""Issue 17's calibration acceptance: the mock's physics tables (exphil/envs/_characters.py)
+and the mock itself, stepped with scripted inputs, against what ``exphil mock calibrate``
+measures on real Fox and Falco replays.
+
+Runs on 14 games of ``../shared/corpus`` (``$EXPHIL_TEST_CORPUS`` overrides the folder), parsed
+cold into a private cache; skips with the reason when the corpus is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from exphil.cli import cli
+from exphil.envs._characters import CharacterPhysics, physics
+from exphil.game.ids import character
+
+ROOT = Path(__file__).resolve().parents[3]
+TOLERANCE = 0.10
+N_FILES = 14  # Fox/Falco dittos: enough samples of every quantity, well under 30 s
+
+
+def _table(ph: CharacterPhysics) -> dict[str, float]:
+    """The table's value of each quantity calibrate measures, as a replay records it."""
+    return {
+        "gravity": ph.gravity,
+        "terminal": ph.terminal,
+        "fast_fall": ph.fast_fall,
+        "jump_squat": ph.jump_squat,
+        "full_hop_vy": ph.full_hop,
+        "short_hop_vy": ph.short_hop,
+        # recorded on its first frame after that frame's gravity
+        "double_jump_vy": ph.full_hop * ph.double_jump_mult - ph.gravity,
+        "air_speed": ph.air_speed,
+        "dash_initial": ph.dash_initial,
+        "dash_speed": ph.run_speed,
+        "run_speed": ph.run_speed,
+        "dash_frames": ph.dash_frames,
+        "traction": ph.traction,
+        "air_friction": ph.air_friction,
+        "landing_lag": ph.landing_lag,
+    }
+
+
+def _measured(row: dict[str, Any], key: str) -> float:
+    # a late player lengthens a landing: the lag itself is the most frequent value
+    value = row["mode"] if key == "landing_lag" else row["median"]
+    assert value is not None, key
+    return float(value)
+
+
+@pytest.fixture(scope="module")
+def corpus_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    corpus = Path(os.environ.get("EXPHIL_TEST_CORPUS", ROOT.parent / "shared" / "corpus"))
+    manifest = corpus / "manifest.json"
+    if not manifest.is_file():
+        pytest.skip(f"replay corpus not found at {corpus} (set EXPHIL_TEST_CORPUS)")
+    entries = json.loads(manifest.read_text())
+    files = [corpus / e["file"] for e in entries if e.get("split") == "fox_falco_ditto"]
+    files = [f for f in files if f.is_file()][:N_FILES]
+    if not files:
+        pytest.skip(f"no Fox/Falco ditto of {manifest} is in {corpus}")
+    tmp = tmp_path_factory.mktemp("calibration")
+    listing = tmp / "files.txt"
+    listing.write_text("\n".join(map(str, files)) + "\n")
+    result = CliRunner().invoke(
+        cli,
+        ["mock", "calibrate", f"@{listing}", "--json", "--cache-dir", str(tmp / "cache")],
+    )
+    assert result.exit_code == 0, result.output
+    doc = {c["character"]: c for c in json.loads(result.stdout)["characters"]}
+    assert set(doc) == {"fox", "falco"}
+    return doc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fox", "falco"])
+def test_table_constants_match_the_replays(corpus_doc: dict[str, Any], name: str) -> None:
+    """Every constant of the character's table that calibrate measures is within 10% of the
+    replays' value."""
+    rows = corpus_doc[name]["quantities"]
+    table = _table(physics(character(name)))
+    off = {}
+    for key, value in table.items():
+        row = rows[key]
+        assert row["samples"] >= 10, (name, key, row["samples"])
+        measured = _measured(row, key)
+        if abs(value / measured - 1) > TOLERANCE:
+            off[key] = (value, measured)
+    assert not off, f"{name}: table vs replays more than 10% apart: {off}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fox", "falco"])
+def test_the_mock_moves_like_the_replays(corpus_doc: dict[str, Any], name: str) -> None:
+    """The mock itself, stepped with scripted jumps, dashes and falls and measured by the same
+    estimators (the report's ``mock`` column): apex heights, fall speeds, dash and run speeds
+    and every other quantity within 10% of the replays'."""
+    rows = corpus_doc[name]["quantities"]
+    off = {}
+    for key, row in rows.items():
+        mock = row["mock"]
+        assert mock is not None, (name, key)
+        measured = _measured(row, key)
+        if abs(mock / measured - 1) > TOLERANCE:
+            off[key] = (mock, measured)
+    assert not off, f"{name}: the mock vs replays more than 10% apart: {off}"
+    for key in ("full_hop_apex", "short_hop_apex", "dash_speed", "run_speed", "terminal"):
+        assert rows[key]["samples"] >= 10, (name, key)
