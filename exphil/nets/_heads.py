@@ -156,16 +156,23 @@ class ControllerHead(nn.Module):
             with_entropy,
         )
 
-    def padded_logits(self, trunk: Tensor, targets: dict[str, Tensor]) -> Tensor:
+    def padded_logits(
+        self, trunk: Tensor, targets: dict[str, Tensor], *, batched: bool | None = None
+    ) -> Tensor:
         """Every component's teacher-forced logits in one tensor ``[6, B, width]`` (rows in
         ``COMPONENTS`` order; component ``j``'s classes in columns ``:sizes[j]``, the rest
         ``PAD_LOGIT``).
 
         With the targets known, component ``j``'s context (the projected trunk plus what
-        each earlier target adds) does not depend on any logits, so the six heads run at
-        once: the contexts as a cumulative sum, then two batched matrix products over
-        the stacked layers (a handful of kernels instead of a chain of six small heads).
-        Equal to :meth:`chain` on the targets up to float rounding."""
+        each earlier target adds) does not depend on any logits, so the six heads can run
+        at once: with ``batched`` (default: on CUDA) the contexts as a cumulative sum, then
+        two batched matrix products over the stacked layers (a handful of kernels instead
+        of a chain of six small heads, each a few launches). On the CPU, where a launch
+        costs nothing and its batched matrix products are slower than six plain ones, the
+        heads run one after the other. Either way equal to :meth:`chain` on the targets up
+        to float rounding."""
+        if not (trunk.is_cuda if batched is None else batched):
+            return self._padded_logits_loop(trunk, targets)
         ctx = F.linear(trunk, self.project.weight, self.project.bias)
         feeds = [ctx, F.linear(targets["buttons"].to(ctx.dtype), self.feed["buttons"].weight)]
         feeds += [F.embedding(targets[k].long(), self.feed[k].weight) for k in COMPONENTS[1:-1]]
@@ -189,6 +196,20 @@ class ControllerHead(nn.Module):
         w2 = torch.cat(w2_parts).view(len(COMPONENTS), self.width, hidden)
         b2 = torch.cat(b2_parts).view(len(COMPONENTS), 1, self.width)
         return torch.baddbmm(b2, F.relu(hid), w2.transpose(1, 2))
+
+    def _padded_logits_loop(self, trunk: Tensor, targets: dict[str, Tensor]) -> Tensor:
+        ctx = F.linear(trunk, self.project.weight, self.project.bias)
+        rows: list[Tensor] = []
+        for name in COMPONENTS:
+            _, l1, _, l2 = self.heads[name]
+            hid = F.linear(F.relu(ctx), l1.weight, l1.bias)
+            logits = F.linear(F.relu(hid), l2.weight, l2.bias)
+            rows.append(F.pad(logits, (0, self.width - self.sizes[name]), value=PAD_LOGIT))
+            if name == "buttons":
+                ctx = ctx + F.linear(targets[name].to(logits.dtype), self.feed[name].weight)
+            elif name != COMPONENTS[-1]:
+                ctx = ctx + F.embedding(targets[name].long(), self.feed[name].weight)
+        return torch.stack(rows)
 
     def _pad_rows(self, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """Zero weight rows and ``PAD_LOGIT`` biases for the padded columns (constants,

@@ -178,7 +178,7 @@ def test_teacher_forced_heads_at_once_equal_the_chain(buckets: int) -> None:
     """Teacher-forced, the six heads run at once (padded logits ``[6, B, C]``): the logits,
     the chain-rule log-probability and the entropy equal the chain's; the fused loss equals
     ``controller_loss`` with smoothing, focal loss and weights."""
-    from exphil.nets._heads import _target, fused_controller_loss
+    from exphil.nets._heads import PAD_LOGIT, _target, fused_controller_loss
 
     torch.manual_seed(0)
     ctrl = ControllerConfig(axis_buckets=buckets)
@@ -198,6 +198,11 @@ def test_teacher_forced_heads_at_once_equal_the_chain(buckets: int) -> None:
     torch.testing.assert_close(out.entropy, ref.entropy, rtol=0, atol=1e-12)
     for k in COMPONENTS:
         assert torch.equal(out.actions[k].long(), targets[k].long())
+    # both ways of running the heads at once (batched products: CUDA's default; a loop)
+    for batched in (True, False):
+        padded = head.padded_logits(trunk, targets, batched=batched)
+        torch.testing.assert_close(padded, out.padded, rtol=0, atol=1e-12)
+        assert (padded[5, :, head.sizes["shoulder"] :] == PAD_LOGIT).all()
     for smoothing, gamma, weights in [
         (0.0, 0.0, None), (0.1, 0.0, None), (0.05, 2.0, {"buttons": 2.0, "c_y": 0.5}),
     ]:  # fmt: skip
