@@ -480,6 +480,34 @@ def _print_dry_run(console: Any, config: Any, corpus: Any, held: dict[str, Any])
         highlight=False,
         soft_wrap=True,
     )
+    _print_speed(console, config)
+
+
+def _print_speed(console: Any, config: Any) -> None:
+    """The batch and learning rate this device trains with, and frames/s measured by
+    timing a few of the trainer's steps on synthetic batches of that shape."""
+    from exphil.train._speed import effective_config, measure_step
+    from exphil.train._trainer import resolve_device
+
+    device = resolve_device(config.device)
+    run = effective_config(config, device)
+    speed = measure_step(run, device, warmup=1, steps=5, max_seconds=5.0)
+    scaled = (
+        f" (data.cuda_batch_size on CUDA; lr scaled from {config.optim.lr:g} at "
+        f"{config.data.batch_size}, optim.lr_scaling {config.optim.lr_scaling})"
+        if run is not config
+        else ""
+    )
+    unit = "frames" if speed.window == 1 else f"windows of {speed.window} frames"
+    console.print(
+        f"on {device}: batch {speed.batch} {unit}, {speed.frames:,} loss frames per step, "
+        f"lr {run.optim.lr:g}{scaled}; expected speed about {speed.frames_per_s:,.0f} "
+        f"frames/s ({speed.seconds * 1e3:,.1f} ms per step, {speed.steps} step"
+        f"{'s' * (speed.steps != 1)} of the trainer's timed on synthetic batches; the data "
+        "loader and validation come on top)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _train(

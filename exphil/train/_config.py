@@ -142,6 +142,10 @@ class DataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     min_val_games: int = 2
     min_val_frames: int = 3600
     batch_size: int = 64
+    #: on CUDA, the batch size instead of batch_size (None: batch_size everywhere): a GPU
+    #: step costs about the same few milliseconds from 64 to 1024 windows, so a larger
+    #: batch is nearly free; the learning rate is scaled with it by optim.lr_scaling
+    cuda_batch_size: int | None = None
     #: loader threads assembling batches, and batches prepared ahead
     workers: int = 2
     prefetch: int = 4
@@ -158,6 +162,7 @@ class DataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         _check(c, "min_val_games", self.min_val_games, integer=True, lo=0)
         _check(c, "min_val_frames", self.min_val_frames, integer=True, lo=0)
         _check(c, "batch_size", self.batch_size, integer=True, lo=1)
+        _check(c, "cuda_batch_size", self.cuda_batch_size, integer=True, lo=1, optional=True)
         _check(c, "workers", self.workers, integer=True, lo=0)
         _check(c, "prefetch", self.prefetch, integer=True, lo=1)
 
@@ -189,6 +194,10 @@ class OptimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     #: kernels launched as one; for fixed batch shapes), "max-autotune" also tunes the
     #: kernels (slow to compile); the CPU always uses "default"
     compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"
+    #: how lr follows the batch when data.cuda_batch_size replaces data.batch_size on CUDA:
+    #: "sqrt" multiplies it by sqrt(cuda_batch_size / batch_size) (the square-root rule for
+    #: Adam), "linear" by the ratio itself, "none" keeps it (docs/training.md)
+    lr_scaling: Literal["sqrt", "linear", "none"] = "sqrt"
     #: recompute block activations in backward (deep temporal models, less memory)
     grad_checkpointing: bool = False
 

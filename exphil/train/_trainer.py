@@ -374,10 +374,13 @@ def train(
     ``resume``: a loaded checkpoint to continue from, bit for bit. Setting ``run.stop`` (the
     first Ctrl-C does) ends the run at the next optimizer step with a resumable ``last``."""
     from exphil.train._dataset import BatchLoader, Sampler
+    from exphil.train._speed import effective_config
 
     rep = reporter or NullReporter()
     started = time.perf_counter()
     device = resolve_device(config.device)
+    stored = config  # what the training state records (a resume recomputes the rest)
+    config = effective_config(config, device)  # on CUDA: data.cuda_batch_size, lr scaled
     torch.manual_seed(seed)
     data = config.data
     window = data.window if config.policy.backbone.kind != "mlp" else 1
@@ -461,7 +464,7 @@ def train(
             "seed": seed,
             "optim": opt.state_dict(),  # taken outside ema_applied: the raw weights
             "rng": capture_rng(device),
-            "config": json.loads(msgspec.json.encode(config)),
+            "config": json.loads(msgspec.json.encode(stored)),
         }
 
     def checkpoint(name: str, val: dict[str, float] | None) -> None:
@@ -502,6 +505,8 @@ def train(
             "val_games": val_profile["games"],
             "val_frames": val_profile["frames"],
             "params": sum(p.numel() for p in policy.parameters()),
+            "batch_size": data.batch_size,
+            "lr": config.optim.lr,
             "resumed_at_step": opt.steps if resume is not None else None,
         }
     )

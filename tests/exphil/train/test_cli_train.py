@@ -80,6 +80,9 @@ def test_dry_run_trains_nothing_and_checks_the_validation_size(
     assert code == 0, out
     assert "Nothing was trained" in out and "parameters" in out and "3 games" in out
     assert re.search(r"validation: 2 games, [\d,]+ frames \(4 perspectives\)", out), out
+    # the batch this device trains with and the frames/s a few timed steps give
+    assert re.search(r"on cpu: batch 64 frames, 64 loss frames per step, lr 0.0003;", out), out
+    assert re.search(r"expected speed about [\d,]+ frames/s \([\d.,]+ ms per step", out), out
     assert not (tmp_path / "ck").exists()
 
 
