@@ -109,6 +109,7 @@ class Agent:
         deterministic: bool = False,
         seed: int | None = None,
         device: str | torch.device | None = None,
+        bf16: bool = False,
     ) -> None:
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
@@ -128,7 +129,11 @@ class Agent:
             seed if seed is not None else random.SystemRandom().getrandbits(63)
         )
         self.config = policy.config
-        self.state: Any = policy.initial_state(n, device=self.device)
+        #: the backbone steps under bf16 autocast (its recurrent state made there too, e.g.
+        #: attention's ring buffer in bf16); the head samples in fp32 either way
+        self.bf16 = bf16
+        with self._autocast():
+            self.state: Any = policy.initial_state(n, device=self.device)
         self.prev = Controls.neutral(n)  # the controller chosen on each game's previous frame
         d = max(delay, 1)
         z = [np.zeros((n, d), dtype=np.float32) for _ in range(5)]
@@ -156,6 +161,9 @@ class Agent:
         check_compatible(meta, port=port, character=character, stage=stage)
         d = int(meta.get("delay", 0)) if delay is None else delay
         return cls(policy, n, port, delay=d, **kw)
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     # --- play ------------------------------------------------------------------------------
     def act(self, frames: Frames, rows: Array | None = None) -> Controls:
@@ -186,14 +194,15 @@ class Agent:
         with torch.no_grad():
             d_t = torch.from_numpy(dense).to(self.device)
             i_t = torch.from_numpy(ids).to(self.device)
-            if whole:
-                self.state, trunk = policy.step(self.state, d_t, i_t)
-            else:
-                sel = torch.from_numpy(idx).to(self.device)
-                sub = tuple(t.index_select(0, sel) for t in self.state)
-                sub, trunk = policy.step(sub, d_t, i_t)
-                for full, part in zip(self.state, sub, strict=True):
-                    full.index_copy_(0, sel, part)
+            with self._autocast():
+                if whole:
+                    self.state, trunk = policy.step(self.state, d_t, i_t)
+                else:
+                    sel = torch.from_numpy(idx).to(self.device)
+                    sub = tuple(t.index_select(0, sel) for t in self.state)
+                    sub, trunk = policy.step(sub, d_t, i_t)
+                    for full, part in zip(self.state, sub, strict=True):
+                        full.index_copy_(0, sel, part.to(full.dtype))
             out = policy.act(
                 trunk.float(),
                 temperature=self.temperature,
@@ -233,11 +242,12 @@ class Agent:
         with torch.no_grad():
             sel = torch.from_numpy(idx).to(self.device)
             sub = clone_state(tuple(t.index_select(0, sel) for t in self.state))
-            _, trunk = self.policy.step(
-                sub,
-                torch.from_numpy(emb.dense).to(self.device),
-                torch.from_numpy(emb.ids).to(self.device),
-            )
+            with self._autocast():
+                _, trunk = self.policy.step(
+                    sub,
+                    torch.from_numpy(emb.dense).to(self.device),
+                    torch.from_numpy(emb.ids).to(self.device),
+                )
             out: Array = self.policy.value(trunk.float()).float().cpu().numpy()
         return out
 

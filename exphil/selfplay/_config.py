@@ -39,6 +39,9 @@ class NodesConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     heartbeat_timeout: float = 5.0
     metrics_bind: str | None = None  # PUB socket for dashboards (default: next to `bind`)
     inference_threads: int = 1  # torch threads of a worker's inference
+    #: a worker's inference steps the policies' backbones under bf16 autocast (the head
+    #: samples in fp32); for a GPU inference device, where bf16 halves the memory traffic
+    inference_bf16: bool = False
 
     def __post_init__(self) -> None:
         if self.workers < 0 or self.games_per_worker < 1 or self.runners < 1:

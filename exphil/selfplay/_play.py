@@ -86,11 +86,17 @@ class NodePlay:
         seed: int = 0,
         teacher: Policy | None = None,
         version: int = 0,
+        bf16: bool = False,
     ) -> None:
         self.policy, self.n, self.delay, self.temperature = policy, n, delay, temperature
         self.seed = seed
         self.version = version
-        self.learner = Agent(policy, n, 0, delay=delay, temperature=temperature, seed=seed)
+        #: the policies' backbones step under bf16 autocast (``Agent(bf16=True)``); the
+        #: teacher, whose state feeds the update's KL, stays in fp32
+        self.bf16 = bf16
+        self.learner = Agent(
+            policy, n, 0, delay=delay, temperature=temperature, seed=seed, bf16=bf16
+        )
         self.teacher = teacher
         self.teacher_state: tuple[Tensor, ...] = (
             teacher.initial_state(n, device=torch.device("cpu")) if teacher is not None else ()
@@ -105,7 +111,7 @@ class NodePlay:
     def _agent(self, policy: Policy, salt: int) -> Agent:
         return Agent(
             policy, self.n, 1, delay=self.delay, temperature=self.temperature,
-            seed=self.seed + 7919 * salt,
+            seed=self.seed + 7919 * salt, bf16=self.bf16,
         )  # fmt: skip
 
     # --- weights and opponents ------------------------------------------------------------

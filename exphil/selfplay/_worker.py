@@ -362,6 +362,7 @@ class InferenceServer(Actor):
         self.play = NodePlay(
             sh.policy, sh.games, delay=sh.welcome.delay, temperature=sh.config.temperature,
             seed=sh.welcome.seed, teacher=sh.teacher, version=sh.welcome.version,
+            bf16=sh.config.nodes.inference_bf16,
         )  # fmt: skip
         entries, policies = await call("link", "mix", timeout=120.0)
         self.play.set_mix(entries, policies)

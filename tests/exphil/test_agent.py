@@ -120,3 +120,29 @@ def test_an_unseeded_agent_leaves_the_global_rng_alone() -> None:
     before = torch.get_rng_state()
     Agent(policy, 2, 0)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "lstm", "gru", "mamba", "attention", "jamba"])
+def test_bf16_inference_plays_like_fp32(kind: str) -> None:
+    """``Agent(bf16=True)`` steps the backbone under bf16 autocast (CPU autocast here; a
+    GPU's in deployment): every backbone plays whole batches and subsets of rows, and its
+    value estimates stay near fp32's (attention's ring buffer is bf16 then)."""
+    policy = _policy(kind)
+    frames = _frames(4, 12, seed=3)
+    fp32 = Agent(policy, 4, 0, deterministic=True)
+    bf16 = Agent(policy, 4, 0, deterministic=True, bf16=True)
+    if kind == "attention":  # (one jamba layer is a Mamba block)
+        assert any(t.dtype == torch.bfloat16 for t in bf16.state)
+    for t, f in enumerate(frames):
+        rows = None if t % 3 else np.array([0, 2])
+        sub = f if rows is None else f.take(rows)
+        fp32.act(sub, rows)
+        bf16.act(sub, rows)
+        a, b = fp32.last, bf16.last
+        assert a is not None and b is not None
+        assert np.isfinite(b.value).all() and np.isfinite(b.log_prob).all()
+        np.testing.assert_allclose(b.value, a.value, atol=0.1)
+    peek = bf16.peek_values(frames[-1].take(np.array([1, 3])), np.array([1, 3]))
+    np.testing.assert_allclose(
+        peek, fp32.peek_values(frames[-1].take(np.array([1, 3])), np.array([1, 3])), atol=0.1
+    )

@@ -226,3 +226,16 @@ def test_load_weights_refuses_what_does_not_fit_naming_the_key() -> None:
         load_weights(policy, dict(w) | {"bogus": np.zeros(1, np.float32)})
     for k, v in weights_of(policy).items():  # nothing loaded: still the same weights
         assert np.array_equal(v, w[k]), k
+
+
+def test_bf16_inference_node_plays() -> None:
+    """``nodes.inference_bf16``: the learner and its opponents step under bf16 autocast."""
+    policy = tiny("attention")
+    env = MockEnv(3, MockConfig())
+    play = NodePlay(policy, 3, seed=0, bf16=True)
+    assert play.learner.bf16 and all(p.bf16 for p in play.players.values() if isinstance(p, Agent))
+    frames = env.reset()
+    for _ in range(5):
+        step = play.act(frames)
+        assert np.isfinite(step.decision.value).all() and len(step.decision.rows) == 3
+        frames = env.step(step.p0, step.p1).frames
