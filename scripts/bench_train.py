@@ -33,6 +33,20 @@ With a CUDA device the training rows are measured on it too, in fp32 and in bf16
 (eager, no ``torch.compile``; the loader pins its batches as the trainer does there, and
 the loader alone is then also timed with pinning), every backbone with ``--steps`` steps.
 
+* ``--scaling`` (no replays needed): the trainer's own step (``exphil.train._speed``:
+  ``loss_and_metrics``, device-side metrics, fused AdamW on CUDA, no read per step) on
+  synthetic batches of ``--batches`` windows of ``--window`` frames (default on CUDA 256,
+  1024 and 4096 windows; on CPU 16 and 64), for ``--scaling-kinds`` at the presets' size
+  (hidden 128, 2 layers), in fp32 and (CUDA) bf16. Per row: ms per step (steady state: one
+  wait for the device at the end), frames/s, and the GPU's busy fraction while it ran
+  (``nvidia-smi`` sampled every 100 ms in a thread; absent without it). Per backbone: the
+  fixed per-step cost, the intercept of a least-squares line of step time against the
+  batch, next to the step time at 1 window.
+* ``--train-synthetic STEPS``: a real ``train()`` (loader, logging, validation, checkpoints)
+  of ``--preset`` (default ``lstm``, its CUDA batch on CUDA) on an in-memory synthetic
+  corpus; frames/s from its train records after the first, and the GPU's busy fraction.
+* ``--synthetic``: skip everything that needs replays (the loader rows and the model rows).
+
 torch uses ``--threads`` threads (default: every core this process may use). With
 ``--threads 1`` the process is also pinned to one core. The machine this runs on may be a
 shared VM: expect noise of a few tens of percent between runs.
@@ -373,6 +387,227 @@ def bench_model(
     }
 
 
+# --- synthetic: step time against the batch, the GPU's busy fraction, a real train() -------------
+class GpuSampler:
+    """``nvidia-smi``'s utilization.gpu (percent of the last sample period with a kernel
+    running) every 100 ms in a thread while the block runs; ``busy`` is their mean as a
+    fraction, None without nvidia-smi or samples."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.samples: list[float] = []
+        self.proc: Any = None
+        self.thread: Any = None
+
+    def __enter__(self) -> GpuSampler:
+        import shutil
+        import subprocess
+        import threading
+
+        if self.device.type != "cuda" or shutil.which("nvidia-smi") is None:
+            return self
+        index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        try:
+            self.proc = subprocess.Popen(
+                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                 "-i", str(index), "-lms", "100"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )  # fmt: skip
+        except OSError:
+            return self
+
+        def read() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                with contextlib.suppress(ValueError):
+                    self.samples.append(float(line.strip()))
+
+        self.thread = threading.Thread(target=read, daemon=True)
+        self.thread.start()
+        time.sleep(0.3)  # the first sample covers the time before the block
+        self.samples.clear()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            with contextlib.suppress(Exception):
+                self.proc.wait(timeout=5)
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+    @property
+    def busy(self) -> float | None:
+        return statistics.mean(self.samples) / 100 if self.samples else None
+
+
+def scaling_config(kind: str, window: int, bf16: bool, compile_mode: str | None) -> TrainConfig:
+    backbone = msgspec.convert(
+        {"kind": kind, "hidden": 128, "layers": 2, "window": window}, BackboneConfig
+    )
+    optim = {"bf16": "on" if bf16 else "off", "compile": "off"}
+    if compile_mode:
+        optim = {"bf16": optim["bf16"], "compile": "on", "compile_mode": compile_mode}
+    return msgspec.convert(
+        {
+            "policy": msgspec.to_builtins(PolicyConfig(backbone=backbone)),
+            "data": {"window": window if kind != "mlp" else 1,
+                     "burnin": 5 if kind != "mlp" and window > 5 else 0},
+            "optim": optim,
+        },
+        TrainConfig,
+    )  # fmt: skip
+
+
+def bench_scaling(
+    kinds: list[str],
+    batches: list[int],
+    window: int,
+    device: torch.device,
+    dtypes: list[str],
+    *,
+    steps: int,
+    min_seconds: float,
+    compile_mode: str | None,
+) -> dict[str, Any]:
+    from exphil.train._speed import measure_step, sync
+
+    rows: list[dict[str, Any]] = []
+    fixed: list[dict[str, Any]] = []
+    for dtype in dtypes:
+        for kind in kinds:
+            cfg = scaling_config(kind, window, dtype == "bf16", compile_mode)
+            points = []
+            for b in [1, *batches]:
+                log(f"scaling: {kind} {dtype} on {device}, batch {b}...")
+                # a first pass sizes the timed steps so a row takes about min_seconds
+                probe = measure_step(cfg, device, batch=b, steps=2, warmup=2)
+                n = max(steps, int(min_seconds / max(probe.seconds, 1e-6)))
+                with GpuSampler(device) as gpu:
+                    speed = measure_step(
+                        cfg,
+                        device,
+                        batch=b,
+                        steps=n,
+                        warmup=3,
+                        max_seconds=max(min_seconds, 1.0) * 4,
+                    )
+                    sync(device)
+                row = speed.as_dict() | {
+                    "kind": kind, "dtype": dtype, "compile_mode": compile_mode,
+                    "gpu_busy": gpu.busy, "gpu_samples": len(gpu.samples),
+                }  # fmt: skip
+                if b != 1:
+                    rows.append(row)
+                points.append((b, speed.seconds))
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+            xs = [float(b) for b, _ in points if b != 1]
+            ys = [t for b, t in points if b != 1]
+            if len(xs) >= 2:
+                mx, my = statistics.mean(xs), statistics.mean(ys)
+                slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+                    (x - mx) ** 2 for x in xs
+                )
+                intercept = my - slope * mx
+            else:
+                slope = intercept = float("nan")
+            fixed.append({
+                "kind": kind, "dtype": dtype, "step_ms_at_1_window": points[0][1] * 1e3,
+                "intercept_ms": intercept * 1e3, "ms_per_window": slope * 1e3,
+            })  # fmt: skip
+    return {"device": str(device), "window": window, "rows": rows, "fixed": fixed}
+
+
+def bench_train_synthetic(
+    preset: str, steps: int, device: torch.device, games: int, frames: int, workers: int
+) -> dict[str, Any]:
+    """A real ``train()`` of ``preset`` on a synthetic in-memory corpus, ``steps`` steps."""
+    import tempfile
+
+    from exphil.train import Run, train
+    from exphil.train._layers import load_preset
+    from exphil.train._speed import effective_config
+    from exphil.train._synthetic import synthetic_corpus
+
+    cfg = msgspec.convert(load_preset("train-bc", preset), TrainConfig)
+    cfg = msgspec.structs.replace(
+        cfg,
+        device=device.type,
+        max_steps=steps,
+        epochs=1000,
+        val_per_epoch=1,
+        val_batches=4,
+        data=msgspec.structs.replace(
+            cfg.data, workers=workers, min_val_games=1, min_val_frames=0, val_fraction=0.1
+        ),
+        output=msgspec.structs.replace(cfg.output, log_every=20),
+    )
+    run_cfg = effective_config(cfg, device)
+    corpus = synthetic_corpus(games, frames, value=cfg.value, seed=0)
+    records: list[dict[str, Any]] = []
+
+    class Recording:
+        def run_start(self, info: dict[str, Any]) -> None: ...
+        def epoch_start(self, epoch: int, batches: int, first_batch: int) -> None: ...
+        def train_step(self, metrics: dict[str, Any]) -> None:
+            records.append(metrics)
+
+        def validation(self, metrics: dict[str, float]) -> None: ...
+        def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
+        def message(self, text: str, level: str = "info") -> None: ...
+
+    with tempfile.TemporaryDirectory() as tmp, GpuSampler(device) as gpu:
+        checkpoint = msgspec.structs.replace(cfg.checkpoint, dir=tmp, name="synthetic")
+        cfg = msgspec.structs.replace(cfg, checkpoint=checkpoint)
+        t0 = time.perf_counter()
+        with Run.create(cfg, default_name="synthetic") as run:
+            result = train(cfg, corpus, run, seed=0, reporter=Recording())
+        seconds = time.perf_counter() - t0
+    steady = records[1:] or records  # the first record holds the warm-up (and compiling)
+    frames_n = sum(r["frames"] for r in steady)
+    wall = sum(r["data_s"] + r["compute_s"] for r in steady)
+    return {
+        "preset": preset,
+        "device": str(device),
+        "batch": run_cfg.data.batch_size,
+        "window": run_cfg.data.window,
+        "lr": run_cfg.optim.lr,
+        "steps": result.steps,
+        "records": len(records),
+        "frames_per_s": frames_n / wall if wall > 0 else None,
+        "data_wait_fraction": sum(r["data_s"] for r in steady) / wall if wall > 0 else None,
+        "gpu_busy": gpu.busy,
+        "seconds": seconds,
+        "corpus_frames": corpus.n_frames,
+    }
+
+
+def print_scaling(out: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"The trainer's step on synthetic batches ({out['device']}, windows of "
+        f"{out['window']} frames, hidden 128 x 2; steady state)"
+    )
+    for col in ("backbone", "dtype", "batch", "step", "frames/s", "GPU busy"):
+        table.add_column(col, justify="right")
+    for r in out["rows"]:
+        busy = r["gpu_busy"]
+        table.add_row(
+            r["kind"], r["dtype"], f"{r['batch']:,}", f"{r['step_ms']:,.2f} ms",
+            f"{r['frames_per_s']:,.0f}", "-" if busy is None else f"{busy:.0%}",
+        )  # fmt: skip
+    Console(width=max(Console().width, 110)).print(table)
+    for f in out["fixed"]:
+        print(
+            f"  {f['kind']} {f['dtype']}: fixed per-step cost {f['intercept_ms']:.2f} ms "
+            f"(intercept of step time against batch; {f['ms_per_window'] * 1e3:.1f} us per "
+            f"window), {f['step_ms_at_1_window']:.2f} ms at 1 window"
+        )
+
+
 # --- the verdicts and the tables --------------------------------------------------------------
 def loader_rate(loader_rows: list[dict[str, Any]], setting: str, workers: int, pin: bool) -> float:
     """The worse (mirror off / on) loader-alone samples/s of a setting."""
@@ -494,40 +729,8 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--replays", default=default_replays(), help="replay folder")
-    ap.add_argument("--max-files", type=int, default=None, help="at most this many games")
-    ap.add_argument("--steps", type=int, default=30, help="timed optimizer steps per row")
-    ap.add_argument(
-        "--slow-steps",
-        type=int,
-        default=30,
-        help=f"timed steps on CPU for {', '.join(SLOW_CPU_KINDS)} (sequential scan)",
-    )
-    ap.add_argument(
-        "--min-seconds",
-        type=float,
-        default=2.0,
-        help="time more than --steps steps while a row has taken less (fast models)",
-    )
-    ap.add_argument("--kinds", default=",".join(BACKBONE_KINDS), help="comma-separated")
-    ap.add_argument("--threads", type=int, default=available_cores(), help="torch threads")
-    ap.add_argument("--workers", type=int, default=2, help="loader threads when training")
-    ap.add_argument("--loader-batches", type=int, default=300, help="timed loader batches")
-    ap.add_argument("--device", choices=["auto", "cpu"], default="auto")
-    args = ap.parse_args()
-    kinds = [k for k in args.kinds.split(",") if k]
-    unknown = [k for k in kinds if k not in BACKBONE_KINDS]
-    if unknown:
-        ap.error(f"unknown backbone kinds {unknown}; the kinds are {', '.join(BACKBONE_KINDS)}")
-    started = time.perf_counter()
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    pinned = pin_one_core() if args.threads == 1 else "not pinned"
-    torch.set_num_threads(args.threads)
-    cuda = args.device == "auto" and torch.cuda.is_available()
-
+def replay_benchmarks(args: argparse.Namespace, kinds: list[str], cuda: bool) -> dict[str, Any]:
+    """The loader rows and the model rows over real replays."""
     log(f"corpus: {args.replays} (max files {args.max_files})...")
     corpus, train_ids, build_s = load_corpus(args.replays, args.max_files)
     summary = corpus.summary()
@@ -601,6 +804,99 @@ def main() -> None:
         verdicts = add_verdicts(rows, loader_rows, args.workers)
         tables.append((f"{device}{' bf16' if bf16 else ''}", rows, verdicts))
 
+    return {
+        "corpus": {
+            "replays": args.replays,
+            "games": summary["games"],
+            "rows": corpus.n_frames,
+            "store_mb": corpus.nbytes / 1e6,
+            "train_perspectives": len(train_ids),
+            "build_s": build_s,
+            "page_cache_warm_mb": warm_mb,
+            "page_cache_warm_s": warm_s,
+        },
+        "loader": loader_rows,
+        "loader_seconds": loader_s,
+        "tables": tables,
+        "reduced": reduced,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--replays", default=default_replays(), help="replay folder")
+    ap.add_argument("--max-files", type=int, default=None, help="at most this many games")
+    ap.add_argument("--steps", type=int, default=30, help="timed optimizer steps per row")
+    ap.add_argument(
+        "--slow-steps",
+        type=int,
+        default=30,
+        help=f"timed steps on CPU for {', '.join(SLOW_CPU_KINDS)} (sequential scan)",
+    )
+    ap.add_argument(
+        "--min-seconds",
+        type=float,
+        default=2.0,
+        help="time more than --steps steps while a row has taken less (fast models)",
+    )
+    ap.add_argument("--kinds", default=",".join(BACKBONE_KINDS), help="comma-separated")
+    ap.add_argument("--threads", type=int, default=available_cores(), help="torch threads")
+    ap.add_argument("--workers", type=int, default=2, help="loader threads when training")
+    ap.add_argument("--loader-batches", type=int, default=300, help="timed loader batches")
+    ap.add_argument("--device", choices=["auto", "cpu"], default="auto")
+    ap.add_argument("--synthetic", action="store_true", help="skip what needs replays")
+    ap.add_argument("--scaling", action="store_true", help="step time against the batch")
+    ap.add_argument("--batches", help="windows per step (CUDA 256,1024,4096; CPU 16,64)")
+    ap.add_argument("--window", type=int, default=30, help="frames per window (--scaling)")
+    ap.add_argument("--scaling-kinds", default="mlp,lstm,attention", help="comma-separated")
+    ap.add_argument("--dtypes", help="fp32,bf16 (default: both on CUDA, fp32 on CPU)")
+    ap.add_argument("--scaling-steps", type=int, default=10, help="least timed steps per row")
+    ap.add_argument(
+        "--compile-mode",
+        choices=["default", "reduce-overhead", "max-autotune"],
+        help="torch.compile the model in --scaling (default: eager)",
+    )
+    ap.add_argument("--train-synthetic", type=int, default=0, help="steps of a real train()")
+    ap.add_argument("--preset", default="lstm", help="the train-bc preset of --train-synthetic")
+    ap.add_argument("--synthetic-games", type=int, default=40, help="synthetic corpus games")
+    ap.add_argument("--synthetic-frames", type=int, default=3600, help="frames per game")
+    args = ap.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
+    unknown = [k for k in kinds if k not in BACKBONE_KINDS]
+    if unknown:
+        ap.error(f"unknown backbone kinds {unknown}; the kinds are {', '.join(BACKBONE_KINDS)}")
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    pinned = pin_one_core() if args.threads == 1 else "not pinned"
+    torch.set_num_threads(args.threads)
+    cuda = args.device == "auto" and torch.cuda.is_available()
+
+    replays: dict[str, Any] = {"corpus": None, "loader": [], "loader_seconds": 0.0,
+                                "tables": [], "reduced": []}  # fmt: skip
+    if not args.synthetic:
+        replays = replay_benchmarks(args, kinds, cuda)
+    loader_rows, loader_s = replays["loader"], replays["loader_seconds"]
+    tables, reduced = replays["tables"], replays["reduced"]
+    device = torch.device("cuda") if cuda else torch.device("cpu")
+    scaling = None
+    if args.scaling:
+        default = "256,1024,4096" if cuda else "16,64"
+        batches = [int(x) for x in (args.batches or default).split(",") if x]
+        dtypes = [d for d in (args.dtypes or ("fp32,bf16" if cuda else "fp32")).split(",") if d]
+        scaling = bench_scaling(
+            [k for k in args.scaling_kinds.split(",") if k], batches, args.window, device,
+            dtypes, steps=args.scaling_steps, min_seconds=args.min_seconds,
+            compile_mode=args.compile_mode,
+        )  # fmt: skip
+    synthetic_train = None
+    if args.train_synthetic:
+        log(f"train(): preset {args.preset} on a synthetic corpus, {args.train_synthetic} steps...")
+        synthetic_train = bench_train_synthetic(
+            args.preset, args.train_synthetic, device, args.synthetic_games,
+            args.synthetic_frames, args.workers,
+        )  # fmt: skip
+
     out = {
         "machine": f"{platform.machine()} {platform.processor() or ''} "
         f"{platform.python_implementation()} {platform.python_version()}, "
@@ -612,16 +908,9 @@ def main() -> None:
             load_before,
             os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
         ],
-        "corpus": {
-            "replays": args.replays,
-            "games": summary["games"],
-            "rows": corpus.n_frames,
-            "store_mb": corpus.nbytes / 1e6,
-            "train_perspectives": len(train_ids),
-            "build_s": build_s,
-            "page_cache_warm_mb": warm_mb,
-            "page_cache_warm_s": warm_s,
-        },
+        "corpus": replays["corpus"],
+        "scaling": scaling,
+        "train_synthetic": synthetic_train,
         "steps": args.steps,
         "slow_steps": args.slow_steps,
         "reduced_steps_kinds": sorted(set(reduced)),
@@ -635,6 +924,22 @@ def main() -> None:
         print(json.dumps(out))
         return
     c = out["corpus"]
+    if scaling is not None:
+        print_scaling(scaling)
+    if synthetic_train is not None:
+        t = synthetic_train
+        busy = "-" if t["gpu_busy"] is None else f"{t['gpu_busy']:.0%}"
+        fps = t["frames_per_s"]
+        print(
+            f"train() of preset {t['preset']} on a synthetic corpus ({t['device']}, batch "
+            f"{t['batch']} x {t['window']} frames, lr {t['lr']:g}): {t['steps']} steps, "
+            f"{'-' if fps is None else f'{fps:,.0f}'} frames/s after the first record, "
+            f"data wait {t['data_wait_fraction'] or 0:.1%}, GPU busy {busy}, "
+            f"{t['seconds']:.1f} s in all"
+        )
+    if c is None:
+        print(out["machine"] + (f", GPU {out['gpu']}" if out["gpu"] else ", no GPU"))
+        return
     print(
         f"corpus: {c['games']} games from {c['replays']}, {c['rows']:,} rows "
         f"({c['store_mb']:,.0f} MB store, {c['train_perspectives']} training perspectives); "
