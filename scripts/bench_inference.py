@@ -13,7 +13,9 @@ thread, under ``torch.inference_mode()``; every backbone at its default size (hi
 * ``policy step``: what a player runs per frame, ``Policy.step`` + the autoregressive head
   (sampled) + the value head, eager and in ONNX Runtime (the exported step-mode graph;
   the single-frame graph for the MLP);
-* batched backbone ``step`` throughput at 64 and 256 games (game-frames/s, median of 5);
+* batched throughput at 64 and 256 games (on CUDA 256, 1024 and 4096; game-frames/s,
+  median of 5): the backbone ``step`` alone, and ``play`` (policy step + the sampled
+  head + the value head: a self-play worker's call);
 * the latency of re-running ``forward`` over the full 60-frame window at batch 1 (what the
   original ExPhil did every frame) and its ratio to the backbone ``step`` median.
 
@@ -61,6 +63,8 @@ from exphil.nets import (  # noqa: E402
 
 WINDOW = 60
 BATCHES = (64, 256)
+#: on CUDA the batched rows: how many games one inference server steps at once
+CUDA_BATCHES = (256, 1024, 4096)
 TARGET_P99_US = 1000.0
 TARGET_MLP_P99_US = 200.0
 TARGET_RATIO = 10.0
@@ -137,10 +141,12 @@ class Player:
         self.i += 1
         if self.mode == "backbone":
             self.state, _ = self.policy.backbone.step(self.state, self.x[k])
-        elif self.mode == "policy":
+        elif self.mode in ("policy", "play"):
             dense, ids, noise = self.inputs[k]
             self.state, trunk = self.policy.step(self.state, dense, ids)
-            self.policy.act(trunk, noise=noise, with_entropy=False)
+            self.policy.act(trunk.float(), noise=noise, with_entropy=False)
+            if self.mode == "play":  # what a self-play worker runs: the value too
+                self.policy.value(trunk.float())
             self.policy.value(trunk)
         else:  # onnx
             dense, ids, noise = self.onnx_inputs[k]
@@ -216,22 +222,15 @@ def bench_device(
         interleave(win_timers, max(30, steps // 8), max(5, block // 8), drop=2, sync=sync)
         win = {t.name: t.samples for t in win_timers}
         # batched throughput (backbone step), median of 5 passes
+        batches = CUDA_BATCHES if cuda else BATCHES
         thr: dict[str, dict[int, float]] = {k: {} for k in kinds}
-        for games in BATCHES:
+        play_thr: dict[str, dict[int, float]] = {k: {} for k in kinds}
+        for games in batches:
             players = {k: Player(p, games, device, "backbone") for k, p in policies.items()}
-            passes: dict[str, list[float]] = {k: [] for k in kinds}
-            n = max(8, steps // 40)
-            for p in range(6):
-                for kind, player in players.items():
-                    sync()
-                    t0 = time.perf_counter()
-                    for _ in range(n):
-                        player()
-                    sync()
-                    if p:
-                        passes[kind].append(games * n / (time.perf_counter() - t0))
-            for kind in kinds:
-                thr[kind][games] = statistics.median(passes[kind])
+            thr_passes(players, thr, games, steps, sync)
+            # policy step + sampled head + value (a self-play worker's call)
+            players = {k: Player(p, games, device, "play") for k, p in policies.items()}
+            thr_passes(players, play_thr, games, steps, sync)
     for kind, policy in policies.items():
         b = lat[f"{kind}/backbone"]
         row: dict[str, Any] = {
@@ -246,7 +245,9 @@ def bench_device(
             "step_us_p99": percentile(b, 0.99) * 1e6,
             "policy_step_us_median": statistics.median(lat[f"{kind}/policy"]) * 1e6,
             "policy_step_us_p99": percentile(lat[f"{kind}/policy"], 0.99) * 1e6,
-            **{f"step_frames_per_s_{g}": thr[kind][g] for g in BATCHES},
+            "batches": list(batches),
+            **{f"step_frames_per_s_{g}": thr[kind][g] for g in batches},
+            **{f"play_frames_per_s_{g}": play_thr[kind][g] for g in batches},
             "window_forward_us_median": statistics.median(win[kind]) * 1e6,
             "window_forward_us_p99": percentile(win[kind], 0.99) * 1e6,
         }
@@ -257,6 +258,29 @@ def bench_device(
             row["onnx_policy_step_us_p99"] = percentile(o, 0.99) * 1e6
         rows[kind] = row
     return [rows[k] for k in kinds]
+
+
+def thr_passes(
+    players: dict[str, Player],
+    out: dict[str, dict[int, float]],
+    games: int,
+    steps: int,
+    sync: Callable[[], None],
+) -> None:
+    """Game-frames/s of each player at ``games`` games: the median of 5 timed passes."""
+    passes: dict[str, list[float]] = {k: [] for k in players}
+    n = max(8, steps // 40)
+    for p in range(6):
+        for kind, player in players.items():
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                player()
+            sync()
+            if p:
+                passes[kind].append(games * n / (time.perf_counter() - t0))
+    for kind in players:
+        out[kind][games] = statistics.median(passes[kind])
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
@@ -292,8 +316,7 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
         "backbone step b1 med / p99",
         "policy step b1 med / p99",
         "ONNX policy step b1 med / p99",
-        "b64 frames/s",
-        "b256 frames/s",
+        *(f"b{g} step / play frames/s" for g in (rows[0]["batches"] if rows else BATCHES)),
         "60-frame window fwd b1",
         "window / step",
     ]
@@ -312,8 +335,10 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
             f"{r['step_us_median']:.0f} / {r['step_us_p99']:.0f} us",
             f"{r['policy_step_us_median']:.0f} / {r['policy_step_us_p99']:.0f} us",
             onnx,
-            f"{r['step_frames_per_s_64']:,.0f}",
-            f"{r['step_frames_per_s_256']:,.0f}",
+            *(
+                f"{r[f'step_frames_per_s_{g}']:,.0f} / {r[f'play_frames_per_s_{g}']:,.0f}"
+                for g in r["batches"]
+            ),
             f"{r['window_forward_us_median']:,.0f} us",
             f"{r['window_over_step']:.1f}x",
         )
