@@ -514,7 +514,9 @@ def bench_scaling(
                 slope = intercept = float("nan")
             fixed.append({
                 "kind": kind, "dtype": dtype, "step_ms_at_1_window": points[0][1] * 1e3,
-                "intercept_ms": intercept * 1e3, "ms_per_window": slope * 1e3,
+                # None (JSON null, not NaN) with fewer than two batch sizes
+                "intercept_ms": intercept * 1e3 if intercept == intercept else None,
+                "ms_per_window": slope * 1e3 if slope == slope else None,
             })  # fmt: skip
     return {"device": str(device), "window": window, "rows": rows, "fixed": fixed}
 
@@ -601,6 +603,9 @@ def print_scaling(out: dict[str, Any]) -> None:
         )  # fmt: skip
     Console(width=max(Console().width, 110)).print(table)
     for f in out["fixed"]:
+        if f["intercept_ms"] is None:
+            print(f"  {f['kind']} {f['dtype']}: {f['step_ms_at_1_window']:.2f} ms at 1 window")
+            continue
         print(
             f"  {f['kind']} {f['dtype']}: fixed per-step cost {f['intercept_ms']:.2f} ms "
             f"(intercept of step time against batch; {f['ms_per_window'] * 1e3:.1f} us per "
