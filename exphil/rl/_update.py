@@ -11,6 +11,7 @@ checked after every epoch and ends the update early past ``target_kl``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,10 @@ from exphil.nets import Policy
 from exphil.rl._config import PPOConfig
 from exphil.rl._losses import approx_kl, clipped_surrogate, controller_kl, value_loss
 from exphil.rl._rollout import Rollout
+
+_STAT_NAMES = (
+    "policy_loss", "value_loss", "entropy", "teacher_kl", "approx_kl", "clip_fraction",
+)  # fmt: skip
 
 __all__ = ["UpdateStats", "ppo_update", "unroll"]
 
@@ -83,10 +88,14 @@ def ppo_update(
     state0 = tuple(t.to(device) for t in rollout.state0)
     tstate0 = tuple(t.to(device) for t in rollout.teacher_state0 or ())
 
-    sums: dict[str, float] = {}
+    # One host read per minibatch: the loss (a non-finite loss must stop before the optimizer
+    # steps) and the statistics travel together as one device vector; the gradient norm stays
+    # on the device until the update ends.
+    names = ("value_loss",) if value_only else _STAT_NAMES
+    sums = [0.0] * len(names)
     count = 0
     epochs_run, stopped = 0, False
-    grad_norm = float("nan")
+    norm: Tensor | None = None
     per_mb = max(1, n // config.minibatches)
     policy.train()
     for _epoch in range(config.epochs):
@@ -103,7 +112,7 @@ def ppo_update(
             v_loss = value_loss(new_v, old_v[rows].reshape(-1), ret, cfg.value_clip)
             if value_only:
                 loss = cfg.value_weight * v_loss
-                stats = {"value_loss": float(v_loss.detach())}
+                stats = [v_loss]
             else:
                 out = policy.controller_head(h, targets=targets, with_entropy=True)
                 old = old_logp[rows].reshape(-1)
@@ -128,27 +137,24 @@ def ppo_update(
                     t_kl = controller_kl(out.logits, t_out.logits).mean()
                     loss = loss + cfg.teacher_kl * t_kl
                 with torch.no_grad():
-                    kl = float(approx_kl(out.log_prob, old))
+                    kl = approx_kl(out.log_prob, old)
                     ratio = torch.exp(out.log_prob - old)
-                    clipfrac = float(((ratio - 1).abs() > cfg.clip).float().mean())
-                kls.append(kl)
-                stats = {
-                    "policy_loss": float(pg.detach()),
-                    "value_loss": float(v_loss.detach()),
-                    "entropy": float(entropy.detach()),
-                    "teacher_kl": float(t_kl.detach()),
-                    "approx_kl": kl,
-                    "clip_fraction": clipfrac,
-                }
-            if not torch.isfinite(loss):
+                    clipfrac = ((ratio - 1).abs() > cfg.clip).float().mean()
+                stats = [pg, v_loss, entropy, t_kl, kl, clipfrac]
+            # same order as names; float64 on the host (float32 on the device, as before)
+            read = torch.stack([loss.detach().float(), *(t.detach().float() for t in stats)])
+            values = read.tolist()
+            if not math.isfinite(values[0]):
                 raise FloatingPointError(
                     "the PPO loss is not finite; the update was stopped and the last good "
                     "weights kept"
                 )
             optim.backward(loss)
-            grad_norm = float(optim.step().grad_norm)
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + v
+            norm = optim.step().norm
+            for i, v in enumerate(values[1:]):
+                sums[i] += v
+            if not value_only:
+                kls.append(values[1 + names.index("approx_kl")])
             count += 1
         epochs_run += 1
         if (
@@ -159,8 +165,9 @@ def ppo_update(
         ):
             stopped = True
             break
+    grad_norm = float("nan") if norm is None else float(norm)
     policy.eval()
-    mean = {k: v / max(1, count) for k, v in sums.items()}
+    mean = {k: v / max(1, count) for k, v in zip(names, sums, strict=True)}
     y, pred = returns.ravel(), rollout.values.ravel()
     var_y = float(np.var(y))
     explained = float("nan") if var_y == 0 else 1.0 - float(np.var(y - pred)) / var_y

@@ -121,3 +121,53 @@ def test_a_nan_rollout_stops_before_any_weight_changes() -> None:
         train_ppo(cfg, env=Poisoned(16), policy=policy)
     for k, v in policy.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_the_update_reads_the_device_once_per_minibatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A minibatch's loss and statistics come back in one host read (a ``tolist`` of one
+    vector), the gradient norm once per update: no ``float(tensor)`` per statistic. The means
+    it reports equal the minibatch values read one by one."""
+    from exphil.rl import gae, ppo_update
+    from exphil.train import Optimization
+
+    torch.manual_seed(4)
+    cfg = _config(minibatches=2, epochs=2, loss=PPOLossConfig(target_kl=None))
+    policy = Policy(cfg.policy).eval()
+    n = 4
+    env = ScriptedEnv(n, time_limit=9, start=2.0, edge=6.0)
+    learner = Agent(policy, n, 0, seed=0)
+    pool = OpponentPool(cfg.opponents, n, current=policy, initial=None, delay=0)
+    sp = SelfPlay(env, learner, pool, None, None, env.reset())
+    ro = collect(sp, 12)
+    adv, ret = gae(ro.rewards, ro.values, ro.terminated, ro.truncated, ro.final_values,
+                   ro.next_values, gamma=0.99, lam=0.95)  # fmt: skip
+
+    reads: list[list[float]] = []
+    floats = 0
+    tolist, to_float = torch.Tensor.tolist, torch.Tensor.__float__
+
+    def counted_tolist(self: torch.Tensor) -> object:
+        out = tolist(self)
+        reads.append(list(out))  # type: ignore[call-overload]
+        return out
+
+    def counted_float(self: torch.Tensor) -> float:
+        nonlocal floats
+        floats += 1
+        return to_float(self)
+
+    monkeypatch.setattr(torch.Tensor, "tolist", counted_tolist)
+    monkeypatch.setattr(torch.Tensor, "__float__", counted_float)
+    optim = Optimization(policy, cfg.optim, total_steps=10, device=torch.device("cpu"))
+    stats = ppo_update(policy, optim, ro, adv, ret, cfg, teacher=None, value_only=False,
+                       rng=np.random.default_rng(0), device=torch.device("cpu"))  # fmt: skip
+    monkeypatch.undo()
+    assert len(reads) == cfg.epochs * cfg.minibatches  # one read per minibatch
+    assert floats <= 2  # the gradient norm at the end (and the optimizer's own bookkeeping)
+    mean = np.mean(np.array(reads), axis=0)
+    assert stats.policy_loss == pytest.approx(mean[1], rel=1e-12)
+    assert stats.value_loss == pytest.approx(mean[2], rel=1e-12)
+    assert stats.entropy == pytest.approx(mean[3], rel=1e-12)
+    assert stats.approx_kl == pytest.approx(mean[5], rel=1e-12)
+    assert stats.clip_fraction == pytest.approx(mean[6], rel=1e-12)
+    assert np.isfinite(stats.grad_norm) and stats.epochs == cfg.epochs
