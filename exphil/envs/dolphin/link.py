@@ -181,12 +181,24 @@ class ConsoleLink:
 
 
 def close_console(console: Any) -> None:
-    """``Console.stop`` made safe: a stream worker that never started is not joined, and
-    the temporary home folder is removed either way."""
+    """``Console.stop`` made safe. libmelee's ``shutdown`` joins the stream worker with no
+    timeout, and a worker blocked writing frames nobody reads never returns: here the
+    worker is asked to stop, joined for a moment, then terminated. A worker that never
+    started is not joined. The temporary home folder is removed either way."""
     stream: Any = getattr(console, "_slippstream", None)
     worker = getattr(stream, "_worker", None)
-    if stream is not None and worker is not None and getattr(worker, "_popen", None) is None:
-        stream._worker = None  # never started: Process.join would raise
+    if stream is not None and worker is not None:
+        if getattr(worker, "_popen", None) is not None:  # started
+            with contextlib.suppress(Exception):
+                stream._shutdown.set()
+                worker.join(timeout=1.5)
+                if worker.is_alive():
+                    worker.terminate()
+                    worker.join(timeout=2.0)
+        with contextlib.suppress(Exception):
+            stream._buffer.close()
+        stream._worker = None
+        stream.running = False
     console._process = None  # the process is ours (DolphinProcess), already stopped
     with contextlib.suppress(Exception):
         console.stop()
