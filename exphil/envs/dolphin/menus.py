@@ -57,6 +57,10 @@ class MenuNavigator:
                 c.release_all()
             return
         self.menu_frames += 1
+        if getattr(gamestate.menu_state, "name", "") == "PRESS_START":
+            # the title screen: menu_helper_simple has no case for it (libmelee 0.47)
+            self._helpers[self.starter].choose_versus_mode(gamestate, controllers[self.starter])
+            return
         for p in self.players:
             if p.kind == "human":
                 continue

@@ -195,11 +195,15 @@ def test_failures_stop_the_emulator(
     for k, v in mode.items():
         monkeypatch.setenv(k, v)
     t = time.monotonic()
-    with pytest.raises(error, match=match) as info:
+
+    def play() -> None:
         env = DolphinEnv(config(fake_dolphin, fake_iso, connect_timeout=1.5, step_timeout=1.0))
         env.reset()
         for _ in range(200):
             env.step(Controls.neutral(1), Controls.neutral(1))
+
+    with pytest.raises(error, match=match) as info:
+        play()
     assert time.monotonic() - t < 10
     assert "fake dolphin: mode" in str(info.value)  # the log tail is in the message
     if (fake_env / "pids").is_file():
@@ -228,7 +232,8 @@ def test_stop_kills_the_group_even_when_sigterm_is_ignored(
 SCRIPT = """
 import os, sys, time
 from exphil.envs.dolphin import DolphinProcess
-p = DolphinProcess([sys.argv[1], "-e", "x", "-u", sys.argv[2]], log_path=sys.argv[2] + "/log", grace=0.3)
+argv = [sys.argv[1], "-e", "x", "-u", sys.argv[2]]
+p = DolphinProcess(argv, log_path=sys.argv[2] + "/log", grace=0.3)
 pids = os.path.join(os.environ["FAKE_DOLPHIN_OUT"], "pids")
 while not os.path.exists(pids):
     time.sleep(0.01)
