@@ -183,3 +183,21 @@ def test_config_and_winner_rules() -> None:
         DolphinConfig(stage="hyrule temple")
     with pytest.raises(ValueError, match="no controller on port"):
         DolphinEnv(FOX_PICHU, link=RecordedLink([], {1: NullController()}))
+
+
+def test_reset_mid_game_quits_it(game_path: Path) -> None:
+    states = recorded(game_path)
+    pressed: list[str] = []
+
+    class Recording(NullController):
+        def press_button(self, button: Any) -> None:
+            pressed.append(button.name)
+
+    stream = states[:40] + [menu_state(k) for k in range(3)] + states
+    env = DolphinEnv(FOX_PICHU, link=RecordedLink(stream, {1: Recording(), 3: NullController()}))
+    env.reset()
+    play(env, 10)
+    first = env.reset()  # pause, then L+R+A+Start, until the stream leaves the game
+    assert int(first.frame[0]) == -123 and env.games_quit == 1 and env.games_started == 2
+    assert pressed[0] == "BUTTON_START" and {"BUTTON_L", "BUTTON_R", "BUTTON_A"} <= set(pressed)
+    assert env.statistics().games_finished == 0  # a quit game is not counted
