@@ -65,6 +65,17 @@ class CharacterPhysics:
     uair_landing: int
     dair_landing: int
     lcancel_divisor: int  # an L-cancel divides an aerial's landing lag by this (floor)
+    # ledges (measured on ../shared/corpus by scripts/measure_ledges.py; distances from the
+    # stage's edge, positive outward, as replays record them)
+    hang_dx: float  # where CLIFF_WAIT hangs: this far out from the edge,
+    hang_y: float  # at this height
+    climb_dx: float  # a climb ends standing this far inside the edge
+    roll_dx: float  # a ledge roll ends this far inside
+    ledge_attack_dx: float  # a ledge attack ends this far inside
+    ledge_jump_dx: float  # a ledge jump's second part starts this far inside,
+    ledge_jump_y: float  # at this height,
+    ledge_jump_vy: float  # with this vertical speed (its first frame, no gravity yet)
+    ledge_jump_vx: float  # and this horizontal speed toward the stage
 
 
 FIELDS: Final[tuple[str, ...]] = tuple(f.name for f in fields(CharacterPhysics))
@@ -102,6 +113,15 @@ _FOX: Final = CharacterPhysics(
     uair_landing=18,  # published; measured 18 (9)
     dair_landing=18,  # published; measured 18 (9)
     lcancel_divisor=2,  # Melee halves the lag; measured 7/11/10/9/9 above
+    hang_dx=1.92,  # measured: every CLIFF_WAIT on FD and Battlefield (68, IQR 0)
+    hang_y=-14.4,  # measured (68, IQR 0)
+    climb_dx=4.1,  # measured: first frame after CLIFF_CLIMB_QUICK (mode 4.1 of 7)
+    roll_dx=34.8,  # measured (2 rolls)
+    ledge_attack_dx=5.1,  # measured (1)
+    ledge_jump_dx=0.4,  # measured: first frame of CLIFF_JUMP_QUICK_2 (6, IQR 0)
+    ledge_jump_y=2.6,  # measured (6)
+    ledge_jump_vy=4.0,  # measured: vy_self on that frame (26, all 4.0; 3.77 the next)
+    ledge_jump_vx=1.1,  # measured: vx_air toward the stage (26, all 1.1)
 )
 
 _FALCO: Final = CharacterPhysics(
@@ -137,6 +157,15 @@ _FALCO: Final = CharacterPhysics(
     uair_landing=18,  # published; measured 18 (9)
     dair_landing=18,  # published; measured 18 (9)
     lcancel_divisor=2,
+    hang_dx=2.2,  # measured: every CLIFF_WAIT on FD and Battlefield (120, IQR 0)
+    hang_y=-16.5,  # measured (120, IQR 0)
+    climb_dx=4.7,  # measured (mode 4.7 of 7)
+    roll_dx=39.9,  # measured (4, all 39.9)
+    ledge_attack_dx=5.8,  # measured (mode of 3)
+    ledge_jump_dx=0.2,  # measured (5, IQR 0)
+    ledge_jump_y=2.3,  # measured (5)
+    ledge_jump_vy=3.9,  # measured (28, all 3.9; 3.73 the next)
+    ledge_jump_vx=1.0,  # measured (28, all 1.0)
 )
 
 PHYSICS: Final[dict[Character, CharacterPhysics]] = {

@@ -56,6 +56,16 @@ UP_B_HOLD_GRAVITY: Final = 0.03
 UP_B_HOLD_DRAG: Final = 0.85
 UP_B_END_SPEED: Final = 0.3  # share of the travel speed kept into the helpless fall
 
+# --- ledges (Final Destination's and Battlefield's two main ledges; docs/mockenv.md has the
+# measurements: scripts/measure_ledges.py on ../shared/corpus, and SmashWiki's Ledgestall)
+LEDGE_BOX_OUT: Final = 18.0  # grab box: from the edge outward 0..18 units,
+LEDGE_BOX_TOP: Final = -5.0  # and between these heights (the position the frame began at)
+LEDGE_BOX_BOTTOM: Final = -18.0
+LEDGE_INTANGIBLE: Final = 37  # frames from the grab: CLIFF_CATCH (7) + 30 (none on a regrab)
+LEDGE_HANG_MAX: Final = 300  # CLIFF_WAIT frames before letting go (an assumption: see docs)
+LEDGE_REGRAB_DELAY: Final = 29  # frames after letting go before a grab (SmashWiki's DRP)
+LEDGE_SLOW_PERCENT: Final = 100.0  # at or above it, the slow getups
+
 STOCKS: Final = 4
 TIME_LIMIT: Final = 8 * 60 * 60  # frames (8 minutes)
 SPAWN_X: Final = 40.0
@@ -96,6 +106,9 @@ TECHABLE: Final = 1 << 11  # landing goes to a tech or a knockdown
 NO_GRAVITY: Final = 1 << 12  # constant velocity (up-B travel)
 HOVER: Final = 1 << 13  # up-B charge: slow fall and horizontal drag
 LCANCEL: Final = 1 << 14  # an aerial's landing: an L-cancel divides its lag
+LEDGE: Final = 1 << 15  # on a ledge: no physics, the position follows the ledge (getups too)
+LEDGE_OK: Final = 1 << 16  # may grab a ledge (falling; up-B's travel and helpless fall)
+LEDGE_ACT: Final = 1 << 17  # hanging: the getup options and letting go (CLIFF_WAIT)
 
 # The states whose length is the character's (jump squat, dash, landing lags) are TIMED: the
 # timer is set from exphil.envs._characters when the state is entered.
@@ -112,6 +125,7 @@ class StateDef:
     landing: str = ""  # state entered on landing ("" = LANDING)
     af_shown: int = 0  # added to the frame count in the action_frame column (as replays)
     af_fixed: bool = False  # the action_frame column reads -1 throughout (as replays: shield)
+    intangible: int = 0  # the state's first frames that are intangible (tech, getups)
 
 
 _G = GROUND
@@ -124,13 +138,13 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("RUN", 0x15, _G | ACT_G | SELF_MOVE),
     StateDef("TURN", 0x12, _G, 4, "STAND", af_shown=1),
     StateDef("KNEE_BEND", 0x18, _G | TIMED, next="JUMP_F"),  # take-off handled as an event
-    StateDef("JUMP_F", 0x19, _A | ACT_A | DRIFT | FF_OK),
-    StateDef("JUMP_B", 0x1A, _A | ACT_A | DRIFT | FF_OK),
-    StateDef("DJUMP_F", 0x1B, _A | ACT_A | DRIFT | FF_OK),
-    StateDef("DJUMP_B", 0x1C, _A | ACT_A | DRIFT | FF_OK),
-    StateDef("FALL", 0x1D, _A | ACT_A | DRIFT | FF_OK),
+    StateDef("JUMP_F", 0x19, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK),
+    StateDef("JUMP_B", 0x1A, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK),
+    StateDef("DJUMP_F", 0x1B, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK),
+    StateDef("DJUMP_B", 0x1C, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK),
+    StateDef("FALL", 0x1D, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK),
     StateDef("LANDING", 0x2A, _G | TIMED, next="STAND"),
-    StateDef("SPECIAL_FALL", 0x24, _A | DRIFT, landing="LANDING_SPECIAL"),
+    StateDef("SPECIAL_FALL", 0x24, _A | DRIFT | LEDGE_OK, landing="LANDING_SPECIAL"),
     StateDef("LANDING_SPECIAL", 0x2B, _G, 20, "STAND"),
     StateDef("JAB", 0x2C, _G, 16, "STAND", move="JAB", af_shown=1),
     StateDef("FTILT", 0x35, _G, 26, "STAND", move="FTILT", af_shown=1),
@@ -144,7 +158,15 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("BAIR_LANDING", 0x48, _G | TIMED | LCANCEL, next="STAND"),
     StateDef("UPB_HOLD_G", 0x161, _G, 35, "UPB_TRAVEL", af_shown=1),  # travel direction: an event
     StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 35, "UPB_TRAVEL", af_shown=1),
-    StateDef("UPB_TRAVEL", 0x164, _A | NO_GRAVITY, 25, "SPECIAL_FALL", "UPB", "LANDING_SPECIAL"),
+    StateDef(
+        "UPB_TRAVEL",
+        0x164,
+        _A | NO_GRAVITY | LEDGE_OK,
+        25,
+        "SPECIAL_FALL",
+        "UPB",
+        "LANDING_SPECIAL",
+    ),
     StateDef("SHIELD_START", 0xB2, _G | SHIELDING, 2, "SHIELD", af_fixed=True),
     StateDef("SHIELD", 0xB3, _G | SHIELDING, af_fixed=True),
     StateDef("SHIELD_RELEASE", 0xB4, _G, 15, "STAND"),
@@ -152,8 +174,8 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("DAMAGE_G", 0x4E, _G | HITSTUN | TIMED, next="STAND"),
     StateDef("DAMAGE_A", 0x54, _A | HITSTUN | TIMED, next="FALL"),
     StateDef("DAMAGE_FLY", 0x58, _A | HITSTUN | TIMED | TECHABLE, next="TUMBLE"),
-    StateDef("TUMBLE", 0x26, _A | ACT_A | DRIFT | FF_OK | TECHABLE),
-    StateDef("TECH", 0xC7, _G, 26, "STAND"),
+    StateDef("TUMBLE", 0x26, _A | ACT_A | DRIFT | FF_OK | TECHABLE | LEDGE_OK),
+    StateDef("TECH", 0xC7, _G, 26, "STAND", intangible=20),
     StateDef("TECH_MISS", 0xB7, _G, 26, "LYING"),
     StateDef("LYING", 0xB8, _G | TIMED, next="GETUP", af_shown=1),
     StateDef("GETUP", 0xC2, _G | INTANGIBLE, 30, "STAND"),
@@ -164,11 +186,76 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("DIZZY", 0xD3, _G, 120, "STAND"),
     StateDef("DEAD", 0x00, INTANGIBLE | FROZEN_POS, DEAD_FRAMES, "HALO"),  # + 0..3 side
     StateDef("HALO", 0x0D, INTANGIBLE | FROZEN_POS | TIMED, next="FALL"),
+    # ledges (Melee's CLIFF_* states; lengths and intangible frames measured on the corpus:
+    # the same for Fox and Falco). The getups start at the hang point and end where the
+    # character's row of exphil.envs._characters says.
+    StateDef("CLIFF_CATCH", 0xFC, _A | LEDGE, 7, "CLIFF_WAIT", af_shown=1),
+    StateDef("CLIFF_WAIT", 0xFD, _A | LEDGE | LEDGE_ACT | TIMED, next="FALL"),
+    StateDef("CLIFF_CLIMB_SLOW", 0xFE, _A | LEDGE, 59, "STAND", af_shown=1, intangible=55),
+    StateDef("CLIFF_CLIMB_QUICK", 0xFF, _A | LEDGE, 34, "STAND", af_shown=1, intangible=30),
+    StateDef(
+        "CLIFF_ATTACK_SLOW",
+        0x100,
+        _A | LEDGE,
+        58,
+        "STAND",
+        "LEDGE_ATTACK",
+        af_shown=1,
+        intangible=21,
+    ),
+    StateDef(
+        "CLIFF_ATTACK_QUICK",
+        0x101,
+        _A | LEDGE,
+        58,
+        "STAND",
+        "LEDGE_ATTACK",
+        af_shown=1,
+        intangible=21,
+    ),
+    StateDef("CLIFF_ROLL_SLOW", 0x102, _A | LEDGE, 79, "STAND", af_shown=1, intangible=62),
+    StateDef("CLIFF_ROLL_QUICK", 0x103, _A | LEDGE, 49, "STAND", af_shown=1, intangible=34),
+    StateDef(
+        "CLIFF_JUMP_SLOW_1", 0x104, _A | LEDGE, 19, "CLIFF_JUMP_SLOW_2", af_shown=1, intangible=19
+    ),
+    StateDef("CLIFF_JUMP_SLOW_2", 0x105, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK, af_shown=1),
+    StateDef(
+        "CLIFF_JUMP_QUICK_1", 0x106, _A | LEDGE, 14, "CLIFF_JUMP_QUICK_2", af_shown=1, intangible=14
+    ),
+    StateDef("CLIFF_JUMP_QUICK_2", 0x107, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK, af_shown=1),
 )
 
 S: Final[dict[str, int]] = {s.name: i for i, s in enumerate(STATES)}
 NUM_STATES: Final = len(STATES)
-TECH_INTANGIBLE: Final = 20  # TECH is intangible for its first 20 frames
+TECH_INTANGIBLE: Final = STATES[S["TECH"]].intangible  # TECH's first 20 frames
+
+# the ledge states: hanging (the ledge is taken), the getups by option and speed, and where a
+# getup ends (the end point's row in exphil.envs._characters: climb, roll, attack, jump)
+LEDGE_HOLD: Final = tuple(
+    S[n]
+    for n in (
+        "CLIFF_CATCH",
+        "CLIFF_WAIT",
+        "CLIFF_CLIMB_SLOW",
+        "CLIFF_CLIMB_QUICK",
+        "CLIFF_ATTACK_SLOW",
+        "CLIFF_ATTACK_QUICK",
+        "CLIFF_ROLL_SLOW",
+        "CLIFF_ROLL_QUICK",
+        "CLIFF_JUMP_SLOW_1",
+        "CLIFF_JUMP_QUICK_1",
+    )
+)
+LEDGE_GETUP_END: Final[dict[str, str]] = {
+    "CLIFF_CLIMB_SLOW": "climb",
+    "CLIFF_CLIMB_QUICK": "climb",
+    "CLIFF_ATTACK_SLOW": "attack",
+    "CLIFF_ATTACK_QUICK": "attack",
+    "CLIFF_ROLL_SLOW": "roll",
+    "CLIFF_ROLL_QUICK": "roll",
+    "CLIFF_JUMP_SLOW_1": "jump",
+    "CLIFF_JUMP_QUICK_1": "jump",
+}
 
 # action variants
 DEAD_DOWN, DEAD_LEFT, DEAD_RIGHT, DEAD_UP = 0, 1, 2, 3  # ids 0x00..0x03
@@ -203,6 +290,9 @@ MOVES: Final[tuple[MoveDef, ...]] = (
     MoveDef("FAIR", 6, 12, 10.0, 6.0, 5.5, 11.0, 40.0, 15.0, 100.0),
     MoveDef("BAIR", 4, 10, -10.0, 7.0, 5.5, 13.0, 140.0, 15.0, 100.0),
     MoveDef("UPB", 0, 24, 0.0, 7.0, 6.0, 14.0, 60.0, 20.0, 70.0),
+    # the ledge attack: 8% on action frame 25 as replays count it (the corpus's hits); the
+    # hitbox's place, size, angle and knockback are the mock's choice (not measured)
+    MoveDef("LEDGE_ATTACK", 24, 26, 9.0, 7.0, 6.0, 8.0, 45.0, 20.0, 60.0),
 )
 M: Final[dict[str, int]] = {m.name: i for i, m in enumerate(MOVES)}
 NUM_MOVES: Final = len(MOVES)
@@ -212,7 +302,7 @@ _VARIANT_STATES: Final = ("WALK", "DEAD")  # their action id is the base plus a 
 
 
 def _build_tables() -> tuple[np.ndarray, np.ndarray]:
-    ints = np.zeros((NUM_STATES, 9), dtype=np.int64)
+    ints = np.zeros((NUM_STATES, 10), dtype=np.int64)
     for i, s in enumerate(STATES):
         landing = s.landing or "LANDING"
         ints[i] = (
@@ -225,6 +315,7 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
             int(s.name in _VARIANT_STATES),
             s.af_shown,
             int(s.af_fixed),
+            s.intangible,
         )
     moves = np.zeros((NUM_MOVES, 12), dtype=np.float64)
     for i, m in enumerate(MOVES):
@@ -250,7 +341,8 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
 
 STATE_TABLE, MOVE_TABLE = _build_tables()
 """``STATE_TABLE[state]`` = (action, flags, duration, next, move, landing state, has variant,
-added to the frame count in the action_frame column, that column fixed at -1);
+added to the frame count in the action_frame column, that column fixed at -1, the first
+frames that are intangible);
 ``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
 shieldstun)."""
 
@@ -264,7 +356,8 @@ shieldstun)."""
     T_VARIANT,
     T_AF_SHOWN,
     T_AF_FIXED,
-) = range(9)
+    T_INTANGIBLE,
+) = range(10)
 (
     MV_FIRST,
     MV_LAST,

@@ -48,6 +48,10 @@ _LANDING: Final = [r[R.T_LANDING] for r in _STATE_ROWS]
 _VARIANT: Final = [r[R.T_VARIANT] for r in _STATE_ROWS]
 _AF_SHOWN: Final = [r[R.T_AF_SHOWN] for r in _STATE_ROWS]
 _AF_FIXED: Final = [bool(r[R.T_AF_FIXED]) for r in _STATE_ROWS]
+_INTANG: Final = [r[R.T_INTANGIBLE] for r in _STATE_ROWS]
+_HOLDS: Final = frozenset(R.LEDGE_HOLD)  # the ledge is taken in these states
+_GETUP_DONE: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k != "jump")
+_LEDGE_JUMP_1: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k == "jump")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,9 @@ _TECHABLE: Final = R.TECHABLE
 _NO_GRAVITY: Final = R.NO_GRAVITY
 _HOVER: Final = R.HOVER
 _LCANCEL: Final = R.LCANCEL
+_LEDGE: Final = R.LEDGE
+_LEDGE_OK: Final = R.LEDGE_OK
+_LEDGE_ACT: Final = R.LEDGE_ACT
 
 # states
 STAND: Final = R.S["STAND"]
@@ -137,6 +144,14 @@ GETUP: Final = R.S["GETUP"]
 SB_FLY: Final = R.S["SB_FLY"]
 DEAD: Final = R.S["DEAD"]
 HALO: Final = R.S["HALO"]
+CLIFF_CATCH: Final = R.S["CLIFF_CATCH"]
+CLIFF_WAIT: Final = R.S["CLIFF_WAIT"]
+_CATCH_LAST: Final = R.STATES[CLIFF_CATCH].duration - 1
+# the ledge options: (quick, slow) states
+_LEDGE_OPTIONS: Final = {
+    kind: (R.S[f"CLIFF_{kind}_QUICK{suffix}"], R.S[f"CLIFF_{kind}_SLOW{suffix}"])
+    for kind, suffix in (("JUMP", "_1"), ("ATTACK", ""), ("ROLL", ""), ("CLIMB", ""))
+}
 
 # buttons
 _A: Final = BUTTON_BITS["A"]
@@ -215,6 +230,9 @@ class PlayerState:
     hitdone: int = 0  # this state's hitbox already connected
     ff: int = 0  # fast falling
     tech: int = 0  # frames left in the tech window
+    ledge: int = 0  # side of the ledge held (+1 right, -1 left; read in a LEDGE state)
+    regrab: int = 0  # grabbed since the ground or a hit: the next grab is not intangible
+    drp: int = 0  # frames before a grab is possible again after letting go
     # controller of the last step (clipped)
     main_x: float = 0.0
     main_y: float = 0.0
@@ -235,16 +253,13 @@ class PlayerState:
         self.stocks = stocks
         self.surf = self.timer = self.invuln = self.hitlag = self.hitdone = 0
         self.ff = self.tech = 0
+        self.ledge = self.regrab = self.drp = 0
         self.main_x = self.main_y = self.c_x = self.c_y = self.shoulder = 0.0
         self.buttons = 0
 
     def intangible(self) -> bool:
         st = self.st
-        return bool(
-            (_FLAGS[st] & _INTANGIBLE)
-            or (st == TECH and self.af < R.TECH_INTANGIBLE)
-            or self.invuln > 0
-        )
+        return bool((_FLAGS[st] & _INTANGIBLE) or self.af < _INTANG[st] or self.invuln > 0)
 
 
 class ScalarGame:
@@ -277,6 +292,10 @@ class ScalarGame:
         self._landing_lag: tuple[dict[int, int], dict[int, int]] = (
             _landing_lags(rows[0]),
             _landing_lags(rows[1]),
+        )
+        # where each ledge state's position ends, per port: {state: (outward distance, y)}
+        self._ledge_end: tuple[dict[int, tuple[float, float]], ...] = tuple(
+            _ledge_ends(r) for r in rows
         )
         w = cfg.rewards
         self._w_stock = w.stock
@@ -313,8 +332,11 @@ class ScalarGame:
         prev_stocks0, prev_stocks1 = p0.stocks, p1.stocks
         prev_x0, prev_x1 = p0.x, p1.x
         prev_live = not (_FLAGS[p0.st] & _FROZEN_POS or _FLAGS[p1.st] & _FROZEN_POS)
+        start = ((p0.x, p0.y), (p1.x, p1.y))  # where the frame began (the ledge grab box)
         frozen0 = self._advance(p0, c0)
         frozen1 = self._advance(p1, c1)
+        self._ledge_grab(p0, p1, frozen0, start[0])
+        self._ledge_grab(p1, p0, frozen1, start[1])
         self._hits(frozen0, frozen1)
         self._blast_zone(p0)
         self._blast_zone(p1)
@@ -449,6 +471,7 @@ class ScalarGame:
         x, y, vx, vy, kbx, kby = p.x, p.y, p.vx, p.vy, p.kbx, p.kby
         st, af, facing, jumps, surf = p.st, p.af, p.facing, p.jumps, p.surf
         timer, invuln, hitdone, ff, tech = p.timer, p.invuln, p.hitdone, p.ff, p.tech
+        ledge, regrab, drp = p.ledge, p.regrab, p.drp
         x0, y0 = x, y
 
         # --- timers and timed ends ----------------------------------------------------------
@@ -456,6 +479,7 @@ class ScalarGame:
         timer = timer - 1 if timer > 1 else 0
         invuln = invuln - 1 if invuln > 1 else 0
         tech = tech - 1 if tech > 1 else 0
+        drp = drp - 1 if drp > 1 else 0
         if shield_h and not shield_was:
             tech = R.TECH_WINDOW
 
@@ -511,6 +535,7 @@ class ScalarGame:
                 ff = 0
                 hitdone = 0
                 surf = -1
+                regrab = drp = 0
             elif st == HALO:
                 st = FALL
                 invuln = R.RESPAWN_INVULNERABLE
@@ -518,10 +543,26 @@ class ScalarGame:
                 vx *= R.UP_B_END_SPEED
                 vy *= R.UP_B_END_SPEED
                 st = _NEXT[st]
+            elif st in _GETUP_DONE:  # standing on the stage at the getup's end point
+                x = ledge * (self._edge + self._ledge_end[p.port][st][0])
+                y = 0.0
+                vx = vy = 0.0
+                surf = 0
+                jumps = 2
+                st = _NEXT[st]
+            elif st in _LEDGE_JUMP_1:  # the second part takes off toward the stage
+                vx = -ledge * ph.ledge_jump_vx
+                vy = ph.ledge_jump_vy
+                took_off = fresh = True
+                st = _NEXT[st]
             else:
+                if st == CLIFF_WAIT:  # hung too long: let go
+                    drp = R.LEDGE_REGRAB_DELAY
                 st = _NEXT[st]
                 if st == LYING:
                     timer = R.LYING_MAX
+                elif st == CLIFF_WAIT:
+                    timer = R.LEDGE_HANG_MAX
 
         # --- input-driven transitions (same priorities as MockEnv) --------------------------
         flags = _FLAGS[st]
@@ -613,6 +654,27 @@ class ScalarGame:
                 else:
                     new = BAIR
                 enter = True
+        elif flags & _LEDGE_ACT or (st == CLIFF_CATCH and af == _CATCH_LAST):
+            # on a ledge: the getup options (from the catch's last frame), letting go
+            toward = -ledge
+            prev_tilted = abs(psx) >= R.DEADZONE
+            prev_dir = 1 if psx >= 0 else -1
+            toward_p = tilted and stick_dir == toward and not (prev_tilted and prev_dir == toward)
+            away_p = tilted and stick_dir == ledge and not (prev_tilted and prev_dir == ledge)
+            c_drop = c_p and (cy <= -R.CSTICK_THRESHOLD or cx * ledge >= R.CSTICK_THRESHOLD)
+            slow = 1 if p.percent >= R.LEDGE_SLOW_PERCENT else 0
+            if jump_p:
+                new = _LEDGE_OPTIONS["JUMP"][slow]
+            elif attack_p or special_p:
+                new = _LEDGE_OPTIONS["ATTACK"][slow]
+            elif shield_h and not shield_was:
+                new = _LEDGE_OPTIONS["ROLL"][slow]
+            elif toward_p:
+                new = _LEDGE_OPTIONS["CLIMB"][slow]
+            elif st == CLIFF_WAIT and (down_p or away_p or c_drop):
+                new = FALL
+                drp = R.LEDGE_REGRAB_DELAY
+            enter = new != st
         elif st in (LYING, HALO):
             any_input = pressed != 0 or tilted or abs(sy) >= R.DEADZONE
             if any_input:
@@ -653,7 +715,7 @@ class ScalarGame:
                 vx = vx - (-f if vx < -f else f if vx > f else vx)
             vy = 0.0
             kby = 0.0
-        elif flags & _FROZEN_POS:
+        elif flags & (_FROZEN_POS | _LEDGE):
             vx = vy = kbx = kby = 0.0
         else:
             if flags & _DRIFT and tilted and not fresh:
@@ -685,6 +747,14 @@ class ScalarGame:
                     vy = -ph.terminal
         x += vx + kbx
         y += vy + kby
+        if flags & _LEDGE:  # hanging or getting up: the position follows the ledge
+            hd, hy = ph.hang_dx, ph.hang_y
+            end_d, end_y = self._ledge_end[p.port][st]
+            dur = _DURATION[st]
+            frac = (af + 1) / (dur if dur > 1 else 1)
+            d = hd + (end_d - hd) * frac
+            x = ledge * (self._edge + d)
+            y = hy + (end_y - hy) * frac
         if kbx or kby:  # knockback decays by KB_DECAY per frame along its direction
             mag = math.sqrt(kbx * kbx + kby * kby)
             if mag > 0:
@@ -696,7 +766,7 @@ class ScalarGame:
             kby *= scale
 
         # --- collisions -----------------------------------------------------------------------
-        if not flags & (_GROUND | _FROZEN_POS):
+        if not flags & (_GROUND | _FROZEN_POS | _LEDGE):
             if vy + kby < 0:  # landing: the highest surface crossed this frame
                 for h, lft, rgt, through, k in self._surfaces:
                     if (
@@ -739,7 +809,13 @@ class ScalarGame:
                     kbx = 0.0
         ground_now = _FLAGS[st] & _GROUND
         edge = self._edge
-        if not ground_now and abs(x) < edge and y < 0 and y > -STAGE_DEPTH:
+        if (
+            not ground_now
+            and not _FLAGS[st] & _LEDGE
+            and abs(x) < edge
+            and y < 0
+            and y > -STAGE_DEPTH
+        ):
             # the main stage is a solid block: pushed out to the side it came from, or below
             if abs(x0) >= edge:
                 x = (1.0 if x > 0 else -1.0 if x < 0 else 0.0) * edge
@@ -751,6 +827,8 @@ class ScalarGame:
                 kby = 0.0
         if not ground_now:
             surf = -1
+        else:
+            regrab = 0  # the ground: the next grab is intangible again
 
         # --- shield health --------------------------------------------------------------------
         if st in (SHIELD, SHIELD_START):
@@ -769,7 +847,42 @@ class ScalarGame:
         p.x, p.y, p.vx, p.vy, p.kbx, p.kby = x, y, vx, vy, kbx, kby
         p.st, p.af, p.facing, p.jumps, p.surf = st, af, facing, jumps, surf
         p.timer, p.invuln, p.hitdone, p.ff, p.tech = timer, invuln, hitdone, ff, tech
+        p.ledge, p.regrab, p.drp = ledge, regrab, drp
         return False
+
+    def _ledge_grab(
+        self, p: PlayerState, other: PlayerState, frozen: bool, start: tuple[float, float]
+    ) -> None:
+        """``p`` catches a ledge (CLIFF_CATCH) if falling, its frame began in the grab box,
+        it faces the ledge, does not hold down and ``other`` does not hold that ledge (port 0
+        is checked first); a first grab since the ground (or a hit) is intangible."""
+        if frozen or not _FLAGS[p.st] & _LEDGE_OK:
+            return
+        if not (p.vy + p.kby < 0 or p.st == UPB_TRAVEL):
+            return
+        if p.main_y <= R.DOWN_THRESHOLD or p.drp != 0:
+            return
+        x0, y0 = start
+        side = 1 if x0 > 0 else -1
+        d = side * x0 - self._edge
+        if p.facing != -side or not (0.0 <= d <= R.LEDGE_BOX_OUT):
+            return
+        if not (R.LEDGE_BOX_BOTTOM <= y0 <= R.LEDGE_BOX_TOP):
+            return
+        if other.st in _HOLDS and other.ledge == side:
+            return  # ledge-hog: the ledge is taken
+        ph = self._phys[p.port]
+        p.st = CLIFF_CATCH
+        p.af = p.ff = p.hitdone = 0
+        p.surf = -1
+        p.jumps = 1
+        p.ledge = side
+        if p.regrab == 0:
+            p.invuln = p.invuln if p.invuln > R.LEDGE_INTANGIBLE else R.LEDGE_INTANGIBLE
+        p.regrab = 1
+        p.vx = p.vy = p.kbx = p.kby = 0.0
+        p.x = side * (self._edge + ph.hang_dx)
+        p.y = ph.hang_y
 
     # --- the two players together -----------------------------------------------------------
     def _hits(self, frozen0: bool, frozen1: bool) -> None:
@@ -859,6 +972,7 @@ class ScalarGame:
         p.facing = -away
         p.ff = 0
         p.hitdone = 0
+        p.regrab = 0  # a hit: the next grab is intangible again
         if lifted:
             p.surf = -1
 
@@ -1012,6 +1126,22 @@ class ScalarEnv:
 
 
 _CONTROL_FIELDS: Final = ("main_x", "main_y", "c_x", "c_y", "shoulder", "buttons")
+
+
+def _ledge_ends(ph: CharacterPhysics) -> dict[int, tuple[float, float]]:
+    """Each ledge state's end point for one character (as ``exphil.envs.mock._ledge_ends``):
+    the hang point while hanging, a getup's end point, a ledge jump's take-off point."""
+    out = {R.S["CLIFF_CATCH"]: (ph.hang_dx, ph.hang_y), R.S["CLIFF_WAIT"]: (ph.hang_dx, ph.hang_y)}
+    for name, kind in R.LEDGE_GETUP_END.items():
+        if kind == "jump":
+            out[R.S[name]] = (
+                -ph.ledge_jump_dx + ph.ledge_jump_vx,
+                ph.ledge_jump_y - ph.ledge_jump_vy,
+            )
+        else:
+            dx = {"climb": ph.climb_dx, "roll": ph.roll_dx, "attack": ph.ledge_attack_dx}[kind]
+            out[R.S[name]] = (-dx, 0.0)
+    return out
 
 
 def _landing_lags(ph: CharacterPhysics) -> dict[int, int]:

@@ -14,15 +14,19 @@ level  behaviour
 2      approaches the opponent (walking)
 3      jabs when in range
 4      mixes in forward tilts; shields attacks it sees coming; recovers with its double jump
+       toward the ledge (staying out from under the stage) and gets up from it (climb, jump,
+       roll or attack, chosen at random)
 5      dashes in; punishes lag (landing, shield release, missed techs, dizziness) with a
-       forward smash; jumps at opponents above it with aerials; recovers with up-B
+       forward smash; jumps at opponents above it with aerials; recovers with up-B aimed at
+       the ledge (or onto the stage from above it)
 6      techs when it lands in tumble; fast-falls its aerials
 7      edge-guards: waits at the edge and hits an opponent recovering
 8      jumps out to edge-guard with a back air
 9      reacts every other frame and rarely errs
 ====== =====================================================================================
 
-Higher levels also react sooner (a CPU re-decides every ``REACTION[level]`` frames) and make
+Off the stage, levels 4+ drop whatever they were doing and recover at once. Higher levels also
+react sooner (a CPU re-decides every ``REACTION[level]`` frames) and make
 fewer random choices. Everything is deterministic for a seed: random draws are a hash of the
 seed, the game slot, the number of games that slot has played, the frame and the port, so a
 game's CPU plays the same whether the game runs alone or in a batch.
@@ -71,7 +75,8 @@ _L = BUTTON_BITS["L"]
     P_EDGE_JUMP,
     P_TECH,
     P_WANDER,
-) = range(13)
+    P_LEDGE,
+) = range(14)
 
 
 def _ids(*names: str) -> np.ndarray[Any, Any]:
@@ -98,6 +103,12 @@ _LAG: Final = _ids(
 )
 _TUMBLE: Final = _ids("DAMAGE_FLY", "TUMBLE")
 _RUNNING: Final = _ids("DASH", "RUN")
+_HANGING: Final = _ids("CLIFF_CATCH", "CLIFF_WAIT")
+_CLIFF_WAIT: Final = R.STATES[R.S["CLIFF_WAIT"]].action
+# recovery: where a recovering CPU heads, from the stage's edge (outward) and height
+_LEDGE_COLUMN: Final = 6.0  # below the stage's top, stay this far out (the grab box)
+_LEDGE_AIM_Y: Final = -12.0  # an up-B from below aims here, at the wall in the grab box
+_DJUMP_BELOW: Final = -12.0  # double jump once falling below this
 
 
 def _table(ids: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -107,7 +118,9 @@ def _table(ids: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return out
 
 
-_IS_ATTACK, _IS_LAG, _IS_TUMBLE, _IS_RUNNING = map(_table, (_ATTACKS, _LAG, _TUMBLE, _RUNNING))
+_IS_ATTACK, _IS_LAG, _IS_TUMBLE, _IS_RUNNING, _IS_HANGING = map(
+    _table, (_ATTACKS, _LAG, _TUMBLE, _RUNNING, _HANGING)
+)
 _EDGE_BY_STAGE: Final = np.zeros(256)
 for _st in LEGAL_STAGES:
     _EDGE_BY_STAGE[int(_st)] = _st.geometry.edge
@@ -271,9 +284,17 @@ class ScriptedCpu:
         opp_dead = opp.action <= 0x0D  # dead or on the halo
         grounded = me.on_ground
 
+        hanging = _IS_HANGING[me_act]
+
         # --- decide ------------------------------------------------------------------------
         self._t += 1
         decide = self._t >= self._until
+        # off the stage or on a ledge: levels 4+ drop their plan at once (an edge-guarding
+        # jump out is meant to be off the stage for a while)
+        urgent = (self.levels >= 4) & (me_off | hanging)
+        urgent &= ~(self._plan == P_RECOVER) & ~(self._plan == P_LEDGE)
+        urgent &= ~((self._plan == P_EDGE_JUMP) & (self._t < 20))
+        decide |= urgent
         u = [self._random(frame, port, k) for k in range(4)]
         plan = np.full(self.n, P_IDLE)
         length = self._react.copy()
@@ -294,25 +315,35 @@ class ScriptedCpu:
         plan = np.where(punish, P_FSMASH, plan)
         # level 5+: aerials at an opponent above
         above = (lv >= 5) & grounded & (dy > 8) & (dy < 60) & (adx < 25) & (u[3] < _AERIAL_P[lv])
+        # (not toward an opponent beyond the edge: an aerial lasts, and falls, 40 frames)
+        above &= (np.abs(ox) < edge - 10) & (np.abs(mx) < edge - 15)
         plan = np.where(above, P_JUMP_IN, plan)
         # level 4+: shield what is coming
         threat = (lv >= 4) & grounded & opp_attacking & (adx < 25) & (u[1] < _SHIELD_P[lv])
         plan = np.where(threat, P_SHIELD, plan)
         # level 7+: edge-guard an opponent off the stage
-        guard = (lv >= 7) & opp_off & ~me_off & ~opp_dead
+        guard = (lv >= 7) & opp_off & ~me_off & ~opp_dead & ~_IS_HANGING[opp_act]
         close_below = guard & (adx < 30) & (dy < 0)
         plan = np.where(
             guard, np.where((lv >= 8) & close_below & (u[2] < 0.5), P_EDGE_JUMP, P_EDGE_WAIT), plan
         )
         # level 6+: tech
         plan = np.where((lv >= 6) & tumbling & (my < 25), P_TECH, plan)
-        # level 4+: recover (overrides everything)
+        # level 4+: recover (overrides everything), get up from a ledge
         plan = np.where((lv >= 4) & me_off, P_RECOVER, plan)
+        plan = np.where((lv >= 4) & hanging, P_LEDGE, plan)
         plan = np.where(opp_dead & (lv >= 2) & ~me_off, P_IDLE, plan)
         plan = np.where(lv == 0, P_IDLE, plan)
         attack_len = np.select(
-            [plan == P_JAB, plan == P_FTILT, plan == P_FSMASH, plan == P_JUMP_IN, plan == P_SHIELD],
-            [18, 28, 42, 40, 10 + (u[2] * 10).astype(np.int64)],
+            [
+                plan == P_JAB,
+                plan == P_FTILT,
+                plan == P_FSMASH,
+                plan == P_JUMP_IN,
+                plan == P_SHIELD,
+                plan == P_EDGE_JUMP,  # committed: a short hop out, a back air, back
+            ],
+            [18, 28, 42, 40, 10 + (u[2] * 10).astype(np.int64), 24],
             length,
         )
         self._plan = np.where(decide, plan, self._plan)
@@ -351,29 +382,63 @@ class ScriptedCpu:
         # jump in: jump toward, aerial after 8 frames, fast fall on the way down (level 6+)
         jump_in = plan == P_JUMP_IN
         buttons = np.where(jump_in & first, buttons | _X, buttons)
-        sx = np.where(jump_in & (t < 8), 0.7 * toward, sx)
+        # (drifting toward the opponent, but not out over the edge)
+        near_edge = np.abs(mx) > edge - 10
+        jump_drift = np.where(near_edge & (toward * mx > 0), 0.0, 0.7 * toward)
+        sx = np.where(jump_in & (t < 8), jump_drift, sx)
         buttons = np.where(jump_in & (t == 8), buttons | _A, buttons)
         sx = np.where(jump_in & (t == 8), toward * facing_ok.astype(np.float64), sx)
         sy = np.where(jump_in & (t == 22) & (lv >= 6), -1.0, sy)
-        # recover: drift home, double jump when low (at once when far: the air drift is
-        # slow), up-B when out of jumps
+        # recover: above the stage's top drift home to land; below it keep to the column of
+        # the ledge's grab box (never under the stage: its underside is a ceiling) and let
+        # the ledge catch; double jump once falling low (at once when far: the air drift is
+        # slow); up-B when out of jumps, aimed into the grab box, facing the ledge
         rec = plan == P_RECOVER
         home = np.where(mx >= 0, -1.0, 1.0)
-        sx = np.where(rec, home, sx)
         out_x = np.abs(mx) - edge  # how far beyond the edge
-        low = (my < 10) | (out_x > 25)
-        jump_now = rec & (me.jumps_left > 0) & low & (me.vy_self <= 0) & ~grounded
+        column = -home * (edge + _LEDGE_COLUMN)
+        below = my < 0.0
+        # toward the column with the air speed in mind (the drift is slow to stop)
+        vx_air = me.vx_air.astype(np.float64)
+        want_vx = np.clip((column - mx) / 12.0, -0.8, 0.8)
+        to_column = np.clip((want_vx - vx_air) * 8.0, -1.0, 1.0)
+        sx = np.where(rec, np.where(below, to_column, home), sx)
+        falling = (me.vy_self <= 0) & ~grounded
+        jump_now = rec & (me.jumps_left > 0) & (my < _DJUMP_BELOW) & falling
         buttons = np.where(jump_now & (t % 2 == 0), buttons | _X, buttons)
-        upb = rec & (lv >= 5) & (me.jumps_left == 0) & (me.vy_self <= 0) & ~grounded
-        upb &= (my < 0) | (out_x > 25)
+        # the double jump carries the stick's direction: home from above the stage's top,
+        # else toward the ledge's column (out from under the stage)
+        sx = np.where(jump_now, np.where(below, np.clip((column - mx) / 20.0, -1, 1), home), sx)
+        # up-B as late as its reach allows: the charge falls about 21 units and stops the
+        # drift, the travel covers 95; aim point at the wall inside the grab box
+        reach = np.hypot(np.maximum(out_x - 1.0, 0.0), (my - 21.0) - _LEDGE_AIM_Y)
+        upb = rec & (lv >= 5) & (me.jumps_left == 0) & falling
+        upb &= ((reach >= 80.0) & (my < 10.0)) | ((my < _LEDGE_AIM_Y) & (reach < 45.0))
         buttons = np.where(upb & (t % 2 == 0), buttons | _B, buttons)
-        # aim the up-B (read when its charge ends) at a point above the stage's corner
-        aim_x = -home * (edge - 5) - mx
-        aim_y = 10.0 - my
+        # aim the up-B (read when its charge ends): from below the stage's top at the wall
+        # just inside the grab box (the path stays out of the stage's underside and moves
+        # inward: the ledge catches only a player facing it; straight up from under the
+        # wall); from above, onto the stage; never downward (holding down lets no ledge
+        # catch, and fast-falls)
+        to_box = my < _LEDGE_AIM_Y
+        # (under the stage, outward past its corner instead: up beside it, then land on it)
+        aim_in = np.where(to_box, out_x - 1.0, out_x + 15.0)
+        aim_up = np.where(to_box, _LEDGE_AIM_Y - my, np.maximum(15.0 - my, 0.0))
+        aim_x = home * aim_in
+        aim_y = aim_up
         norm = np.maximum(np.hypot(aim_x, aim_y), 1e-9)
-        aiming = rec & ((my < 0) | (out_x > 25))
+        aiming = rec & (lv >= 5) & (me.jumps_left == 0) & ~grounded
         sx = np.where(aiming, aim_x / norm, sx)
         sy = np.where(aiming, aim_y / norm, sy)
+        # on a ledge: wait (still intangible) a few frames, then climb, jump, roll or attack,
+        # the stick or button pressed from neutral (the ledge reads presses)
+        ledge = (plan == P_LEDGE) & (me_act == _CLIFF_WAIT)
+        option = (u[1] * 4).astype(np.int64)  # drawn per frame: a fresh pick each try
+        press_now = ledge & (t % 6 == 3)
+        sx = np.where(press_now & (option == 0), home, sx)
+        buttons = np.where(press_now & (option == 1), buttons | _X, buttons)
+        buttons = np.where(press_now & (option == 2), buttons | _L, buttons)
+        buttons = np.where(press_now & (option == 3), buttons | _A, buttons)
         # edge-guard: walk to the edge on the opponent's side, then hit what comes close
         side = np.where(ox >= 0, 1.0, -1.0)
         spot = side * (edge - 8)
@@ -389,11 +454,14 @@ class ScriptedCpu:
         # a back air: face the stage, stick toward the opponent
         buttons = np.where(ejump & (t == 8), buttons | _A, buttons)
         sx = np.where(ejump & (t == 8), side, sx)
-        sx = np.where(ejump & (t > 8), -side, sx)
+        # then back to the ledge's column beside the stage (not under it)
+        sx = np.where(
+            ejump & (t > 8), np.clip((side * (edge + _LEDGE_COLUMN) - mx) / 4.0, -1, 1), sx
+        )
         buttons = np.where(ejump & (t == 16), buttons | _X, buttons)
         buttons = np.where(plan == P_TECH, buttons | _L, buttons)
         # level 9 plays at most 2 frames late; lower levels sometimes do nothing at all
-        idle_roll = (lv < 9) & (u[0] < 0.02 * (9 - lv)) & ~rec
+        idle_roll = (lv < 9) & (u[0] < 0.02 * (9 - lv)) & ~rec & ~(plan == P_LEDGE)
         sx = np.where(idle_roll, 0.0, sx)
         buttons = np.where(idle_roll, 0, buttons)
 

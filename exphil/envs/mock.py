@@ -169,8 +169,14 @@ _NF = 8
     _HITDONE,
     _FF,
     _TECH,
-) = range(13)
-_NZ = 13
+    _LEDGE,
+    _REGRAB,
+    _DRP,
+) = range(16)
+_NZ = 16
+# _LEDGE: the side of the ledge held (+1 right, -1 left; read only in a LEDGE state);
+# _REGRAB: 1 after a grab until the ground or a hit (a regrab gives no intangibility);
+# _DRP: frames before a grab is possible again after letting go
 
 _ST_WALK = R.S["WALK"]
 _ST_DASH = R.S["DASH"]
@@ -195,6 +201,19 @@ _LANDING = R.STATE_TABLE[:, R.T_LANDING]
 _VARIANT = R.STATE_TABLE[:, R.T_VARIANT]
 _AF_SHOWN = R.STATE_TABLE[:, R.T_AF_SHOWN]
 _AF_FIXED = R.STATE_TABLE[:, R.T_AF_FIXED].astype(bool)
+_INTANG = R.STATE_TABLE[:, R.T_INTANGIBLE]
+_ST_CATCH = R.S["CLIFF_CATCH"]
+_ST_WAIT = R.S["CLIFF_WAIT"]
+_CATCH_LAST = int(R.STATES[_ST_CATCH].duration) - 1  # its last frame has the getup options
+_HOLDS = np.zeros(R.NUM_STATES, dtype=bool)  # the ledge is taken in these states
+_HOLDS[list(R.LEDGE_HOLD)] = True
+_HOLDS.setflags(write=False)
+_GETUP_DONE = np.zeros(R.NUM_STATES, dtype=bool)  # a getup that ends standing on the stage
+_LEDGE_JUMP_1 = np.zeros(R.NUM_STATES, dtype=bool)  # a ledge jump's first part
+for _name, _kind in R.LEDGE_GETUP_END.items():
+    (_LEDGE_JUMP_1 if _kind == "jump" else _GETUP_DONE)[R.S[_name]] = True
+_GETUP_DONE.setflags(write=False)
+_LEDGE_JUMP_1.setflags(write=False)
 _LANDING_LAG_FIELDS: Final = (  # landing state -> its lag in exphil.envs._characters
     ("LANDING", "landing_lag"),
     ("NAIR_LANDING", "nair_landing"),
@@ -232,11 +251,10 @@ def _intangible(
     af: np.ndarray[Any, Any],
     invuln: np.ndarray[Any, Any],
 ) -> np.ndarray[Any, Any]:
-    """Hitboxes pass through: an intangible state, a tech's first frames, or respawn
-    invulnerability. (The ``invulnerable`` column shows the same.)"""
-    out: np.ndarray[Any, Any] = (
-        _flag(flags, R.INTANGIBLE) | ((st == _ST_TECH) & (af < R.TECH_INTANGIBLE)) | (invuln > 0)
-    )
+    """Hitboxes pass through: an intangible state, a state's first intangible frames (tech,
+    getups), or the invulnerability of a respawn or a ledge grab. (The ``invulnerable``
+    column shows the same.)"""
+    out: np.ndarray[Any, Any] = _flag(flags, R.INTANGIBLE) | (af < _INTANG[st]) | (invuln > 0)
     return out
 
 
@@ -289,6 +307,12 @@ class MockEnv:
         self._landing_lag = lag.reshape(-1)
         self._lcancel_div = np.array([[r.lcancel_divisor] for r in rows], dtype=np.int64)
         self._port_states = np.array([[0], [R.NUM_STATES]], dtype=np.int64)
+        # where each ledge state's position ends, per (port, state), flat like the lags:
+        # outward distance from the edge and height (hanging: the hang point; a getup: its
+        # end point; a ledge jump's first part: where its take-off leaves from)
+        end_d, end_y = _ledge_ends(rows)
+        self._ledge_end_d = end_d.reshape(-1)
+        self._ledge_end_y = end_y.reshape(-1)
 
         # read-only columns shared by every Frames this env emits
         self._const_char = tuple(_frozen(np.full(n, c.internal, dtype=np.uint8)) for c in chars)
@@ -438,7 +462,7 @@ class MockEnv:
                 break
         for j in (_VX, _VY, _KBX, _KBY):
             F[j, port, game] = 0.0
-        for j in (_VAR, _AF, _TIMER, _INVULN, _HITLAG, _HITDONE, _FF, _TECH):
+        for j in (_VAR, _AF, _TIMER, _INVULN, _HITLAG, _HITDONE, _FF, _TECH, _LEDGE, _REGRAB, _DRP):
             Z[j, port, game] = 0
         Z[_SURF, port, game] = surface
         Z[_ST, port, game] = R.S["STAND"] if surface >= 0 else R.S["FALL"]
@@ -524,7 +548,10 @@ class MockEnv:
         np.copyto(saved_F, F)
         np.copyto(saved_Z, Z)
         x, y, vx, vy, kbx, kby, _pct, shield = F
-        st, var, af, facing, jumps, stocks, surf, timer, invuln, hitlag, hitdone, ff, tech = Z
+        (st, var, af, facing, jumps, stocks, surf, timer, invuln, hitlag, hitdone, ff, tech) = Z[
+            :_LEDGE
+        ]
+        ledge, regrab, drp = Z[_LEDGE], Z[_REGRAB], Z[_DRP]
         frozen = hitlag > 0
 
         # --- controller -----------------------------------------------------------------
@@ -560,6 +587,7 @@ class MockEnv:
         np.maximum(timer - 1, 0, out=timer)
         np.maximum(invuln - 1, 0, out=invuln)
         np.maximum(tech - 1, 0, out=tech)
+        np.maximum(drp - 1, 0, out=drp)
         tech[shield_p] = R.TECH_WINDOW
 
         flags = _FLAGS[st]
@@ -573,6 +601,8 @@ class MockEnv:
             st[end] = _NEXT[old[end]]
             af[end] = 0
             timer[end & (st == _ST_LYING)] = R.LYING_MAX
+            timer[end & (st == _ST_WAIT)] = R.LEDGE_HANG_MAX
+            drp[end & (old == _ST_WAIT)] = R.LEDGE_REGRAB_DELAY  # hung too long: let go
             slow = end & (old == _ST_UPB_TRAVEL)  # the travel is over: most speed is lost
             vx[slow] *= R.UP_B_END_SPEED
             vy[slow] *= R.UP_B_END_SPEED
@@ -584,6 +614,12 @@ class MockEnv:
                 self._respawn(respawn)
             halo_out = end & (old == _ST_HALO)
             invuln[halo_out] = R.RESPAWN_INVULNERABLE
+            self._getup_end(end & _GETUP_DONE[old], old)
+            ledge_jump = end & _LEDGE_JUMP_1[old]
+            if ledge_jump.any():  # the ledge jump's second part takes off toward the stage
+                vx[ledge_jump] = (-ledge * P["ledge_jump_vx"])[ledge_jump]
+                vy[ledge_jump] = np.broadcast_to(P["ledge_jump_vy"], vy.shape)[ledge_jump]
+                took_off = took_off | ledge_jump
 
         # --- input-driven transitions -----------------------------------------------------------
         flags = _FLAGS[st]
@@ -681,6 +717,36 @@ class MockEnv:
                 )
             enter |= a_upb | a_jump | a_attack
 
+        # on a ledge: the getup options (from the catch's last frame), letting go (hanging)
+        on_ledge = _flag(flags, R.LEDGE_ACT) | ((st == _ST_CATCH) & (af == _CATCH_LAST))
+        if on_ledge.any():
+            prev_tilted = np.abs(prev_sx) >= R.DEADZONE
+            prev_dir = np.where(prev_sx >= 0, 1, -1)
+            toward_p = tilted & (stick_dir == -ledge) & ~(prev_tilted & (prev_dir == -ledge))
+            away_p = tilted & (stick_dir == ledge) & ~(prev_tilted & (prev_dir == ledge))
+            c_drop = c_p & ((cy <= -R.CSTICK_THRESHOLD) | (cx * ledge >= R.CSTICK_THRESHOLD))
+            slow = self._F[_PCT] >= R.LEDGE_SLOW_PERCENT
+            l_jump = on_ledge & jump_p
+            l_attack = on_ledge & (attack_p | special_p) & ~l_jump
+            l_roll = on_ledge & shield_p & ~l_jump & ~l_attack
+            l_climb = on_ledge & toward_p & ~(l_jump | l_attack | l_roll)
+            l_drop = (
+                on_ledge
+                & (st == _ST_WAIT)
+                & (down_p | away_p | c_drop)
+                & ~(l_jump | l_attack | l_roll | l_climb)
+            )
+            for mask, quick, slow_st in (
+                (l_jump, "CLIFF_JUMP_QUICK_1", "CLIFF_JUMP_SLOW_1"),
+                (l_attack, "CLIFF_ATTACK_QUICK", "CLIFF_ATTACK_SLOW"),
+                (l_roll, "CLIFF_ROLL_QUICK", "CLIFF_ROLL_SLOW"),
+                (l_climb, "CLIFF_CLIMB_QUICK", "CLIFF_CLIMB_SLOW"),
+            ):
+                new_st[mask] = np.where(slow, R.S[slow_st], R.S[quick])[mask]
+            new_st[l_drop] = R.S["FALL"]
+            drp[l_drop] = R.LEDGE_REGRAB_DELAY
+            enter |= l_jump | l_attack | l_roll | l_climb | l_drop
+
         lying_out = (st == _ST_LYING) & any_input
         halo_out = (st == _ST_HALO) & any_input & (af >= 1)
         new_st[lying_out] = R.S["GETUP"]
@@ -695,7 +761,8 @@ class MockEnv:
 
         # --- physics ---------------------------------------------------------------------
         grounded = _flag(flags, R.GROUND)
-        fixed = _flag(flags, R.FROZEN_POS)
+        on_ledge = _flag(flags, R.LEDGE)
+        fixed = _flag(flags, R.FROZEN_POS) | on_ledge
         air = ~grounded & ~fixed
         ff[_flag(flags, R.FF_OK) & down_p & (vy < 0)] = 1
         # ground: walk / dash / run set their speed; everything else slides to a stop
@@ -758,6 +825,8 @@ class MockEnv:
         kby[fixed] = 0.0
         x += vx + kbx
         y += vy + kby
+        if on_ledge.any():  # hanging or getting up: the position follows the ledge
+            self._ledge_position(on_ledge)
         mag = np.sqrt(kbx * kbx + kby * kby)
         # max(|kb| - decay, 0) / |kb|, and 0 where there is no knockback
         scale = np.maximum(mag - R.KB_DECAY, 0.0) / np.maximum(mag, 1e-300)
@@ -808,8 +877,15 @@ class MockEnv:
             kbx[stay] = 0.0
         # the main stage is solid below its top
         edge = self._edge
-        airborne = ~_flag(_FLAGS[st], R.GROUND)
-        inside = (np.abs(x) < edge) & (y < 0) & (y > -STAGE_DEPTH) & airborne
+        flags_now = _FLAGS[st]
+        airborne = ~_flag(flags_now, R.GROUND)
+        inside = (
+            (np.abs(x) < edge)
+            & (y < 0)
+            & (y > -STAGE_DEPTH)
+            & airborne
+            & ~_flag(flags_now, R.LEDGE)
+        )
         if inside.any():
             from_side = inside & (np.abs(saved_F[_X]) >= edge)
             from_below = inside & ~from_side
@@ -820,6 +896,7 @@ class MockEnv:
             vy[from_below] = 0.0
             kby[from_below] = 0.0
         surf[airborne] = -1
+        regrab[~airborne] = 0  # the ground: the next grab is intangible again
 
         # --- shield health ----------------------------------------------------------------
         holding = (st == _ST_SHIELD) | (st == _ST_SHIELD_START)
@@ -836,6 +913,7 @@ class MockEnv:
             np.copyto(Z, saved_Z, where=frozen)
             hitlag -= frozen
 
+        self._ledge_grabs(frozen)
         self._hits(frozen)
         self._blast_zones()
 
@@ -888,6 +966,84 @@ class MockEnv:
         Z[_FF][k] = 0
         Z[_HITDONE][k] = 0
 
+    def _ledge_position(self, mask: np.ndarray[Any, Any]) -> None:
+        """Players in a ledge state: at the hang point, or on the way from it to the getup's
+        end point (a straight line, the frames of the state)."""
+        k = np.flatnonzero(mask)
+        n = self.n
+        F, Z = self._Ff, self._Zf
+        st = Z[_ST][k]
+        idx = st + np.where(k < n, 0, R.NUM_STATES)
+        hd = self._pf["hang_dx"][k]
+        hy = self._pf["hang_y"][k]
+        frac = (Z[_AF][k] + 1) / np.maximum(_DURATION[st], 1)
+        d = hd + (self._ledge_end_d[idx] - hd) * frac
+        F[_X][k] = Z[_LEDGE][k] * (self._edge + d)
+        F[_Y][k] = hy + (self._ledge_end_y[idx] - hy) * frac
+
+    def _getup_end(self, mask: np.ndarray[Any, Any], old: np.ndarray[Any, Any]) -> None:
+        """A climb, roll or ledge attack is over: standing on the stage at its end point."""
+        k = np.flatnonzero(mask.reshape(-1))
+        if k.size == 0:
+            return
+        n = self.n
+        F, Z = self._Ff, self._Zf
+        idx = old.reshape(-1)[k] + np.where(k < n, 0, R.NUM_STATES)
+        F[_X][k] = Z[_LEDGE][k] * (self._edge + self._ledge_end_d[idx])
+        F[_Y][k] = 0.0
+        F[_VX][k] = 0.0
+        F[_VY][k] = 0.0
+        Z[_SURF][k] = 0
+        Z[_JUMPS][k] = 2
+
+    def _ledge_grabs(self, frozen: np.ndarray[Any, Any]) -> None:
+        """Falling players whose frame began in a ledge's grab box, facing it, not holding
+        down, catch it (CLIFF_CATCH) unless the other player holds it (port 0 first); a first
+        grab since the ground (or a hit) is intangible for LEDGE_INTANGIBLE frames."""
+        F, Z = self._F, self._I
+        st = Z[_ST]
+        flags = _FLAGS[st]
+        x0, y0 = self._saved_F[_X], self._saved_F[_Y]
+        side = np.where(x0 > 0, 1, -1)
+        d = side * x0 - self._edge
+        falling = (F[_VY] + F[_KBY] < 0) | (st == _ST_UPB_TRAVEL)
+        cand = (
+            _flag(flags, R.LEDGE_OK)
+            & ~frozen
+            & falling
+            & (self._ctrl[1] > R.DOWN_THRESHOLD)
+            & (Z[_DRP] == 0)
+            & (Z[_FACING] == -side)
+            & (d >= 0.0)
+            & (d <= R.LEDGE_BOX_OUT)
+            & (y0 <= R.LEDGE_BOX_TOP)
+            & (y0 >= R.LEDGE_BOX_BOTTOM)
+        )
+        if not cand.any():
+            return
+        for p in (0, 1):
+            o = 1 - p
+            taken = _HOLDS[Z[_ST, o]] & (Z[_LEDGE, o] == side[p])
+            g = np.flatnonzero(cand[p] & ~taken)
+            if g.size == 0:
+                continue
+            s = side[p, g]
+            Z[_ST, p, g] = _ST_CATCH
+            for j in (_AF, _FF, _HITDONE):
+                Z[j, p, g] = 0
+            Z[_SURF, p, g] = -1
+            Z[_JUMPS, p, g] = 1
+            Z[_LEDGE, p, g] = s
+            first = Z[_REGRAB, p, g] == 0
+            Z[_INVULN, p, g] = np.where(
+                first, np.maximum(Z[_INVULN, p, g], R.LEDGE_INTANGIBLE), Z[_INVULN, p, g]
+            )
+            Z[_REGRAB, p, g] = 1
+            for j in (_VX, _VY, _KBX, _KBY):
+                F[j, p, g] = 0.0
+            F[_X, p, g] = s * (self._edge + self._p["hang_dx"][p, 0])
+            F[_Y, p, g] = self._p["hang_y"][p, 0]
+
     def _respawn(self, mask: np.ndarray[Any, Any]) -> None:
         """Back on the halo above one's own side, at 0%, invulnerable until it is left."""
         n = self.n
@@ -898,7 +1054,7 @@ class MockEnv:
         F[_X][k] = np.where(left, -R.SPAWN_X, R.SPAWN_X)
         F[_Y][k] = R.RESPAWN_HEIGHT
         F[_SHIELD][k] = R.SHIELD_MAX
-        for j in (_VAR, _FF, _HITDONE):
+        for j in (_VAR, _FF, _HITDONE, _REGRAB, _DRP):
             Z[j][k] = 0
         Z[_ST][k] = _ST_HALO
         Z[_TIMER][k] = R.HALO_MAX
@@ -990,6 +1146,7 @@ class MockEnv:
             Z[_FACING][b] = -away  # the defender turns to the attacker
             Z[_FF][b] = 0
             Z[_HITDONE][b] = 0
+            Z[_REGRAB][b] = 0  # a hit: the next grab is intangible again
             Z[_SURF][b[lifted]] = -1
 
     def _blast_zones(self) -> None:
@@ -1144,6 +1301,29 @@ class MockEnv:
             nana=(self._const_nana, self._const_nana),
             items=self._const_items,
         )
+
+
+def _ledge_ends(rows: list[Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """``[port, state]`` outward distance from the edge and height where each ledge state's
+    position ends (exphil.envs._characters): the hang point while hanging, a getup's end
+    point, and for a ledge jump's first part the point its take-off leaves from (the second
+    part's first frame moves by the take-off speed onto the recorded point)."""
+    end_d = np.zeros((2, R.NUM_STATES))
+    end_y = np.zeros((2, R.NUM_STATES))
+    for p, r in enumerate(rows):
+        for name in ("CLIFF_CATCH", "CLIFF_WAIT"):
+            end_d[p, R.S[name]] = r.hang_dx
+            end_y[p, R.S[name]] = r.hang_y
+        for name, kind in R.LEDGE_GETUP_END.items():
+            if kind == "jump":
+                end_d[p, R.S[name]] = -r.ledge_jump_dx + r.ledge_jump_vx
+                end_y[p, R.S[name]] = r.ledge_jump_y - r.ledge_jump_vy
+            else:
+                dx = {"climb": r.climb_dx, "roll": r.roll_dx, "attack": r.ledge_attack_dx}[kind]
+                end_d[p, R.S[name]] = -dx
+    end_d.setflags(write=False)
+    end_y.setflags(write=False)
+    return end_d, end_y
 
 
 def _frozen(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

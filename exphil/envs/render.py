@@ -9,7 +9,8 @@ Dolphin game look the same. The picture shows:
   pass-through platforms as lines (Battlefield, Dream Land, Yoshi's Story, Pokemon Stadium, and
   Fountain of Dreams' top one: its moving side platforms are not drawn);
 * the two players in port colours (port 0 red, port 1 blue), facing shown, with a distinct look
-  in shield, hitstun, while invulnerable and when dead; Nana (Ice Climbers) and items as small
+  in shield, hitstun, hanging on a ledge (CLIFF_CATCH / CLIFF_WAIT: a green outline and an arm
+  up to the ledge), while invulnerable and when dead; Nana (Ice Climbers) and items as small
   marks;
 * a HUD: stage, frame and game time (``mm:ss`` from ``frame / 60``; negative during the
   countdown of a replay), and per player the percent, stocks, action name and action frame.
@@ -20,7 +21,8 @@ known geometry are drawn without a stage, in a fixed rectangle that contains the
 
 Text glyphs (plain text keeps them readable without colour): a player is its port number
 (``1`` or ``2``) with a marker on its facing side: ``1>`` / ``<1`` normally, ``1*`` in hitstun,
-``1+`` while invulnerable, ``(1)`` in shield and ``1x`` when dead (kept inside the picture,
+``1|`` / ``|1`` hanging on a ledge (the bar on the ledge's side), ``1+`` while invulnerable,
+``(1)`` in shield and ``1x`` when dead (kept inside the picture,
 at its edge, when the position is outside the view). When the two glyphs would overlap, port
 1's moves up a row. A player stands in the row just above the surface under its feet. Stage
 block ``#``, platforms ``=``, items ``o``, Nana ``n``.
@@ -87,10 +89,12 @@ _HUD_BG: Final = (12, 12, 16)
 _HUD_FG: Final = (220, 220, 228)
 _DEAD: Final = (130, 130, 138)
 _HITSTUN: Final = (255, 215, 0)
+_LEDGE: Final = (60, 200, 90)
 _BLAST_LINE: Final = (120, 50, 50)
 
 # shield actions: GUARD_ON, GUARD, GUARD_SET_OFF (shield stun), GUARD_REFLECT
 _SHIELD_ACTIONS: Final = frozenset({0xB2, 0xB3, 0xB5, 0xB6})
+_LEDGE_ACTIONS: Final = frozenset({0xFC, 0xFD})  # CLIFF_CATCH, CLIFF_WAIT: hanging
 _HURT_MID: Final = (R.HURT_LOW + R.HURT_HIGH) / 2
 
 # Platforms (height, left, right) of the legal stages without moving ones (libmelee's
@@ -284,6 +288,8 @@ def _player_hud(frames: Frames, row: int, port: int) -> str:
         flags.append(f"SHIELD {float(p.shield[row]):.0f}")
     if p.hitstun[row] > 0:
         flags.append(f"HITSTUN {float(p.hitstun[row]):.0f}")
+    if action in _LEDGE_ACTIONS:
+        flags.append("LEDGE")
     if p.invulnerable[row]:
         flags.append("INVULN")
     return "  ".join(parts + flags)
@@ -297,6 +303,8 @@ def _state(p: PlayerFrames, row: int) -> str:
         return "shield"
     if p.hitstun[row] > 0:
         return "hitstun"
+    if action in _LEDGE_ACTIONS:
+        return "ledge"
     if p.invulnerable[row]:
         return "invulnerable"
     return "normal"
@@ -423,6 +431,7 @@ def _text_glyph(port: int, state: str, right: bool) -> list[tuple[int, str, str]
         "dead": ("x", f"dim {color_name}"),
         "hitstun": ("*", f"bold {color_name} on yellow"),
         "invulnerable": ("+", f"bold {color_name} on white"),
+        "ledge": ("|", f"bold {color_name} on green"),
         "normal": (">" if right else "<", base),
     }[state]
     return [(0, digit, style), (1 if right else -1, marker, style)]
@@ -575,7 +584,16 @@ def _render_image(
                 outline = (255, 255, 255, 255)
             elif state == "hitstun":
                 outline = (*_HITSTUN, 255)
+            elif state == "ledge":
+                outline = (*_LEDGE, 255)
             _capsule(draw, cx, cy, scale, fill=fill, outline=outline)
+            if state == "ledge":  # an arm up to the ledge's corner, on the facing side
+                arm_x = cx + facing * u(2.0)
+                draw.line(
+                    [(arm_x, cy - u(R.HURT_HIGH)), (arm_x, cy - u(14.5))],
+                    fill=(*_LEDGE, 255),
+                    width=max(1, round(u(1.2))),
+                )
             # facing: a triangle on the facing side at eye height
             ex, tip = cx + facing * u(R.HURT_RADIUS), cx + facing * u(R.HURT_RADIUS + 4.0)
             draw.polygon(

@@ -247,6 +247,26 @@ def test_image_size_and_players(game: Frames) -> None:
     assert close.size[0] < bare.size[0] and close.size[1] < bare.size[1]
 
 
+def test_a_player_hanging_on_a_ledge_is_drawn_distinctly() -> None:
+    env = MockEnv(1)
+    edge = Stage.FINAL_DESTINATION.geometry.edge
+    env.place(0, 0, x=edge + 6.0, y=-6.0, facing=-1)  # falls into the right ledge's box
+    zero = Controls.neutral(1)
+    parts = [env.step(zero, zero).frames for _ in range(50)]  # 7 catch frames, then hanging
+    frames = _stack(parts)
+    row = 45  # hanging, its intangibility over
+    assert action_name(int(frames.players[0].action[row])) == "EDGE_HANGING"
+    assert not frames.players[0].invulnerable[row]
+    text = render_text(frames, row, color=False).plain
+    assert "|1" in "\n".join(_stage_lines(frames, row))  # the bar on the ledge's side
+    assert "LEDGE" in text.split("\n")[-2]
+    scale = 3.0
+    img = render_image(frames, row, scale=scale, hud=False)
+    x, y = float(frames.players[0].x[row]), float(frames.players[0].y[row])
+    arm = _pixel_at(img, frames, row, x - 2.0, y + 13.5, scale)  # the arm up to the ledge
+    assert arm[1] > 150 > arm[2]
+
+
 # --- files --------------------------------------------------------------------------------------
 def test_strip_and_gif_are_written_and_readable(game: Frames, tmp_path: Path) -> None:
     single = render_image(game, 0, scale=0.5)

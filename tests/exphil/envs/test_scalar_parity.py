@@ -164,6 +164,9 @@ class Case:
 # close combat only (no up-B, no running off): percents climb, tumbles, techs, knockdowns
 _BRAWL_P = np.array([0.05, 0.10, 0.30, 0.25, 0.15, 0.10, 0.0, 0.0, 0.0, 0.05])
 
+# fights near the edges: off the stage often, up-B back
+_LEDGES_P = np.array([0.04, 0.10, 0.25, 0.20, 0.10, 0.04, 0.05, 0.0, 0.17, 0.05])
+
 _CASES: dict[str, Case] = {
     # Final Destination, a short timer: timeouts and auto-resets; float32 controls
     "fd_timeouts": Case(8, 2500, 11, np.float32, MockConfig(time_limit=700)),
@@ -171,7 +174,7 @@ _CASES: dict[str, Case] = {
     "bf_stockouts": Case(
         8,
         3000,
-        12,
+        21,
         np.float64,
         MockConfig(stage="battlefield", characters=("fox", "falco"), stocks=2),
     ),
@@ -189,6 +192,8 @@ _CASES: dict[str, Case] = {
             rewards=RewardConfig(stock=2.0, damage=0.013, win=3.0, approach=0.01, offstage=0.003),
         ),
     ),
+    # fights that go off the stage: ledge grabs, hangs, getups, ledge-hogs
+    "fd_ledges": Case(8, 3000, 15, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
     # a long brawl on Final Destination: high percents, tumbles, techs and missed techs
     "fd_brawl": Case(
         8, 2000, 14, np.float64, MockConfig(characters=("falco", "falco"), stocks=3), _BRAWL_P
@@ -371,6 +376,8 @@ def test_random_play_exercises_the_rules() -> None:
         "UPB_HOLD_A", "UPB_TRAVEL", "SHIELD_START", "SHIELD", "SHIELD_RELEASE",
         "SHIELD_STUN", "DAMAGE_G", "DAMAGE_A", "DAMAGE_FLY", "TUMBLE", "TECH", "TECH_MISS",
         "LYING", "GETUP", "SB_FLY", "SB_FALL", "SB_DOWN", "SB_STAND", "DIZZY", "HALO",
+        "CLIFF_CATCH", "CLIFF_WAIT", "CLIFF_CLIMB_QUICK", "CLIFF_ATTACK_QUICK",
+        "CLIFF_ROLL_QUICK", "CLIFF_JUMP_QUICK_1", "CLIFF_JUMP_QUICK_2",
     ]  # fmt: skip
     counts = {name: seen[_aid(name)] for name in must_see}
     missing = [name for name, c in counts.items() if c == 0]
