@@ -413,7 +413,7 @@ class ScriptedCpu:
         # drift, the travel covers 95; aim point at the wall inside the grab box
         reach = np.hypot(np.maximum(out_x - 1.0, 0.0), (my - 21.0) - _LEDGE_AIM_Y)
         upb = rec & (lv >= 5) & (me.jumps_left == 0) & falling
-        upb &= ((reach >= 80.0) & (my < 10.0)) | ((my < _LEDGE_AIM_Y) & (reach < 45.0))
+        upb &= (my < 14.0) & ((reach >= 60.0) | (my < _LEDGE_AIM_Y))
         buttons = np.where(upb & (t % 2 == 0), buttons | _B, buttons)
         # aim the up-B (read when its charge ends): from below the stage's top at the wall
         # just inside the grab box (the path stays out of the stage's underside and moves
