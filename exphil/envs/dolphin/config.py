@@ -2,9 +2,9 @@
 the checks on the paths it names (:func:`resolve_paths`, :func:`check_iso`,
 :func:`check_port_free`).
 
-Paths come from explicit arguments, else ``$EXPHIL_DOLPHIN_PATH`` / ``$EXPHIL_ISO_PATH``;
-:func:`resolve_paths` is the one place that decides, so the settings file (``exphil setup``)
-plugs in there.
+Paths come from explicit arguments, else ``$EXPHIL_DOLPHIN_PATH`` / ``$EXPHIL_ISO_PATH``,
+else the settings file ``exphil setup`` writes (:mod:`exphil.settings`, its one precedence);
+:func:`resolve_paths` is the one place the environment asks.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from typing import Final
 
 import msgspec
 
+from exphil import settings
 from exphil.envs.dolphin.errors import DolphinNotFound, IsoError, PortInUse
 from exphil.envs.mock import RewardConfig
 from exphil.game.ids import Character, Stage, character, stage
+from exphil.setup_checks import read_disc_header
 
 __all__ = [
     "ENV_DOLPHIN",
@@ -35,19 +37,18 @@ __all__ = [
     "check_port_free",
 ]
 
-ENV_DOLPHIN: Final = "EXPHIL_DOLPHIN_PATH"
-ENV_ISO: Final = "EXPHIL_ISO_PATH"
+ENV_DOLPHIN: Final = settings.ENV_DOLPHIN
+ENV_ISO: Final = settings.ENV_ISO
 KINDS: Final = ("bot", "cpu", "human")
 """Who holds a port: ``bot`` (a policy: the env's ``step`` controls reach it through a
 libmelee pipe), ``cpu`` (Melee's own CPU at ``cpu_level``: a pipe controller picks it in the
 menus, then stays neutral), ``human`` (a real controller: the GameCube adapter)."""
 
-MELEE_GAME_ID: Final = b"GALE01"
+MELEE_GAME_ID: Final = "GALE01"
 MELEE_NTSC_102_VERSION: Final = 2
 MELEE_NTSC_102_SIZE: Final = 1_459_978_240
 """Bytes of a full (untrimmed) NTSC 1.02 ``.iso``; smaller with the right header is a trimmed
 or NKit image, which Dolphin plays too."""
-_COMPRESSED: Final = {b"RVZ\x01": "RVZ", b"WIA\x01": "WIA", b"\x01\xc0\x0b\xb1": "GCZ"}
 
 
 class PlayerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -156,16 +157,22 @@ class Paths:
 def resolve_paths(
     dolphin: str | os.PathLike[str] | None = None, iso: str | os.PathLike[str] | None = None
 ) -> Paths:
-    """The Dolphin executable (or install folder) and the ISO: an explicit argument, else
-    ``$EXPHIL_DOLPHIN_PATH`` / ``$EXPHIL_ISO_PATH``. Checks both (:func:`check_dolphin_path`,
-    :func:`check_iso`); raises :class:`DolphinNotFound` / :class:`IsoError` naming what to
-    set when one is missing."""
-    d = dolphin if dolphin is not None else os.environ.get(ENV_DOLPHIN) or None
-    i = iso if iso is not None else os.environ.get(ENV_ISO) or None
+    """The Dolphin executable (or install folder) and the ISO, each by
+    :func:`exphil.settings.resolve_dolphin_path` / :func:`~exphil.settings.resolve_iso_path`:
+    an explicit argument, else ``$EXPHIL_DOLPHIN_PATH`` / ``$EXPHIL_ISO_PATH``, else the
+    settings file (``$EXPHIL_CONFIG`` or the platform's, written by ``exphil setup``). Checks
+    both (:func:`check_dolphin_path`, :func:`check_iso`); raises :class:`DolphinNotFound` /
+    :class:`IsoError` naming what to set when one is missing (a malformed settings file:
+    :class:`~exphil.settings.SettingsError`, a user error too)."""
+    d = settings.resolve_dolphin_path(dolphin)
+    i = settings.resolve_iso_path(iso)
     if d is None:
-        raise DolphinNotFound(f"no Slippi Dolphin given: pass --dolphin PATH or set {ENV_DOLPHIN}")
+        raise DolphinNotFound(
+            f"no Slippi Dolphin given: pass --dolphin PATH, set {ENV_DOLPHIN}, "
+            "or run `exphil setup`"
+        )
     if i is None:
-        raise IsoError(f"no Melee ISO given: pass --iso PATH or set {ENV_ISO}")
+        raise IsoError(f"no Melee ISO given: pass --iso PATH, set {ENV_ISO}, or run `exphil setup`")
     return Paths(check_dolphin_path(d), check_iso(i))
 
 
@@ -195,36 +202,31 @@ def check_dolphin_path(path: str | os.PathLike[str]) -> Path:
 def check_iso(path: str | os.PathLike[str]) -> Path:
     """``path`` if it is a Melee NTSC 1.02 disc image, else :class:`IsoError` saying why.
 
-    A cheap check (the first bytes): a raw ``.iso``/``.gcm`` (or NKit/trimmed) must have
-    the game id ``GALE01`` and disc version 2; a CISO is checked at its disc offset;
-    RVZ / WIA / GCZ images cannot be checked without decompressing and are accepted. The
-    full hash check is ``exphil setup``'s."""
+    A cheap check of the disc header, read by :func:`exphil.setup_checks.read_disc_header`:
+    a raw ``.iso``/``.gcm`` (or NKit/trimmed) must have the game id ``GALE01`` and disc
+    version 2; a CISO is checked at its disc offset; GCZ / RVZ / WIA (and WBFS) images cannot
+    be checked without decompressing and are accepted. The full hash check is
+    ``exphil setup``'s (:func:`exphil.setup_checks.check_iso`)."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise IsoError(
             f"Melee ISO not found: {p} " + ("is a folder" if p.is_dir() else "does not exist")
         )
     try:
-        with p.open("rb") as fh:
-            head = fh.read(8)
-            if head[:4] == b"CISO":
-                fh.seek(0x8000)
-                head = fh.read(8)
+        header = read_disc_header(p)
     except OSError as exc:
         raise IsoError(f"cannot read the ISO {p}: {exc.strerror or exc}") from None
-    if head[:4] in _COMPRESSED:
-        return p
-    game_id, version = head[:6], head[7] if len(head) > 7 else -1
+    if header.container is not None and not header.gamecube:
+        return p  # a compressed container: its header is not at the start
+    game_id, version = header.game_id, header.revision
     if game_id != MELEE_GAME_ID:
-        shown = (
-            game_id.decode("ascii", "replace") if game_id.isascii() and game_id else repr(game_id)
-        )
+        shown = game_id if game_id.isprintable() and game_id.strip() else repr(game_id)
         what = (
             "a PAL Melee"
-            if game_id == b"GALP01"
+            if game_id == "GALP01"
             else (
                 "a Japanese Melee"
-                if game_id == b"GALJ01"
+                if game_id == "GALJ01"
                 else f"not a Melee disc image (game id {shown})"
             )
         )
