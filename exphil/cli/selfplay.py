@@ -32,7 +32,13 @@ _FIELDS = {
     "name": ("checkpoint.name", "--name"),
     "checkpoints_dir": ("checkpoint.dir", "--checkpoints-dir"),
     "overwrite": ("checkpoint.overwrite", "--overwrite/--no-overwrite"),
+    "env_kind": ("env_kind", "--env"),
+    "dolphin": ("dolphin.dolphin", "--dolphin"),
+    "iso": ("dolphin.iso", "--iso"),
 }
+
+_ENV_HELP = "What the workers play: mock (the default) or dolphin (real Melee, docs/selfplay.md)."
+_INSTANCES_HELP = "Dolphin instances per worker (--env dolphin; default 1): its games and runners."
 
 
 def _options(f: Any) -> Any:
@@ -61,6 +67,15 @@ def _options(f: Any) -> Any:
                          help="Continue a run (its folder or checkpoint)."),
             click.option("--headless", is_flag=True,
                          help="Progress lines instead of the live view (JSON when not a TTY)."),
+            click.option("--env", "env_kind", type=click.Choice(["mock", "dolphin"]),
+                         help=_ENV_HELP),
+            click.option("--dolphin", type=click.Path(),
+                         help="Slippi Dolphin for the local workers (else $EXPHIL_DOLPHIN_PATH, "
+                         "else the settings file)."),
+            click.option("--iso", type=click.Path(),
+                         help="The Melee NTSC 1.02 ISO (else $EXPHIL_ISO_PATH, else the "
+                         "settings file)."),
+            click.option("--instances", type=click.IntRange(1), help=_INSTANCES_HELP),
         ]
     ):  # fmt: skip
         f = opt(f)
@@ -88,6 +103,48 @@ def _check_bind(config: Any) -> None:
             f"learner's Curve keys (`exphil keys generate DIR --name learner`; docs/selfplay.md, "
             f'"Attaching workers on other machines"), or bind a loopback address such as tcp://127.0.0.1:5555'
         )
+
+
+def _instances(cli: dict[str, tuple[Any, str]], values: dict[str, Any]) -> None:
+    """``--instances N``: games per worker = runners = N (one Dolphin each); ``--env dolphin``
+    without it means one instance per worker."""
+    n = values.get("instances")
+    if n is not None and values.get("env_kind") != "dolphin" and "env_kind" not in cli:
+        cli["env_kind"] = ("dolphin", "--instances")  # --instances only makes sense there
+    if values.get("env_kind") == "mock" and n is not None:
+        raise UserError("--instances is for --env dolphin (the mock takes --games-per-worker)")
+    if values.get("env_kind") == "dolphin" or n is not None:
+        if "nodes.games_per_worker" in cli:
+            raise UserError(
+                "--games-per-worker with --env dolphin: each game is one Dolphin instance, "
+                "pass --instances N instead"
+            )
+        n = 1 if n is None else n
+        cli["nodes.games_per_worker"] = (n, "--instances")
+        cli["nodes.runners"] = (n, "--instances")
+
+
+def _check_dolphin(config: Any, console: Any) -> Any:
+    """With Dolphin and local workers, this machine's Dolphin and ISO are resolved and checked
+    before anything starts (a missing one: exit 2); the local workers get the checked paths.
+    A learner without local workers needs neither (each remote worker checks its own)."""
+    if not config.is_dolphin or config.nodes.workers == 0:
+        return config
+    import msgspec
+    from rich.markup import escape
+
+    from exphil.selfplay._dolphin import resolve_dolphin
+
+    paths = resolve_dolphin(config.dolphin.dolphin, config.dolphin.iso, config=config)
+    n = config.nodes
+    console.print(
+        f"Dolphin {escape(str(paths.dolphin))}, ISO {escape(str(paths.iso))}: "
+        f"{n.workers} worker(s) x {n.runners} instance(s)"
+    )
+    section = msgspec.structs.replace(
+        config.dolphin, dolphin=str(paths.dolphin), iso=str(paths.iso)
+    )
+    return msgspec.structs.replace(config, dolphin=section)
 
 
 def _with_dashboard(
@@ -154,6 +211,7 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
     }
     if workers is not None:
         cli["nodes.workers"] = (workers, "--workers")
+    _instances(cli, values)
     preset = values["preset"]
     if preset is None and values["resume"] is None and values["config_file"] is None:
         preset = "demo"  # the embedded default: minutes on a laptop
@@ -164,6 +222,7 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
     )  # fmt: skip
     config: SelfPlayConfig = resolved.config
     _check_bind(config)
+    config = _check_dolphin(config, console)
     if resume is not None:
         run: Run[SelfPlayConfig] = Run.resume(resume, config, warn=console.print)
         console.print(f"resuming {escape(str(run.directory))} at update {resume.state['version']}")
@@ -331,6 +390,22 @@ def learner_cmd(ctx: click.Context, /, **values: Any) -> None:
     "--config", "config_file", type=click.Path(dir_okay=False),
     help="A selfplay config this worker must match (it is refused when env or policy differ).",
 )  # fmt: skip
+@click.option("--env", "env_kind", type=click.Choice(["mock", "dolphin"]),
+              help="What this worker plays (default: the run's); dolphin checks --dolphin/--iso "
+              "before it connects.")  # fmt: skip
+@click.option("--dolphin", type=click.Path(),
+              help="This machine's Slippi Dolphin (else $EXPHIL_DOLPHIN_PATH, else the settings "
+              "file).")  # fmt: skip
+@click.option(
+    "--iso",
+    type=click.Path(),
+    help="This machine's Melee ISO (else $EXPHIL_ISO_PATH, else the settings file).",
+)
+@click.option(
+    "--instances",
+    type=click.IntRange(1),
+    help="Dolphin instances on this node (its games and runners).",
+)
 @click.option("--heartbeat-interval", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Seconds between this node's heartbeats (at most half "
               "the learner's nodes.heartbeat_timeout).")  # fmt: skip
@@ -339,8 +414,8 @@ def learner_cmd(ctx: click.Context, /, **values: Any) -> None:
               "gone (this worker then waits for it to come back).")  # fmt: skip
 def worker_cmd(
     connect: str, keys: str | None, games: int | None, runners: int | None, name: str | None,
-    threads: int | None, config_file: str | None, heartbeat_interval: float,
-    heartbeat_timeout: float,
+    threads: int | None, config_file: str | None, env_kind: str | None, dolphin: str | None,
+    iso: str | None, instances: int | None, heartbeat_interval: float, heartbeat_timeout: float,
 ) -> None:  # fmt: skip
     """A game worker: plays the run's games and sends trajectories to the learner."""
     from rich.console import Console
@@ -354,18 +429,37 @@ def worker_cmd(
     if config_file is not None:
         own = resolve_config(SELFPLAY, config_file=config_file).config
     worker = name or f"worker-{socket.gethostname()}-{os.getpid()}"
-    console.print(f"{escape(worker)}: connecting to {escape(connect)}")
     if heartbeat_interval >= heartbeat_timeout:
         raise UserError(
             f"--heartbeat-interval {heartbeat_interval:g} must be below --heartbeat-timeout "
             f"{heartbeat_timeout:g}"
         )
+    if instances is not None:
+        if env_kind == "mock":
+            raise UserError("--instances is for --env dolphin (the mock takes --games)")
+        if games is not None or runners is not None:
+            raise UserError(
+                "--instances sets this node's games and runners: not with --games/--runners"
+            )
+        env_kind, games, runners = "dolphin", instances, instances
+    paths = None
+    if env_kind == "dolphin":  # checked before connecting: a missing Dolphin is exit 2
+        from exphil.selfplay._dolphin import resolve_dolphin
+
+        paths = resolve_dolphin(
+            dolphin, iso, config=own if own is not None and own.is_dolphin else None
+        )
+        console.print(
+            f"{escape(worker)}: Dolphin {escape(str(paths.dolphin))}, ISO {escape(str(paths.iso))}"
+        )
+    console.print(f"{escape(worker)}: connecting to {escape(connect)}")
     options = WorkerOptions(
         name=worker, games=games, runners=runners, config=own, threads=threads,
         heartbeat_interval=heartbeat_interval, heartbeat_timeout=heartbeat_timeout,
+        env_kind=env_kind, dolphin=paths, dolphin_flags=(dolphin, iso),
     )  # fmt: skip
     code, why = run_worker(connect, options, keys=keys)
     if code == 2:
-        raise UserError(f"the learner refused this worker: {why}")
+        raise UserError(why)
     console.print(f"{escape(worker)}: {escape(why)}")
     sys.exit(code)

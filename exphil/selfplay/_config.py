@@ -9,6 +9,7 @@ from typing import Final
 
 import msgspec
 
+from exphil.envs.dolphin.config import DolphinConfig, PlayerConfig
 from exphil.nets import BackboneConfig, PolicyConfig
 from exphil.rl import EnvConfig, OpponentConfig, PPOConfig, PPOLossConfig
 from exphil.train import (
@@ -20,7 +21,10 @@ from exphil.train import (
     RuleContext,
 )
 
-__all__ = ["SELFPLAY", "NodesConfig", "SelfPlayConfig"]
+__all__ = ["ENV_KINDS", "SELFPLAY", "DolphinSection", "NodesConfig", "SelfPlayConfig"]
+
+#: what the workers play: the mock (docs/mockenv.md) or real Melee on Slippi Dolphin
+ENV_KINDS: Final = ("mock", "dolphin")
 
 
 class NodesConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -59,6 +63,40 @@ class NodesConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             raise ValueError("need 0 < nodes.heartbeat_interval < nodes.heartbeat_timeout")
 
 
+class DolphinSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a worker runs its Dolphin instances (``env_kind: dolphin``; docs/selfplay.md,
+    "Self-play on Dolphin"). Each GameRunner owns one Dolphin playing one game at a time, the
+    learner's policy on ``ports[0]`` and the opponent on ``ports[1]`` (both pipe controllers
+    fed by the runner). The characters, stage, time limit and rewards are ``env``'s.
+
+    ``dolphin`` / ``iso``: the paths on the learner's machine, used by its local workers; a
+    worker resolves its own (``exphil worker --dolphin/--iso``, else ``EXPHIL_DOLPHIN_PATH`` /
+    ``EXPHIL_ISO_PATH``, else the settings file of ``exphil setup``). ``slippi_port``: 0 gives
+    each instance a free UDP port chosen by the system; a port N gives the instances of a
+    worker N, N+1, ... (one worker per machine then)."""
+
+    dolphin: str | None = None
+    iso: str | None = None
+    ports: tuple[int, int] = (1, 2)  # controller ports of env port 0 and port 1
+    slippi_port: int = 0
+    headless: bool = True  # the Null video backend (mainline or ExiAI builds)
+    fast_forward: bool = False  # ExiAI builds: EXI inputs and fast-forward
+    emulation_speed: float = 1.0  # 0: unlimited (mainline)
+    save_replays: bool = False
+    replay_dir: str | None = None
+    connect_timeout: float = 60.0
+    step_timeout: float = 5.0  # no frame for this long: DolphinHung (the runner restarts)
+    shutdown_grace: float = 2.0
+    menu_frames: int = 60 * 120
+
+    def __post_init__(self) -> None:
+        if self.slippi_port != 0 and not 1024 <= self.slippi_port <= 65535:
+            raise ValueError(
+                f"dolphin.slippi_port must be 0 (a free port each) or 1024-65535, "
+                f"got {self.slippi_port}"
+            )
+
+
 class SelfPlayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A self-play run: workers play ``env`` games with the learner's policy on port 0 and the
     population on port 1; the learner runs a PPO update on every ``batch_games`` x
@@ -68,6 +106,10 @@ class SelfPlayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     init: str | None = None  # a policy file (a train-bc checkpoint) to start from
     delay: int | None = None  # reaction delay; default: the init policy's, else 0
     env: EnvConfig = EnvConfig()  # env.games is ignored: nodes.games_per_worker decides
+    #: what the workers play (:data:`ENV_KINDS`); with "dolphin" every runner is one
+    #: Dolphin instance playing one game: nodes.games_per_worker == nodes.runners
+    env_kind: str = "mock"
+    dolphin: DolphinSection = DolphinSection()
     opponents: OpponentConfig = OpponentConfig()
     loss: PPOLossConfig = PPOLossConfig()
     rollout: int = 64  # frames per trajectory chunk (per game)
@@ -96,6 +138,61 @@ class SelfPlayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ValueError("checkpoint_every must be >= 1")
         if self.delay is not None and self.delay < 0:
             raise ValueError(f"delay must be >= 0, got {self.delay}")
+        if self.env_kind not in ENV_KINDS:
+            raise ValueError(
+                f"env_kind must be one of {', '.join(ENV_KINDS)}, got {self.env_kind!r}"
+            )
+        if self.env_kind == "dolphin":
+            n = self.nodes
+            if n.games_per_worker != n.runners:
+                raise ValueError(
+                    "with env_kind dolphin each runner is one Dolphin playing one game: "
+                    f"nodes.games_per_worker ({n.games_per_worker}) must equal nodes.runners "
+                    f"({n.runners}) (--instances N sets both)"
+                )
+            if n.workers > 1 and self.dolphin.slippi_port != 0:
+                raise ValueError(
+                    f"dolphin.slippi_port {self.dolphin.slippi_port}: {n.workers} local workers "
+                    "would take the same ports; use 0 (a free port per instance)"
+                )
+            self.dolphin_config(port=1024)  # the characters and stage Dolphin can play
+
+    @property
+    def is_dolphin(self) -> bool:
+        return self.env_kind == "dolphin"
+
+    @property
+    def minibatches_per_epoch(self) -> int:
+        """``minibatches``, capped on Dolphin at the games of a batch (a Dolphin worker has few
+        games; a minibatch is whole game columns)."""
+        if self.is_dolphin:
+            return min(self.minibatches, self.games_per_batch)
+        return self.minibatches
+
+    def dolphin_config(
+        self, *, dolphin: str | None = None, iso: str | None = None, port: int
+    ) -> DolphinConfig:
+        """The :class:`~exphil.envs.dolphin.DolphinConfig` of one instance: bot vs bot (both
+        ports fed by the runner), ``env``'s characters, stage, time limit and rewards,
+        ``dolphin``'s emulator options, the Slippi ``port``. Raises ValueError naming what
+        Dolphin cannot play."""
+        d, e = self.dolphin, self.env
+        try:
+            players = tuple(
+                PlayerConfig(port=p, kind="bot", character=c)
+                for p, c in zip(d.ports, e.characters, strict=True)
+            )
+            return DolphinConfig(
+                dolphin_path=dolphin, iso_path=iso,
+                players=(players[0], players[1]), stage=e.stage, slippi_port=port,
+                headless=d.headless, fast_forward=d.fast_forward, blocking_input=True,
+                emulation_speed=d.emulation_speed, save_replays=d.save_replays,
+                replay_dir=d.replay_dir, time_limit=e.time_limit, menu_frames=d.menu_frames,
+                connect_timeout=d.connect_timeout, step_timeout=d.step_timeout,
+                shutdown_grace=d.shutdown_grace, rewards=e.rewards,
+            )  # fmt: skip
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"env_kind dolphin: {exc}") from None
 
     @property
     def games_per_batch(self) -> int:
@@ -116,7 +213,7 @@ class SelfPlayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             loss=self.loss,
             rollout=self.rollout,
             epochs=self.epochs,
-            minibatches=self.minibatches,
+            minibatches=self.minibatches_per_epoch,
             optim=self.optim,
             updates=self.max_updates,
             temperature=self.temperature,
@@ -129,7 +226,7 @@ class SelfPlayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 def _rules(config: SelfPlayConfig, context: RuleContext) -> SelfPlayConfig:
     if config.init is not None and not Path(config.init).is_file():
         raise ConfigError(f"init: no policy file at {config.init}")
-    if config.minibatches > config.games_per_batch:
+    if config.minibatches_per_epoch > config.games_per_batch:
         raise ConfigError(
             f"minibatches ({config.minibatches}) cannot exceed the games of a PPO batch "
             f"({config.games_per_batch}): a minibatch is a group of whole game columns"

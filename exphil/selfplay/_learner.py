@@ -171,7 +171,7 @@ class Learner(Actor):
             )
         self.optim = Optimization(
             policy, cfg.optim, device=self.device,
-            total_steps=max(1, cfg.max_updates * cfg.epochs * cfg.minibatches),
+            total_steps=max(1, cfg.max_updates * cfg.epochs * cfg.minibatches_per_epoch),
         )  # fmt: skip
         self.rng = np.random.default_rng(cfg.seed + 1)
         self.ppo = cfg.ppo()

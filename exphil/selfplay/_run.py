@@ -146,6 +146,12 @@ def worker_argv(endpoint: str, name: str, config: SelfPlayConfig) -> list[str]:
             "--heartbeat-timeout", f"{n.heartbeat_timeout:g}"]  # fmt: skip
     if config.nodes.keys:
         argv += ["--keys", config.nodes.keys]
+    if config.is_dolphin:  # this machine's paths (the learner checked them)
+        argv += ["--env", "dolphin"]
+        if config.dolphin.dolphin:
+            argv += ["--dolphin", config.dolphin.dolphin]
+        if config.dolphin.iso:
+            argv += ["--iso", config.dolphin.iso]
     return argv
 
 
@@ -266,7 +272,8 @@ def run_selfplay(
 
 def run_worker(connect: str, options: WorkerOptions, *, keys: str | None = None) -> tuple[int, str]:
     """``exphil worker``: run this process's worker node until the learner says the run is
-    over (0), a signal stops it (130), or the learner refuses it (2, with the reason)."""
+    over (0), a signal stops it (130), or the learner refuses it or it cannot play the run's
+    games (2, with the message)."""
     shared = WorkerShared(options, on_run_over=lambda: os.kill(os.getpid(), signal.SIGTERM))
     node_kw: dict[str, Any] = {}
     target: str | Connect = connect
@@ -278,14 +285,19 @@ def run_worker(connect: str, options: WorkerOptions, *, keys: str | None = None)
         heartbeat_interval=options.heartbeat_interval,
         heartbeat_timeout=options.heartbeat_timeout, **node_kw,
     )  # fmt: skip
+
+    def refused() -> tuple[int, str]:
+        why = shared.exit_reason
+        return 2, why if shared.setup_error else f"the learner refused this worker: {why}"
+
     try:
         reason = run(lambda: worker_tree(shared, node))
     except Exception:
         if shared.exit_reason:  # refused at join: the tree could not start
-            return 2, shared.exit_reason
+            return refused()
         raise
     if shared.exit_reason:
-        return 2, shared.exit_reason
+        return refused()
     if shared.stopping:
         return 0, "the run is over"
     return 1, f"the worker stopped before the run ended ({reason!r}); see the log above"

@@ -40,11 +40,13 @@ import torch
 
 from exphil._version import __version__
 from exphil.envs import GameEnv, MockConfig, MockEnv
+from exphil.errors import UserError
 from exphil.game import Frames
 from exphil.game.frames import concat_frames
 from exphil.nets import Policy
 from exphil.selfplay._chunks import ChunkBuilder
 from exphil.selfplay._config import SelfPlayConfig
+from exphil.selfplay._dolphin import DolphinEnvFactory, DolphinPaths, resolve_dolphin
 from exphil.selfplay._play import NodePlay, frozen_copy, load_weights
 from exphil.wire import (
     PROTOCOL,
@@ -108,6 +110,13 @@ class WorkerOptions:
     runners: int | None = None
     config: SelfPlayConfig | None = None  # the worker's own config, checked against the run's
     env_factory: Callable[[int, int, SelfPlayConfig], GameEnv] | None = None  # tests: fakes
+    #: what this worker was started to play (``--env``): None adopts the run's; a worker
+    #: started for another kind than the run's is stopped at join (exit 2)
+    env_kind: str | None = None
+    #: this machine's Dolphin and ISO (``--dolphin``/``--iso``, checked by the CLI); None:
+    #: resolved at join when the run plays Dolphin (environment, then the settings file)
+    dolphin: DolphinPaths | None = None
+    dolphin_flags: tuple[str | None, str | None] = (None, None)
     threads: int | None = None
     heartbeat_interval: float = 1.0  # its node's (the learner checks it against its timeout)
     heartbeat_timeout: float = 5.0
@@ -135,6 +144,10 @@ class WorkerShared:
     results_sent: int = 0
     stopping: bool = False
     exit_reason: str = ""
+    #: ``exit_reason`` is this worker's own (it cannot play the run), not the learner's refusal
+    setup_error: bool = False
+    #: the runners' env factory once joined (``options.env_factory`` wins; None: the mock)
+    env_factory: Callable[[int, int, SelfPlayConfig], GameEnv] | None = None
     #: called once when the learner says the run is over (``exphil worker``: SIGTERM to
     #: itself, so the whole tree stops gracefully); None: only ``stopping`` is set
     on_run_over: Callable[[], None] | None = None
@@ -205,6 +218,7 @@ class Link(Actor):
         assert isinstance(answer, Welcome)
         config = msgspec.json.decode(answer.config, type=SelfPlayConfig)
         if sh.config is None:
+            await self._setup_env(config)
             sh.config = config
             policy = Policy(config.policy).eval()
             for p in policy.parameters():
@@ -212,7 +226,11 @@ class Link(Actor):
             load_weights(policy, answer.weights)
             sh.policy = policy
             sh.games = opts.games or config.nodes.games_per_worker
-            sh.runners = min(opts.runners or config.nodes.runners, sh.games)
+            sh.runners = (
+                sh.games
+                if config.is_dolphin
+                else min(opts.runners or config.nodes.runners, sh.games)
+            )
             if config.loss.teacher_kl > 0 and policy.initial_state(1, device=torch.device("cpu")):
                 snap = await call(self.population, GetSnapshot(name="initial"), timeout=60.0)
                 teacher = frozen_copy(policy)
@@ -226,6 +244,45 @@ class Link(Actor):
         if self.joined_incarnation > 1:
             await cast("inference", PolicyUpdate(version=answer.version, weights=answer.weights))
         log.info("worker.joined", worker=opts.name, run=answer.run, version=answer.version)
+
+    async def _setup_env(self, config: SelfPlayConfig) -> None:
+        """What this node plays the run's games on: the mock, or one Dolphin per runner.
+        A worker that cannot play the run (another ``--env``, no Dolphin here) stops with a
+        message (exit 2)."""
+        sh, opts = self.shared, self.shared.options
+
+        def refuse(why: str) -> None:
+            sh.exit_reason, sh.setup_error = why, True
+            raise JoinRefused(why)
+
+        if opts.env_kind is not None and opts.env_kind != config.env_kind:
+            refuse(
+                f"this worker was started with --env {opts.env_kind} but the run plays "
+                f"{config.env_kind} games"
+            )
+        if not config.is_dolphin:
+            return
+        games = opts.games or config.nodes.games_per_worker
+        if opts.runners is not None and opts.runners != games:
+            refuse(
+                f"this worker plays Dolphin games: one runner per instance, so --runners "
+                f"({opts.runners}) must equal its games ({games}); use --instances N"
+            )
+        if opts.env_factory is not None:  # tests inject their own
+            return
+        paths = opts.dolphin
+        if paths is None:
+            try:
+                paths = await anyio.to_thread.run_sync(
+                    functools.partial(
+                        resolve_dolphin, *opts.dolphin_flags, probe=True, config=config
+                    )
+                )
+            except UserError as exc:
+                refuse(f"this worker cannot play the run's Dolphin games: {exc}")
+        assert paths is not None
+        sh.env_factory = DolphinEnvFactory(paths)
+        log.info("worker.dolphin", dolphin=str(paths.dolphin), iso=str(paths.iso), games=games)
 
     async def handle_cast(self, request: Any) -> None:
         if isinstance(request, PolicyUpdate):
@@ -500,14 +557,33 @@ class GameRunner(Actor):
         first = self.index * per + min(self.index, extra)
         rows = np.arange(first, first + k)
         seed = sh.welcome.seed * 1000 + self.index * 97 + incarnation
-        factory = sh.options.env_factory or default_env
-        env = factory(k, seed, cfg)
+        factory = sh.options.env_factory or sh.env_factory or default_env
+        made: list[GameEnv] = []  # closed on every way out, even a cancel during the launch
+
+        def make() -> GameEnv:
+            made.append(factory(k, seed, cfg))
+            return made[0]
+
+        try:
+            # a Dolphin takes seconds to launch and go through the menus: not on the loop
+            env = await anyio.to_thread.run_sync(make)
+            await self._play_env(env, incarnation, k, rows)
+        finally:
+            if made:
+                with anyio.CancelScope(shield=True):
+                    # stops the emulator (its process group) before the runner is gone
+                    await anyio.to_thread.run_sync(made[0].close)
+
+    async def _play_env(self, env: GameEnv, incarnation: int, k: int, rows: Array) -> None:
+        sh = self.shared
+        cfg = sh.config
+        assert cfg is not None and sh.policy is not None and sh.welcome is not None
         stream = f"{sh.options.name}/{sh.incarnation:x}/r{self.index}/{incarnation}"
         chunks = open_channel(RemoteRef(LEARNER, "collector"), "chunks", window=16)
         results = open_channel(RemoteRef(LEARNER, "matchmaker"), "results", window=256)
         policy = sh.policy
         dense_dim, id_cols = policy.dense_dim, len(policy.id_specs)
-        frames = env.reset()
+        frames = await anyio.to_thread.run_sync(env.reset)
         ended = np.arange(k)  # a (re)started runner starts new games in all its rows
         final_local = np.zeros(0, np.int64)
         final_frames: Frames | None = None
@@ -601,7 +677,6 @@ class GameRunner(Actor):
             if pending is not None:
                 sh.chunks_dropped += 1
                 sh.frames_dropped += pending.t * pending.k
-            env.close()
 
 
 class GamePool(DynamicSupervisor):
