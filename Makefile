@@ -26,7 +26,7 @@ STRICT := exphil/rl exphil/agent.py exphil/players.py exphil/eval.py exphil/erro
           exphil/selfplay exphil/wire.py exphil/cli/selfplay.py \
           exphil/tui exphil/cli/dashboard.py \
           exphil/settings.py exphil/setup_checks.py exphil/cli/setup.py \
-          exphil/envs/dolphin
+          exphil/envs/dolphin exphil/cli/play.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict supervisors

@@ -117,6 +117,7 @@ def _register() -> None:
     from exphil.cli.keys import keys
     from exphil.cli.kmeans import kmeans
     from exphil.cli.mock import mock
+    from exphil.cli.play import play_cmd
     from exphil.cli.replays import replays
     from exphil.cli.selfplay import learner_cmd, selfplay_cmd, worker_cmd
     from exphil.cli.setup import setup_cmd
@@ -141,6 +142,7 @@ def _register() -> None:
         dashboard_cmd,
         cache,
         setup_cmd,
+        play_cmd,
     ):
         cli.add_command(command)
 

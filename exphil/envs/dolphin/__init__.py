@@ -8,6 +8,7 @@
   (``.slp`` files through libmelee, no Dolphin), :class:`RecordedLink` (recorded states).
 * Runners: :class:`LockstepRunner` and :class:`RealtimeRunner` (60 fps, the reaction delay
   as inference slack, late frames counted).
+* :class:`ReplayFinder`: the ``.slp`` file Slippi recorded for each game.
 * Errors: :class:`DolphinNotFound`, :class:`NotSlippiDolphin`, :class:`IsoError`,
   :class:`PortInUse`, :class:`GameSetupError` (user errors), :class:`DolphinCrashed`,
   :class:`DolphinHung`.
@@ -24,7 +25,7 @@ from exphil.envs.dolphin.config import (
     check_port_free,
     resolve_paths,
 )
-from exphil.envs.dolphin.env import DolphinEnv, winner_of
+from exphil.envs.dolphin.env import DRAIN_FRAMES, DolphinEnv, winner_of
 from exphil.envs.dolphin.errors import (
     DolphinCrashed,
     DolphinError,
@@ -41,6 +42,7 @@ from exphil.envs.dolphin.launch import launch, open_pipe
 from exphil.envs.dolphin.link import ConsoleLink, Link, RecordedLink, ReplayLink
 from exphil.envs.dolphin.menus import MenuNavigator, in_game
 from exphil.envs.dolphin.process import DolphinBuild, DolphinProcess, probe_version
+from exphil.envs.dolphin.replays import ReplayFinder
 from exphil.envs.dolphin.runners import (
     FRAME_SECONDS,
     Actor,
@@ -54,6 +56,7 @@ from exphil.envs.dolphin.runners import (
 )
 
 __all__ = [
+    "DRAIN_FRAMES",
     "ENV_DOLPHIN",
     "ENV_ISO",
     "FRAME_SECONDS",
@@ -82,6 +85,7 @@ __all__ = [
     "PortInUse",
     "RealtimeRunner",
     "RecordedLink",
+    "ReplayFinder",
     "ReplayLink",
     "RunnerStatistics",
     "StreamEnded",

@@ -20,7 +20,11 @@ Games
   percent, else a draw.
 * **Auto-reset** as ``GameEnv`` says: the step that ends a game returns the next game's first
   frame in ``frames`` (the env plays the rest of the old game's frames and the menus in
-  between, pressing nothing but menu buttons), the last frame in ``final_frames``.
+  between, pressing nothing but menu buttons), the last frame in ``final_frames``. With
+  ``auto_reset = False`` (``exphil play``'s last game) it does not start another: it reads on
+  until the stream leaves the game (so Slippi finishes the game's replay file; at most
+  :data:`DRAIN_FRAMES` frames), returns the last frame in both, and the next game needs
+  ``reset()``.
 * **Reward**: the BC value head's zero-sum reward from frames
   (:func:`exphil.train._returns.reward_terms` on the two frames of the step, weighted by
   ``config.rewards``; the win term with the outcome's winner on the last step).
@@ -47,11 +51,15 @@ from exphil.game.frames import Frames, concat_frames
 from exphil.game.ids import Character, Stage
 from exphil.game.live import apply_action, frame_row
 
-__all__ = ["DolphinEnv", "winner_of"]
+__all__ = ["DRAIN_FRAMES", "DolphinEnv", "winner_of"]
 
 log = structlog.get_logger("exphil.dolphin")
 
 Array = np.ndarray[Any, Any]
+
+DRAIN_FRAMES = 600
+"""Frames read after a game's end without an auto-reset, at most, waiting for the stream to
+leave the game (the GAME! screen lasts about two seconds)."""
 
 
 def winner_of(stocks: tuple[int, int], percent: tuple[float, float]) -> int:
@@ -104,6 +112,8 @@ class DolphinEnv:
         self._zero_frame: int | None = None  # frame id of the current game's frame 0
         self.games_started = 0
         self.games_quit = 0
+        self.auto_reset = True
+        """Whether the step that ends a game goes on into the next (see the module docstring)."""
 
     # --- GameEnv ----------------------------------------------------------------------------
     @property
@@ -236,7 +246,12 @@ class DolphinEnv:
         log.info("game over", winner=winner, reason=reason, frames=self._game_frames, stocks=stocks)
         reward = self._reward(prev, last, winner)
         self._row = None
-        frames = self._next_game(pending)
+        if self.auto_reset:
+            frames = self._next_game(pending)
+        else:
+            if pending is None:
+                self._drain()
+            frames = last
         return StepResult(
             frames=frames,
             reward=reward,
@@ -270,6 +285,18 @@ class DolphinEnv:
                         f"(stuck at {menu}); check the characters, stage and ports"
                     )
             gs = self.link.step()
+
+    def _drain(self) -> None:
+        """Read on, pressing nothing, until the stream leaves the game that just ended (or a
+        new one starts), at most :data:`DRAIN_FRAMES` frames."""
+        for i in self._bots:
+            self.link.controllers[self._ports[i]].release_all()
+        last_id = self._last_id
+        for _ in range(DRAIN_FRAMES):
+            gs = self.link.step()
+            if not in_game(gs) or (last_id is not None and int(gs.frame) < last_id):
+                return
+            last_id = int(gs.frame)
 
     def _start_game(self, gs: Any) -> Frames:
         from melee.enums import Character as MCharacter  # type: ignore[import-untyped]

@@ -10,6 +10,8 @@
   pipes for reading and appends everything written to them to ``OUT/pipe<port>.log``; listens
   on the port (ENet) and streams ``FAKE_DOLPHIN_REPLAY`` (a ``.slp``) ``FAKE_DOLPHIN_GAMES``
   times, one frame per message, with ``GAME_END`` and a few menu frames in between.
+  When ``Dolphin.ini`` says ``SaveReplays = True`` with a ``ReplayDir``, each game's replay
+  is written there as Slippi names it (``Game_YYYYMMDDTHHMMSS.slp``) when the game starts.
   ``FAKE_DOLPHIN_HANG_AFTER=N``: stops sending after N frames (stays connected);
   ``FAKE_DOLPHIN_CRASH_AFTER=N``: exits with status 139 after N frames.
 * ``crash``: prints a line and exits with status 3.
@@ -91,6 +93,19 @@ def read_pipe(path: Path, out: Path) -> None:
             log.flush()
 
 
+def write_replay(folder: Path, source: Path) -> Path:
+    """``source`` copied into ``folder`` under a Slippi-like name (a suffix when two games
+    start in the same second)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = time.strftime("Game_%Y%m%dT%H%M%S")
+    path, k = folder / f"{stem}.slp", 1
+    while path.exists():
+        path, k = folder / f"{stem}_{k}.slp", k + 1
+    path.write_bytes(source.read_bytes())
+    print(f"fake dolphin: replay {path}", flush=True)
+    return path
+
+
 def serve(user: Path, out: Path) -> None:
     import enet
 
@@ -108,6 +123,8 @@ def serve(user: Path, out: Path) -> None:
                 args=(user / "Pipes" / name, out / f"pipe{section[-1]}.log"),
                 daemon=True,
             ).start()
+    save = ini.get("Slippi", "SaveReplays", fallback="False") == "True"
+    replay_dir = ini.get("Slippi", "ReplayDir", fallback="") if save else ""
     games = int(os.environ.get("FAKE_DOLPHIN_GAMES", "1"))
     hang_after = int(os.environ.get("FAKE_DOLPHIN_HANG_AFTER", "-1"))
     crash_after = int(os.environ.get("FAKE_DOLPHIN_CRASH_AFTER", "-1"))
@@ -144,6 +161,8 @@ def serve(user: Path, out: Path) -> None:
         for k in range(3):  # the character select screen, then the game
             send({"type": "menu_event", "payload": base64.b64encode(menu_event(2, k)).decode()})
         print(f"fake dolphin: game {game} starts after {sent} frames", flush=True)
+        if replay_dir:
+            write_replay(Path(replay_dir), Path(os.environ["FAKE_DOLPHIN_REPLAY"]))
         event(header)
         for chunk in frames:
             if sent == hang_after:

@@ -201,3 +201,25 @@ def test_reset_mid_game_quits_it(game_path: Path) -> None:
     assert int(first.frame[0]) == -123 and env.games_quit == 1 and env.games_started == 2
     assert pressed[0] == "BUTTON_START" and {"BUTTON_L", "BUTTON_R", "BUTTON_A"} <= set(pressed)
     assert env.statistics().games_finished == 0  # a quit game is not counted
+
+
+def test_no_auto_reset_reads_to_the_game_end_and_stops(game_path: Path) -> None:
+    """``auto_reset = False`` (exphil play's last game): the ending step reads on until the
+    stream leaves the game (Slippi then finishes the replay file), starts nothing, and the
+    next game needs reset()."""
+    states = recorded(game_path)
+    tail = [menu_state(k) for k in range(3)]
+    stream = states + tail + states
+    link = RecordedLink(stream, {1: NullController(), 3: NullController()})
+    env = DolphinEnv(FOX_PICHU, link=link)
+    env.auto_reset = False
+    env.reset()
+    rs = play(env, len(states) - 1)  # reset read the first frame
+    last = rs[-1]
+    assert len(last.results) == 1 and last.final_frames is not None
+    assert last.frames is last.final_frames and not env.in_game and env.games_started == 1
+    # it read the game's frames, then the first menu frame: nothing of the next game
+    assert link.steps == len(states) + 1
+    with pytest.raises(RuntimeError, match="before reset"):
+        play(env, 1)
+    assert int(env.reset().frame[0]) == -123 and env.games_started == 2
