@@ -66,11 +66,6 @@ LEDGE_HANG_MAX: Final = 300  # CLIFF_WAIT frames before letting go (an assumptio
 LEDGE_REGRAB_DELAY: Final = 29  # frames after letting go before a grab (SmashWiki's DRP)
 LEDGE_SLOW_PERCENT: Final = 100.0  # at or above it, the slow getups
 
-# --- air dodge and wavedash (measured on ../shared/corpus, the same for Fox and Falco)
-AIRDODGE_SPEED: Final = 3.1  # u/frame where the stick points (recorded 2.79 on frame 1)
-AIRDODGE_DECAY: Final = 0.9  # the dodge's speed is multiplied by this every frame
-AIRDODGE_GLIDE: Final = 30  # frames of that glide (no gravity); then it falls
-
 STOCKS: Final = 4
 TIME_LIMIT: Final = 8 * 60 * 60  # frames (8 minutes)
 SPAWN_X: Final = 40.0
@@ -114,8 +109,6 @@ LCANCEL: Final = 1 << 14  # an aerial's landing: an L-cancel divides its lag
 LEDGE: Final = 1 << 15  # on a ledge: no physics, the position follows the ledge (getups too)
 LEDGE_OK: Final = 1 << 16  # may grab a ledge (falling; up-B's travel and helpless fall)
 LEDGE_ACT: Final = 1 << 17  # hanging: the getup options and letting go (CLIFF_WAIT)
-GLIDE: Final = 1 << 18  # air dodge: speed x AIRDODGE_DECAY per frame, no gravity or drift
-DOUBLE_TRACTION: Final = 1 << 19  # a wavedash's landing slides with twice the traction
 
 # The states whose length is the character's (jump squat, dash, landing lags) are TIMED: the
 # timer is set from exphil.envs._characters when the state is entered.
@@ -132,8 +125,7 @@ class StateDef:
     landing: str = ""  # state entered on landing ("" = LANDING)
     af_shown: int = 0  # added to the frame count in the action_frame column (as replays)
     af_fixed: bool = False  # the action_frame column reads -1 throughout (as replays: shield)
-    intangible: int = 0  # the state's frames before this one are intangible (tech, getups)
-    intangible_from: int = 0  # ... from this frame on (air dodge)
+    intangible: int = 0  # the state's first frames that are intangible (tech, getups)
 
 
 _G = GROUND
@@ -194,22 +186,6 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("DIZZY", 0xD3, _G, 120, "STAND"),
     StateDef("DEAD", 0x00, INTANGIBLE | FROZEN_POS, DEAD_FRAMES, "HALO"),  # + 0..3 side
     StateDef("HALO", 0x0D, INTANGIBLE | FROZEN_POS | TIMED, next="FALL"),
-    # air dodge (L/R in the air): 49 frames, intangible on frames 4-29 as replays count them,
-    # then a helpless fall (DEAD_FALL as replays name 0x23); a landing from either is the
-    # wavedash's LANDING_SPECIAL, 10 frames, sliding at twice the traction (the corpus)
-    StateDef(
-        "AIRDODGE",
-        0xEC,
-        _A | GLIDE,
-        49,
-        "AIRDODGE_FALL",
-        landing="WAVEDASH_LANDING",
-        af_shown=1,
-        intangible=29,
-        intangible_from=3,
-    ),
-    StateDef("AIRDODGE_FALL", 0x23, _A | DRIFT | LEDGE_OK, landing="WAVEDASH_LANDING"),
-    StateDef("WAVEDASH_LANDING", 0x2B, _G | DOUBLE_TRACTION, 10, "STAND"),
     # ledges (Melee's CLIFF_* states; lengths and intangible frames measured on the corpus:
     # the same for Fox and Falco). The getups start at the hang point and end where the
     # character's row of exphil.envs._characters says.
@@ -326,7 +302,7 @@ _VARIANT_STATES: Final = ("WALK", "DEAD")  # their action id is the base plus a 
 
 
 def _build_tables() -> tuple[np.ndarray, np.ndarray]:
-    ints = np.zeros((NUM_STATES, 11), dtype=np.int64)
+    ints = np.zeros((NUM_STATES, 10), dtype=np.int64)
     for i, s in enumerate(STATES):
         landing = s.landing or "LANDING"
         ints[i] = (
@@ -340,7 +316,6 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
             s.af_shown,
             int(s.af_fixed),
             s.intangible,
-            s.intangible_from,
         )
     moves = np.zeros((NUM_MOVES, 12), dtype=np.float64)
     for i, m in enumerate(MOVES):
@@ -367,7 +342,7 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
 STATE_TABLE, MOVE_TABLE = _build_tables()
 """``STATE_TABLE[state]`` = (action, flags, duration, next, move, landing state, has variant,
 added to the frame count in the action_frame column, that column fixed at -1, the first
-frames before which and from which it is intangible);
+frames that are intangible);
 ``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
 shieldstun)."""
 
@@ -382,8 +357,7 @@ shieldstun)."""
     T_AF_SHOWN,
     T_AF_FIXED,
     T_INTANGIBLE,
-    T_INTANGIBLE_FROM,
-) = range(11)
+) = range(10)
 (
     MV_FIRST,
     MV_LAST,

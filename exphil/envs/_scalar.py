@@ -49,7 +49,6 @@ _VARIANT: Final = [r[R.T_VARIANT] for r in _STATE_ROWS]
 _AF_SHOWN: Final = [r[R.T_AF_SHOWN] for r in _STATE_ROWS]
 _AF_FIXED: Final = [bool(r[R.T_AF_FIXED]) for r in _STATE_ROWS]
 _INTANG: Final = [r[R.T_INTANGIBLE] for r in _STATE_ROWS]
-_INTANG_FROM: Final = [r[R.T_INTANGIBLE_FROM] for r in _STATE_ROWS]
 _HOLDS: Final = frozenset(R.LEDGE_HOLD)  # the ledge is taken in these states
 _GETUP_DONE: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k != "jump")
 _LEDGE_JUMP_1: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k == "jump")
@@ -108,8 +107,6 @@ _LCANCEL: Final = R.LCANCEL
 _LEDGE: Final = R.LEDGE
 _LEDGE_OK: Final = R.LEDGE_OK
 _LEDGE_ACT: Final = R.LEDGE_ACT
-_GLIDE: Final = R.GLIDE
-_DOUBLE_TRACTION: Final = R.DOUBLE_TRACTION
 
 # states
 STAND: Final = R.S["STAND"]
@@ -147,7 +144,6 @@ GETUP: Final = R.S["GETUP"]
 SB_FLY: Final = R.S["SB_FLY"]
 DEAD: Final = R.S["DEAD"]
 HALO: Final = R.S["HALO"]
-AIRDODGE: Final = R.S["AIRDODGE"]
 CLIFF_CATCH: Final = R.S["CLIFF_CATCH"]
 CLIFF_WAIT: Final = R.S["CLIFF_WAIT"]
 _CATCH_LAST: Final = R.STATES[CLIFF_CATCH].duration - 1
@@ -263,11 +259,7 @@ class PlayerState:
 
     def intangible(self) -> bool:
         st = self.st
-        return bool(
-            (_FLAGS[st] & _INTANGIBLE)
-            or _INTANG_FROM[st] <= self.af < _INTANG[st]
-            or self.invuln > 0
-        )
+        return bool((_FLAGS[st] & _INTANGIBLE) or self.af < _INTANG[st] or self.invuln > 0)
 
 
 class ScalarGame:
@@ -662,16 +654,6 @@ class ScalarGame:
                 else:
                     new = BAIR
                 enter = True
-            elif shield_h and not shield_was:  # an air dodge where the stick points
-                new = AIRDODGE
-                mag = math.sqrt(sx * sx + sy * sy)
-                if mag >= R.DEADZONE:
-                    vx = sx / mag * R.AIRDODGE_SPEED
-                    vy = sy / mag * R.AIRDODGE_SPEED
-                else:
-                    vx = vy = 0.0
-                ff = 0
-                enter = True
         elif flags & _LEDGE_ACT or (st == CLIFF_CATCH and af == _CATCH_LAST):
             # on a ledge: the getup options (from the catch's last frame), letting go
             toward = -ledge
@@ -729,15 +711,12 @@ class ScalarGame:
                         speed = down if down > cap else cap
                     vx = facing * speed
             else:  # friction: toward 0, stopping at +0.0 (vx - clip(vx, -f, f))
-                f = ph.traction * 2.0 if flags & _DOUBLE_TRACTION else ph.traction
+                f = ph.traction
                 vx = vx - (-f if vx < -f else f if vx > f else vx)
             vy = 0.0
             kby = 0.0
         elif flags & (_FROZEN_POS | _LEDGE):
             vx = vy = kbx = kby = 0.0
-        elif flags & _GLIDE and af < R.AIRDODGE_GLIDE:  # the air dodge's glide
-            vx = vx * R.AIRDODGE_DECAY
-            vy = vy * R.AIRDODGE_DECAY
         else:
             if flags & _DRIFT and tilted and not fresh:
                 gap = sx * ph.air_speed - vx

@@ -202,8 +202,6 @@ _VARIANT = R.STATE_TABLE[:, R.T_VARIANT]
 _AF_SHOWN = R.STATE_TABLE[:, R.T_AF_SHOWN]
 _AF_FIXED = R.STATE_TABLE[:, R.T_AF_FIXED].astype(bool)
 _INTANG = R.STATE_TABLE[:, R.T_INTANGIBLE]
-_INTANG_FROM = R.STATE_TABLE[:, R.T_INTANGIBLE_FROM]
-_ST_AIRDODGE = R.S["AIRDODGE"]
 _ST_CATCH = R.S["CLIFF_CATCH"]
 _ST_WAIT = R.S["CLIFF_WAIT"]
 _CATCH_LAST = int(R.STATES[_ST_CATCH].duration) - 1  # its last frame has the getup options
@@ -256,9 +254,7 @@ def _intangible(
     """Hitboxes pass through: an intangible state, a state's first intangible frames (tech,
     getups), or the invulnerability of a respawn or a ledge grab. (The ``invulnerable``
     column shows the same.)"""
-    out: np.ndarray[Any, Any] = (
-        _flag(flags, R.INTANGIBLE) | ((af >= _INTANG_FROM[st]) & (af < _INTANG[st])) | (invuln > 0)
-    )
+    out: np.ndarray[Any, Any] = _flag(flags, R.INTANGIBLE) | (af < _INTANG[st]) | (invuln > 0)
     return out
 
 
@@ -700,16 +696,7 @@ class MockEnv:
             a_upb = acta & special_p & (sy >= R.UP_B_THRESHOLD)
             a_jump = acta & jump_p & (jumps > 0) & ~a_upb
             a_attack = acta & (attack_p | c_p) & ~a_upb & ~a_jump
-            a_dodge = acta & shield_p & ~a_upb & ~a_jump & ~a_attack
             new_st[a_upb] = _ST_UPB_A
-            if a_dodge.any():  # an air dodge: where the stick points (nowhere when neutral)
-                new_st[a_dodge] = _ST_AIRDODGE
-                mag = np.sqrt(sx * sx + sy * sy)
-                aimed = mag >= R.DEADZONE
-                safe = np.where(aimed, mag, 1.0)
-                vx[a_dodge] = np.where(aimed, sx / safe * R.AIRDODGE_SPEED, 0.0)[a_dodge]
-                vy[a_dodge] = np.where(aimed, sy / safe * R.AIRDODGE_SPEED, 0.0)[a_dodge]
-                ff[a_dodge] = 0
             if a_jump.any():
                 sj = sx[a_jump]
                 back = (np.abs(sj) >= R.DEADZONE) & (np.where(sj >= 0, 1, -1) != facing[a_jump])
@@ -728,7 +715,7 @@ class MockEnv:
                     R.S["NAIR"],
                     np.where(np.where(d >= 0, 1, -1) == facing[a_attack], R.S["FAIR"], R.S["BAIR"]),
                 )
-            enter |= a_upb | a_jump | a_attack | a_dodge
+            enter |= a_upb | a_jump | a_attack
 
         # on a ledge: the getup options (from the catch's last frame), letting go (hanging)
         on_ledge = _flag(flags, R.LEDGE_ACT) | ((st == _ST_CATCH) & (af == _CATCH_LAST))
@@ -792,10 +779,8 @@ class MockEnv:
             facing * P["dash_initial"],
             facing * np.where(speed < cap, up, down),
         )
-        # friction: toward 0 by f, stopping at 0 (= sign(v) * max(|v| - f, 0)); a
-        # wavedash's landing slides at twice the traction
-        trac = np.where(_flag(flags, R.DOUBLE_TRACTION), P["traction"] * 2.0, P["traction"])
-        friction_g = vx - np.minimum(np.maximum(vx, -trac), trac)
+        # friction: toward 0 by f, stopping at 0 (= sign(v) * max(|v| - f, 0))
+        friction_g = vx - np.minimum(np.maximum(vx, -P["traction"]), P["traction"])
         friction_a = vx - np.minimum(np.maximum(vx, -P["air_friction"]), P["air_friction"])
         # drift: toward stick x * air speed, by the air acceleration (or, past it in the
         # stick's direction, by the air friction)
@@ -808,21 +793,16 @@ class MockEnv:
         hover = _flag(flags, R.HOVER)
         nograv = _flag(flags, R.NO_GRAVITY)
         fresh = took_off | a_jump  # a jump's first frame keeps the speed it was given
-        glide = _flag(flags, R.GLIDE) & (af < R.AIRDODGE_GLIDE)
         new_vx = np.where(
             grounded,
             np.where(self_move, np.where(walking, sx * P["walk_speed"], running_vx), friction_g),
             np.where(
-                glide,
-                vx * R.AIRDODGE_DECAY,
+                drift & ~fresh,
+                drifted,
                 np.where(
-                    drift & ~fresh,
-                    drifted,
-                    np.where(
-                        hover,
-                        vx * R.UP_B_HOLD_DRAG,
-                        np.where(nograv | fresh, vx, friction_a),
-                    ),
+                    hover,
+                    vx * R.UP_B_HOLD_DRAG,
+                    np.where(nograv | fresh, vx, friction_a),
                 ),
             ),
         )
@@ -831,13 +811,9 @@ class MockEnv:
             grounded,
             0.0,
             np.where(
-                glide,
-                vy * R.AIRDODGE_DECAY,
-                np.where(
-                    hover,
-                    np.maximum(vy - R.UP_B_HOLD_GRAVITY, R.UP_B_HOLD_FALL),
-                    np.where(nograv | took_off, vy, falling),
-                ),
+                hover,
+                np.maximum(vy - R.UP_B_HOLD_GRAVITY, R.UP_B_HOLD_FALL),
+                np.where(nograv | took_off, vy, falling),
             ),
         )
         new_vx[fixed] = 0.0
