@@ -429,7 +429,22 @@ class _Status:
                 self._render(), console=self.console, refresh_per_second=4, transient=True
             )
             self._live.start()
+            self._logs_through_live(True)
         return self
+
+    def _logs_through_live(self, on: bool) -> None:
+        """While the panel is up the logs go through Live's stderr proxy (printed above it);
+        then back to stderr as the command line configured them."""
+        from exphil._logging import configure_logging
+
+        ctx = click.get_current_context(silent=True)
+        obj = ctx.find_root().obj if ctx is not None else None
+        obj = obj if isinstance(obj, dict) else {}
+        level = str(obj.get("log_level", "info"))
+        if on:
+            configure_logging(json=bool(obj.get("log_json")), level=level, stream=sys.stderr)
+        else:
+            configure_logging(json=True if obj.get("log_json") else None, level=level)
 
     def __exit__(
         self,
@@ -437,37 +452,51 @@ class _Status:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._stop_live()
+
+    def _stop_live(self) -> None:
         if self._live is not None:
             self._live.stop()
             self._live = None
+            self._logs_through_live(False)
 
-    def line(self) -> str:
-        """One line: game, time, FPS, late frames, score, each player's stocks and percent."""
+    def _parts(self) -> tuple[list[str], list[str]]:
+        """(game, time, FPS, late frames, score), (each player's stocks and percent); markup."""
         from rich.markup import escape
 
         s = self._stats
-        parts = [f"game {self.game}", f"{self.game_frames / 60:5.1f} s"]
+        run = [f"game {self.game}", f"{self.game_frames / 60:5.1f} s"]
         if s is not None:
-            parts.append(f"{s.fps:5.1f} fps")
-            parts.append(
+            run.append(f"{s.fps:5.1f} fps")
+            run.append(
                 f"late {s.late_frames} ({s.late_fraction:.1%}, worst {s.worst_late_ms:.1f} ms)"
             )
-            parts.append(
+            run.append(
                 f"score {s.score[0]}-{s.score[1]}" + (f"-{s.score[2]}" if s.score[2] else "")
             )
+        players = []
         f = self._frames
         if f is not None:
             for i in (0, 1):
                 p = f.players[i]
-                parts.append(
+                players.append(
                     f"{escape(self.names[i])} {int(p.stocks[0])} stocks {float(p.percent[0]):.0f}%"
                 )
-        return " | ".join(parts)
+        return run, players
+
+    def line(self) -> str:
+        """One line: game, time, FPS, late frames, score, each player's stocks and percent."""
+        run, players = self._parts()
+        return " | ".join(run + players)
 
     def _render(self) -> Any:
+        """The live panel: the run on one line, the players on the next, how to stop."""
         from rich.text import Text
 
-        return Text.from_markup(self.line())
+        run, players = self._parts()
+        return Text.from_markup(
+            " | ".join(run) + "\n" + "   ".join(players) + "\n[dim]Ctrl-C stops[/dim]"
+        )
 
     def step(self, result: StepResult, stats: RunnerStatistics) -> None:
         self._stats = stats
@@ -518,9 +547,7 @@ class _Status:
         """Ctrl-C or a failure: where the game stood, and its replay so far."""
         from rich.markup import escape
 
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
+        self._stop_live()
         self._stats = stats
         self.console.print(f"stopped: {self.line()}")
         if self.finder is not None:

@@ -179,7 +179,7 @@ def resolve_paths(
 def check_dolphin_path(path: str | os.PathLike[str]) -> Path:
     """The Dolphin executable ``path`` names (the executable, or a Slippi install folder),
     or :class:`DolphinNotFound` saying what is wrong."""
-    p = Path(path).expanduser()
+    p = Path(path).expanduser().absolute()  # a bare name would be looked up on $PATH
     if not p.exists():
         raise DolphinNotFound(f"Dolphin not found: {p} does not exist")
     if p.is_dir():
@@ -207,7 +207,7 @@ def check_iso(path: str | os.PathLike[str]) -> Path:
     version 2; a CISO is checked at its disc offset; GCZ / RVZ / WIA (and WBFS) images cannot
     be checked without decompressing and are accepted. The full hash check is
     ``exphil setup``'s (:func:`exphil.setup_checks.check_iso`)."""
-    p = Path(path).expanduser()
+    p = Path(path).expanduser().absolute()
     if not p.is_file():
         raise IsoError(
             f"Melee ISO not found: {p} " + ("is a folder" if p.is_dir() else "does not exist")
