@@ -27,10 +27,10 @@ pytestmark = pytest.mark.usefixtures("no_orphans")
 ROOT = Path(__file__).resolve().parents[4]
 
 
-def policy(path: Path, **meta: object) -> Path:
+def policy(path: Path, delay: int = 2, **meta: object) -> Path:
     torch.manual_seed(0)
     cfg = PolicyConfig(backbone=BackboneConfig(kind="gru", hidden=16, layers=1), head_hidden=16)
-    save_policy(Policy(cfg), path, metadata={"delay": 2, **meta})
+    save_policy(Policy(cfg), path, metadata={"delay": delay, **meta})
     return path
 
 
@@ -92,7 +92,10 @@ def dolphin_pids(out: Path) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("mode", ["--realtime", "--lockstep"])
+@pytest.mark.parametrize(
+    ("mode", "vs", "them"),
+    [("--realtime", "policy", "Pichu (pichu)"), ("--lockstep", "noop", "Pichu (noop)")],
+)
 def test_play_games_through_with_status_and_replays(
     fox: Path,
     fake_dolphin: Path,
@@ -101,9 +104,17 @@ def test_play_games_through_with_status_and_replays(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     mode: str,
+    vs: str,
+    them: str,
 ) -> None:
+    """Real time against a second policy (trained with 4 frames of delay: the runner's slack
+    is the smaller, 2), lockstep against an idle controller; two games each."""
+    if vs == "policy":
+        vs = str(policy(tmp_path / "pichu.safetensors", characters=["pichu"], delay=4))
     monkeypatch.setenv("FAKE_DOLPHIN_GAMES", "2")
-    r = CliRunner().invoke(cli, args(fox, fake_dolphin, fake_iso, tmp_path, mode, "--games", "2"))
+    argv = args(fox, fake_dolphin, fake_iso, tmp_path, mode, "--games", "2")
+    argv[argv.index("--vs") + 1] = vs
+    r = CliRunner().invoke(cli, argv)
     text = r.output
     assert r.exit_code == 0, text
     assert ("real time, 2 frames of delay" in text) == (mode == "--realtime")
@@ -113,14 +124,14 @@ def test_play_games_through_with_status_and_replays(
     ]
     assert status, text
     assert "late " in status[0] and "Fox (fox) 1 stocks" in status[0]
-    assert "Pichu (CPU 9) 1 stocks" in status[0]
+    assert f"{them} 1 stocks" in status[0]
     # each game's result and its replay, the one Slippi (the fake) wrote for it
     for game in (1, 2):
-        assert f"game {game}: Pichu (CPU 9) wins (stocks) after 2.5 s: stocks 0-1" in text
+        assert f"game {game}: {them} wins (stocks) after 2.5 s: stocks 0-1" in text
     named = [Path(m) for m in re.findall(r"^  replay: (.+\.slp)$", text, re.M)]
     written = sorted((tmp_path / "replays").glob("*.slp"), key=lambda p: p.stat().st_mtime_ns)
     assert named == written and len(set(named)) == 2
-    assert "played 2 games" in text and "Pichu (CPU 9) 2" in text
+    assert "played 2 games" in text and f"{them} 2" in text
     # the policy pressed its controller through the pipe; the emulator is gone
     assert "FLUSH" in (out / "pipe1.log").read_text()
     for pid in dolphin_pids(out):
