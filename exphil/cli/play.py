@@ -255,12 +255,12 @@ def play_cmd(
         raise UserError("--lockstep cannot play a human: a human plays in real time (--realtime)")
     if opponent.kind == "human" and headless:
         raise UserError("--headless cannot play a human: the human needs Dolphin's window")
-    me = parse_player(policy)
-    if me.kind != "policy":
+    if not Path(policy.strip()).expanduser().exists():
         raise UserError(
-            f"POLICY {policy}: exphil play plays a policy file or run folder "
-            "(Melee's CPU is --vs cpu:N)"
+            f"POLICY {policy}: no such policy file or run folder (exphil play plays a "
+            "policy; Melee's CPU is --vs cpu:N)"
         )
+    me = parse_player(policy)  # a run folder's best/last; an unreadable file is refused
     assert me.path is not None
     opp_port = opponent_port if opponent_port is not None else _other_port(port)
     kind = {"cpu": "cpu", "human": "human"}.get(opponent.kind, "bot")
@@ -346,7 +346,12 @@ def play_cmd(
         )
     finder: ReplayFinder | None = None
     if replays is not None:
-        replays.mkdir(parents=True, exist_ok=True)
+        try:
+            replays.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"--replay-dir {replays}: cannot make the folder ({exc.strerror or exc})"
+            ) from None
         finder = ReplayFinder(replays)  # before Dolphin starts: its files are the new ones
 
     # --- play --------------------------------------------------------------------------------

@@ -149,6 +149,14 @@ def test_bad_input_is_exit_2_before_dolphin_starts(
         assert "Traceback" not in r.output
         return r.exit_code, r.output
 
+    r = runner.invoke(cli, ["play", str(tmp_path / "missing.safetensors")])
+    assert r.exit_code == 2 and "no such policy file" in r.output
+    r = runner.invoke(cli, ["play", "cpu:9"])
+    assert r.exit_code == 2 and "no such policy file" in r.output
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, text = play("--replay-dir", str(blocker / "replays"))
+    assert code == 2 and "cannot make the folder" in text
     code, text = play(exe=tmp_path / "nope")
     assert code == 2 and "does not exist" in text
     pal = tmp_path / "pal.iso"
