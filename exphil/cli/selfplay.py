@@ -365,7 +365,7 @@ def _view(shared: Any) -> Any:
 @click.option("--workers", type=click.IntRange(0), help="Local worker processes (default 2).")
 @click.pass_context
 def selfplay_cmd(ctx: click.Context, /, **values: Any) -> None:
-    """Train by self-play: a learner and local game workers on the mock (see docs/selfplay.md)."""
+    """Train by self-play: a learner and local game workers (the mock, or --env dolphin)."""
     src = ctx.get_parameter_source("workers")
     _run_learner(ctx, values, values["workers"] if src == ParameterSource.COMMANDLINE else None)
 

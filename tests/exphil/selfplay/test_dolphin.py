@@ -8,6 +8,7 @@ runner (counted, reported to the learner) and leaves no process behind."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
+import structlog
 from click.testing import CliRunner
 
 from exphil.cli import cli
@@ -26,6 +28,7 @@ from exphil.envs.dolphin.process import group_members, live_processes
 from exphil.selfplay import SelfPlayConfig, WorkerOptions, WorkerShared, serve_learner, worker_tree
 from exphil.selfplay._dolphin import DolphinEnvFactory, resolve_dolphin
 from exphil.selfplay._run import worker_argv
+from exphil.selfplay._worker import JoinRefused, Link
 from exphil.wire import TYPES
 from supervisors import Runtime, spawn
 from supervisors.remote import Node
@@ -89,7 +92,9 @@ def test_the_config_keeps_one_game_per_dolphin_and_what_dolphin_can_play() -> No
     assert cfg.minibatches_per_epoch == min(cfg.minibatches, 6) and cfg.ppo().minibatches <= 6
     # local workers get this machine's checked paths
     section = msgspec.structs.replace(cfg.dolphin, dolphin="/d/Slippi", iso="/i/melee.iso")
-    argv = worker_argv("tcp://127.0.0.1:1", "worker-0", msgspec.structs.replace(cfg, dolphin=section))
+    argv = worker_argv(
+        "tcp://127.0.0.1:1", "worker-0", msgspec.structs.replace(cfg, dolphin=section)
+    )
     assert argv[-6:] == ["--env", "dolphin", "--dolphin", "/d/Slippi", "--iso", "/i/melee.iso"]
 
 
@@ -102,7 +107,7 @@ def test_paths_resolve_flag_then_environment_then_settings(
     got = resolve_dolphin(None, None)  # the settings file (and --version answered)
     assert (got.dolphin, got.iso) == (fake_dolphin, fake_iso)
     monkeypatch.setenv("EXPHIL_ISO_PATH", str(no_settings.parent / "missing.iso"))
-    with pytest.raises(IsoError, match="missing.iso does not exist"):
+    with pytest.raises(IsoError, match=r"missing\.iso does not exist"):
         resolve_dolphin(None, None)  # the environment wins over the file
     assert resolve_dolphin(None, str(fake_iso)).iso == fake_iso  # the flag over both
 
@@ -142,6 +147,32 @@ def test_cli_refuses_before_anything_starts(
         assert message in result.output and "connecting" not in result.output, result.output
 
 
+async def test_a_worker_that_cannot_play_the_runs_dolphin_games_stops_with_a_message(
+    tmp_path: Path, fake_dolphin: Path, fake_iso: Path, no_settings: Path, anyio_backend: str
+) -> None:
+    config = dolphin_config(tmp_path)
+
+    async def setup(**kw: Any) -> WorkerShared:
+        shared = WorkerShared(WorkerOptions(name="w", **kw))
+        await Link(shared)._setup_env(config)
+        return shared
+
+    for kw, message in [
+        ({"env_kind": "mock"}, "started with --env mock but the run plays dolphin games"),
+        ({}, "cannot play the run's Dolphin games: no Slippi Dolphin"),  # nothing here
+        ({"runners": 1}, "--runners (1) must equal its games (2)"),
+    ]:
+        with pytest.raises(JoinRefused, match=re.escape(message)):
+            await setup(**kw)
+    # its own flags, else the environment and settings file, resolved at join
+    shared = await setup(dolphin_flags=(str(fake_dolphin), str(fake_iso)))
+    assert isinstance(shared.env_factory, DolphinEnvFactory)
+    assert shared.env_factory.paths.dolphin == fake_dolphin
+    mock = WorkerShared(WorkerOptions(name="w"))
+    await Link(mock)._setup_env(small_config(tmp_path))
+    assert mock.env_factory is None  # the mock's default_env
+
+
 # --- (b), (c): a worker node on fake Dolphins -----------------------------------------------
 
 
@@ -154,10 +185,15 @@ def dolphin_config(tmp: Path, **kw: Any) -> SelfPlayConfig:
         env_kind="dolphin",
         env=msgspec.structs.replace(base.env, characters=("fox", "pichu"), stage="fd"),
         dolphin=msgspec.convert(
-            {"ports": [1, 3], "connect_timeout": 15.0, "step_timeout": 2.0,
-             "shutdown_grace": 0.5, "headless": False},
+            {
+                "ports": [1, 3],
+                "connect_timeout": 15.0,
+                "step_timeout": 2.0,
+                "shutdown_grace": 0.5,
+                "headless": False,
+            },
             type=type(base.dolphin),
-        ),  # fmt: skip
+        ),
         nodes=msgspec.structs.replace(base.nodes, games_per_worker=2, runners=2, step_timeout=5.0),
         **kw,
     )
@@ -251,12 +287,17 @@ async def play(
         tg.start_soon(learner)
         await ready.wait()
         tg.start_soon(run_worker_node)
+
+        def done() -> bool:
+            reported = [w.report for w in shared.workers.values() if w.report is not None]
+            return stop.is_set() or (
+                shared.match.results >= until_games
+                and worker.runner_restarts >= until_restarts
+                and any(r.runner_restarts >= until_restarts for r in reported)
+            )
+
         with anyio.fail_after(60):
-            while not stop.is_set() and not (
-                shared.match.results >= until_games and worker.runner_restarts >= until_restarts
-                and any(w.report is not None and w.report.runner_restarts >= until_restarts
-                        for w in shared.workers.values())
-            ):  # fmt: skip
+            while not done():  # noqa: ASYNC110 (polled counters)
                 await anyio.sleep(0.05)
         stop.set()
         tg.cancel_scope.cancel()
@@ -303,7 +344,11 @@ async def test_a_crashing_dolphin_restarts_its_runner_and_leaves_nothing(
     monkeypatch.setenv("FAKE_DOLPHIN_CRASH_AFTER", "100")  # every instance dies mid-game
     config = dolphin_config(tmp_path, max_updates=50)
     paths = resolve_dolphin(str(fake_dolphin), str(fake_iso), config=config)
-    shared, worker, chunks = await play(config, paths, until_games=0, until_restarts=3)
+    with structlog.testing.capture_logs() as logs:
+        shared, worker, _ = await play(config, paths, until_games=0, until_restarts=3)
+    crashes = [e for e in logs if e["event"] == "actor.exited" and "GameRunner" in str(e)]
+    assert crashes and all("DolphinCrashed: Dolphin exited with status 139 during the game"
+                           in str(e) for e in crashes), crashes  # fmt: skip
     assert not shared.error
     assert worker.runner_restarts >= 3  # counted, and reported to the learner:
     reports = [w.report for w in shared.workers.values() if w.report is not None]
