@@ -336,25 +336,36 @@ async def test_runners_play_dolphin_games_to_the_end_and_on(
     assert s.accepted > 0 and s.duplicates == 0 and s.gaps == 0 and s.bad == 0
 
 
-@pytest.mark.parametrize("anyio_backend", ["trio"])
-async def test_a_crashing_dolphin_restarts_its_runner_and_leaves_nothing(
-    tmp_path: Path, fake_dolphin: Path, fake_iso: Path, emulators: Any, anyio_backend: str
-) -> None:
+@pytest.mark.parametrize(
+    ("anyio_backend", "fault", "message", "restarts"),
+    [
+        ("trio", "FAKE_DOLPHIN_CRASH_AFTER", "DolphinCrashed: Dolphin exited with status 139 "
+         "during the game", 3),
+        ("asyncio", "FAKE_DOLPHIN_HANG_AFTER", "DolphinHung: Dolphin sent no frame for 1 s", 2),
+    ],
+    ids=["crash-trio", "hang-asyncio"],
+)  # fmt: skip
+async def test_a_failing_dolphin_restarts_its_runner_and_leaves_nothing(
+    tmp_path: Path, fake_dolphin: Path, fake_iso: Path, emulators: Any, anyio_backend: str,
+    fault: str, message: str, restarts: int,
+) -> None:  # fmt: skip
     seen, monkeypatch = emulators
-    monkeypatch.setenv("FAKE_DOLPHIN_CRASH_AFTER", "100")  # every instance dies mid-game
+    monkeypatch.setenv(fault, "100")  # every instance dies (or goes silent) mid-game
     config = dolphin_config(tmp_path, max_updates=50)
+    config = msgspec.structs.replace(
+        config, dolphin=msgspec.structs.replace(config.dolphin, step_timeout=1.0)
+    )
     paths = resolve_dolphin(str(fake_dolphin), str(fake_iso), config=config)
     with structlog.testing.capture_logs() as logs:
-        shared, worker, _ = await play(config, paths, until_games=0, until_restarts=3)
-    crashes = [e for e in logs if e["event"] == "actor.exited" and "GameRunner" in str(e)]
-    assert crashes and all("DolphinCrashed: Dolphin exited with status 139 during the game"
-                           in str(e) for e in crashes), crashes  # fmt: skip
+        shared, worker, _ = await play(config, paths, until_games=0, until_restarts=restarts)
+    failed = [e for e in logs if e["event"] == "actor.exited" and "GameRunner" in str(e)]
+    assert failed and all(message in str(e) for e in failed), failed
     assert not shared.error
-    assert worker.runner_restarts >= 3  # counted, and reported to the learner:
+    assert worker.runner_restarts >= restarts  # counted, and reported to the learner:
     reports = [w.report for w in shared.workers.values() if w.report is not None]
-    assert reports and max(r.runner_restarts for r in reports) >= 3
+    assert reports and max(r.runner_restarts for r in reports) >= restarts
     assert isinstance(worker.env_factory, DolphinEnvFactory)
-    assert worker.env_factory.launched >= 2 + 3  # a fresh Dolphin for every restart
-    assert len(seen.groups) >= 5
+    assert worker.env_factory.launched >= 2 + restarts  # a fresh Dolphin for every restart
+    assert len(seen.groups) >= 2 + restarts
     s = shared.queue.collector.statistics()
     assert s.duplicates == 0 and s.gaps == 0
