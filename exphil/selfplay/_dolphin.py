@@ -20,8 +20,14 @@ from pathlib import Path
 import structlog
 
 from exphil.envs import GameEnv
-from exphil.envs.dolphin import DolphinConfig, DolphinEnv, check_dolphin_path, check_iso
-from exphil.envs.dolphin.errors import DolphinNotFound, IsoError
+from exphil.envs.dolphin import (
+    DolphinConfig,
+    DolphinEnv,
+    DolphinNotFound,
+    IsoError,
+    check_dolphin_path,
+    check_iso,
+)
 from exphil.selfplay._config import SelfPlayConfig
 
 __all__ = ["DolphinEnvFactory", "DolphinPaths", "resolve_dolphin"]
@@ -67,12 +73,11 @@ def resolve_dolphin(
         )
     paths = DolphinPaths(exe, check_iso(i))
     if probe:
-        from exphil.envs.dolphin import probe_version
-        from exphil.envs.dolphin.launch import _check_build
+        from exphil.envs.dolphin import check_build, probe_version
 
         build = probe_version(paths.dolphin)
         if config is not None:
-            _check_build(config.dolphin_config(port=1024), build, paths.dolphin)
+            check_build(config.dolphin_config(port=1024), build, paths.dolphin)
     return paths
 
 

@@ -38,7 +38,7 @@ from exphil.envs.dolphin.errors import (
     PortInUse,
     StreamEnded,
 )
-from exphil.envs.dolphin.launch import launch, open_pipe
+from exphil.envs.dolphin.launch import check_build, launch, open_pipe
 from exphil.envs.dolphin.link import ConsoleLink, Link, RecordedLink, ReplayLink
 from exphil.envs.dolphin.menus import MenuNavigator, in_game
 from exphil.envs.dolphin.process import DolphinBuild, DolphinProcess, probe_version
@@ -90,6 +90,7 @@ __all__ = [
     "RunnerStatistics",
     "StreamEnded",
     "ThreadDecider",
+    "check_build",
     "check_dolphin_path",
     "check_iso",
     "check_port_free",

@@ -33,7 +33,7 @@ from exphil.envs.dolphin.errors import DolphinCrashed, DolphinHung, NotSlippiDol
 from exphil.envs.dolphin.link import ConsoleLink, close_console
 from exphil.envs.dolphin.process import DolphinBuild, DolphinProcess, probe_version
 
-__all__ = ["launch", "open_pipe"]
+__all__ = ["check_build", "launch", "open_pipe"]
 
 log = structlog.get_logger("exphil.dolphin")
 
@@ -42,7 +42,7 @@ def launch(config: DolphinConfig, *, env: Mapping[str, str] | None = None) -> Co
     """Start Dolphin for ``config`` and connect; see the module docstring."""
     paths = resolve_paths(config.dolphin_path, config.iso_path)
     build = probe_version(paths.dolphin)
-    _check_build(config, build, paths.dolphin)
+    check_build(config, build, paths.dolphin)
     check_port_free(config.slippi_port)
 
     import melee  # type: ignore[import-untyped]
@@ -105,7 +105,9 @@ def launch(config: DolphinConfig, *, env: Mapping[str, str] | None = None) -> Co
         raise
 
 
-def _check_build(config: DolphinConfig, build: DolphinBuild, exe: Path) -> None:
+def check_build(config: DolphinConfig, build: DolphinBuild, exe: Path) -> None:
+    """Refuse a build that cannot do what ``config`` asks (headless needs mainline or ExiAI,
+    fast-forward needs ExiAI): :class:`NotSlippiDolphin` naming the file and its version."""
     if config.headless and not (build.mainline or build.exi_ai):
         raise NotSlippiDolphin(
             f"{exe} ({build.version}) cannot run headless: the Null video backend needs a "
