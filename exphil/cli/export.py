@@ -60,8 +60,7 @@ def export(
     from rich.table import Table
     from rich.text import Text
 
-    from exphil.nets import load_policy
-    from exphil.nets._onnx import ExportMismatch, export_onnx, onnx_paths
+    from exphil.nets import ExportMismatch, export_onnx, load_policy, onnx_paths
 
     out = Console(highlight=False)
     err = Console(highlight=False, stderr=True)

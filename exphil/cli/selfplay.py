@@ -133,7 +133,7 @@ def _check_dolphin(config: Any, console: Any) -> Any:
     import msgspec
     from rich.markup import escape
 
-    from exphil.selfplay._dolphin import resolve_dolphin
+    from exphil.selfplay import resolve_dolphin
 
     paths = resolve_dolphin(config.dolphin.dolphin, config.dolphin.iso, config=config)
     n = config.nodes
@@ -444,7 +444,7 @@ def worker_cmd(
         env_kind, games, runners = "dolphin", instances, instances
     paths = None
     if env_kind == "dolphin":  # checked before connecting: a missing Dolphin is exit 2
-        from exphil.selfplay._dolphin import resolve_dolphin
+        from exphil.selfplay import resolve_dolphin
 
         paths = resolve_dolphin(
             dolphin, iso, config=own if own is not None and own.is_dolphin else None

@@ -299,7 +299,7 @@ def _run(ctx: click.Context, values: dict[str, Any], console: Any, err: Any) -> 
         )
     if not quiet:
         _print_dataset(console, corpus, time.perf_counter() - t0)
-    from exphil.train._trainer import check_validation
+    from exphil.train import check_validation
 
     # validation too small: an error now, before a run folder is made
     d = config.data
@@ -455,7 +455,7 @@ def _estimate(config: Any, corpus: Any) -> dict[str, float]:
 
 
 def _print_dry_run(console: Any, config: Any, corpus: Any, held: dict[str, Any]) -> None:
-    from exphil.train._trainer import degenerate_warning, extended_note
+    from exphil.train import degenerate_warning, extended_note
 
     note = extended_note(held, config.data)
     if note is not None:
@@ -486,8 +486,7 @@ def _print_dry_run(console: Any, config: Any, corpus: Any, held: dict[str, Any])
 def _print_speed(console: Any, config: Any) -> None:
     """The batch and learning rate this device trains with, and frames/s measured by
     timing a few of the trainer's steps on synthetic batches of that shape."""
-    from exphil.train._speed import effective_config, measure_step
-    from exphil.train._trainer import resolve_device
+    from exphil.train import effective_config, measure_step, resolve_device
 
     device = resolve_device(config.device)
     run = effective_config(config, device)
@@ -520,8 +519,7 @@ def _train(
 ) -> int:
     from rich.text import Text
 
-    from exphil.train import RichReporter, Run, train
-    from exphil.train._checkpoint import CheckpointSpaceError
+    from exphil.train import CheckpointSpaceError, RichReporter, Run, train
 
     def warn(text: str) -> None:
         err.print(Text("warning: ", style="yellow") + Text(text), soft_wrap=True)

@@ -30,6 +30,7 @@ from exphil.nets._heads import (
     HeadOutput,
     ValueHead,
     controller_loss,
+    fused_controller_loss,
 )
 from exphil.nets._jamba import JambaBackbone, jamba_layer_kinds
 from exphil.nets._mamba import (
@@ -40,6 +41,7 @@ from exphil.nets._mamba import (
     selective_scan,
 )
 from exphil.nets._mlp import MLPBackbone
+from exphil.nets._onnx import ExportMismatch, export_onnx, onnx_paths
 from exphil.nets._policy import (
     Policy,
     PolicyConfig,
@@ -52,6 +54,10 @@ from exphil.nets._recurrent import GRUMixer, LSTMMixer, RecurrentBackbone
 from exphil.nets._registry import BACKBONE_KINDS, BackboneConfig, build_backbone
 
 __all__ = [
+    "ExportMismatch",
+    "export_onnx",
+    "onnx_paths",
+    "fused_controller_loss",
     "Policy",
     "PolicyConfig",
     "PolicyMismatch",

@@ -8,6 +8,7 @@ one machine or several. Messages are in :mod:`exphil.wire`. The guide is docs/se
 from exphil.selfplay._chunks import ChunkBuilder, rollout_from
 from exphil.selfplay._collector import Batch, Collector, CollectorStatistics
 from exphil.selfplay._config import SELFPLAY, NodesConfig, SelfPlayConfig
+from exphil.selfplay._dolphin import resolve_dolphin
 from exphil.selfplay._learner import Learner, LearnerShared, WorkerInfo
 from exphil.selfplay._metrics import MetricsPublisher, metrics_snapshot
 from exphil.selfplay._play import NodePlay, load_weights, weights_of
@@ -34,6 +35,7 @@ from exphil.selfplay._worker import (
 )
 
 __all__ = [
+    "resolve_dolphin",
     "SELFPLAY",
     "SelfPlayConfig",
     "NodesConfig",

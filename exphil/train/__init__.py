@@ -19,6 +19,7 @@ value head learns the replay's own returns (:func:`frame_rewards`, :func:`discou
 from exphil.train._checkpoint import (
     CheckpointError,
     CheckpointInfo,
+    CheckpointSpaceError,
     LoadedCheckpoint,
     list_checkpoints,
     load_checkpoint,
@@ -64,13 +65,31 @@ from exphil.train._returns import (
     discounted_returns,
     frame_rewards,
     reward_terms,
+    rewards_from_terms,
     segment_returns,
 )
 from exphil.train._run import ResumePoint, Run, Sink, load_resume_point, resolve_run_config
 from exphil.train._schedule import EMA, lr_factor
-from exphil.train._trainer import Reporter, TrainResult, new_seed, resolve_device, train
+from exphil.train._speed import effective_config, measure_step
+from exphil.train._trainer import (
+    Reporter,
+    TrainResult,
+    check_validation,
+    degenerate_warning,
+    extended_note,
+    new_seed,
+    resolve_device,
+    train,
+)
 
 __all__ = [
+    "CheckpointSpaceError",
+    "effective_config",
+    "measure_step",
+    "check_validation",
+    "degenerate_warning",
+    "extended_note",
+    "rewards_from_terms",
     # the core
     "Optimization",
     "OptimStep",

@@ -34,8 +34,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from exphil.errors import UserError
-from exphil.nets import COMPONENTS, Policy
-from exphil.nets._heads import fused_controller_loss
+from exphil.nets import COMPONENTS, Policy, fused_controller_loss
 from exphil.train._config import DataConfig, TrainConfig
 from exphil.train._core import Optimization, bf16_autocast, capture_rng, restore_rng
 from exphil.train._evaluate import COMPONENT_LABELS, majority_baseline, validation_profile

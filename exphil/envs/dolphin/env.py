@@ -82,7 +82,7 @@ class DolphinEnv:
     docstring. ``link`` defaults to :func:`~exphil.envs.dolphin.launch` ``(config)``."""
 
     def __init__(self, config: DolphinConfig | None = None, *, link: Link | None = None) -> None:
-        from exphil.train._returns import reward_terms, rewards_from_terms
+        from exphil.train import reward_terms, rewards_from_terms
 
         self.config = config or DolphinConfig()
         self._reward_terms = reward_terms
