@@ -213,5 +213,6 @@ def test_teacher_forced_heads_at_once_equal_the_chain(buckets: int) -> None:
             out.padded, targets, head.sizes, weights=weights,
             label_smoothing=smoothing, focal_gamma=gamma,
         )  # fmt: skip
-        assert float(total) == pytest.approx(float(want["total"]), rel=1e-5)
-        assert losses.tolist() == pytest.approx([float(want[k]) for k in COMPONENTS], rel=1e-5)
+        assert total.item() == pytest.approx(want["total"].item(), rel=1e-5)
+        got = losses.detach().tolist()
+        assert got == pytest.approx([want[k].item() for k in COMPONENTS], rel=1e-5)
