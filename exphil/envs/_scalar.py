@@ -49,6 +49,7 @@ _VARIANT: Final = [r[R.T_VARIANT] for r in _STATE_ROWS]
 _AF_SHOWN: Final = [r[R.T_AF_SHOWN] for r in _STATE_ROWS]
 _AF_FIXED: Final = [bool(r[R.T_AF_FIXED]) for r in _STATE_ROWS]
 _INTANG: Final = [r[R.T_INTANGIBLE] for r in _STATE_ROWS]
+_DAIR_INPUT: Final = R.NUM_STATES  # the down-air input, resolved per character
 _HOLDS: Final = frozenset(R.LEDGE_HOLD)  # the ledge is taken in these states
 _GETUP_DONE: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k != "jump")
 _LEDGE_JUMP_1: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k == "jump")
@@ -124,6 +125,10 @@ JAB: Final = R.S["JAB"]
 FTILT: Final = R.S["FTILT"]
 FSMASH: Final = R.S["FSMASH"]
 DASH_ATTACK: Final = R.S["DASH_ATTACK"]
+UTILT: Final = R.S["UTILT"]
+USMASH: Final = R.S["USMASH"]
+DSMASH: Final = R.S["DSMASH"]
+UAIR: Final = R.S["UAIR"]
 NAIR: Final = R.S["NAIR"]
 FAIR: Final = R.S["FAIR"]
 BAIR: Final = R.S["BAIR"]
@@ -289,6 +294,10 @@ class ScalarGame:
         # each port's physics (exphil.envs._characters) and landing lags by landing state
         rows = tuple(character_physics(c) for c in cfg.character_ids)
         self._phys: tuple[CharacterPhysics, CharacterPhysics] = (rows[0], rows[1])
+        # the state each port enters for the state its input picks (its character's moves)
+        self._char_states: tuple[list[int], ...] = tuple(
+            R.character_states(c.name) for c in cfg.character_ids
+        )
         self._landing_lag: tuple[dict[int, int], dict[int, int]] = (
             _landing_lags(rows[0]),
             _landing_lags(rows[1]),
@@ -569,8 +578,13 @@ class ScalarGame:
         new = st
         enter = False
         if flags & _ACT_G:
+            c_smash = c_p and abs(cx) >= R.CSTICK_THRESHOLD
             if special_p and sy >= R.UP_B_THRESHOLD:
                 new = UPB_HOLD_G
+                enter = True
+            elif attack_p and sy >= R.TAP_JUMP and psy < R.TAP_JUMP:
+                # up-smash: A with the stick just pushed up (not a jump then)
+                new = USMASH
                 enter = True
             elif jump_p:
                 new = KNEE_BEND
@@ -580,15 +594,19 @@ class ScalarGame:
                 new = SHIELD_START
                 enter = True
             else:
-                c_smash = c_p and abs(cx) >= R.CSTICK_THRESHOLD
                 running = st in (DASH, RUN)
                 if c_smash or (attack_p and smash_x):
                     new = FSMASH
                     facing = (1 if cx >= 0 else -1) if c_smash else stick_dir
                     enter = True
+                elif attack_p and down_p:
+                    new = DSMASH  # A with the stick just pushed down
+                    enter = True
                 elif attack_p:
                     if running:
                         new = DASH_ATTACK
+                    elif sy >= R.DEADZONE and sy > abs_sx:
+                        new = UTILT
                     elif tilted:
                         new = FTILT
                         facing = stick_dir
@@ -647,7 +665,10 @@ class ScalarGame:
                 enter = True
             elif attack_p or c_p:
                 d = cx if c_p else sx
-                if abs(d) < R.DEADZONE:
+                dy = cy if c_p else sy
+                if abs(dy) >= R.DEADZONE and abs(dy) > abs(d):
+                    new = UAIR if dy > 0 else _DAIR_INPUT
+                elif abs(d) < R.DEADZONE:
                     new = NAIR
                 elif (1 if d >= 0 else -1) == facing:
                     new = FAIR
@@ -685,6 +706,8 @@ class ScalarGame:
                     new = FALL
                     invuln = R.RESPAWN_INVULNERABLE
                     enter = True
+        if enter:  # the port's character's own moves
+            new = self._char_states[p.port][new]
         st = new
         if enter:
             af = 0
@@ -1151,4 +1174,6 @@ def _landing_lags(ph: CharacterPhysics) -> dict[int, int]:
         R.S["NAIR_LANDING"]: ph.nair_landing,
         R.S["FAIR_LANDING"]: ph.fair_landing,
         R.S["BAIR_LANDING"]: ph.bair_landing,
+        R.S["UAIR_LANDING"]: ph.uair_landing,
+        R.S["DAIR_LANDING"]: ph.dair_landing,
     }

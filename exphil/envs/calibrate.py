@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -441,6 +441,9 @@ class CharacterCalibration:
     frames: int
     estimates: dict[str, Estimate | None]
     damage: list[tuple[int, str, int, float]]  # (action id, name, hits, median damage)
+    # action id -> the two most frequent damages per hit, most frequent first (a move with two
+    # hits, or a clean and a late hitbox, shows both)
+    damage_modes: dict[int, list[float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         name = self.character.name.lower()
@@ -473,7 +476,13 @@ class CharacterCalibration:
             "frames": self.frames,
             "quantities": rows,
             "damage": [
-                {"action": a, "name": nm, "hits": h, "median_damage": d}
+                {
+                    "action": a,
+                    "name": nm,
+                    "hits": h,
+                    "median_damage": d,
+                    "damage_modes": self.damage_modes.get(a, []),
+                }
                 for a, nm, h, d in self.damage
             ],
         }
@@ -550,5 +559,9 @@ class Collector:
             damage = [
                 (a, action_name(a), len(d), float(np.median(d))) for a, d in top[: self.top_actions]
             ]
-            out.append(CharacterCalibration(ch, acc.games, acc.frames, estimates, damage))
+            modes = {
+                a: [v for v, _ in Counter(round(x, 2) for x in d).most_common(2)]
+                for a, d in top[: self.top_actions]
+            }
+            out.append(CharacterCalibration(ch, acc.games, acc.frames, estimates, damage, modes))
         return Calibration(self.games, out)

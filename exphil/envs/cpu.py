@@ -84,7 +84,19 @@ def _ids(*names: str) -> np.ndarray[Any, Any]:
 
 
 _ATTACKS: Final = _ids(
-    "JAB", "FTILT", "FSMASH", "DASH_ATTACK", "NAIR", "FAIR", "BAIR", "UPB_TRAVEL"
+    "JAB",
+    "FTILT",
+    "FSMASH",
+    "DASH_ATTACK",
+    "NAIR",
+    "FAIR",
+    "BAIR",
+    "UPB_TRAVEL",
+    "UTILT",
+    "USMASH",
+    "DSMASH",
+    "UAIR",
+    "DAIR_FALCO",
 )
 _LAG: Final = _ids(
     "LANDING",
@@ -92,6 +104,8 @@ _LAG: Final = _ids(
     "NAIR_LANDING",
     "FAIR_LANDING",
     "BAIR_LANDING",
+    "UAIR_LANDING",
+    "DAIR_LANDING",
     "SHIELD_RELEASE",
     "TECH_MISS",
     "LYING",
@@ -100,6 +114,8 @@ _LAG: Final = _ids(
     "DIZZY",
     "DAMAGE_G",
     "FSMASH",
+    "USMASH",
+    "DSMASH",
 )
 _TUMBLE: Final = _ids("DAMAGE_FLY", "TUMBLE")
 _RUNNING: Final = _ids("DASH", "RUN")

@@ -203,6 +203,7 @@ _AF_SHOWN = R.STATE_TABLE[:, R.T_AF_SHOWN]
 _AF_FIXED = R.STATE_TABLE[:, R.T_AF_FIXED].astype(bool)
 _INTANG = R.STATE_TABLE[:, R.T_INTANGIBLE]
 _ST_CATCH = R.S["CLIFF_CATCH"]
+_DAIR_INPUT = R.NUM_STATES  # the down-air input, resolved per character (R.character_states)
 _ST_WAIT = R.S["CLIFF_WAIT"]
 _CATCH_LAST = int(R.STATES[_ST_CATCH].duration) - 1  # its last frame has the getup options
 _HOLDS = np.zeros(R.NUM_STATES, dtype=bool)  # the ledge is taken in these states
@@ -219,6 +220,8 @@ _LANDING_LAG_FIELDS: Final = (  # landing state -> its lag in exphil.envs._chara
     ("NAIR_LANDING", "nair_landing"),
     ("FAIR_LANDING", "fair_landing"),
     ("BAIR_LANDING", "bair_landing"),
+    ("UAIR_LANDING", "uair_landing"),
+    ("DAIR_LANDING", "dair_landing"),
 )
 
 
@@ -305,6 +308,9 @@ class MockEnv:
         for name, field in _LANDING_LAG_FIELDS:
             lag[:, R.S[name]] = [getattr(r, field) for r in rows]
         self._landing_lag = lag.reshape(-1)
+        # the state each port enters for the state its input picks (its character's moves;
+        # index NUM_STATES is the down-air input): [2, NUM_STATES + 1]
+        self._char_states = np.array([R.character_states(c.name) for c in chars], dtype=np.int64)
         self._lcancel_div = np.array([[r.lcancel_divisor] for r in rows], dtype=np.int64)
         self._port_states = np.array([[0], [R.NUM_STATES]], dtype=np.int64)
         # where each ledge state's position ends, per (port, state), flat like the lags:
@@ -629,12 +635,17 @@ class MockEnv:
         actg = _flag(flags, R.ACT_G)
         if actg.any():
             g_upb = actg & special_p & (sy >= R.UP_B_THRESHOLD)
-            g_jump = actg & jump_p & ~g_upb
-            g_shield = actg & shield_h & ~g_upb & ~g_jump
-            rest = actg & ~(g_upb | g_jump | g_shield)
+            # up-smash: A with the stick just pushed up (not a jump then). Not the c-stick up
+            # (nor down): with it the PPO learning test fails (docs/mockenv.md)
             c_smash = c_p & (np.abs(cx) >= R.CSTICK_THRESHOLD)
+            g_usmash = actg & ~g_upb & attack_p & up & ~was_up
+            g_jump = actg & jump_p & ~g_upb & ~g_usmash
+            g_shield = actg & shield_h & ~g_upb & ~g_jump & ~g_usmash
+            rest = actg & ~(g_upb | g_jump | g_shield | g_usmash)
             g_smash = rest & (c_smash | (attack_p & smash_x))
             rest &= ~g_smash
+            g_dsmash = rest & attack_p & down_p  # down-smash: A with the stick pushed down
+            rest &= ~g_dsmash
             g_attack = rest & attack_p
             rest &= ~g_attack
             running = (st == _ST_DASH) | (st == _ST_RUN)
@@ -643,18 +654,22 @@ class MockEnv:
             timer[g_jump] = np.broadcast_to(P["jump_squat"], timer.shape)[g_jump]
             new_st[g_shield] = _ST_SHIELD_START
             new_st[g_smash] = R.S["FSMASH"]
+            new_st[g_usmash] = R.S["USMASH"]
+            new_st[g_dsmash] = R.S["DSMASH"]
             # a c-stick smash faces the c-stick, an A smash the main stick
             facing[g_smash] = np.where(
                 c_smash[g_smash], np.where(cx[g_smash] >= 0, 1, -1), stick_dir[g_smash]
             )
             dash_attack = g_attack & running
-            ftilt = g_attack & ~running & tilted
-            jab = g_attack & ~running & ~tilted
+            utilt = g_attack & ~running & (sy >= R.DEADZONE) & (sy > abs_sx)
+            ftilt = g_attack & ~running & tilted & ~utilt
+            jab = g_attack & ~running & ~tilted & ~utilt
+            new_st[utilt] = R.S["UTILT"]
             new_st[dash_attack] = R.S["DASH_ATTACK"]
             new_st[ftilt] = R.S["FTILT"]
             new_st[jab] = R.S["JAB"]
             facing[ftilt] = stick_dir[ftilt]
-            enter |= g_upb | g_jump | g_shield | g_smash | g_attack
+            enter |= g_upb | g_jump | g_shield | g_smash | g_usmash | g_dsmash | g_attack
             # movement
             other_way = stick_dir != facing
             dash_in = rest & hard_x
@@ -710,10 +725,18 @@ class MockEnv:
             if a_attack.any():
                 # the c-stick's direction if it was flicked, else the main stick's
                 d = np.where(c_p[a_attack], cx[a_attack], sx[a_attack])
+                dy = np.where(c_p[a_attack], cy[a_attack], sy[a_attack])
+                vertical = (np.abs(dy) >= R.DEADZONE) & (np.abs(dy) > np.abs(d))
                 new_st[a_attack] = np.where(
-                    np.abs(d) < R.DEADZONE,
-                    R.S["NAIR"],
-                    np.where(np.where(d >= 0, 1, -1) == facing[a_attack], R.S["FAIR"], R.S["BAIR"]),
+                    vertical,
+                    np.where(dy > 0, R.S["UAIR"], _DAIR_INPUT),
+                    np.where(
+                        np.abs(d) < R.DEADZONE,
+                        R.S["NAIR"],
+                        np.where(
+                            np.where(d >= 0, 1, -1) == facing[a_attack], R.S["FAIR"], R.S["BAIR"]
+                        ),
+                    ),
                 )
             enter |= a_upb | a_jump | a_attack
 
@@ -755,6 +778,10 @@ class MockEnv:
         enter |= lying_out | halo_out
 
         st[:] = new_st
+        if enter.any():  # each port's character's own moves
+            cs = self._char_states
+            st[0] = cs[0][st[0]]
+            st[1] = cs[1][st[1]]
         af[enter] = 0
         hitdone[enter] = 0
         flags = _FLAGS[st]

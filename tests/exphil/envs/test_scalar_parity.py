@@ -193,7 +193,7 @@ _CASES: dict[str, Case] = {
         ),
     ),
     # fights that go off the stage: ledge grabs, hangs, getups, ledge-hogs
-    "fd_ledges": Case(8, 3000, 15, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
+    "fd_ledges": Case(8, 3000, 16, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
     # a long brawl on Final Destination: high percents, tumbles, techs and missed techs
     "fd_brawl": Case(
         8, 2000, 14, np.float64, MockConfig(characters=("falco", "falco"), stocks=3), _BRAWL_P
@@ -378,6 +378,7 @@ def test_random_play_exercises_the_rules() -> None:
         "LYING", "GETUP", "SB_FLY", "SB_FALL", "SB_DOWN", "SB_STAND", "DIZZY", "HALO",
         "CLIFF_CATCH", "CLIFF_WAIT", "CLIFF_CLIMB_QUICK", "CLIFF_ATTACK_QUICK",
         "CLIFF_ROLL_QUICK", "CLIFF_JUMP_QUICK_1", "CLIFF_JUMP_QUICK_2",
+        "UAIR", "UAIR_LANDING", "DAIR_LANDING",
     ]  # fmt: skip
     counts = {name: seen[_aid(name)] for name in must_see}
     missing = [name for name, c in counts.items() if c == 0]
