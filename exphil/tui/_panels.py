@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -168,8 +169,9 @@ class Panel(Widget):
         self.redraws += 1
         self._draw(state)
 
+    @abstractmethod
     def _draw(self, state: DashboardState) -> None:
-        raise NotImplementedError
+        """Show ``state`` (every panel class defines it)."""
 
 
 def _grid(rows: Sequence[tuple[str, str, str]], width: int = 18) -> Text:
