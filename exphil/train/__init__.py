@@ -16,14 +16,8 @@ Behavioral cloning: :class:`TrainConfig` (layered as :data:`TRAIN_BC`), :func:`t
 value head learns the replay's own returns (:func:`frame_rewards`, :func:`discounted_returns`).
 """
 
-from exphil.train._checkpoint import (
-    CheckpointError,
-    CheckpointInfo,
-    CheckpointSpaceError,
-    LoadedCheckpoint,
-    list_checkpoints,
-    load_checkpoint,
-)
+from exphil.train._checkpoint import CheckpointSpaceError, LoadedCheckpoint, load_checkpoint
+from exphil.train._ckpt_files import CheckpointError
 from exphil.train._config import (
     BACKBONE_FLAG,
     ENV_VARS,
@@ -69,6 +63,7 @@ from exphil.train._returns import (
     segment_returns,
 )
 from exphil.train._run import ResumePoint, Run, Sink, load_resume_point, resolve_run_config
+from exphil.train._run_dir import CheckpointInfo, list_checkpoints
 from exphil.train._schedule import EMA, lr_factor
 from exphil.train._speed import effective_config, measure_step
 from exphil.train._trainer import (

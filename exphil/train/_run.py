@@ -53,18 +53,8 @@ import structlog
 
 from exphil.errors import UserError
 from exphil.nets import Policy
-from exphil.train._checkpoint import (
-    BackgroundSaver,
-    CheckpointError,
-    RunInUse,
-    load_checkpoint,
-    prepare_run_dir,
-    rotate_backups,
-    save_checkpoint,
-    size_warning,
-    snapshot_policy,
-    snapshot_state,
-)
+from exphil.train._checkpoint import load_checkpoint, save_checkpoint, snapshot_policy
+from exphil.train._ckpt_files import CheckpointError, rotate_backups, size_warning
 from exphil.train._config import CheckpointConfig, OutputConfig
 from exphil.train._layers import (
     ConfigError,
@@ -74,6 +64,9 @@ from exphil.train._layers import (
     resolve_config,
     to_yaml,
 )
+from exphil.train._run_dir import RunInUse, prepare_run_dir
+from exphil.train._saver import BackgroundSaver
+from exphil.train._train_state import snapshot_state
 
 __all__ = [
     "Run",
