@@ -25,7 +25,7 @@ STRICT := exphil/rl exphil/agent.py exphil/players.py exphil/eval.py exphil/erro
           exphil/train/_core.py exphil/train/_run.py exphil/cli/eval.py exphil/cli/train_ppo.py \
           exphil/selfplay exphil/wire.py exphil/cli/selfplay.py \
           exphil/tui exphil/cli/dashboard.py \
-          exphil/settings.py exphil/setup_checks.py exphil/cli/setup.py \
+          exphil/settings.py exphil/setup_checks exphil/cli/setup.py \
           exphil/envs/dolphin exphil/cli/play.py
 
 typecheck: $(STAMP)

@@ -17,6 +17,9 @@ import pytest
 from exphil import setup_checks as sc
 from exphil.setup_checks import (
     KnownImage,
+    _dolphin,
+    _gpu,
+    _iso,
     check_dolphin,
     check_gpu,
     check_iso,
@@ -153,7 +156,7 @@ def test_dolphin_windows_exit_codes(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     exe = tmp_path / "Slippi Dolphin.exe"
     exe.write_text("")
     answers = iter([(0, "", ""), (2**32 - 1, "Slippi 3.4.0", ""), (5, "", "")])
-    monkeypatch.setattr(sc, "_run_version", lambda _exe, _timeout: next(answers))
+    monkeypatch.setattr(_dolphin, "_run_version", lambda _exe, _timeout: next(answers))
     assert check_dolphin(exe, system="Windows").details["build"] == "mainline"
     c = check_dolphin(exe, system="Windows")
     assert c.details["build"] == "ishiiruka" and "3.4.0" in c.message
@@ -252,12 +255,12 @@ def test_iso_hash_verdicts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert c.status == "warn" and md5 in c.message and c.details["sha1"] == sha1
     # the vanilla image (its MD5 made ours)
     known = dict(sc.KNOWN_IMAGES)
-    monkeypatch.setattr(sc, "KNOWN_IMAGES", {**known, md5: KnownImage("NTSC-U 1.02", True)})
+    monkeypatch.setattr(_iso, "KNOWN_IMAGES", {**known, md5: KnownImage("NTSC-U 1.02", True)})
     c = check_iso(iso)
     assert c.status == "ok" and c.message == "Melee NTSC-U 1.02, hash verified"
     # a known mod, found by its SHA-1
     bad = {**known, sha1: KnownImage("20XX 4.07++ (a mod)", False)}
-    monkeypatch.setattr(sc, "KNOWN_IMAGES", bad)
+    monkeypatch.setattr(_iso, "KNOWN_IMAGES", bad)
     c = check_iso(iso)
     assert c.status == "fail" and "20XX 4.07++" in c.message and sc.NTSC_102_MD5 in (c.fix or "")
 
@@ -347,13 +350,13 @@ def test_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.details["device"] == "cuda"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    monkeypatch.setattr(sc.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(_gpu.shutil, "which", lambda _name: None)
     c = check_gpu()
     assert c.status == "warn" and c.message.startswith("no GPU") and c.details["device"] == "cpu"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     assert "Apple GPU (MPS)" in check_gpu().message
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     monkeypatch.setattr(torch.version, "cuda", None)
-    monkeypatch.setattr(sc.shutil, "which", lambda _name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(_gpu.shutil, "which", lambda _name: "/usr/bin/nvidia-smi")
     c = check_gpu()
     assert "NVIDIA driver is installed but this torch has no CUDA" in c.message and c.fix
