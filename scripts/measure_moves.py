@@ -5,23 +5,123 @@ character: every action that raised the opponent's percent, with its hits, total
 share of the character's damage), the most frequent damage per hit, and the most frequent
 length of the action's whole runs (frames in that action id, entered from another one,
 without hitlag, ending in WAIT or FALL: the move's total duration).
+
+Then the shine (down-B, Melee's SpecialLw states 0x168-0x171): the lengths of its start, loop
+and end states, the loop's length against the frame B was first let go, the earliest jump
+cancel, the air shine's vertical speed frame by frame and its horizontal speed on the first
+frame, and the knockback of Fox's and Falco's shines (launch speed and angle on the first
+frame after hitlag; for Falco a least-squares fit of base and growth in Melee's formula).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from exphil.data import GameCache, ReplayFilter, select_games
+from exphil.envs._rules import KB_SPEED
 from exphil.envs.calibrate import action_name, player_samples
+from exphil.game.frames import BUTTON_BITS
 from exphil.game.ids import Character
 
 TOP = 30
 NATURAL_END = (0x0E, 0x1D)  # WAIT, FALL: where a move ends when nothing interrupts it
+SHINE_START = (0x168, 0x16D)  # ground, air
+SHINE_LOOP = (0x169, 0x16C, 0x16E, 0x171)  # the loops and their turns
+SHINE_END = (0x16B, 0x170)
+SHINE = set(range(0x168, 0x172))
+JUMPS = (0x18, 0x1B, 0x1C)  # KNEE_BEND, JUMP_AERIAL_F/B
+WEIGHT = {"fox": 75.0, "falco": 80.0}
+
+
+class Shine:
+    """The shine's figures over a corpus (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.lengths: dict[int, Counter[int]] = defaultdict(Counter)
+        self.loop_vs_release: Counter[tuple[int, int | None]] = Counter()
+        self.jump_cancel: Counter[int] = Counter()  # shine frames before the jump
+        self.air_vy: Counter[tuple[float, ...]] = Counter()
+        self.air_vx_ratio: Counter[float] = Counter()
+        self.launch: list[tuple[float, float, float, float]] = []  # pct, dmg, speed, angle
+
+    def add(self, p: Any, opp: Any, hits: np.ndarray[Any, Any]) -> None:
+        act = p.action.astype(np.int64)
+        n = len(act)
+        b_held = (p.buttons.astype(np.int64) & BUTTON_BITS["B"]) != 0
+        change = np.flatnonzero(np.diff(act) != 0) + 1
+        bounds = np.concatenate(([0], change, [n]))
+        for s, e in itertools.pairwise(bounds):
+            if s > 0 and e < n and act[s] in SHINE and p.hitlag[s:e].max() <= 0:
+                self.lengths[int(act[s])][int(e - s)] += 1
+        for t in np.flatnonzero(np.isin(act, SHINE_START)):
+            if t == 0 or act[t - 1] in SHINE or t + 45 >= n or p.hitlag[t : t + 45].max() > 0:
+                continue
+            e = t
+            while e < n and act[e] in SHINE and act[e] not in SHINE_END:
+                e += 1
+            if act[e] in JUMPS:
+                self.jump_cancel[int(e - t)] += 1
+            elif act[e] in SHINE_END and e - t > 3:
+                held = b_held[t:e]
+                first_up = int(np.argmin(held)) - 3 if not held.all() else None
+                self.loop_vs_release[(int(e - t - 3), first_up)] += 1
+            if act[t] == 0x16D:
+                self.air_vy[tuple(round(float(v), 4) for v in p.vy_self[t : t + 7])] += 1
+                if abs(p.vx_air[t - 1]) > 0.3:
+                    r = (abs(p.vx_air[t]) + 0.02) / abs(p.vx_air[t - 1])  # + one air friction
+                    self.air_vx_ratio[round(float(r), 2)] += 1
+        for t in hits:
+            if act[t + 1] not in SHINE_START:
+                continue
+            for k in range(t + 2, min(t + 30, n)):
+                if opp.hitlag[k] <= 0 and (opp.vx_knockback[k] != 0 or opp.vy_knockback[k] != 0):
+                    vx, vy = float(opp.vx_knockback[k]), float(opp.vy_knockback[k])
+                    self.launch.append(
+                        (
+                            float(opp.percent[t + 1]),
+                            float(opp.percent[t + 1] - opp.percent[t]),
+                            math.hypot(vx, vy),
+                            math.degrees(math.atan2(vy, abs(vx))),
+                        )
+                    )
+                    break
+
+    def report(self, name: str, opp_weights: list[float]) -> None:
+        print(f"-- {name}'s shine")
+        for a in sorted(self.lengths):
+            print(f"   {a:#06x} {action_name(a):24s} lengths {self.lengths[a].most_common(4)}")
+        print(
+            f"   loop length vs first B release (loop frame) {self.loop_vs_release.most_common(12)}"
+        )
+        print(
+            f"   jump cancel: shine frames before the jump {sorted(self.jump_cancel.items())[:8]}"
+        )
+        print(f"   air shine vy, first 7 frames {self.air_vy.most_common(2)}")
+        print(f"   air shine |vx| / |vx before| {self.air_vx_ratio.most_common(3)}")
+        if not self.launch:
+            return
+        v = np.array(self.launch)
+        kb = v[:, 2] / KB_SPEED
+        print(
+            f"   launches {len(v)}: knockback median {np.median(kb):.1f} (IQR"
+            f" {np.subtract(*np.percentile(kb, [75, 25])):.1f}), angle median"
+            f" {np.median(v[:, 3]):.1f}"
+        )
+        w = np.array(opp_weights)
+        ok = ~np.isnan(w)  # Fox and Falco targets (their weights are known)
+        pct, dmg = v[ok, 0], v[ok, 1]
+        x = (pct / 10 + pct * dmg / 20) * 200 / (w[ok] + 100) * 1.4 + 18
+        sol, *_ = np.linalg.lstsq(np.c_[x / 100, np.ones_like(x)], kb[ok], rcond=None)
+        print(
+            f"   fit on {int(ok.sum())} Fox/Falco targets: growth {sol[0]:.1f}, base {sol[1]:.1f}"
+        )
 
 
 def main(corpus: Path) -> None:
@@ -32,6 +132,8 @@ def main(corpus: Path) -> None:
         dmg: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
         runs: dict[str, dict[int, Counter[int]]] = defaultdict(lambda: defaultdict(Counter))
         hit_af: dict[str, dict[int, Counter[int]]] = defaultdict(lambda: defaultdict(Counter))
+        shine: dict[str, Shine] = defaultdict(Shine)
+        opp_weights: dict[str, list[float]] = defaultdict(list)
         for r in sel.kept:
             if r.key is None:
                 continue
@@ -59,6 +161,11 @@ def main(corpus: Path) -> None:
                 )
                 for t in rise:  # the attacker's action frame on the frame the hit lands
                     hit_af[name][int(p.action[t + 1])][int(p.action_frame[t + 1])] += 1
+                n_launch = len(shine[name].launch)
+                shine[name].add(p, opp, rise)
+                oc = Character.from_internal(int(np.bincount(opp.character[opp.exists]).argmax()))
+                w = WEIGHT.get(oc.name.lower(), math.nan)  # the fit: Fox and Falco targets
+                opp_weights[name] += [w] * (len(shine[name].launch) - n_launch)
                 act = p.action.astype(np.int64)
                 change = np.flatnonzero(np.diff(act) != 0) + 1
                 bounds = np.concatenate(([0], change, [len(act)]))
@@ -83,6 +190,8 @@ def main(corpus: Path) -> None:
                 f" ({100 * sum(v) / total:4.1f}%) damage {mode} lengths {length}"
                 f" hit on action frames {sorted(hit_af[name][a].items())[:12]}"
             )
+    for name, sh in shine.items():
+        sh.report(name, opp_weights[name])
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ DASH_THRESHOLD: Final = 0.8
 TAP_JUMP: Final = 0.66  # main stick y that jumps (tap jump on)
 DOWN_THRESHOLD: Final = -0.66  # fast fall, platform drop
 UP_B_THRESHOLD: Final = 0.5
+DOWN_B_THRESHOLD: Final = -0.5  # main stick y at or below it turns B into down-B (shine)
 CSTICK_THRESHOLD: Final = 0.5
 SHOULDER_THRESHOLD: Final = 0.3  # analog shoulder press that shields
 
@@ -55,6 +56,13 @@ UP_B_HOLD_FALL: Final = -0.6
 UP_B_HOLD_GRAVITY: Final = 0.03
 UP_B_HOLD_DRAG: Final = 0.85
 UP_B_END_SPEED: Final = 0.3  # share of the travel speed kept into the helpless fall
+# shine (Fox's and Falco's reflector, docs/mockenv.md: the corpus's air shines, every one):
+# the air shine halves the horizontal speed it starts with, holds still (vy 0) for its first
+# SHINE_STALL frames (the 3-frame start and the loop's first frame), then falls at its own
+# gravity (0.08 / 3 per frame, 0.02667 in every air shine of the corpus) through the loop and
+# the end, whatever the character
+SHINE_AIR_VX: Final = 0.5
+SHINE_GRAVITY: Final = 0.08 / 3
 
 # --- ledges (Final Destination's and Battlefield's two main ledges; docs/mockenv.md has the
 # measurements: scripts/measure_ledges.py on ../shared/corpus, and SmashWiki's Ledgestall)
@@ -109,6 +117,11 @@ LCANCEL: Final = 1 << 14  # an aerial's landing: an L-cancel divides its lag
 LEDGE: Final = 1 << 15  # on a ledge: no physics, the position follows the ledge (getups too)
 LEDGE_OK: Final = 1 << 16  # may grab a ledge (falling; up-B's travel and helpless fall)
 LEDGE_ACT: Final = 1 << 17  # hanging: the getup options and letting go (CLIFF_WAIT)
+HOLD_B: Final = 1 << 18  # a loop: lasts its duration at least, then ends once B is let go
+JUMP_CANCEL: Final = 1 << 19  # a jump press cancels it (a squat; in the air a double jump)
+STALL: Final = 1 << 20  # air shine: no drift, no fast fall, its own gravity (SHINE_GRAVITY)
+STILL: Final = 1 << 21  # air shine's start: vy held at 0 (with STALL and HOLD_B: frame 0)
+LAND_KEEP: Final = 1 << 22  # landing enters `landing` at the same action frame (air shine)
 
 # The states whose length is the character's (jump squat, dash, landing lags) are TIMED: the
 # timer is set from exphil.envs._characters when the state is entered.
@@ -172,6 +185,55 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("BAIR_LANDING", 0x48, _G | TIMED | LCANCEL, next="STAND"),
     StateDef("UAIR_LANDING", 0x49, _G | TIMED | LCANCEL, next="STAND"),
     StateDef("DAIR_LANDING", 0x4A, _G | TIMED | LCANCEL, next="STAND"),
+    # shine (down-B): Melee's SpecialLw states, Fox's and Falco's alike (the corpus: start 3
+    # frames with the hit on the first, loop while B is held and 18 frames at least, end 18
+    # frames; every run that nothing interrupts is 3 + 18 + 18 = 39 frames). Jump-cancellable
+    # from the loop (the shine's 4th frame); the air states land into the ground ones at the
+    # same frame. Reflecting is not modelled (no projectiles in the mock)
+    StateDef("SHINE_START_G", 0x168, _G, 3, "SHINE_LOOP_G", "SHINE", af_shown=1, intangible=1),
+    StateDef(
+        "SHINE_START_G_FALCO",
+        0x168,
+        _G,
+        3,
+        "SHINE_LOOP_G",
+        "SHINE_FALCO",
+        af_shown=1,
+        intangible=1,
+    ),
+    StateDef("SHINE_LOOP_G", 0x169, _G | HOLD_B | JUMP_CANCEL, 18, "SHINE_END_G"),
+    StateDef("SHINE_END_G", 0x16B, _G, 18, "STAND"),
+    StateDef(
+        "SHINE_START_A",
+        0x16D,
+        _A | STALL | STILL | LAND_KEEP,
+        3,
+        "SHINE_LOOP_A",
+        "SHINE",
+        "SHINE_START_G",
+        af_shown=1,
+        intangible=1,
+    ),
+    StateDef(
+        "SHINE_START_A_FALCO",
+        0x16D,
+        _A | STALL | STILL | LAND_KEEP,
+        3,
+        "SHINE_LOOP_A",
+        "SHINE_FALCO",
+        "SHINE_START_G_FALCO",
+        af_shown=1,
+        intangible=1,
+    ),
+    StateDef(
+        "SHINE_LOOP_A",
+        0x16E,
+        _A | STALL | HOLD_B | JUMP_CANCEL | LAND_KEEP,
+        18,
+        "SHINE_END_A",
+        landing="SHINE_LOOP_G",
+    ),
+    StateDef("SHINE_END_A", 0x170, _A | STALL | LAND_KEEP, 18, "FALL", landing="SHINE_END_G"),
     StateDef("UPB_HOLD_G", 0x161, _G, 35, "UPB_TRAVEL", af_shown=1),  # travel direction: an event
     StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 35, "UPB_TRAVEL", af_shown=1),
     StateDef(
@@ -284,6 +346,8 @@ CHARACTER_STATES: Final[dict[str, dict[str, str]]] = {
         "UAIR": "UAIR_FALCO",
         "USMASH": "USMASH_FALCO",
         "DSMASH": "DSMASH_FALCO",
+        "SHINE_START_G": "SHINE_START_G_FALCO",
+        "SHINE_START_A": "SHINE_START_A_FALCO",
     },
 }
 DAIR_INPUT: Final = "DAIR"  # not a state: the down-air input, resolved per character
@@ -343,6 +407,13 @@ MOVES: Final[tuple[MoveDef, ...]] = (
     MoveDef("UAIR", 10, 13, 1.0, 14.0, 6.0, 13.0, 80.0, 20.0, 110.0),
     MoveDef("UAIR_FALCO", 10, 13, 1.0, 14.0, 6.0, 10.0, 80.0, 20.0, 110.0),
     MoveDef("DAIR_FALCO", 4, 18, 2.0, 1.0, 6.0, 12.0, 290.0, 20.0, 100.0),
+    # shine: a hit on its first frame only (the corpus: every hit lands on action frame 1),
+    # centred on the body. Fox: 5%, set knockback (launch speed 2.4 = 80 x 0.03 at every
+    # percent, horizontal on grounded targets: base 80, growth 0, angle 0); Falco: 8%, 84
+    # degrees (straight up), knockback growing with percent (base and growth fitted to the
+    # corpus's launches, scripts/measure_moves.py). The radius is the mock's choice
+    MoveDef("SHINE", 0, 0, 0.0, 7.0, 7.0, 5.0, 0.0, 80.0, 0.0),
+    MoveDef("SHINE_FALCO", 0, 0, 0.0, 7.0, 7.0, 8.0, 84.0, 99.0, 58.0),
     MoveDef("UPB", 0, 24, 0.0, 7.0, 6.0, 14.0, 60.0, 20.0, 70.0),
     # the ledge attack: 8% on action frame 25 as replays count it (the corpus's hits); the
     # hitbox's place, size, angle and knockback are the mock's choice (not measured)

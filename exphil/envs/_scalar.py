@@ -108,6 +108,11 @@ _LCANCEL: Final = R.LCANCEL
 _LEDGE: Final = R.LEDGE
 _LEDGE_OK: Final = R.LEDGE_OK
 _LEDGE_ACT: Final = R.LEDGE_ACT
+_HOLD_B: Final = R.HOLD_B
+_JUMP_CANCEL: Final = R.JUMP_CANCEL
+_STALL: Final = R.STALL
+_STILL: Final = R.STILL
+_LAND_KEEP: Final = R.LAND_KEEP
 
 # states
 STAND: Final = R.S["STAND"]
@@ -121,6 +126,8 @@ JUMP_B: Final = R.S["JUMP_B"]
 DJUMP_F: Final = R.S["DJUMP_F"]
 DJUMP_B: Final = R.S["DJUMP_B"]
 FALL: Final = R.S["FALL"]
+SHINE_START_G: Final = R.S["SHINE_START_G"]
+SHINE_START_A: Final = R.S["SHINE_START_A"]
 JAB: Final = R.S["JAB"]
 FTILT: Final = R.S["FTILT"]
 FSMASH: Final = R.S["FSMASH"]
@@ -498,6 +505,8 @@ class ScalarGame:
         else:
             dur = _DURATION[st]
             end = dur > 0 and af >= dur
+            if end and flags & _HOLD_B and pb & _B:  # a loop goes on while B is held
+                end = False
         if end and not (st == DEAD and p.stocks == 0):  # a last stock stays dead
             af = 0
             if st == KNEE_BEND:  # take-off: full hop while jump is held, else a short hop
@@ -582,6 +591,9 @@ class ScalarGame:
             if special_p and sy >= R.UP_B_THRESHOLD:
                 new = UPB_HOLD_G
                 enter = True
+            elif special_p and sy <= R.DOWN_B_THRESHOLD:  # shine
+                new = SHINE_START_G
+                enter = True
             elif attack_p and sy >= R.TAP_JUMP and psy < R.TAP_JUMP:
                 # up-smash: A with the stick just pushed up (not a jump then)
                 new = USMASH
@@ -655,6 +667,12 @@ class ScalarGame:
             if special_p and sy >= R.UP_B_THRESHOLD:
                 new = UPB_HOLD_A
                 enter = True
+            elif special_p and sy <= R.DOWN_B_THRESHOLD:  # shine: stalls, halves vx
+                new = SHINE_START_A
+                vx = vx * R.SHINE_AIR_VX
+                vy = 0.0
+                ff = 0
+                enter = True
             elif jump_p and jumps > 0:
                 new = DJUMP_B if (tilted and stick_dir != facing) else DJUMP_F
                 vy = ph.full_hop * ph.double_jump_mult
@@ -674,6 +692,19 @@ class ScalarGame:
                     new = FAIR
                 else:
                     new = BAIR
+                enter = True
+        elif flags & _JUMP_CANCEL and jump_p:  # the shine's loop: jump-cancelled
+            if flags & _GROUND:
+                new = KNEE_BEND
+                timer = ph.jump_squat
+                enter = True
+            elif jumps > 0:
+                new = DJUMP_B if (tilted and stick_dir != facing) else DJUMP_F
+                vy = ph.full_hop * ph.double_jump_mult
+                vx = sx * ph.double_jump_h
+                fresh = True
+                jumps -= 1
+                ff = 0
                 enter = True
         elif flags & _LEDGE_ACT or (st == CLIFF_CATCH and af == _CATCH_LAST):
             # on a ledge: the getup options (from the catch's last frame), letting go
@@ -762,6 +793,13 @@ class ScalarGame:
                     vy = R.UP_B_HOLD_FALL
             elif flags & _NO_GRAVITY or took_off:
                 pass
+            elif flags & _STALL:  # the air shine: still, then its own slow fall
+                if flags & _STILL or (flags & _HOLD_B and af == 0):
+                    vy = 0.0
+                else:
+                    vy = vy - R.SHINE_GRAVITY
+                    if not vy > -ph.terminal:
+                        vy = -ph.terminal
             elif ff == 1:
                 vy = -ph.fast_fall
             else:
@@ -805,7 +843,8 @@ class ScalarGame:
                             st = TECH if tech > 0 else TECH_MISS
                         else:
                             st = _LANDING[st]
-                        af = 0
+                        if not flags & _LAND_KEEP:  # the air shine lands at the same frame
+                            af = 0
                         vy = 0.0
                         kby = 0.0
                         ff = 0

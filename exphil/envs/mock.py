@@ -192,6 +192,8 @@ _ST_TECH = R.S["TECH"]
 _ST_UPB_G = R.S["UPB_HOLD_G"]
 _ST_UPB_A = R.S["UPB_HOLD_A"]
 _ST_UPB_TRAVEL = R.S["UPB_TRAVEL"]
+_ST_SHINE_G = R.S["SHINE_START_G"]
+_ST_SHINE_A = R.S["SHINE_START_A"]
 _ACTION = R.STATE_TABLE[:, R.T_ACTION]
 _FLAGS = R.STATE_TABLE[:, R.T_FLAGS]
 _DURATION = R.STATE_TABLE[:, R.T_DURATION]
@@ -566,6 +568,7 @@ class MockEnv:
         prev_sx = self._ctrl[0]  # a take-off reads the stick of the squat's last frame
         P = self._p
         pressed = buttons & ~self._buttons
+        prev_b = (self._buttons & _BTN_B) != 0  # B held on the last frame (the shine's loop)
         abs_sx = np.abs(sx)
         up = sy >= R.TAP_JUMP
         down = sy <= R.DOWN_THRESHOLD
@@ -600,6 +603,7 @@ class MockEnv:
         timed = _flag(flags, R.TIMED)
         dur = _DURATION[st]
         end = np.where(timed, timer <= 0, (dur > 0) & (af >= dur))
+        end &= ~(_flag(flags, R.HOLD_B) & prev_b)  # a loop goes on while B is held
         end &= ~((st == _ST_DEAD) & (stocks == 0))  # a last stock stays dead
         took_off = np.zeros_like(frozen)  # the take-off frame: no gravity, no drift
         if end.any():
@@ -635,6 +639,8 @@ class MockEnv:
         actg = _flag(flags, R.ACT_G)
         if actg.any():
             g_upb = actg & special_p & (sy >= R.UP_B_THRESHOLD)
+            g_shine = actg & special_p & (sy <= R.DOWN_B_THRESHOLD)
+            g_upb |= g_shine  # (both: the specials, before anything else)
             # up-smash: A with the stick just pushed up (not a jump then). Not the c-stick up
             # (nor down): with it the PPO learning test fails (docs/mockenv.md)
             c_smash = c_p & (np.abs(cx) >= R.CSTICK_THRESHOLD)
@@ -650,6 +656,7 @@ class MockEnv:
             rest &= ~g_attack
             running = (st == _ST_DASH) | (st == _ST_RUN)
             new_st[g_upb] = _ST_UPB_G
+            new_st[g_shine] = _ST_SHINE_G
             new_st[g_jump] = _ST_KNEE
             timer[g_jump] = np.broadcast_to(P["jump_squat"], timer.shape)[g_jump]
             new_st[g_shield] = _ST_SHIELD_START
@@ -709,9 +716,15 @@ class MockEnv:
         a_jump = np.zeros_like(frozen)  # the double jump's first frame: no drift
         if acta.any():
             a_upb = acta & special_p & (sy >= R.UP_B_THRESHOLD)
+            a_shine = acta & special_p & (sy <= R.DOWN_B_THRESHOLD)  # stalls, halves vx
+            a_upb |= a_shine
             a_jump = acta & jump_p & (jumps > 0) & ~a_upb
             a_attack = acta & (attack_p | c_p) & ~a_upb & ~a_jump
             new_st[a_upb] = _ST_UPB_A
+            new_st[a_shine] = _ST_SHINE_A
+            vx[a_shine] *= R.SHINE_AIR_VX
+            vy[a_shine] = 0.0
+            ff[a_shine] = 0
             if a_jump.any():
                 sj = sx[a_jump]
                 back = (np.abs(sj) >= R.DEADZONE) & (np.where(sj >= 0, 1, -1) != facing[a_jump])
@@ -739,6 +752,24 @@ class MockEnv:
                     ),
                 )
             enter |= a_upb | a_jump | a_attack
+
+        # the shine's loop: a jump press cancels it (a squat; in the air a double jump)
+        jc = _flag(flags, R.JUMP_CANCEL) & jump_p
+        if jc.any():
+            jc_g = jc & _flag(flags, R.GROUND)
+            jc_a = jc & ~jc_g & (jumps > 0)
+            new_st[jc_g] = _ST_KNEE
+            timer[jc_g] = np.broadcast_to(P["jump_squat"], timer.shape)[jc_g]
+            if jc_a.any():
+                sj = sx[jc_a]
+                back = (np.abs(sj) >= R.DEADZONE) & (np.where(sj >= 0, 1, -1) != facing[jc_a])
+                new_st[jc_a] = np.where(back, R.S["DJUMP_B"], R.S["DJUMP_F"])
+                vy[jc_a] = np.broadcast_to(P["full_hop"] * P["double_jump_mult"], vy.shape)[jc_a]
+                vx[jc_a] = sj * np.broadcast_to(P["double_jump_h"], vx.shape)[jc_a]
+                jumps[jc_a] -= 1
+                ff[jc_a] = 0
+                a_jump = a_jump | jc_a
+            enter |= jc_g | jc_a
 
         # on a ledge: the getup options (from the catch's last frame), letting go (hanging)
         on_ledge = _flag(flags, R.LEDGE_ACT) | ((st == _ST_CATCH) & (af == _CATCH_LAST))
@@ -834,6 +865,15 @@ class MockEnv:
             ),
         )
         falling = np.where(ff == 1, -P["fast_fall"], np.maximum(vy - P["gravity"], -P["terminal"]))
+        # the air shine: still (its start and the loop's first frame), then its own slow fall
+        stall = _flag(flags, R.STALL)
+        if stall.any():
+            still = _flag(flags, R.STILL) | (_flag(flags, R.HOLD_B) & (af == 0))
+            falling = np.where(
+                stall,
+                np.where(still, 0.0, np.maximum(vy - R.SHINE_GRAVITY, -P["terminal"])),
+                falling,
+            )
         new_vy = np.where(
             grounded,
             0.0,
@@ -877,7 +917,7 @@ class MockEnv:
             techable = _flag(flags, R.TECHABLE)
             landing = np.where(techable, np.where(tech > 0, _ST_TECH, R.S["TECH_MISS"]), landing)
             st[landed] = landing[landed]
-            af[landed] = 0
+            af[landed & ~_flag(flags, R.LAND_KEEP)] = 0  # the air shine lands at the same frame
             vy[landed] = 0.0
             kby[landed] = 0.0
             ff[landed] = 0

@@ -1,6 +1,6 @@
-"""Issue 17's moves in the mock (up-tilt, up-smash, down-smash, up-air, Falco's down-air),
-held equal in the vectorized env and the scalar oracle, against Melee's frame data and what
-``exphil mock calibrate`` measures on ``../shared/corpus``.
+"""Issue 17's moves in the mock (up-tilt, up-smash, down-smash, up-air, Falco's down-air, the
+shine), held equal in the vectorized env and the scalar oracle, against Melee's frame data and
+what ``exphil mock calibrate`` measures on ``../shared/corpus``.
 
 The figures are restated here from docs/mockenv.md (the corpus's whole runs and hits,
 ``scripts/measure_moves.py``, and Melee's frame data), so a table change that drifts from
@@ -10,16 +10,20 @@ them fails.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from exphil.cli import cli
 from exphil.envs import MockConfig
 from exphil.envs import _rules as R
+from exphil.envs._characters import physics as _physics
+from exphil.game.ids import character
 
 from .test_ledges import Both, col, pad, runs
 
@@ -172,3 +176,179 @@ def test_the_move_deals_what_the_replays_measure(
         assert damage in modes or round(damage * STALE_ONCE, 2) in modes, (name, move, modes)
     else:
         assert modes[rank] == damage, (name, move, modes)
+
+
+# --- shine (down-B) -------------------------------------------------------------------------
+# Melee's SpecialLw states, as the corpus shows them (scripts/measure_moves.py): start 3
+# frames with the hit on its first, loop at least 18 frames and while B is held, end 18
+# frames; jump-cancellable from the loop (the shine's 4th frame)
+SHINE_G = (0x168, 0x169, 0x16B)  # start, loop, end on the ground
+SHINE_A = (0x16D, 0x16E, 0x170)  # in the air
+SHINE_LENGTHS = (3, 18, 18)  # every uninterrupted shine of the corpus: 39 frames
+SHINE_DAMAGE = {"fox": 5.0, "falco": 8.0}
+KNEE_BEND, DJUMP_F = 0x18, 0x1B
+_SHINE = pad(main_y=-1.0, buttons=("B",))
+_HOLD_B = pad(buttons=("B",))
+
+
+def character_physics(name: str) -> Any:
+    return _physics(character(name))
+
+
+def _shine_state(name: str, where: str) -> R.StateDef:
+    return R.STATES[R.character_states(name)[R.S[f"SHINE_START_{where}"]]]
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+@pytest.mark.parametrize("air", [False, True])
+def test_a_tapped_shine_lasts_39_frames(name: str, air: bool) -> None:
+    """B tapped with the stick down: start 3, loop 18, end 18 frames (the corpus's every
+    uninterrupted shine), then standing or falling; the start counts from 1, the loop and end
+    from 0 (as replays)."""
+    b = Both(MockConfig(characters=(name, name)))
+    b.place(0, x=-30.0, y=AIR_Y if air else 0.0, facing=1)
+    b.place(1, x=60.0, y=0.0, facing=-1)
+    frames = b.step(_SHINE) + b.step(times=45)
+    action = col(frames, "action")
+    ids = SHINE_A if air else SHINE_G
+    assert [runs(action, a) for a in ids] == [[n] for n in SHINE_LENGTHS]
+    assert action[:39].tolist() == [
+        a for a, n in zip(ids, SHINE_LENGTHS, strict=True) for _ in range(n)
+    ]
+    assert action[39] == (FALLING if air else STANDING)
+    af = col(frames, "action_frame")
+    assert af[:5].tolist() == [1.0, 2.0, 3.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+@pytest.mark.parametrize("held", [10, 30])
+def test_the_shine_loops_while_b_is_held(name: str, held: int) -> None:
+    """The loop lasts 18 frames at least, and past that until the frame after B is let go
+    (the corpus: let go on loop frame 44, the loop lasted 45)."""
+    b = Both(MockConfig(characters=(name, name)))
+    b.place(0, x=-30.0, y=0.0, facing=1)
+    b.place(1, x=60.0, y=0.0, facing=-1)
+    frames = b.step(_SHINE) + b.step(_HOLD_B, times=held) + b.step(times=60)
+    loop = runs(col(frames, "action"), 0x169)
+    # B is held on frames 0..held; the loop starts on frame 3 and is let go on loop frame held-2
+    assert loop == [max(18, held - 1)]
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+def test_shine_damage_and_knockback(name: str) -> None:
+    """The hit lands on the shine's first frame (the corpus's every hit: action frame 1) with
+    the frame data's damage; Fox's launches sideways at a set speed (knockback 80 at any
+    percent: the corpus's median 80.1, IQR 3.7, angle 0), Falco's straight up (84 degrees,
+    the corpus's median 83.8) and harder with percent."""
+    speeds = []
+    for pct in (0.0, 100.0):
+        b = Both(MockConfig(characters=(name, name)))
+        b.place(0, x=0.0, y=0.0, facing=1)
+        b.place(1, x=5.0, y=0.0, facing=-1, percent=pct)
+        frames = b.step(_SHINE) + b.step(times=8)
+        got = col(frames, "percent", port=1)
+        assert got[0] == pytest.approx(pct + SHINE_DAMAGE[name])
+        assert got[-1] == got[0]  # once
+        assert col(frames, "action_frame")[0] == 1.0
+        kx, ky = col(frames, "vx_knockback", port=1)[0], col(frames, "vy_knockback", port=1)[0]
+        speeds.append(math.hypot(kx, ky))
+        if name == "fox":
+            assert kx > 0 and ky == 0.0
+            assert math.hypot(kx, ky) == pytest.approx(80 * R.KB_SPEED, abs=1e-5)
+        else:
+            assert math.degrees(math.atan2(ky, kx)) == pytest.approx(84.0, abs=1e-3)
+    m = R.MOVES[R.M[_shine_state(name, "G").move]]
+    assert (m.first, m.last, m.damage) == (0, 0, SHINE_DAMAGE[name])
+    if name == "falco":
+        assert speeds[1] > speeds[0]
+    else:
+        assert speeds[1] == pytest.approx(speeds[0])
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+def test_the_shine_is_intangible_on_its_first_frame(name: str) -> None:
+    b = Both(MockConfig(characters=(name, name)))
+    b.place(0, x=-30.0, y=0.0, facing=1)
+    b.place(1, x=60.0, y=0.0, facing=-1)
+    frames = b.step(_SHINE) + b.step(times=2)
+    assert col(frames, "invulnerable").tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+@pytest.mark.parametrize("air", [False, True])
+def test_shine_jump_cancel(name: str, air: bool) -> None:
+    """A jump press cancels the loop from the shine's 4th frame (the corpus's earliest: a jump
+    after 3 shine frames), into a squat on the ground or a double jump in the air; not the
+    start."""
+    ph = character_physics(name)
+    b = Both(MockConfig(characters=(name, name)))
+    b.place(0, x=-30.0, y=AIR_Y if air else 0.0, facing=1)
+    b.place(1, x=60.0, y=0.0, facing=-1)
+    jump = pad(buttons=("B", "X"))
+    # X pressed on the start's 2nd frame: nothing; pressed again on the 4th: the cancel
+    frames = b.step(_SHINE) + b.step(jump) + b.step(_HOLD_B) + b.step(jump) + b.step(times=6)
+    action = col(frames, "action")
+    start = SHINE_A[0] if air else SHINE_G[0]
+    assert action[:3].tolist() == [start] * 3
+    if air:
+        assert action[3] == DJUMP_F
+        assert col(frames, "jumps_left")[3] == 0
+        # as recorded: after its first frame's gravity (the corpus: Fox's 4.186)
+        want = ph.full_hop * ph.double_jump_mult - ph.gravity
+        assert col(frames, "vy_self")[3] == pytest.approx(want, abs=1e-5)
+    else:
+        assert action[3 : 3 + ph.jump_squat].tolist() == [KNEE_BEND] * ph.jump_squat
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+def test_air_shine_stalls(name: str) -> None:
+    """In the air the shine halves the horizontal speed, holds still for 4 frames (vy 0), then
+    falls at 0.08/3 per frame through the loop and the end (the corpus's every air shine:
+    0, 0, 0, 0, -0.0267, -0.0533, ...), far slower than the character's gravity; it cannot
+    fast-fall; landing in the loop goes on in the ground loop at the same frame."""
+    ph = character_physics(name)
+    b = Both(MockConfig(characters=(name, name)))
+    b.place(0, x=-30.0, y=AIR_Y, facing=1)
+    b.place(1, x=60.0, y=0.0, facing=-1)
+    fall = b.step(pad(main_x=1.0), times=10)  # drift, then shine while holding down
+    vx0 = col(fall, "vx_air")[-1]
+    frames = b.step(_SHINE) + b.step(pad(main_y=-1.0), times=38)
+    vy = col(frames, "vy_self")
+    assert col(frames, "vx_air")[0] == pytest.approx(vx0 * R.SHINE_AIR_VX - ph.air_friction)
+    assert vy[:4].tolist() == [0.0] * 4
+    want = -np.arange(1, 36, dtype=np.float64) * R.SHINE_GRAVITY
+    np.testing.assert_allclose(vy[4:39], want, rtol=1e-5)
+    assert ph.gravity / 5 > R.SHINE_GRAVITY
+    assert col(frames, "action")[38] == SHINE_A[2]
+    # a shine just above the stage lands in the ground loop and keeps counting
+    b = Both(MockConfig(characters=(name, name)))
+    b.place(0, x=-30.0, y=1.0, facing=1)
+    b.place(1, x=60.0, y=0.0, facing=-1)
+    frames = b.step(_SHINE) + b.step(times=40)
+    action = col(frames, "action")
+    landed = int(np.flatnonzero(action == SHINE_G[1])[0])
+    af = col(frames, "action_frame")
+    assert action[landed - 1] == SHINE_A[1]
+    assert af[landed] == af[landed - 1] + 1
+    assert runs(action, SHINE_A[1])[0] + runs(action, SHINE_G[1])[0] == 18
+
+
+def test_shine_needs_the_stick_down() -> None:
+    """B with the stick neutral is not a shine (no neutral-B in the mock yet)."""
+    b = Both(MockConfig(characters=("fox", "fox")))
+    b.place(0, x=-30.0, y=0.0, facing=1)
+    b.place(1, x=60.0, y=0.0, facing=-1)
+    assert col(b.step(pad(buttons=("B",))), "action")[0] == STANDING
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fox", "falco"])
+@pytest.mark.parametrize("start", [SHINE_G[0], SHINE_A[0]])
+def test_shine_deals_what_the_replays_measure(
+    corpus_damage: dict[str, dict[int, Any]], name: str, start: int
+) -> None:
+    """The most frequent damage per hit of the shine's start (ground and air) in the subset is
+    the frame data's: Fox 5%, Falco 8%."""
+    row = corpus_damage[name].get(start)
+    assert row is not None, f"{name}: {start:#x} not among calibrate's damaging actions"
+    assert row["damage_modes"][0] == SHINE_DAMAGE[name], (name, row)
