@@ -9,7 +9,9 @@ from exphil.selfplay._chunks import ChunkBuilder, rollout_from
 from exphil.selfplay._collector import Batch, Collector, CollectorStatistics
 from exphil.selfplay._config import SELFPLAY, NodesConfig, SelfPlayConfig
 from exphil.selfplay._dolphin import resolve_dolphin
+from exphil.selfplay._inference import InferenceServer
 from exphil.selfplay._learner import Learner, LearnerShared, WorkerInfo
+from exphil.selfplay._link import Link
 from exphil.selfplay._metrics import MetricsPublisher, metrics_snapshot
 from exphil.selfplay._play import NodePlay, load_weights, weights_of
 from exphil.selfplay._population import Population
@@ -22,17 +24,9 @@ from exphil.selfplay._run import (
     run_worker,
     serve_learner,
 )
-from exphil.selfplay._worker import (
-    LEARNER,
-    GamePool,
-    GameRunner,
-    InferenceServer,
-    JoinRefused,
-    Link,
-    WorkerOptions,
-    WorkerShared,
-    worker_tree,
-)
+from exphil.selfplay._runners import GamePool, GameRunner
+from exphil.selfplay._worker import worker_tree
+from exphil.selfplay._worker_shared import LEARNER, JoinRefused, WorkerOptions, WorkerShared
 
 __all__ = [
     "resolve_dolphin",

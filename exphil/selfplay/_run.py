@@ -32,7 +32,8 @@ from exphil.selfplay._services import (
     MatchStats,
     PopulationManager,
 )
-from exphil.selfplay._worker import LEARNER, WorkerOptions, WorkerShared, worker_tree
+from exphil.selfplay._worker import worker_tree
+from exphil.selfplay._worker_shared import LEARNER, WorkerOptions, WorkerShared
 from exphil.train import ResumePoint, Run
 from exphil.wire import TYPES
 from supervisors import Actor, ChildSpec, Restart, Runtime, StopActor, Supervisor, run

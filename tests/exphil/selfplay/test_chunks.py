@@ -29,7 +29,7 @@ LIMITS = [5, 3, 7, 10]  # games 0 and 3 end on a chunk's last frame when they la
 
 @dataclass
 class Runner:
-    """A GameRunner's loop state (exphil/selfplay/_worker.py, GameRunner._play)."""
+    """A GameRunner's loop state (exphil/selfplay/_runners.py, GameRunner._play)."""
 
     env: ScriptedEnv
     rows: Array

@@ -27,8 +27,9 @@ from exphil.envs.dolphin import DolphinNotFound, IsoError
 from exphil.envs.dolphin.process import group_members, live_processes
 from exphil.selfplay import SelfPlayConfig, WorkerOptions, WorkerShared, serve_learner, worker_tree
 from exphil.selfplay._dolphin import DolphinEnvFactory, resolve_dolphin
+from exphil.selfplay._link import Link
 from exphil.selfplay._run import worker_argv
-from exphil.selfplay._worker import JoinRefused, Link
+from exphil.selfplay._worker_shared import JoinRefused
 from exphil.wire import TYPES
 from supervisors import Runtime, spawn
 from supervisors.remote import Node

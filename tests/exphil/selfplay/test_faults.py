@@ -13,7 +13,7 @@ import pytest
 
 from exphil.envs import GameEnv, ScriptedEnv
 from exphil.selfplay import SelfPlayConfig, WorkerShared, serve_learner
-from exphil.selfplay._worker import default_env
+from exphil.selfplay._runners import default_env
 from exphil.wire import METRICS_TYPES, Event, Metrics
 from supervisors.remote import Subscriber
 
