@@ -10,14 +10,17 @@ which games ended. Four kinds, named by an opponent spec (:func:`parse_player`):
 * a path to a policy file (``.safetensors``): an :class:`~exphil.agent.Agent`.
 
 ``mock watch``, ``exphil eval`` and the self-play opponent pool all build players here.
+``exphil play --vs`` names its opponent with the same parser (``dolphin=True``): Melee's own
+CPU (``cpu:1`` .. ``cpu:9``), ``human`` (a GameCube controller), ``noop`` or a policy.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,9 +37,13 @@ __all__ = [
     "RandomPlayer",
     "make_player",
     "parse_player",
+    "policy_label",
 ]
 
 Array = np.ndarray[Any, Any]
+
+#: Melee's CPU as ``exphil play --vs`` names it: ``cpu:N`` or ``cpuN``
+_MELEE_CPU: Final = re.compile(r"^cpu:?(\d{1,2})$")
 
 
 @runtime_checkable
@@ -55,7 +62,9 @@ class Player(Protocol):
 
 @dataclass(frozen=True)
 class PlayerSpec:
-    """A parsed opponent spec: ``kind`` is ``cpu``, ``random``, ``noop`` or ``policy``."""
+    """A parsed opponent spec: ``kind`` is ``cpu``, ``random``, ``noop`` or ``policy``; on
+    Dolphin (``parse_player(..., dolphin=True)``) ``cpu`` (Melee's CPU), ``human``, ``noop``
+    or ``policy``."""
 
     kind: str
     level: int = 0
@@ -70,20 +79,45 @@ class PlayerSpec:
         return self.kind
 
 
-def parse_player(text: str) -> PlayerSpec:
+def policy_label(path: Path) -> str:
+    """A policy's short name: its file's stem, or the whole path for a run's ``best`` or
+    ``last`` (whose stem says nothing)."""
+    return str(path) if path.stem in ("best", "last") else path.stem
+
+
+def _cpu_level(low: str, dolphin: bool) -> int | None:
+    """The level a lower-case CPU spec names (not range-checked); None: not a CPU spec."""
+    if dolphin:
+        m = _MELEE_CPU.match(low)
+        return int(m.group(1)) if m else None
+    digits = low.removeprefix("cpu").lstrip(":")
+    return int(digits) if digits.isdigit() and len(digits) <= 2 else None
+
+
+def parse_player(text: str, *, dolphin: bool = False) -> PlayerSpec:
     """``cpu:N`` (N in 0..9; also ``cpuN`` or a bare level), ``random``, ``noop``, or the
-    path of a readable policy file. Anything else raises :class:`~exphil.errors.UserError`."""
+    path of a readable policy file (a run folder: its ``best``, else its ``last``). With
+    ``dolphin`` (what ``exphil play --vs`` names): ``cpu:N`` (Melee's CPU, N in 1..9; also
+    ``cpuN``), ``human``, ``noop``, or a policy file / run folder. Anything else raises
+    :class:`~exphil.errors.UserError`."""
     t = text.strip()
     low = t.lower()
-    if low in ("random", "noop"):
+    if low in (("human", "noop") if dolphin else ("random", "noop")):
         return PlayerSpec(low)
-    digits = low.removeprefix("cpu").lstrip(":")
-    if digits.isdigit() and len(digits) <= 2:
-        level = int(digits)
-        if 0 <= level <= 9:
-            return PlayerSpec("cpu", level)
-        raise UserError(f"{text!r}: CPU levels are cpu:0 .. cpu:9")
+    level = _cpu_level(low, dolphin)
+    if level is not None:
+        if dolphin and not 1 <= level <= 9:
+            raise UserError(f"--vs {text}: Melee's CPU levels are cpu:1 .. cpu:9")
+        if not 0 <= level <= 9:
+            raise UserError(f"{text!r}: CPU levels are cpu:0 .. cpu:9")
+        return PlayerSpec("cpu", level)
     path = Path(os.path.expanduser(t))
+    if dolphin and not path.exists():
+        extra = " (random plays on the mock only)" if low == "random" else ""
+        raise UserError(
+            f"--vs {text}: not an opponent{extra}; use cpu:1 .. cpu:9 (Melee's CPU), human "
+            "(a GameCube controller on the adapter), noop, or a policy file / run folder"
+        )
     if path.is_dir():
         best = path / "best.safetensors"
         path = best if best.exists() else path / "last.safetensors"
@@ -246,6 +280,8 @@ def make_player(
         return RandomPlayer(n, seed=seed)
     if s.kind == "noop":
         return NoopPlayer(n)
+    if s.kind == "human":
+        raise ValueError("a human plays on a GameCube controller, not as a player here")
     assert s.path is not None
     try:
         agent = Agent.from_file(
@@ -260,6 +296,4 @@ def make_player(
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    return AgentPlayer(
-        agent, label=s.path.stem if s.path.stem not in ("best", "last") else str(s.path)
-    )
+    return AgentPlayer(agent, label=policy_label(s.path))

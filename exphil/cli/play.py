@@ -17,10 +17,8 @@ when Dolphin crashes or hangs mid-game.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -37,8 +35,9 @@ if TYPE_CHECKING:
     from exphil.envs import StepResult
     from exphil.envs.dolphin import ReplayFinder, RunnerStatistics
     from exphil.game import Frames
+    from exphil.players import PlayerSpec
 
-__all__ = ["DEFAULT_REPLAY_DIR", "Opponent", "parse_opponent", "play_cmd"]
+__all__ = ["DEFAULT_REPLAY_DIR", "play_cmd"]
 
 log = structlog.get_logger("exphil.play")
 
@@ -52,56 +51,18 @@ POLICY_HINT = (
     "--opponent-character and --stage pick the game"
 )
 
-_CPU = re.compile(r"^cpu:?(\d{1,2})$")
 
+def _opponent_label(opponent: PlayerSpec) -> str:
+    """How the status names the opponent: ``CPU N`` (Melee's CPU), a policy's short name
+    (:func:`~exphil.players.policy_label`), ``human`` or ``noop``."""
+    from exphil.players import policy_label
 
-@dataclass(frozen=True)
-class Opponent:
-    """What ``--vs`` names: ``cpu`` (Melee's CPU at ``level`` 1-9), ``human`` (a GameCube
-    controller through the adapter), ``noop`` (a pipe controller that presses nothing) or
-    ``policy`` (a second bot playing the policy file ``path``)."""
-
-    kind: str
-    level: int = 0
-    path: Path | None = None
-
-    @property
-    def label(self) -> str:
-        if self.kind == "cpu":
-            return f"CPU {self.level}"
-        if self.kind == "policy":
-            assert self.path is not None
-            return _policy_label(self.path)
-        return self.kind
-
-
-def _policy_label(path: Path) -> str:
-    return str(path) if path.stem in ("best", "last") else path.stem
-
-
-def parse_opponent(text: str) -> Opponent:
-    """``cpu:N`` (N 1-9; also ``cpuN``), ``human``, ``noop``, or a policy file / run folder;
-    :class:`~exphil.errors.UserError` for anything else."""
-    from exphil.players import parse_player
-
-    t = text.strip()
-    low = t.lower()
-    if low in ("human", "noop"):
-        return Opponent(low)
-    m = _CPU.match(low)
-    if m:
-        level = int(m.group(1))
-        if not 1 <= level <= 9:
-            raise UserError(f"--vs {text}: Melee's CPU levels are cpu:1 .. cpu:9")
-        return Opponent("cpu", level)
-    if Path(t).expanduser().exists():
-        spec = parse_player(t)  # a run folder's best/last; an unreadable file is refused
-        return Opponent("policy", path=spec.path)
-    extra = " (random plays on the mock only)" if low == "random" else ""
-    raise UserError(
-        f"--vs {text}: not an opponent{extra}; use cpu:1 .. cpu:9 (Melee's CPU), human "
-        "(a GameCube controller on the adapter), noop, or a policy file / run folder"
-    )
+    if opponent.kind == "cpu":
+        return f"CPU {opponent.level}"
+    if opponent.kind == "policy":
+        assert opponent.path is not None
+        return policy_label(opponent.path)
+    return opponent.kind
 
 
 def _other_port(port: int) -> int:
@@ -247,10 +208,10 @@ def play_cmd(
         ReplayFinder,
         resolve_paths,
     )
-    from exphil.players import PlayerSpec, make_player, parse_player
+    from exphil.players import PlayerSpec, make_player, parse_player, policy_label
 
     # --- what to play: every user mistake is found before Dolphin starts --------------------
-    opponent = parse_opponent(vs)
+    opponent = parse_player(vs, dolphin=True)  # Melee's CPU, human, noop or a policy
     if opponent.kind == "human" and not realtime:
         raise UserError("--lockstep cannot play a human: a human plays in real time (--realtime)")
     if opponent.kind == "human" and headless:
@@ -323,8 +284,8 @@ def play_cmd(
             raise
 
     names = (
-        f"{config.characters[0].display_name} ({_policy_label(me.path)})",
-        f"{config.characters[1].display_name} ({opponent.label})",
+        f"{config.characters[0].display_name} ({policy_label(me.path)})",
+        f"{config.characters[1].display_name} ({_opponent_label(opponent)})",
     )
     out = Console(highlight=False, soft_wrap=True)
     mode = (
