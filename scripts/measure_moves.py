@@ -4,7 +4,7 @@ Usage: ``python scripts/measure_moves.py [CORPUS]`` (default ``../shared/corpus`
 character: every action that raised the opponent's percent, with its hits, total damage (and
 share of the character's damage), the most frequent damage per hit, and the most frequent
 length of the action's whole runs (frames in that action id, entered from another one,
-without hitlag, ending in WAIT or FALL: the move's total duration).
+without hitlag, ending in WAIT, FALL or a crouch: the move's total duration).
 
 Then the shine (down-B, Melee's SpecialLw states 0x168-0x171): the lengths of its start, loop
 and end states, the loop's length against the frame B was first let go, the earliest jump
@@ -31,7 +31,9 @@ from exphil.game.frames import BUTTON_BITS
 from exphil.game.ids import Character
 
 TOP = 30
-NATURAL_END = (0x0E, 0x1D)  # WAIT, FALL: where a move ends when nothing interrupts it
+# WAIT, FALL, or the crouch a down-tilt ends in (SQUAT_WAIT, SQUAT_RV): where a move ends
+# when nothing interrupts it
+NATURAL_END = (0x0E, 0x1D, 0x28, 0x29)
 SHINE_START = (0x168, 0x16D)  # ground, air
 SHINE_LOOP = (0x169, 0x16C, 0x16E, 0x171)  # the loops and their turns
 SHINE_END = (0x16B, 0x170)

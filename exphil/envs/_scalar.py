@@ -133,6 +133,7 @@ FTILT: Final = R.S["FTILT"]
 FSMASH: Final = R.S["FSMASH"]
 DASH_ATTACK: Final = R.S["DASH_ATTACK"]
 UTILT: Final = R.S["UTILT"]
+DTILT: Final = R.S["DTILT"]
 USMASH: Final = R.S["USMASH"]
 DSMASH: Final = R.S["DSMASH"]
 UAIR: Final = R.S["UAIR"]
@@ -619,6 +620,8 @@ class ScalarGame:
                         new = DASH_ATTACK
                     elif sy >= R.DEADZONE and sy > abs_sx:
                         new = UTILT
+                    elif sy <= -R.DEADZONE and -sy > abs_sx:
+                        new = DTILT  # A with the stick held down (not just pushed: a smash)
                     elif tilted:
                         new = FTILT
                         facing = stick_dir

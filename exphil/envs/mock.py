@@ -669,9 +669,12 @@ class MockEnv:
             )
             dash_attack = g_attack & running
             utilt = g_attack & ~running & (sy >= R.DEADZONE) & (sy > abs_sx)
-            ftilt = g_attack & ~running & tilted & ~utilt
-            jab = g_attack & ~running & ~tilted & ~utilt
+            # down-tilt: A with the stick held down (just pushed down: the down-smash)
+            dtilt = g_attack & ~running & (sy <= -R.DEADZONE) & (-sy > abs_sx)
+            ftilt = g_attack & ~running & tilted & ~utilt & ~dtilt
+            jab = g_attack & ~running & ~tilted & ~utilt & ~dtilt
             new_st[utilt] = R.S["UTILT"]
+            new_st[dtilt] = R.S["DTILT"]
             new_st[dash_attack] = R.S["DASH_ATTACK"]
             new_st[ftilt] = R.S["FTILT"]
             new_st[jab] = R.S["JAB"]

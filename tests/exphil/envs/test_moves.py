@@ -43,16 +43,33 @@ MOVES: dict[tuple[str, str], tuple[str, int, int, float]] = {
     ("fox", "UAIR"): ("air_up", 0x44, 39, 13.0),
     ("falco", "UAIR"): ("air_up", 0x44, 39, 10.0),
     ("falco", "DAIR"): ("air_down", 0x45, 49, 12.0),
+    ("fox", "DTILT"): ("dtilt", 0x39, 29, 10.0),
+    ("falco", "DTILT"): ("dtilt", 0x39, 29, 13.0),
 }
 AIR = {"UAIR", "DAIR"}
 AIR_Y = 150.0  # high enough that a move ends before the landing
 
 
-_STICK_Y = {"utilt": 0.5, "smash_up": 1.0, "smash_down": -1.0, "air_up": 0.6, "air_down": -1.0}
+_STICK_Y = {
+    "utilt": 0.5,
+    "smash_up": 1.0,
+    "smash_down": -1.0,
+    "air_up": 0.6,
+    "air_down": -1.0,
+    "dtilt": -1.0,
+}
 
 
 def _press(how: str) -> Any:
     return pad(main_y=_STICK_Y[how], buttons=("A",))
+
+
+def _prime(b: Both, how: str) -> None:
+    """The down-tilt's A comes with the stick already held down (the frame before: in Melee a
+    crouch); A with the stick pushed down on that frame is the down-smash."""
+    if how == "dtilt":
+        b.step(pad(main_y=-1.0))
+        b.frames.clear()
 
 
 def _state(name: str, move: str) -> R.StateDef:
@@ -70,6 +87,7 @@ def test_the_move_lasts_its_frame_data_and_ends(name: str, move: str) -> None:
     air = move in AIR
     b.place(0, x=-30.0, y=AIR_Y if air else 0.0, facing=1)
     b.place(1, x=60.0, y=0.0, facing=-1)
+    _prime(b, how)
     frames = b.step(_press(how)) + b.step(times=total + 5)
     action = col(frames, "action")
     assert action[0] == aid
@@ -88,6 +106,7 @@ def test_the_move_deals_its_frame_data_damage(name: str, move: str) -> None:
     y0 = AIR_Y if move in AIR else 0.0
     b.place(0, x=0.0, y=y0, facing=1)
     b.place(1, x=m.dx, y=y0 + (m.dy - 7.0 if move in AIR else 0.0), facing=-1)
+    _prime(b, how)
     frames = b.step(_press(how)) + b.step(times=total)
     pct = col(frames, "percent", port=1)
     assert pct[-1] == pytest.approx(damage)
@@ -151,6 +170,8 @@ def corpus_damage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[in
 # the moves frequent enough in the subset to be among calibrate's damaging actions, and which
 # of the two most frequent damages per hit the mock's one hitbox is (the up-airs' second,
 # strong hit; the first of Fox's up-air is 5%)
+# (the down-tilts are too rare for the subset: 16 and 17 hits in all 79 games; their figures,
+# restated in MOVES, are scripts/measure_moves.py's on the whole corpus)
 CORPUS_MOVES = {
     ("fox", "USMASH"): 0,
     ("fox", "UTILT"): 0,

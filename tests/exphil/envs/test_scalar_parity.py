@@ -379,7 +379,7 @@ def test_random_play_exercises_the_rules() -> None:
         "CLIFF_CATCH", "CLIFF_WAIT", "CLIFF_CLIMB_QUICK", "CLIFF_ATTACK_QUICK",
         "CLIFF_ROLL_QUICK", "CLIFF_JUMP_QUICK_1", "CLIFF_JUMP_QUICK_2",
         "UAIR", "UAIR_LANDING", "DAIR_LANDING", "SHINE_START_G", "SHINE_LOOP_G", "SHINE_END_G",
-        "SHINE_START_A", "SHINE_LOOP_A", "SHINE_END_A",
+        "SHINE_START_A", "SHINE_LOOP_A", "SHINE_END_A", "DTILT",
     ]  # fmt: skip
     counts = {name: seen[_aid(name)] for name in must_see}
     missing = [name for name, c in counts.items() if c == 0]
