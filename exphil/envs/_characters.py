@@ -76,6 +76,8 @@ class CharacterPhysics:
     ledge_jump_y: float  # at this height,
     ledge_jump_vy: float  # with this vertical speed (its first frame, no gravity yet)
     ledge_jump_vx: float  # and this horizontal speed toward the stage
+    # grabs (measured on ../shared/corpus by scripts/measure_moves.py)
+    hold_dx: float  # the grabbed player is held this far in front of the grabber (same y)
 
 
 FIELDS: Final[tuple[str, ...]] = tuple(f.name for f in fields(CharacterPhysics))
@@ -122,6 +124,7 @@ _FOX: Final = CharacterPhysics(
     ledge_jump_y=2.6,  # measured (6)
     ledge_jump_vy=4.0,  # measured: vy_self on that frame (26, all 4.0; 3.77 the next)
     ledge_jump_vx=1.1,  # measured: vx_air toward the stage (26, all 1.1)
+    hold_dx=8.3,  # measured: the grabbed player in front of Fox in GRAB_WAIT (108 of 130)
 )
 
 _FALCO: Final = CharacterPhysics(
@@ -166,6 +169,7 @@ _FALCO: Final = CharacterPhysics(
     ledge_jump_y=2.3,  # measured (5)
     ledge_jump_vy=3.9,  # measured (28, all 3.9; 3.73 the next)
     ledge_jump_vx=1.0,  # measured (28, all 1.0)
+    hold_dx=9.5,  # measured: in front of Falco in GRAB_WAIT (38 of 48)
 )
 
 PHYSICS: Final[dict[Character, CharacterPhysics]] = {

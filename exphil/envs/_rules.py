@@ -64,6 +64,15 @@ UP_B_END_SPEED: Final = 0.3  # share of the travel speed kept into the helpless 
 SHINE_AIR_VX: Final = 0.5
 SHINE_GRAVITY: Final = 0.08 / 3
 
+# grabs (docs/mockenv.md: scripts/measure_moves.py on the corpus, SmashWiki's Grab and the
+# Melee grab-escape formula): the grab box is out on GRAB's action frames 7-8 (replays count
+# from 1; every catch of the corpus pulls on frame 7, a few on 8) and DASH_GRAB's 12-13; the
+# grabbed player is held GRAB_ESCAPE_BASE + GRAB_ESCAPE_PER_PERCENT x percent frames (Melee's
+# 76 + 1.6p without the placing handicap), less GRAB_MASH per button press (A B X Y Z L R)
+GRAB_ESCAPE_BASE: Final = 76.0
+GRAB_ESCAPE_PER_PERCENT: Final = 1.6
+GRAB_MASH: Final = 6
+
 # --- ledges (Final Destination's and Battlefield's two main ledges; docs/mockenv.md has the
 # measurements: scripts/measure_ledges.py on ../shared/corpus, and SmashWiki's Ledgestall)
 LEDGE_BOX_OUT: Final = 18.0  # grab box: from the edge outward 0..18 units,
@@ -122,6 +131,8 @@ JUMP_CANCEL: Final = 1 << 19  # a jump press cancels it (a squat; in the air a d
 STALL: Final = 1 << 20  # air shine: no drift, no fast fall, its own gravity (SHINE_GRAVITY)
 STILL: Final = 1 << 21  # air shine's start: vy held at 0 (with STALL and HOLD_B: frame 0)
 LAND_KEEP: Final = 1 << 22  # landing enters `landing` at the same action frame (air shine)
+HOLDING: Final = 1 << 23  # holds the other player (the grab's pull, wait and pummel)
+CAPTURED: Final = 1 << 24  # held by the other player: placed by the grabber, mashes out
 
 # The states whose length is the character's (jump squat, dash, landing lags) are TIMED: the
 # timer is set from exphil.envs._characters when the state is entered.
@@ -139,6 +150,7 @@ class StateDef:
     af_shown: int = 0  # added to the frame count in the action_frame column (as replays)
     af_fixed: bool = False  # the action_frame column reads -1 throughout (as replays: shield)
     intangible: int = 0  # the state's first frames that are intangible (tech, getups)
+    throw: str = ""  # a throw: the move (MOVES) the grabbed player takes at its release
 
 
 _G = GROUND
@@ -236,6 +248,32 @@ STATES: Final[tuple[StateDef, ...]] = (
         landing="SHINE_LOOP_G",
     ),
     StateDef("SHINE_END_A", 0x170, _A | STALL | LAND_KEEP, 18, "FALL", landing="SHINE_END_G"),
+    # grabs (Melee's Catch* states for the grabber, Capture*/Thrown* for the grabbed player;
+    # lengths from the corpus, scripts/measure_moves.py). The grab box is GRAB_BOXES'; a
+    # catch, the pummel's hit and the throws' release are the two players' step together
+    # (ScalarGame._grabs, MockEnv._grabs). Fox's and Falco's throws differ in length
+    StateDef("GRAB", 0xD4, _G, 30, "STAND", af_shown=1),
+    StateDef("DASH_GRAB", 0xD6, _G, 40, "STAND", af_shown=1),
+    StateDef("CATCH_PULL", 0xD5, _G | HOLDING, 2, "CATCH_WAIT", af_shown=1),
+    StateDef("DASH_CATCH_PULL", 0xD7, _G | HOLDING, 2, "CATCH_WAIT", af_shown=1),
+    StateDef("CATCH_WAIT", 0xD8, _G | HOLDING, af_shown=1),
+    StateDef("CATCH_ATTACK", 0xD9, _G | HOLDING, 23, "CATCH_WAIT", af_shown=1),
+    StateDef("CATCH_CUT", 0xDA, _G, 30, "STAND", af_shown=1),
+    StateDef("THROW_F", 0xDB, _G, 36, "STAND", af_shown=1, throw="THROW_F"),
+    StateDef("THROW_F_FALCO", 0xDB, _G, 30, "STAND", af_shown=1, throw="THROW_F_FALCO"),
+    StateDef("THROW_B", 0xDC, _G, 31, "STAND", af_shown=1, throw="THROW_B"),
+    StateDef("THROW_HI", 0xDD, _G, 31, "STAND", af_shown=1, throw="THROW_HI"),
+    StateDef("THROW_HI_FALCO", 0xDD, _G, 31, "STAND", af_shown=1, throw="THROW_HI_FALCO"),
+    StateDef("THROW_LW", 0xDE, _G, 43, "STAND", af_shown=1, throw="THROW_LW"),
+    StateDef("THROW_LW_FALCO", 0xDE, _G, 47, "STAND", af_shown=1, throw="THROW_LW_FALCO"),
+    StateDef("CAPTURE_PULLED", 0xE2, _G | CAPTURED, 2, "CAPTURE_WAIT", af_shown=1),
+    StateDef("CAPTURE_WAIT", 0xE3, _G | CAPTURED | TIMED, next="CAPTURE_CUT", af_shown=1),
+    StateDef("CAPTURE_DAMAGE", 0xE4, _G | CAPTURED, 20, "CAPTURE_WAIT", af_shown=1),
+    StateDef("CAPTURE_CUT", 0xE5, _G, 30, "STAND", af_shown=1),
+    StateDef("THROWN_F", 0xEF, _G | CAPTURED, af_shown=1),
+    StateDef("THROWN_B", 0xF0, _G | CAPTURED, af_shown=1),
+    StateDef("THROWN_HI", 0xF1, _G | CAPTURED, af_shown=1),
+    StateDef("THROWN_LW", 0xF2, _G | CAPTURED, af_shown=1),
     StateDef("UPB_HOLD_G", 0x161, _G, 35, "UPB_TRAVEL", af_shown=1),  # travel direction: an event
     StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 35, "UPB_TRAVEL", af_shown=1),
     StateDef(
@@ -351,6 +389,9 @@ CHARACTER_STATES: Final[dict[str, dict[str, str]]] = {
         "DTILT": "DTILT_FALCO",
         "SHINE_START_G": "SHINE_START_G_FALCO",
         "SHINE_START_A": "SHINE_START_A_FALCO",
+        "THROW_F": "THROW_F_FALCO",
+        "THROW_HI": "THROW_HI_FALCO",
+        "THROW_LW": "THROW_LW_FALCO",
     },
 }
 DAIR_INPUT: Final = "DAIR"  # not a state: the down-air input, resolved per character
@@ -426,7 +467,30 @@ MOVES: Final[tuple[MoveDef, ...]] = (
     # the ledge attack: 8% on action frame 25 as replays count it (the corpus's hits); the
     # hitbox's place, size, angle and knockback are the mock's choice (not measured)
     MoveDef("LEDGE_ATTACK", 24, 26, 9.0, 7.0, 6.0, 8.0, 45.0, 20.0, 60.0),
+    # the throws (not hitboxes: the grabbed player takes them when released, on the throw's
+    # action frame ``first`` (0-based), placed ``dx`` in front of the thrower). Release frame,
+    # damage and angle are the corpus's (scripts/measure_moves.py: the grabbed player's first
+    # frame out of Thrown*, the percent risen by then, the launch's median angle); base and
+    # growth a rough least-squares fit on its launches. Back and up throws deal 2% (their
+    # blaster shots, which follow the release, are not modelled); the down throws' damage
+    # includes the shots fired before the release (Fox 4.73, Falco 4.73 on 1 and 2 throws)
+    MoveDef("THROW_F", 13, 13, 8.3, 0.0, 0.0, 7.0, 45.0, 45.0, 66.0),
+    MoveDef("THROW_F_FALCO", 11, 11, 9.5, 0.0, 0.0, 7.0, 45.0, 45.0, 70.0),
+    MoveDef("THROW_B", 7, 7, -8.3, 0.0, 0.0, 2.0, 124.0, 88.0, 33.0),
+    MoveDef("THROW_HI", 6, 6, 0.0, 0.0, 0.0, 2.0, 90.0, 85.0, 48.0),
+    MoveDef("THROW_HI_FALCO", 5, 5, 0.0, 0.0, 0.0, 2.0, 90.0, 88.0, 40.0),
+    MoveDef("THROW_LW", 32, 32, 8.3, 0.0, 0.0, 4.73, 288.0, 100.0, 80.0),
+    MoveDef("THROW_LW_FALCO", 38, 38, 9.5, 0.0, 0.0, 4.73, 252.0, 100.0, 80.0),
+    # the pummel: 3% on its first frame (the corpus: 11 of 13 pummels), Fox and Falco alike
+    MoveDef("PUMMEL", 0, 0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0),
 )
+
+# the grab boxes: state -> (first, last action frame (0-based), dx, dy, radius); the catch
+# frames are the corpus's, place and size the mock's choice
+GRAB_BOXES: Final[dict[str, tuple[int, int, float, float, float]]] = {
+    "GRAB": (6, 7, 8.0, 7.0, 4.0),
+    "DASH_GRAB": (11, 12, 9.0, 7.0, 5.0),
+}
 M: Final[dict[str, int]] = {m.name: i for i, m in enumerate(MOVES)}
 NUM_MOVES: Final = len(MOVES)
 
@@ -435,9 +499,10 @@ _VARIANT_STATES: Final = ("WALK", "DEAD")  # their action id is the base plus a 
 
 
 def _build_tables() -> tuple[np.ndarray, np.ndarray]:
-    ints = np.zeros((NUM_STATES, 10), dtype=np.int64)
+    ints = np.zeros((NUM_STATES, 12), dtype=np.int64)
     for i, s in enumerate(STATES):
         landing = s.landing or "LANDING"
+        thrown = "THROWN_" + s.throw.removesuffix("_FALCO").removeprefix("THROW_")
         ints[i] = (
             s.action,
             s.flags,
@@ -449,6 +514,8 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
             s.af_shown,
             int(s.af_fixed),
             s.intangible,
+            M[s.throw] if s.throw else -1,
+            S[thrown] if s.throw else -1,
         )
     moves = np.zeros((NUM_MOVES, 12), dtype=np.float64)
     for i, m in enumerate(MOVES):
@@ -475,7 +542,7 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
 STATE_TABLE, MOVE_TABLE = _build_tables()
 """``STATE_TABLE[state]`` = (action, flags, duration, next, move, landing state, has variant,
 added to the frame count in the action_frame column, that column fixed at -1, the first
-frames that are intangible);
+frames that are intangible, the throw's move, the state the thrown player is in);
 ``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
 shieldstun)."""
 
@@ -490,7 +557,9 @@ shieldstun)."""
     T_AF_SHOWN,
     T_AF_FIXED,
     T_INTANGIBLE,
-) = range(10)
+    T_THROW,
+    T_THROWN,
+) = range(12)
 (
     MV_FIRST,
     MV_LAST,
@@ -505,3 +574,16 @@ shieldstun)."""
     MV_HITLAG,
     MV_SHIELDSTUN,
 ) = range(12)
+
+
+def _grab_box_table() -> np.ndarray:
+    """``GRAB_BOX_TABLE[state]`` = (first, last, dx, dy, radius); first = -1: no grab box."""
+    out = np.zeros((NUM_STATES, 5), dtype=np.float64)
+    out[:, 0] = -1
+    for name, box in GRAB_BOXES.items():
+        out[S[name]] = box
+    out.setflags(write=False)
+    return out
+
+
+GRAB_BOX_TABLE: Final = _grab_box_table()

@@ -49,6 +49,13 @@ _VARIANT: Final = [r[R.T_VARIANT] for r in _STATE_ROWS]
 _AF_SHOWN: Final = [r[R.T_AF_SHOWN] for r in _STATE_ROWS]
 _AF_FIXED: Final = [bool(r[R.T_AF_FIXED]) for r in _STATE_ROWS]
 _INTANG: Final = [r[R.T_INTANGIBLE] for r in _STATE_ROWS]
+_THROW: Final = [r[R.T_THROW] for r in _STATE_ROWS]  # a throw's move, else -1
+_THROWN: Final = [r[R.T_THROWN] for r in _STATE_ROWS]  # the thrown player's state
+# the grab boxes: state -> (first, last, dx, dy, reach = radius + hurtbox radius)
+_GRAB_BOX: Final[dict[int, tuple[int, int, float, float, float]]] = {
+    R.S[name]: (first, last, dx, dy, radius + R.HURT_RADIUS)
+    for name, (first, last, dx, dy, radius) in R.GRAB_BOXES.items()
+}
 _DAIR_INPUT: Final = R.NUM_STATES  # the down-air input, resolved per character
 _HOLDS: Final = frozenset(R.LEDGE_HOLD)  # the ledge is taken in these states
 _GETUP_DONE: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k != "jump")
@@ -113,6 +120,8 @@ _JUMP_CANCEL: Final = R.JUMP_CANCEL
 _STALL: Final = R.STALL
 _STILL: Final = R.STILL
 _LAND_KEEP: Final = R.LAND_KEEP
+_HOLDING: Final = R.HOLDING
+_CAPTURED: Final = R.CAPTURED
 
 # states
 STAND: Final = R.S["STAND"]
@@ -159,6 +168,22 @@ DEAD: Final = R.S["DEAD"]
 HALO: Final = R.S["HALO"]
 CLIFF_CATCH: Final = R.S["CLIFF_CATCH"]
 CLIFF_WAIT: Final = R.S["CLIFF_WAIT"]
+GRAB: Final = R.S["GRAB"]
+DASH_GRAB: Final = R.S["DASH_GRAB"]
+CATCH_PULL: Final = R.S["CATCH_PULL"]
+DASH_CATCH_PULL: Final = R.S["DASH_CATCH_PULL"]
+CATCH_WAIT: Final = R.S["CATCH_WAIT"]
+CATCH_ATTACK: Final = R.S["CATCH_ATTACK"]
+CATCH_CUT: Final = R.S["CATCH_CUT"]
+THROW_F: Final = R.S["THROW_F"]
+THROW_B: Final = R.S["THROW_B"]
+THROW_HI: Final = R.S["THROW_HI"]
+THROW_LW: Final = R.S["THROW_LW"]
+CAPTURE_PULLED: Final = R.S["CAPTURE_PULLED"]
+CAPTURE_DAMAGE: Final = R.S["CAPTURE_DAMAGE"]
+CAPTURE_CUT: Final = R.S["CAPTURE_CUT"]
+_THROWN_STATES: Final = frozenset(R.S[f"THROWN_{k}"] for k in ("F", "B", "HI", "LW"))
+_PUMMEL: Final = R.M["PUMMEL"]
 _CATCH_LAST: Final = R.STATES[CLIFF_CATCH].duration - 1
 # the ledge options: (quick, slow) states
 _LEDGE_OPTIONS: Final = {
@@ -171,6 +196,9 @@ _A: Final = BUTTON_BITS["A"]
 _B: Final = BUTTON_BITS["B"]
 _JUMP: Final = BUTTON_BITS["X"] | BUTTON_BITS["Y"]
 _SHIELD_BUTTONS: Final = BUTTON_BITS["L"] | BUTTON_BITS["R"]
+_Z: Final = BUTTON_BITS["Z"]
+# the buttons whose press mashes out of a grab
+_MASH: Final = _A | _B | _JUMP | _Z | _SHIELD_BUTTONS
 
 # the float columns of a player's row, in the order they are rounded to float32
 _FLOAT_COLUMNS: Final = (
@@ -354,6 +382,8 @@ class ScalarGame:
         frozen1 = self._advance(p1, c1)
         self._ledge_grab(p0, p1, frozen0, start[0])
         self._ledge_grab(p1, p0, frozen1, start[1])
+        self._grab(p0, p1, frozen0)
+        self._grab(p1, p0, frozen1)
         self._hits(frozen0, frozen1)
         self._blast_zone(p0)
         self._blast_zone(p1)
@@ -474,6 +504,7 @@ class ScalarGame:
         jump_h = bool(buttons & _JUMP) or sy >= R.TAP_JUMP
         attack_p = bool(pressed & _A)
         special_p = bool(pressed & _B)
+        grab_p = bool(pressed & _Z)
         shield_h = bool(buttons & _SHIELD_BUTTONS) or sh >= R.SHOULDER_THRESHOLD
         shield_was = bool(pb & _SHIELD_BUTTONS) or psh >= R.SHOULDER_THRESHOLD
         c_on = abs(cx) >= R.CSTICK_THRESHOLD or abs(cy) >= R.CSTICK_THRESHOLD
@@ -497,6 +528,8 @@ class ScalarGame:
         invuln = invuln - 1 if invuln > 1 else 0
         tech = tech - 1 if tech > 1 else 0
         drp = drp - 1 if drp > 1 else 0
+        if _FLAGS[st] & _CAPTURED and pressed & _MASH:  # mashing out of a grab
+            timer = timer - R.GRAB_MASH if timer > R.GRAB_MASH else 0
         if shield_h and not shield_was:
             tech = R.TECH_WINDOW
 
@@ -599,6 +632,9 @@ class ScalarGame:
                 # up-smash: A with the stick just pushed up (not a jump then)
                 new = USMASH
                 enter = True
+            elif grab_p or (attack_p and shield_h):  # Z, or A with the shield held
+                new = DASH_GRAB if st in (DASH, RUN) else GRAB
+                enter = True
             elif jump_p:
                 new = KNEE_BEND
                 timer = ph.jump_squat
@@ -663,9 +699,25 @@ class ScalarGame:
                 new = KNEE_BEND
                 timer = ph.jump_squat
                 enter = True
+            elif grab_p or (attack_p and shield_h):  # a grab out of shield (still held)
+                new = GRAB
+                enter = True
             elif st == SHIELD and not shield_h:
                 new = SHIELD_RELEASE
                 enter = True
+        elif st == CATCH_WAIT:  # holding: A pummels, a direction throws (the c-stick too)
+            if attack_p:
+                new = CATCH_ATTACK
+                enter = True
+            else:
+                d = cx if c_p else sx
+                dy = cy if c_p else sy
+                if abs(dy) >= R.DEADZONE and abs(dy) > abs(d):
+                    new = THROW_HI if dy > 0 else THROW_LW
+                    enter = True
+                elif abs(d) >= R.DEADZONE:
+                    new = THROW_F if (1 if d >= 0 else -1) == facing else THROW_B
+                    enter = True
         elif flags & _ACT_A:
             if special_p and sy >= R.UP_B_THRESHOLD:
                 new = UPB_HOLD_A
@@ -950,6 +1002,83 @@ class ScalarGame:
         p.y = ph.hang_y
 
     # --- the two players together -----------------------------------------------------------
+    def _grab(self, a: PlayerState, d: PlayerState, frozen: bool) -> None:
+        """``a``'s grab of ``d`` (port 0's first): a released player goes free, a grab box
+        catches, a holder whose player went free lets go, the pummel hits, a throw takes the
+        player and releases it on its frame; the held player is placed in front."""
+        st = a.st
+        flags = _FLAGS[st]
+        if flags & _CAPTURED:  # held by a player that no longer holds: free
+            if not (_FLAGS[d.st] & _HOLDING or _THROW[d.st] >= 0):
+                a.st = CAPTURE_CUT
+                a.af = 0
+            return
+        box = _GRAB_BOX.get(st)
+        if box is not None:
+            first, last, bdx, bdy, reach = box
+            if (
+                not frozen
+                and first <= a.af <= last
+                and not _FLAGS[d.st] & (_CAPTURED | _HOLDING | _LEDGE | _FROZEN_POS)
+                and not d.intangible()
+            ):
+                hx = a.x + a.facing * bdx
+                hy = a.y + bdy
+                ddx = hx - d.x
+                ddy = hy - _clip(hy, d.y + R.HURT_LOW, d.y + R.HURT_HIGH)
+                if ddx * ddx + ddy * ddy <= reach * reach:  # caught
+                    a.st = DASH_CATCH_PULL if st == DASH_GRAB else CATCH_PULL
+                    a.af = 0
+                    a.vx = 0.0
+                    a.hitdone = 0
+                    d.st = CAPTURE_PULLED
+                    d.af = 0
+                    d.timer = math.floor(R.GRAB_ESCAPE_BASE + R.GRAB_ESCAPE_PER_PERCENT * d.percent)
+                    d.ff = 0
+                    d.hitdone = 0
+                    self._hold(a, d)
+            return
+        if flags & _HOLDING:
+            if not _FLAGS[d.st] & _CAPTURED:  # the grabbed player broke free
+                a.st = CATCH_CUT
+                a.af = 0
+                return
+            if st == CATCH_ATTACK and a.af == 0 and a.hitdone == 0 and not frozen:
+                move = _MOVES[_PUMMEL]
+                d.percent = d.percent + move.damage
+                d.st = CAPTURE_DAMAGE
+                d.af = 0
+                a.hitdone = 1
+                if move.hitlag > a.hitlag:
+                    a.hitlag = move.hitlag
+                if move.hitlag > d.hitlag:
+                    d.hitlag = move.hitlag
+            self._hold(a, d)
+            return
+        mv = _THROW[st]
+        if mv < 0 or not _FLAGS[d.st] & _CAPTURED:
+            return
+        if d.st not in _THROWN_STATES:  # the throw takes the grabbed player
+            d.st = _THROWN[st]
+            d.af = 0
+        move = _MOVES[mv]
+        if a.af != move.first:
+            self._hold(a, d)
+            return
+        # the release: placed where the throw lets go, launched (into the air, as Melee's)
+        d.x = a.x + a.facing * move.dx
+        d.y = a.y
+        away = a.facing if move.dx >= 0 else -a.facing
+        self._take_hit(d, move, a.facing, away, 0, self._phys[d.port].weight)
+
+    def _hold(self, a: PlayerState, d: PlayerState) -> None:
+        """``d`` is held in front of ``a``, facing it, on its surface."""
+        d.x = a.x + a.facing * self._phys[a.port].hold_dx
+        d.y = a.y
+        d.vx = d.vy = d.kbx = d.kby = 0.0
+        d.facing = -a.facing
+        d.surf = a.surf
+
     def _hits(self, frozen0: bool, frozen1: bool) -> None:
         """Hitboxes against hurtboxes, both ways from the same state (trades hit both)."""
         p0, p1 = self.players

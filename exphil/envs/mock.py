@@ -81,6 +81,8 @@ _BTN_A = BUTTON_BITS["A"]
 _BTN_B = BUTTON_BITS["B"]
 _BTN_JUMP = BUTTON_BITS["X"] | BUTTON_BITS["Y"]
 _BTN_SHIELD = BUTTON_BITS["L"] | BUTTON_BITS["R"]
+_BTN_Z = BUTTON_BITS["Z"]
+_BTN_MASH = _BTN_A | _BTN_B | _BTN_JUMP | _BTN_Z | _BTN_SHIELD  # presses that mash out of a grab
 
 
 def platforms(st: Stage) -> tuple[tuple[float, float, float], ...]:
@@ -204,6 +206,18 @@ _VARIANT = R.STATE_TABLE[:, R.T_VARIANT]
 _AF_SHOWN = R.STATE_TABLE[:, R.T_AF_SHOWN]
 _AF_FIXED = R.STATE_TABLE[:, R.T_AF_FIXED].astype(bool)
 _INTANG = R.STATE_TABLE[:, R.T_INTANGIBLE]
+_THROW = R.STATE_TABLE[:, R.T_THROW]  # a throw's move, else -1
+_THROWN = R.STATE_TABLE[:, R.T_THROWN]  # the thrown player's state
+_IS_THROWN = np.zeros(R.NUM_STATES, dtype=bool)
+_IS_THROWN[[R.S[f"THROWN_{k}"] for k in ("F", "B", "HI", "LW")]] = True
+_IS_THROWN.setflags(write=False)
+_THROW_FIRST = np.where(_THROW >= 0, R.MOVE_TABLE[np.maximum(_THROW, 0), R.MV_FIRST], -1).astype(
+    np.int64
+)
+_GRAB_BOX = R.GRAB_BOX_TABLE
+_ST_GRAB_WAIT = R.S["CATCH_WAIT"]
+_ST_CATCH_ATTACK = R.S["CATCH_ATTACK"]
+_ST_DASH_GRAB = R.S["DASH_GRAB"]
 _ST_CATCH = R.S["CLIFF_CATCH"]
 _DAIR_INPUT = R.NUM_STATES  # the down-air input, resolved per character (R.character_states)
 _ST_WAIT = R.S["CLIFF_WAIT"]
@@ -580,6 +594,7 @@ class MockEnv:
         jump_h = ((buttons & _BTN_JUMP) != 0) | up
         attack_p = (pressed & _BTN_A) != 0
         special_p = (pressed & _BTN_B) != 0
+        grab_p = (pressed & _BTN_Z) != 0
         c_p = c_on & ~was_c
         down_p = down & ~was_down
         smash_x = hard_x & ~was_hard_x
@@ -597,6 +612,8 @@ class MockEnv:
         np.maximum(invuln - 1, 0, out=invuln)
         np.maximum(tech - 1, 0, out=tech)
         np.maximum(drp - 1, 0, out=drp)
+        mash = _flag(_FLAGS[st], R.CAPTURED) & ((pressed & _BTN_MASH) != 0)  # out of a grab
+        timer[mash] = np.maximum(timer[mash] - R.GRAB_MASH, 0)
         tech[shield_p] = R.TECH_WINDOW
 
         flags = _FLAGS[st]
@@ -645,9 +662,11 @@ class MockEnv:
             # (nor down): with it the PPO learning test fails (docs/mockenv.md)
             c_smash = c_p & (np.abs(cx) >= R.CSTICK_THRESHOLD)
             g_usmash = actg & ~g_upb & attack_p & up & ~was_up
-            g_jump = actg & jump_p & ~g_upb & ~g_usmash
-            g_shield = actg & shield_h & ~g_upb & ~g_jump & ~g_usmash
-            rest = actg & ~(g_upb | g_jump | g_shield | g_usmash)
+            # a grab: Z, or A with the shield held (running: the dash grab)
+            g_grab = actg & ~g_upb & ~g_usmash & (grab_p | (attack_p & shield_h))
+            g_jump = actg & jump_p & ~g_upb & ~g_usmash & ~g_grab
+            g_shield = actg & shield_h & ~g_upb & ~g_jump & ~g_usmash & ~g_grab
+            rest = actg & ~(g_upb | g_jump | g_shield | g_usmash | g_grab)
             g_smash = rest & (c_smash | (attack_p & smash_x))
             rest &= ~g_smash
             g_dsmash = rest & attack_p & down_p  # down-smash: A with the stick pushed down
@@ -655,6 +674,7 @@ class MockEnv:
             g_attack = rest & attack_p
             rest &= ~g_attack
             running = (st == _ST_DASH) | (st == _ST_RUN)
+            new_st[g_grab] = np.where(running, _ST_DASH_GRAB, R.S["GRAB"])[g_grab]
             new_st[g_upb] = _ST_UPB_G
             new_st[g_shine] = _ST_SHINE_G
             new_st[g_jump] = _ST_KNEE
@@ -679,7 +699,7 @@ class MockEnv:
             new_st[ftilt] = R.S["FTILT"]
             new_st[jab] = R.S["JAB"]
             facing[ftilt] = stick_dir[ftilt]
-            enter |= g_upb | g_jump | g_shield | g_smash | g_usmash | g_dsmash | g_attack
+            enter |= g_upb | g_jump | g_shield | g_smash | g_usmash | g_dsmash | g_attack | g_grab
             # movement
             other_way = stick_dir != facing
             dash_in = rest & hard_x
@@ -709,11 +729,30 @@ class MockEnv:
         shielding = (st == _ST_SHIELD) | (st == _ST_SHIELD_START)
         if shielding.any():
             oos = shielding & jump_p
-            release = (st == _ST_SHIELD) & ~shield_h & ~oos
+            # a grab out of shield: Z, or A with the shield still held
+            oos_grab = shielding & (grab_p | (attack_p & shield_h)) & ~oos
+            release = (st == _ST_SHIELD) & ~shield_h & ~oos & ~oos_grab
             new_st[oos] = _ST_KNEE
             timer[oos] = np.broadcast_to(P["jump_squat"], timer.shape)[oos]
+            new_st[oos_grab] = R.S["GRAB"]
             new_st[release] = R.S["SHIELD_RELEASE"]
-            enter |= oos | release
+            enter |= oos | oos_grab | release
+
+        holding = st == _ST_GRAB_WAIT  # A pummels, a direction throws (the c-stick too)
+        if holding.any():
+            pummel = holding & attack_p
+            d = np.where(c_p, cx, sx)
+            dy = np.where(c_p, cy, sy)
+            vertical = (np.abs(dy) >= R.DEADZONE) & (np.abs(dy) > np.abs(d))
+            side = ~vertical & (np.abs(d) >= R.DEADZONE)
+            throw = holding & ~pummel & (vertical | side)
+            new_st[pummel] = _ST_CATCH_ATTACK
+            new_st[throw] = np.where(
+                vertical,
+                np.where(dy > 0, R.S["THROW_HI"], R.S["THROW_LW"]),
+                np.where(np.where(d >= 0, 1, -1) == facing, R.S["THROW_F"], R.S["THROW_B"]),
+            )[throw]
+            enter |= pummel | throw
 
         acta = _flag(flags, R.ACT_A)
         a_jump = np.zeros_like(frozen)  # the double jump's first frame: no drift
@@ -984,6 +1023,8 @@ class MockEnv:
             hitlag -= frozen
 
         self._ledge_grabs(frozen)
+        for p in (0, 1):
+            self._grabs(p, frozen)
         self._hits(frozen)
         self._blast_zones()
 
@@ -1113,6 +1154,124 @@ class MockEnv:
                 F[j, p, g] = 0.0
             F[_X, p, g] = s * (self._edge + self._p["hang_dx"][p, 0])
             F[_Y, p, g] = self._p["hang_y"][p, 0]
+
+    def _grabs(self, a: int, frozen: np.ndarray[Any, Any]) -> None:
+        """Port ``a``'s grab of the other player in every game (port 0's first; the rules of
+        ``ScalarGame._grab``): a released player goes free, a grab box catches, a holder whose
+        player went free lets go, the pummel hits, a throw takes the player and releases it on
+        its frame; the held player is placed in front."""
+        F, Z = self._F, self._I
+        o = 1 - a
+        st = Z[_ST, a].copy()
+        flags = _FLAGS[st]
+        fl_d = _FLAGS[Z[_ST, o]]
+        d_holds = _flag(fl_d, R.HOLDING) | (_THROW[Z[_ST, o]] >= 0)
+        free = _flag(flags, R.CAPTURED) & ~d_holds  # held by one who no longer holds
+        Z[_ST, a, free] = R.S["CAPTURE_CUT"]
+        Z[_AF, a, free] = 0
+        box = _GRAB_BOX[st]
+        af = Z[_AF, a]
+        g = np.flatnonzero(
+            (box[:, 0] >= 0)
+            & ~frozen[a]
+            & (af >= box[:, 0])
+            & (af <= box[:, 1])
+            & ~_flag(fl_d, R.CAPTURED | R.HOLDING | R.LEDGE | R.FROZEN_POS)
+            & ~_intangible(fl_d, Z[_ST, o], Z[_AF, o], Z[_INVULN, o])
+        )
+        caught = np.zeros(self.n, dtype=bool)
+        if g.size:
+            hx = F[_X, a, g] + Z[_FACING, a, g] * box[g, 2]
+            hy = F[_Y, a, g] + box[g, 3]
+            oy = F[_Y, o, g]
+            ddx = hx - F[_X, o, g]
+            ddy = hy - np.minimum(np.maximum(hy, oy + R.HURT_LOW), oy + R.HURT_HIGH)
+            reach = box[g, 4] + R.HURT_RADIUS
+            g = g[ddx * ddx + ddy * ddy <= reach * reach]
+            caught[g] = True
+            Z[_ST, a, g] = np.where(
+                st[g] == _ST_DASH_GRAB, R.S["DASH_CATCH_PULL"], R.S["CATCH_PULL"]
+            )
+            Z[_AF, a, g] = 0
+            F[_VX, a, g] = 0.0
+            Z[_HITDONE, a, g] = 0
+            Z[_ST, o, g] = R.S["CAPTURE_PULLED"]
+            Z[_AF, o, g] = 0
+            Z[_TIMER, o, g] = np.floor(
+                R.GRAB_ESCAPE_BASE + R.GRAB_ESCAPE_PER_PERCENT * F[_PCT, o, g]
+            ).astype(np.int64)
+            Z[_FF, o, g] = 0
+            Z[_HITDONE, o, g] = 0
+        d_capt = _flag(_FLAGS[Z[_ST, o]], R.CAPTURED)
+        holding = _flag(flags, R.HOLDING)
+        cut = holding & ~d_capt  # the grabbed player broke free
+        Z[_ST, a, cut] = R.S["CATCH_CUT"]
+        Z[_AF, a, cut] = 0
+        held = holding & d_capt
+        pummel = np.flatnonzero(
+            held & (st == _ST_CATCH_ATTACK) & (af == 0) & (Z[_HITDONE, a] == 0) & ~frozen[a]
+        )
+        if pummel.size:
+            mv = R.MOVE_TABLE[R.M["PUMMEL"]]
+            F[_PCT, o, pummel] = F[_PCT, o, pummel] + mv[R.MV_DAMAGE]
+            Z[_ST, o, pummel] = R.S["CAPTURE_DAMAGE"]
+            Z[_AF, o, pummel] = 0
+            Z[_HITDONE, a, pummel] = 1
+            lag = int(mv[R.MV_HITLAG])
+            Z[_HITLAG, a, pummel] = np.maximum(Z[_HITLAG, a, pummel], lag)
+            Z[_HITLAG, o, pummel] = np.maximum(Z[_HITLAG, o, pummel], lag)
+        throwing = (_THROW[st] >= 0) & d_capt
+        take = throwing & ~_IS_THROWN[Z[_ST, o]]  # the throw takes the grabbed player
+        Z[_ST, o, take] = _THROWN[st[take]]
+        Z[_AF, o, take] = 0
+        release = throwing & (af == _THROW_FIRST[st])
+        place = held | (throwing & ~release) | caught
+        k = np.flatnonzero(place)
+        if k.size:
+            F[_X, o, k] = F[_X, a, k] + Z[_FACING, a, k] * self._p["hold_dx"][a, 0]
+            F[_Y, o, k] = F[_Y, a, k]
+            for j in (_VX, _VY, _KBX, _KBY):
+                F[j, o, k] = 0.0
+            Z[_FACING, o, k] = -Z[_FACING, a, k]
+            Z[_SURF, o, k] = Z[_SURF, a, k]
+        r = np.flatnonzero(release)
+        if r.size:  # placed where the throw lets go, launched (into the air, as Melee's)
+            mt = R.MOVE_TABLE[_THROW[st[r]]]
+            fac = Z[_FACING, a, r]
+            F[_X, o, r] = F[_X, a, r] + fac * mt[:, R.MV_DX]
+            F[_Y, o, r] = F[_Y, a, r]
+            away = np.where(mt[:, R.MV_DX] >= 0, fac, -fac)
+            self._launch(o * self.n + r, mt, fac, away)
+
+    def _launch(
+        self,
+        b: np.ndarray[Any, Any],
+        mt: np.ndarray[Any, Any],
+        fac_a: np.ndarray[Any, Any],
+        away: np.ndarray[Any, Any],
+    ) -> None:
+        """Players ``b`` (flat indices) take the moves ``mt`` airborne (a throw's release):
+        damage, knockback, hitstun, as ``_hits`` does for a body hit in the air."""
+        F, Z = self._Ff, self._Zf
+        dmg = mt[:, R.MV_DAMAGE]
+        p = F[_PCT][b] + dmg
+        F[_PCT][b] = p
+        weight = self._pf["weight"][b]
+        kb = (p / 10 + p * dmg / 20) * 200 / (weight + 100) * 1.4 + 18
+        kb = kb * mt[:, R.MV_GROWTH] / 100 + mt[:, R.MV_BASE]
+        speed = kb * R.KB_SPEED
+        F[_KBX][b] = speed * mt[:, R.MV_COS] * fac_a
+        F[_KBY][b] = speed * mt[:, R.MV_SIN]
+        F[_VX][b] = 0.0
+        F[_VY][b] = 0.0
+        Z[_ST][b] = np.where(kb >= R.TUMBLE_KB, R.S["DAMAGE_FLY"], R.S["DAMAGE_A"])
+        Z[_AF][b] = 0
+        Z[_TIMER][b] = np.floor(kb * R.HITSTUN_PER_KB).astype(np.int64)
+        Z[_FACING][b] = -away
+        Z[_FF][b] = 0
+        Z[_HITDONE][b] = 0
+        Z[_REGRAB][b] = 0
+        Z[_SURF][b] = -1
 
     def _respawn(self, mask: np.ndarray[Any, Any]) -> None:
         """Back on the halo above one's own side, at 0%, invulnerable until it is left."""

@@ -1,6 +1,7 @@
 """Issue 17's moves in the mock (up-tilt, up-smash, down-smash, up-air, Falco's down-air, the
-shine), held equal in the vectorized env and the scalar oracle, against Melee's frame data and
-what ``exphil mock calibrate`` measures on ``../shared/corpus``.
+shine, the down-tilt, grabs, the pummel and the four throws), held equal in the vectorized env
+and the scalar oracle, against Melee's frame data and what ``exphil mock calibrate`` measures
+on ``../shared/corpus``.
 
 The figures are restated here from docs/mockenv.md (the corpus's whole runs and hits,
 ``scripts/measure_moves.py``, and Melee's frame data), so a table change that drifts from
@@ -25,7 +26,7 @@ from exphil.envs import _rules as R
 from exphil.envs._characters import physics as _physics
 from exphil.game.ids import character
 
-from .test_ledges import Both, col, pad, runs
+from .test_ledges import Both, N, col, pad, runs
 
 ROOT = Path(__file__).resolve().parents[3]
 STANDING, FALLING, NAIR = 0x0E, 0x1D, 0x41
@@ -373,3 +374,174 @@ def test_shine_deals_what_the_replays_measure(
     row = corpus_damage[name].get(start)
     assert row is not None, f"{name}: {start:#x} not among calibrate's damaging actions"
     assert row["damage_modes"][0] == SHINE_DAMAGE[name], (name, row)
+
+
+# --- grabs and throws -------------------------------------------------------------------------
+# the corpus's figures (scripts/measure_moves.py; docs/mockenv.md): a standing grab whiffs in
+# 30 frames and catches on its 7th (the pull follows 6 GRAB frames), a dash grab in 40 and on
+# its 12th (SmashWiki / Magus420: "most grabs" 7 and 30, dash grabs 11 and 40); the pull is 2
+# frames; the grabbed player's ids are the corpus's (CapturePulledLw, CaptureWaitLw, ...)
+GRAB_ID, PULL_ID, DASH_GRAB_ID, DASH_PULL_ID, WAIT_ID, PUMMEL_ID, CUT_ID = (
+    0xD4,
+    0xD5,
+    0xD6,
+    0xD7,
+    0xD8,
+    0xD9,
+    0xDA,
+)
+PULLED_ID, HELD_ID, PUMMELED_ID, ESCAPE_ID = 0xE2, 0xE3, 0xE4, 0xE5
+# (character, throw) -> (stick (x, y) facing right, grabber's id, thrown id, total frames,
+# release frame (0-based: the thrown player's first frame out), damage, angle): the corpus's
+THROWS: dict[tuple[str, str], tuple[tuple[float, float], int, int, int, int, float, float]] = {
+    ("fox", "F"): ((1.0, 0.0), 0xDB, 0xEF, 36, 13, 7.0, 45.0),
+    ("falco", "F"): ((1.0, 0.0), 0xDB, 0xEF, 30, 11, 7.0, 45.0),
+    ("fox", "B"): ((-1.0, 0.0), 0xDC, 0xF0, 31, 7, 2.0, 124.0),
+    ("falco", "B"): ((-1.0, 0.0), 0xDC, 0xF0, 31, 7, 2.0, 124.0),
+    ("fox", "HI"): ((0.0, 1.0), 0xDD, 0xF1, 31, 6, 2.0, 90.0),
+    ("falco", "HI"): ((0.0, 1.0), 0xDD, 0xF1, 31, 5, 2.0, 90.0),
+    ("fox", "LW"): ((0.0, -1.0), 0xDE, 0xF2, 43, 32, 4.73, 288.0),
+    ("falco", "LW"): ((0.0, -1.0), 0xDE, 0xF2, 47, 38, 4.73, 252.0),
+}
+HOLD_DX = {"fox": 8.3, "falco": 9.5}  # the corpus: in front of the grabber in GRAB_WAIT
+_Z = pad(buttons=("Z",))
+
+
+def _grabbed(name: str, victim: str = "fox", percent: float = 0.0) -> Both:
+    """``name`` at x 0 facing right has grabbed ``victim`` (at x 10) and holds it: the first
+    CATCH_WAIT frame is the last of ``b.frames``."""
+    b = Both(MockConfig(characters=(name, victim)))
+    b.place(0, x=0.0, y=0.0, facing=1)
+    b.place(1, x=10.0, y=0.0, facing=-1, percent=percent)
+    b.step(_Z)
+    b.step(times=8)
+    assert col(b.frames, "action")[-1] == WAIT_ID
+    return b
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+def test_a_grab_in_range_catches_and_holds_in_front(name: str) -> None:
+    b = Both(MockConfig(characters=(name, "falco")))
+    b.place(0, x=0.0, y=0.0, facing=1)
+    b.place(1, x=10.0, y=0.0, facing=-1)
+    frames = b.step(_Z) + b.step(times=20)
+    action, held = col(frames, "action"), col(frames, "action", port=1)
+    assert action[:9].tolist() == [GRAB_ID] * 6 + [PULL_ID] * 2 + [WAIT_ID]
+    assert held[:9].tolist() == [STANDING] * 6 + [PULLED_ID] * 2 + [HELD_ID]
+    assert (action[9:] == WAIT_ID).all() and (held[9:] == HELD_ID).all()  # held, no input
+    x0, x1 = col(frames, "x"), col(frames, "x", port=1)
+    assert np.allclose(x1[6:] - x0[6:], HOLD_DX[name])
+    assert (col(frames, "facing", port=1)[6:] == -1).all()
+    assert col(frames, "percent", port=1)[-1] == 0.0
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+def test_a_grab_out_of_range_whiffs_in_30_frames(name: str) -> None:
+    b = Both(MockConfig(characters=(name, "fox")))
+    b.place(0, x=0.0, y=0.0, facing=1)
+    b.place(1, x=30.0, y=0.0, facing=-1)
+    frames = b.step(_Z) + b.step(times=32)
+    action = col(frames, "action")
+    assert runs(action, GRAB_ID) == [30] and action[30] == STANDING
+    assert (col(frames, "action", port=1) == STANDING).all()
+    # the reach: the box (8 in front, radius 4) and the hurtbox (radius 4.5)
+    box = R.GRAB_BOXES["GRAB"]
+    assert box[:2] == (6, 7)  # action frames 7-8 as replays count
+    assert 16.0 < box[2] + box[4] + R.HURT_RADIUS < 30.0
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+def test_a_dash_grab_whiffs_in_40_and_catches_on_its_12th_frame(name: str) -> None:
+    for x1, caught in ((80.0, False), (10.0, True)):
+        b = Both(MockConfig(characters=(name, "fox")))
+        b.place(0, x=-20.0, y=0.0, facing=1)
+        b.place(1, x=x1, y=0.0, facing=-1)
+        b.step(pad(main_x=1.0), times=3)  # dashing
+        frames = b.step(pad(main_x=1.0, buttons=("Z",))) + b.step(times=45)
+        action = col(frames, "action")
+        if caught:
+            assert runs(action, DASH_GRAB_ID) == [11]
+            assert action[11:13].tolist() == [DASH_PULL_ID] * 2 and action[13] == WAIT_ID
+        else:
+            assert runs(action, DASH_GRAB_ID) == [40] and action[40] == STANDING
+
+
+def test_a_grab_beats_a_shield_but_not_intangibility() -> None:
+    b = Both(MockConfig(characters=("fox", "fox")))
+    b.place(0, x=0.0, y=0.0, facing=1)
+    b.place(1, x=10.0, y=0.0, facing=-1)
+    shield = pad(buttons=("L",))
+    b.step(N, shield, times=3)
+    frames = b.step(_Z, shield) + b.step(N, shield, times=8)
+    assert col(frames, "action", port=1)[6] == PULLED_ID
+    # the shine's first frame is intangible: a grab box out on that frame passes through (at
+    # 14 apart the grab reaches, the shine does not)
+    b = Both(MockConfig(characters=("fox", "fox")))
+    b.place(0, x=0.0, y=0.0, facing=1)
+    b.place(1, x=14.0, y=0.0, facing=-1)
+    b.step(_Z, times=1)
+    b.step(times=5)  # the grab box comes out next frame; the shine starts on it
+    frames = b.step(N, pad(main_y=-1.0, buttons=("B",))) + b.step(times=2)
+    assert col(frames, "invulnerable", port=1)[0]
+    assert col(frames, "action")[0] == GRAB_ID and col(frames, "action")[1] == PULL_ID
+
+
+@pytest.mark.parametrize(("name", "throw"), list(THROWS))
+def test_each_throw_lasts_releases_and_launches_as_the_corpus(name: str, throw: str) -> None:
+    (sx, sy), aid, thrown, total, release, damage, angle = THROWS[(name, throw)]
+    mv = R.MOVES[R.M[R.STATES[R.character_states(name)[R.S[f"THROW_{throw}"]]].throw]]
+    assert (mv.first, mv.damage, mv.angle) == (release, damage, angle)
+    b = _grabbed(name, percent=20.0)
+    frames = b.step(pad(main_x=sx, main_y=sy)) + b.step(times=total + 3)
+    action, victim = col(frames, "action"), col(frames, "action", port=1)
+    assert runs(action, aid) == [total] and action[total] == STANDING
+    assert victim[:release].tolist() == [thrown] * release and victim[release] != thrown
+    pct = col(frames, "percent", port=1)
+    assert pct[release - 1] == pytest.approx(20.0) and pct[release] == pytest.approx(20 + damage)
+    kx = col(frames, "vx_knockback", port=1)[release]
+    ky = col(frames, "vy_knockback", port=1)[release]
+    assert math.degrees(math.atan2(ky, kx)) % 360 == pytest.approx(angle, abs=1e-3)
+    assert not col(frames, "on_ground", port=1)[release]  # thrown into the air
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+def test_the_pummel_deals_3_and_lasts_27_with_its_hitlag(name: str) -> None:
+    b = _grabbed(name, percent=10.0)
+    frames = b.step(pad(buttons=("A",))) + b.step(times=30)
+    action, victim = col(frames, "action"), col(frames, "action", port=1)
+    assert runs(action, PUMMEL_ID) == [27] and action[27] == WAIT_ID  # the corpus's 27
+    assert victim[0] == PUMMELED_ID and victim[-1] == HELD_ID
+    assert col(frames, "percent", port=1)[-1] == pytest.approx(13.0)
+    assert col(frames, "hitlag", port=1)[0] == R.hitlag(3.0)
+
+
+@pytest.mark.parametrize("percent", [0.0, 50.0])
+def test_the_grab_breaks_after_76_plus_1_6_percent_frames_sooner_with_mashing(
+    percent: float,
+) -> None:
+    hold = math.floor(76 + 1.6 * percent)
+    for mash in (0, 5):
+        b = Both(MockConfig(characters=("fox", "falco")))
+        b.place(0, x=0.0, y=0.0, facing=1)
+        b.place(1, x=10.0, y=0.0, facing=-1, percent=percent)
+        frames = b.step(_Z) + b.step(times=6)  # the catch is frames[6]
+        for _ in range(mash):  # presses: A then nothing
+            frames += b.step(N, pad(buttons=("A",))) + b.step()
+        frames += b.step(times=hold + 5)
+        action, victim = col(frames, "action"), col(frames, "action", port=1)
+        cut = int(np.flatnonzero(action == CUT_ID)[0])
+        assert victim[cut] == ESCAPE_ID  # both let go on the same frame
+        assert cut - 6 == hold - 6 * mash
+    assert runs(action, CUT_ID) == [30] and runs(victim, ESCAPE_ID) == [30]
+
+
+@pytest.mark.slow
+def test_the_up_throw_deals_what_the_replays_measure(
+    corpus_damage: dict[str, dict[int, Any]],
+) -> None:
+    """Fox's up-throw is among calibrate's damaging actions (its blaster shots, 1.82% each,
+    the most frequent damage; then the throw's own 2%, the mock's, which has no shots)."""
+    row = corpus_damage["fox"].get(0xDD)
+    assert row is not None, "fox: the up-throw not among calibrate's damaging actions"
+    modes = row["damage_modes"]
+    assert THROWS[("fox", "HI")][5] in modes, modes
