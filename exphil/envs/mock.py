@@ -215,6 +215,9 @@ _THROW_FIRST = np.where(_THROW >= 0, R.MOVE_TABLE[np.maximum(_THROW, 0), R.MV_FI
     np.int64
 )
 _GRAB_BOX = R.GRAB_BOX_TABLE
+# the states the grab step reads: a grab box, holding, held or thrown, throwing
+_IN_GRAB = (_GRAB_BOX[:, 0] >= 0) | ((_FLAGS & (R.HOLDING | R.CAPTURED)) != 0) | (_THROW >= 0)
+_IN_GRAB.setflags(write=False)
 _ST_GRAB_WAIT = R.S["CATCH_WAIT"]
 _ST_CATCH_ATTACK = R.S["CATCH_ATTACK"]
 _ST_DASH_GRAB = R.S["DASH_GRAB"]
@@ -1023,8 +1026,9 @@ class MockEnv:
             hitlag -= frozen
 
         self._ledge_grabs(frozen)
-        for p in (0, 1):
-            self._grabs(p, frozen)
+        if _IN_GRAB[Z[_ST]].any():  # (most frames nobody grabs: skip the grab step)
+            for p in (0, 1):
+                self._grabs(p, frozen)
         self._hits(frozen)
         self._blast_zones()
 
