@@ -19,7 +19,7 @@ from exphil.train import CheckpointConfig, OptimConfig, Run
 
 from .actors import REWARDS, worker_argv
 
-UPDATES = 120
+UPDATES = 160
 GAMES = MockConfig(stocks=1, time_limit=1800, rewards=REWARDS)  # 30-second, one-stock games
 
 
@@ -67,7 +67,10 @@ def test_selfplay_actors_beat_the_frozen_start(tmp_path: Path) -> None:
         f"actors: {shared.frames} frames in {result.seconds:.0f} s, lags {lags}; win rate vs "
         f"the frozen start {after.win_rate:.2f} [{after.ci_low:.2f}, {after.ci_high:.2f}]"
     )
-    # the foundations issue's target; the actors run asynchronously (which chunk lands in
-    # which update varies from run to run), so they get 100 updates where the synchronous
-    # loop gets 80, and 200 evaluation games
+    # the foundations issue's target. The actors run asynchronously: which chunk lands in
+    # which update varies from run to run, and most chunks are one version stale (lag 1), so
+    # they learn less per frame than the synchronous loop. Measured on 2 cores (win rate vs
+    # the frozen start at updates 120 / 140 / 160, two runs): 0.75 / 0.83 / 0.87 and
+    # 0.81 / 0.76 / 0.89; at 120 updates a CI run got 0.77. So 160 updates (the synchronous
+    # loop gets 80) and 200 evaluation games.
     assert after.win_rate >= 0.8, after
