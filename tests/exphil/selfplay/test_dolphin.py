@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,29 +31,11 @@ from exphil.selfplay._worker_shared import JoinRefused
 from exphil.wire import TYPES
 from supervisors import Runtime, spawn
 from supervisors.remote import Node
-from tests.exphil.envs.dolphin.conftest import FAKE, GAME, alive, wait_for
+from tests.exphil.envs.dolphin.conftest import GAME, alive, wait_for
 
 from .actors import new_learner, small_config
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def fake_dolphin(tmp_path: Path) -> Path:
-    exe = tmp_path / "Slippi_Dolphin"
-    exe.write_text(
-        f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {str(FAKE)!r}\n"
-        f"runpy.run_path({str(FAKE)!r}, run_name='__main__')\n"
-    )
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    return exe
-
-
-@pytest.fixture
-def fake_iso(tmp_path: Path) -> Path:
-    iso = tmp_path / "melee.iso"
-    iso.write_bytes(b"GALE01\x00\x02" + bytes(4096))
-    return iso
 
 
 @pytest.fixture

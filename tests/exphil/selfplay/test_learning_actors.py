@@ -74,6 +74,6 @@ def test_selfplay_actors_beat_the_frozen_start(tmp_path: Path) -> None:
     # which update varies from run to run, and most chunks are one version stale (lag 1), so
     # they learn less per frame than the synchronous loop: 160 updates (it gets 120).
     # Without the off-stage penalty, runs straddled 0.8 (0.77 in CI at 120 updates; 0.79,
-    # 0.87, 0.89 at 160; most losses were self-destructs); with it, three runs on 2 cores got 0.91 [0.86, 0.94],
-    # 0.87 [0.82, 0.91] and 0.91 [0.86, 0.94] over 200 games.
+    # 0.87, 0.89 at 160; most losses were self-destructs); with it, three runs on 2 cores
+    # got 0.91 [0.86, 0.94], 0.87 [0.82, 0.91] and 0.91 [0.86, 0.94] over 200 games.
     assert after.win_rate >= 0.8, after

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import stat
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,28 +14,10 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).resolve().parent
+# made executable by the fake_dolphin fixture (tests/exphil/conftest.py)
 FAKE = HERE / "fake_dolphin.py"
 # 148 frames, FD, Fox (port 1) vs Pichu (port 3), 1 stock each; port 1 loses it
 GAME = "hohav__peppi/tests__data__v3.13.slp"
-
-
-@pytest.fixture
-def fake_dolphin(tmp_path: Path) -> Path:
-    """An executable that behaves like Slippi Dolphin (see fake_dolphin.py)."""
-    exe = tmp_path / "Slippi_Dolphin"
-    exe.write_text(
-        f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {str(FAKE)!r}\n"
-        f"runpy.run_path({str(FAKE)!r}, run_name='__main__')\n"
-    )
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    return exe
-
-
-@pytest.fixture
-def fake_iso(tmp_path: Path) -> Path:
-    iso = tmp_path / "melee.iso"
-    iso.write_bytes(b"GALE01\x00\x02" + bytes(4096))
-    return iso
 
 
 def free_port() -> int:
