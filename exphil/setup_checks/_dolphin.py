@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import msgspec
@@ -201,60 +202,46 @@ def check_dolphin(
             fix="run `exphil setup`, or set EXPHIL_DOLPHIN_PATH (install it with Slippi "
             "Launcher: https://slippi.gg)",
         )
+    row = partial(Check, item="dolphin", path=str(path), source=source)
     if not path.exists():
-        return Check(
-            item="dolphin",
+        return row(
             status="fail",
             message=f"{path} does not exist",
             fix="give the Slippi Dolphin executable (Slippi Launcher installs it under its "
             "'netplay' folder)",
-            path=str(path),
-            source=source,
         )
     exe = dolphin_executable(path, system=system)
     if not exe.is_file():
         kind = "an app bundle" if path.suffix == ".app" else "a folder"
-        return Check(
-            item="dolphin",
+        return row(
             status="fail",
             message=f"{path} is {kind} without a Slippi Dolphin executable in it",
             fix="give the executable itself (the AppImage, Slippi Dolphin.exe or the .app)",
-            path=str(path),
-            source=source,
         )
     details: Details = {"executable": str(exe)}
     if system != "Windows" and not os.access(exe, os.X_OK):
-        return Check(
-            item="dolphin",
+        return row(
             status="fail",
             message=f"{exe} is not executable",
             fix=f"chmod +x '{exe}'",
             details=details,
-            path=str(path),
-            source=source,
         )
     named_slippi = "slippi" in str(exe).lower()
     if not probe:
-        return Check(
-            item="dolphin",
+        return row(
             status="ok" if named_slippi else "warn",
             message=("an executable" if named_slippi else "an executable not named Slippi")
             + " (not run: --version not probed)",
             details=details,
-            path=str(path),
-            source=source,
         )
     try:
         version = probe_dolphin(exe, timeout=timeout, system=system)
     except _ProbeError as exc:
-        return Check(
-            item="dolphin",
+        return row(
             status="warn" if exc.timeout else "fail",
             message=str(exc),
             fix=exc.fix,
             details=details,
-            path=str(path),
-            source=source,
         )
     details.update(build=version.build, version=version.version, mainline=version.mainline)
     label = {
@@ -263,11 +250,8 @@ def check_dolphin(
         "exiai": "Slippi Dolphin (ExiAI build: fast-forward for self-play)",
     }[version.build]
     shown = _first_line(version.version, 60)
-    return Check(
-        item="dolphin",
+    return row(
         status="ok",
         message=f"{label}{', ' + shown if shown and shown != 'unknown' else ''}",
         details=details,
-        path=str(path),
-        source=source,
     )

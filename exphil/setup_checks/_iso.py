@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 import msgspec
@@ -173,34 +174,26 @@ def check_iso(
             message="no Melee ISO set",
             fix="run `exphil setup`, or set EXPHIL_ISO_PATH (an NTSC-U 1.02 image you dumped)",
         )
+    row = partial(Check, item="iso", path=str(path), source=source)
     if not path.exists():
-        return Check(
-            item="iso",
+        return row(
             status="fail",
             message=f"{path} does not exist",
             fix="give the path of your Melee NTSC 1.02 .iso",
-            path=str(path),
-            source=source,
         )
     if not path.is_file():
-        return Check(
-            item="iso",
+        return row(
             status="fail",
             message=f"{path} is not a file",
             fix="give the .iso file itself",
-            path=str(path),
-            source=source,
         )
     try:
         size = path.stat().st_size
         header = read_disc_header(path)
     except OSError as exc:
-        return Check(
-            item="iso",
+        return row(
             status="fail",
             message=f"{path} cannot be read: {exc.strerror or exc}",
-            path=str(path),
-            source=source,
         )
     details: Details = {"size": size}
     if header.container is not None:
@@ -208,93 +201,69 @@ def check_iso(
     if header.container is None or header.gamecube:
         details.update(game_id=header.game_id, revision=header.revision)
         if not header.gamecube:
-            return Check(
-                item="iso",
+            return row(
                 status="fail",
                 message=f"not a GameCube disc image ({size:,} bytes, no disc header)",
                 fix="give an .iso of Melee NTSC 1.02",
                 details=details,
-                path=str(path),
-                source=source,
             )
         wrong = _wrong_version(header)
         if wrong is not None:
-            return Check(
-                item="iso",
+            return row(
                 status="fail",
                 message=wrong,
                 fix="use an NTSC-U 1.02 image (MD5 " + NTSC_102_MD5 + ")",
                 details=details,
-                path=str(path),
-                source=source,
             )
     if not verify_hash:
         if header.container is not None and not header.gamecube:
-            return Check(
-                item="iso",
+            return row(
                 status="warn",
                 message=f"a {header.container} image: its header and hash were not checked",
                 fix="check the hash (drop --quick)",
                 details=details,
-                path=str(path),
-                source=source,
             )
         trimmed = "" if size == ISO_SIZE else f", {size:,} bytes (not the full 1,459,978,240)"
-        return Check(
-            item="iso",
+        return row(
             status="ok",
             message=f"NTSC-U 1.02 by its header (GALE01, revision 2){trimmed}; hash not checked",
             details=details,
-            path=str(path),
-            source=source,
         )
     try:
         md5, sha1 = hash_file(path, progress=progress)
     except OSError as exc:
-        return Check(
-            item="iso",
+        return row(
             status="fail",
             message=f"{path} cannot be read to the end: {exc.strerror or exc}",
             details=details,
-            path=str(path),
-            source=source,
         )
     details.update(md5=md5, sha1=sha1)
     known = KNOWN_IMAGES.get(md5) or KNOWN_IMAGES.get(sha1)
     if known is not None:
         details["known_as"] = known.name
         if known.good:
-            return Check(
-                item="iso",
+            return row(
                 status="ok",
                 message=f"Melee {known.name}, hash verified",
                 details=details,
-                path=str(path),
-                source=source,
             )
-        return Check(
-            item="iso",
+        return row(
             status="fail",
             message=f"this is {known.name} (by its hash); ExPhil needs vanilla NTSC-U 1.02",
             fix="use an unmodified NTSC-U 1.02 image (MD5 " + NTSC_102_MD5 + ")",
             details=details,
-            path=str(path),
-            source=source,
         )
     what = (
         f"a {header.container} image with an unknown hash"
         if header.container
         else "GALE01 revision 2 by its header, but its hash is not vanilla NTSC 1.02's"
     )
-    return Check(
-        item="iso",
+    return row(
         status="warn",
         message=f"{what}: modded, trimmed or damaged (MD5 {md5})",
         fix="a vanilla image has MD5 " + NTSC_102_MD5 + "; a modded one may change menus or "
         "frame data",
         details=details,
-        path=str(path),
-        source=source,
     )
 
 

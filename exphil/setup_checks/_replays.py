@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 from exphil.setup_checks._common import (
@@ -48,25 +49,20 @@ def check_replays(path: Path | None, *, source: str | None = None) -> Check:
             message="no replay folder set",
             fix="run `exphil setup`, or set EXPHIL_REPLAYS_DIR",
         )
+    row = partial(Check, item="replays", path=str(path), source=source)
     p = str(path)
     if not path.exists():
-        return Check(
-            item="replays",
+        return row(
             status="fail",
             message=f"{p} does not exist",
             fix="give the folder Slippi saves replays to (Slippi Launcher: Settings, Replays)",
-            path=str(path),
-            source=source,
         )
     if not path.is_dir():
         single = path.suffix.lower() == ".slp"
-        return Check(
-            item="replays",
+        return row(
             status="fail",
             message=f"{p} is a file{' (one replay)' if single else ''}, not a folder",
             fix="give the folder that holds the .slp files",
-            path=str(path),
-            source=source,
         )
     count, folders, unreadable = 0, 0, 0
 
@@ -80,23 +76,17 @@ def check_replays(path: Path | None, *, source: str | None = None) -> Check:
         folders += n > 0
     details: Details = {"replays": count, "folders": folders, "unreadable_folders": unreadable}
     if count == 0:
-        return Check(
-            item="replays",
+        return row(
             status="fail",
             message=f"no .slp replays in {p} or its subfolders"
             + (f" ({unreadable} folders could not be read)" if unreadable else ""),
             fix="give the folder Slippi saves replays to (Slippi Launcher: Settings, Replays)",
             details=details,
-            path=str(path),
-            source=source,
         )
     spread = f" in {folders} folders" if folders > 1 else ""
     caveat = f"; {unreadable} folders could not be read" if unreadable else ""
-    return Check(
-        item="replays",
+    return row(
         status="warn" if unreadable else "ok",
         message=f"{count} replays{spread}{caveat}",
         details=details,
-        path=str(path),
-        source=source,
     )
