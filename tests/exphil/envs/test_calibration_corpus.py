@@ -8,21 +8,14 @@ cold into a private cache; skips with the reason when the corpus is absent.
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from exphil.cli import cli
 from exphil.envs._characters import CharacterPhysics, physics
 from exphil.game.ids import character
 
-ROOT = Path(__file__).resolve().parents[3]
 TOLERANCE = 0.10
-N_FILES = 14  # Fox/Falco dittos: enough samples of every quantity, well under 30 s
 
 
 def _table(ph: CharacterPhysics) -> dict[str, float]:
@@ -55,25 +48,8 @@ def _measured(row: dict[str, Any], key: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def corpus_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    corpus = Path(os.environ.get("EXPHIL_TEST_CORPUS", ROOT.parent / "shared" / "corpus"))
-    manifest = corpus / "manifest.json"
-    if not manifest.is_file():
-        pytest.skip(f"replay corpus not found at {corpus} (set EXPHIL_TEST_CORPUS)")
-    entries = json.loads(manifest.read_text())
-    files = [corpus / e["file"] for e in entries if e.get("split") == "fox_falco_ditto"]
-    files = [f for f in files if f.is_file()][:N_FILES]
-    if not files:
-        pytest.skip(f"no Fox/Falco ditto of {manifest} is in {corpus}")
-    tmp = tmp_path_factory.mktemp("calibration")
-    listing = tmp / "files.txt"
-    listing.write_text("\n".join(map(str, files)) + "\n")
-    result = CliRunner().invoke(
-        cli,
-        ["mock", "calibrate", f"@{listing}", "--json", "--cache-dir", str(tmp / "cache")],
-    )
-    assert result.exit_code == 0, result.output
-    doc = {c["character"]: c for c in json.loads(result.stdout)["characters"]}
+def corpus_doc(corpus_calibration: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    doc = {c["character"]: c for c in corpus_calibration}
     assert set(doc) == {"fox", "falco"}
     return doc
 

@@ -10,17 +10,12 @@ them fails.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from exphil.cli import cli
 from exphil.envs import MockConfig
 from exphil.envs import _rules as R
 from exphil.envs._characters import physics as _physics
@@ -28,7 +23,6 @@ from exphil.game.ids import character
 
 from .test_ledges import Both, N, col, pad, runs
 
-ROOT = Path(__file__).resolve().parents[3]
 STANDING, FALLING, NAIR = 0x0E, 0x1D, 0x41
 
 # (character, move) -> (input, action id, total frames, damage of its hit); inputs (all A with
@@ -142,30 +136,11 @@ def test_falco_down_air_spikes() -> None:
 
 # --- against the corpus ------------------------------------------------------------------
 STALE_ONCE = 0.91
-N_FILES = 14  # Fox/Falco dittos, as tests/exphil/envs/test_calibration_corpus.py
 
 
 @pytest.fixture(scope="module")
-def corpus_damage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int, Any]]:
-    corpus = Path(os.environ.get("EXPHIL_TEST_CORPUS", ROOT.parent / "shared" / "corpus"))
-    manifest = corpus / "manifest.json"
-    if not manifest.is_file():
-        pytest.skip(f"replay corpus not found at {corpus} (set EXPHIL_TEST_CORPUS)")
-    entries = json.loads(manifest.read_text())
-    files = [corpus / e["file"] for e in entries if e.get("split") == "fox_falco_ditto"]
-    files = [f for f in files if f.is_file()][:N_FILES]
-    if not files:
-        pytest.skip(f"no Fox/Falco ditto of {manifest} is in {corpus}")
-    tmp = tmp_path_factory.mktemp("moves")
-    listing = tmp / "files.txt"
-    listing.write_text("\n".join(map(str, files)) + "\n")
-    result = CliRunner().invoke(
-        cli,
-        ["mock", "calibrate", f"@{listing}", "--json", "--cache-dir", str(tmp / "cache")],
-    )
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)["characters"]
-    return {c["character"]: {d["action"]: d for d in c["damage"]} for c in doc}
+def corpus_damage(corpus_calibration: list[dict[str, Any]]) -> dict[str, dict[int, Any]]:
+    return {c["character"]: {d["action"]: d for d in c["damage"]} for c in corpus_calibration}
 
 
 # the moves frequent enough in the subset to be among calibrate's damaging actions, and which
