@@ -11,6 +11,7 @@ and the GamePool starts it again with a fresh Dolphin.
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from exphil.envs.dolphin import (
     DolphinEnv,
     DolphinNotFound,
     IsoError,
+    PortInUse,
     check_dolphin_path,
     check_iso,
 )
@@ -33,6 +35,9 @@ from exphil.selfplay._config import SelfPlayConfig
 __all__ = ["DolphinEnvFactory", "DolphinPaths", "resolve_dolphin"]
 
 log = structlog.get_logger("exphil.worker")
+
+#: ports tried for one launch when the chosen port is taken before Dolphin binds it
+PORT_TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,9 @@ class DolphinEnvFactory:
     (``k`` must be 1) and returns its :class:`DolphinEnv`. Slippi ports: with
     ``dolphin.slippi_port`` 0 each instance gets a free port chosen by the system; with a port
     N, the lowest of N, N+1, ... that no live instance of this factory holds and nothing else
-    has bound. A port is held until its env is closed (after its emulator is stopped)."""
+    has bound. A port is held until its env is closed (after its emulator is stopped). A port
+    taken between its choice and the launch's check (:class:`PortInUse`) is replaced by
+    another, up to :data:`PORT_TRIES` ports."""
 
     def __init__(self, paths: DolphinPaths) -> None:
         self.paths = paths
@@ -97,15 +104,28 @@ class DolphinEnvFactory:
     def __call__(self, k: int, seed: int, config: SelfPlayConfig) -> GameEnv:
         if k != 1:
             raise ValueError(f"a Dolphin runner plays one game, not {k}")
-        port = self._take_port(config.dolphin.slippi_port)
-        try:
-            dc = config.dolphin_config(
-                dolphin=str(self.paths.dolphin), iso=str(self.paths.iso), port=port
-            )
-            env = _LeasedDolphinEnv(dc, lambda: self._release(port))
-        except BaseException:
-            self._release(port)
-            raise
+        tried: set[int] = set()
+        while True:
+            port = self._take_port(config.dolphin.slippi_port, avoid=tried)
+            try:
+                dc = config.dolphin_config(
+                    dolphin=str(self.paths.dolphin), iso=str(self.paths.iso), port=port
+                )
+                env = _LeasedDolphinEnv(dc, functools.partial(self._release, port))
+            except PortInUse:
+                # free when chosen, bound by something else before the launch checked it (a
+                # system-chosen port can go to another emulator's or an ENet client's
+                # socket in between): another port, a few times
+                self._release(port)
+                tried.add(port)
+                if len(tried) >= PORT_TRIES:
+                    raise
+                log.warning("worker.dolphin_port_taken", slippi_port=port)
+                continue
+            except BaseException:
+                self._release(port)
+                raise
+            break
         with self._lock:
             self.launched += 1
         log.info("worker.dolphin_started", slippi_port=port)
@@ -115,16 +135,16 @@ class DolphinEnvFactory:
         with self._lock:
             return set(self._held)
 
-    def _take_port(self, base: int) -> int:
+    def _take_port(self, base: int, avoid: set[int]) -> int:
         with self._lock:
             if base == 0:
                 for _ in range(64):
                     port = _free_udp_port()
-                    if port not in self._held:
+                    if port not in self._held and port not in avoid:
                         break
             else:
                 port = base
-                while port in self._held or not _udp_port_free(port):
+                while port in self._held or port in avoid or not _udp_port_free(port):
                     port += 1
                     if port > 65535:
                         raise RuntimeError(f"no free Slippi port from {base}")

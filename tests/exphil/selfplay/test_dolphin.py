@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
+import exphil.selfplay._dolphin as factory_module
 from exphil.cli import cli
 from exphil.envs.dolphin import DolphinNotFound, IsoError
 from exphil.envs.dolphin.process import group_members, live_processes
@@ -283,6 +285,32 @@ async def play(
         stop.set()
         tg.cancel_scope.cancel()
     return shared, worker, chunks
+
+
+def test_a_slippi_port_taken_before_the_launch_is_replaced(
+    tmp_path: Path, fake_dolphin: Path, fake_iso: Path, emulators: Any
+) -> None:
+    """A system-chosen Slippi port can be bound by another socket (another emulator, an ENet
+    client) between its choice and the launch's check; a restarted runner then crashed with
+    PortInUse (seen in a full run of the suite). The factory takes another port instead."""
+    seen, monkeypatch = emulators
+    config = dolphin_config(tmp_path)
+    paths = resolve_dolphin(str(fake_dolphin), str(fake_iso), config=config)
+    factory = DolphinEnvFactory(paths)
+    real = factory_module._free_udp_port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("", 0))
+        busy: int = taken.getsockname()[1]
+        chosen = iter([busy])  # the first choice is taken by the time the launch checks it
+        monkeypatch.setattr(factory_module, "_free_udp_port", lambda: next(chosen, 0) or real())
+        env = factory(1, 0, config)
+        try:
+            held = factory.held_ports()
+            assert len(held) == 1 and busy not in held
+        finally:
+            env.close()
+    assert factory.launched == 1 and not factory.held_ports()
+    assert len(seen.groups) == 1
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
