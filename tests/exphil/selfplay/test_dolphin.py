@@ -226,11 +226,17 @@ def emulators(
 
 
 async def play(
-    config: SelfPlayConfig, paths: Any, until_games: int, *, until_restarts: int = 0
+    config: SelfPlayConfig,
+    paths: Any,
+    until_games: int,
+    *,
+    until_restarts: int = 0,
+    until_runners: int = 0,
 ) -> tuple[Any, WorkerShared, list[Any]]:
     """A learner and one worker node in this process (the worker built its runners' env
     factory at join from ``paths``), until the run ends or ``until_games`` games were
-    rated and ``until_restarts`` runners restarted."""
+    rated, ``until_restarts`` runners restarted and ``until_runners`` runners sent chunks
+    (under load one Dolphin can start seconds after the other)."""
     shared = new_learner(config)
     chunks: list[Any] = []
     offer = shared.queue.collector.offer
@@ -277,6 +283,7 @@ async def play(
                 shared.match.results >= until_games
                 and worker.runner_restarts >= until_restarts
                 and any(r.runner_restarts >= until_restarts for r in reported)
+                and len({c.stream.split("/")[2] for c in chunks}) >= until_runners
             )
 
         with anyio.fail_after(60):
@@ -320,7 +327,7 @@ async def test_runners_play_dolphin_games_to_the_end_and_on(
     seen, _ = emulators
     config = dolphin_config(tmp_path, max_updates=50)
     paths = resolve_dolphin(str(fake_dolphin), str(fake_iso), config=config)
-    shared, worker, chunks = await play(config, paths, until_games=3)
+    shared, worker, chunks = await play(config, paths, until_games=3, until_runners=2)
     assert not shared.error and worker.runner_restarts == 0
     assert isinstance(worker.env_factory, DolphinEnvFactory)
     assert worker.env_factory.launched == 2 and not worker.env_factory.held_ports()
