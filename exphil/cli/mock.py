@@ -32,7 +32,8 @@ __all__ = ["mock", "LEGEND", "POLICY_HINT"]
 #: what the live view's glyphs mean (printed above it, with how to stop)
 LEGEND = (
     "1> <1  a player and the way it faces   1* in hitstun   1| |1 hanging on a ledge   "
-    "1+ invulnerable   (1) shielding   1x dead\n#  stage   =  platform   o  item   n  Nana"
+    "1+ invulnerable\n(1) shielding   {1} shining   1& &1 holding a grab   1@ held   1x dead   "
+    "#  stage   =  platform   o  item   n  Nana"
 )
 
 #: where a refused policy file is explained (printed under the error)

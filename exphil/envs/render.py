@@ -21,8 +21,10 @@ known geometry are drawn without a stage, in a fixed rectangle that contains the
 
 Text glyphs (plain text keeps them readable without colour): a player is its port number
 (``1`` or ``2``) with a marker on its facing side: ``1>`` / ``<1`` normally, ``1*`` in hitstun,
-``1|`` / ``|1`` hanging on a ledge (the bar on the ledge's side), ``1+`` while invulnerable,
-``(1)`` in shield and ``1x`` when dead (kept inside the picture,
+``1|`` / ``|1`` hanging on a ledge (the bar on the ledge's side), ``1&`` / ``&1`` holding the
+other player in a grab (pulling, holding, pummelling, throwing), ``1@`` held by a grab or being
+thrown, ``1+`` while invulnerable, ``(1)`` in shield, ``{1}`` in Fox's or Falco's shine and ``1x``
+when dead (kept inside the picture,
 at its edge, when the position is outside the view). When the two glyphs would overlap, port
 1's moves up a row. A player stands in the row just above the surface under its feet. Stage
 block ``#``, platforms ``=``, items ``o``, Nana ``n``.
@@ -90,11 +92,22 @@ _HUD_FG: Final = (220, 220, 228)
 _DEAD: Final = (130, 130, 138)
 _HITSTUN: Final = (255, 215, 0)
 _LEDGE: Final = (60, 200, 90)
+_GRAB: Final = (235, 120, 40)
+_HELD: Final = (170, 90, 220)
+_SHINE: Final = (110, 220, 255)
 _BLAST_LINE: Final = (120, 50, 50)
 
 # shield actions: GUARD_ON, GUARD, GUARD_SET_OFF (shield stun), GUARD_REFLECT
 _SHIELD_ACTIONS: Final = frozenset({0xB2, 0xB3, 0xB5, 0xB6})
 _LEDGE_ACTIONS: Final = frozenset({0xFC, 0xFD})  # CLIFF_CATCH, CLIFF_WAIT: hanging
+# holding the other player: CatchPull, CatchDashPull, CatchWait, CatchAttack, the four throws
+_GRABBING_ACTIONS: Final = frozenset({0xD5, 0xD7, 0xD8, 0xD9, 0xDB, 0xDC, 0xDD, 0xDE})
+# held: CapturePulled/Wait/Damage (Hi and Lw), then Thrown F/B/Hi/Lw until the release
+_HELD_ACTIONS: Final = frozenset({*range(0xDF, 0xE5), *range(0xEF, 0xF3)})
+# Fox's and Falco's SpecialLw (the shine): start, loop, hit, end, turn on the ground; start,
+# loop, hit, end in the air (ids from 0x155 up are the character's own)
+_SHINE_ACTIONS: Final = frozenset(range(0x168, 0x171))
+_SHINERS: Final = frozenset({Character.FOX, Character.FALCO})
 _HURT_MID: Final = (R.HURT_LOW + R.HURT_HIGH) / 2
 
 # Platforms (height, left, right) of the legal stages without moving ones (libmelee's
@@ -295,16 +308,31 @@ def _player_hud(frames: Frames, row: int, port: int) -> str:
     return "  ".join(parts + flags)
 
 
+def _shining(p: PlayerFrames, row: int, action: int) -> bool:
+    if action not in _SHINE_ACTIONS:
+        return False
+    try:
+        return Character.from_internal(int(p.character[row])) in _SHINERS
+    except ValueError:
+        return False
+
+
 def _state(p: PlayerFrames, row: int) -> str:
     action = int(p.action[row])
     if is_dead_action(action):
         return "dead"
     if action in _SHIELD_ACTIONS:
         return "shield"
+    if _shining(p, row, action):
+        return "shine"
+    if action in _HELD_ACTIONS:
+        return "held"
     if p.hitstun[row] > 0:
         return "hitstun"
     if action in _LEDGE_ACTIONS:
         return "ledge"
+    if action in _GRABBING_ACTIONS:
+        return "grabbing"
     if p.invulnerable[row]:
         return "invulnerable"
     return "normal"
@@ -427,11 +455,15 @@ def _text_glyph(port: int, state: str, right: bool) -> list[tuple[int, str, str]
     color_name = base.split()[-1]
     if state == "shield":
         return [(-1, "(", "bold cyan"), (0, digit, base), (1, ")", "bold cyan")]
+    if state == "shine":
+        return [(-1, "{", "bold bright_cyan"), (0, digit, base), (1, "}", "bold bright_cyan")]
     marker, style = {
         "dead": ("x", f"dim {color_name}"),
         "hitstun": ("*", f"bold {color_name} on yellow"),
         "invulnerable": ("+", f"bold {color_name} on white"),
         "ledge": ("|", f"bold {color_name} on green"),
+        "grabbing": ("&", f"bold {color_name} on dark_orange"),
+        "held": ("@", f"bold {color_name} on magenta"),
         "normal": (">" if right else "<", base),
     }[state]
     return [(0, digit, style), (1 if right else -1, marker, style)]
@@ -586,7 +618,19 @@ def _render_image(
                 outline = (*_HITSTUN, 255)
             elif state == "ledge":
                 outline = (*_LEDGE, 255)
+            elif state == "grabbing":
+                outline = (*_GRAB, 255)
+            elif state == "held":
+                outline = (*_HELD, 255)
             _capsule(draw, cx, cy, scale, fill=fill, outline=outline)
+            if state == "shine":  # the reflector: a hexagon around the body
+                rad = u(R.HURT_RADIUS + 4.0)
+                sy = cy - u(_HURT_MID)
+                corners = [
+                    (cx + rad * math.cos(math.pi / 3 * k), sy + rad * math.sin(math.pi / 3 * k))
+                    for k in range(6)
+                ]
+                draw.polygon(corners, fill=(*_SHINE, 70), outline=(*_SHINE, 255))
             if state == "ledge":  # an arm up to the ledge's corner, on the facing side
                 arm_x = cx + facing * u(2.0)
                 draw.line(

@@ -267,6 +267,57 @@ def test_a_player_hanging_on_a_ledge_is_drawn_distinctly() -> None:
     assert arm[1] > 150 > arm[2]
 
 
+def _pad(main_y: float = 0.0, buttons: tuple[str, ...] = ()) -> Controls:
+    bits = 0
+    for name in buttons:
+        bits |= BUTTON_BITS[name]
+    f = np.float32
+    z = np.zeros(1, f)
+    return Controls(z, np.full(1, main_y, f), z, z, z, np.full(1, bits, np.uint8))
+
+
+def test_a_shine_and_a_grab_are_drawn_distinctly() -> None:
+    """mock watch shows the newer moves: ``{1}`` and a hexagon while shining, ``1&`` and an
+    orange outline while holding a grab, ``@2`` (facing left) and a purple outline while
+    held."""
+    env = MockEnv(1, MockConfig(characters=("fox", "falco")))
+    env.place(0, 0, x=-30.0, y=0.0, facing=1)
+    env.place(0, 1, x=60.0, y=0.0, facing=-1)
+    shine = _stack([env.step(_pad(-1.0, ("B",)), _pad()).frames for _ in range(6)])
+    row = 4  # the loop
+    assert action_name(int(shine.players[0].action[row])) != "STANDING"
+    lines = _stage_lines(shine, row)
+    assert _find(lines, "{") and _find(lines, "}") and not _find(lines, "(")
+    scale = 3.0
+    img = render_image(shine, row, scale=scale, hud=False)
+    x, y = float(shine.players[0].x[row]), float(shine.players[0].y[row])
+    # inside the hexagon (radius 8.5 around the body's middle), outside the body (4.5)
+    glow = _pixel_at(img, shine, row, x + 6.5, y + 7.0, scale)
+    assert glow != BACKGROUND and glow[2] > glow[1] > glow[0], glow
+    standing = MockEnv(1, MockConfig(characters=("fox", "falco")))
+    standing.place(0, 0, x=x, y=y, facing=1)
+    still = standing.step(_pad(), _pad()).frames
+    img = render_image(still, 0, scale=scale, hud=False)
+    assert _pixel_at(img, still, 0, x + 6.5, y + 7.0, scale) == BACKGROUND
+
+    env = MockEnv(1, MockConfig(characters=("fox", "falco")))
+    env.place(0, 0, x=0.0, y=0.0, facing=1)
+    env.place(0, 1, x=10.0, y=0.0, facing=-1)
+    z = [env.step(_pad(buttons=("Z",)), _pad()).frames]
+    grab = _stack(z + [env.step(_pad(), _pad()).frames for _ in range(12)])
+    row = 10  # holding, held
+    assert int(grab.players[0].action[row]) == 0xD8 and int(grab.players[1].action[row]) == 0xE3
+    lines = "\n".join(_stage_lines(grab, row))
+    assert "1&" in lines and "@2" in lines, lines  # each marker on its facing side
+    img = render_image(grab, row, scale=scale, hud=False)
+    x, y = float(grab.players[0].x[row]), float(grab.players[0].y[row])
+    back = _pixel_at(img, grab, row, x - 4.3, y + 7.0, scale)  # the outline, away from P2
+    assert back[0] > 200 and 90 < back[1] < 160 and back[2] < 80, back
+    x1 = float(grab.players[1].x[row])
+    held = _pixel_at(img, grab, row, x1 + 4.3, y + 7.0, scale)  # P2's far side
+    assert held[2] > 200 and held[0] > 150 and held[1] < 120, held
+
+
 # --- files --------------------------------------------------------------------------------------
 def test_strip_and_gif_are_written_and_readable(game: Frames, tmp_path: Path) -> None:
     single = render_image(game, 0, scale=0.5)
