@@ -18,9 +18,11 @@ level  behaviour
        roll or attack, chosen at random)
 5      dashes in; punishes lag (landing, shield release, missed techs, dizziness) with a
        forward smash; jumps at opponents above it with aerials; recovers with up-B aimed at
-       the ledge (or onto the stage from above it)
-6      techs when it lands in tumble; fast-falls its aerials
-7      edge-guards: waits at the edge and hits an opponent recovering
+       the ledge (or onto the stage from above it); shines (down-B) up close
+6      techs when it lands in tumble; fast-falls its aerials; jump-cancels its shine; grabs a
+       shielding opponent and throws it toward the nearer edge
+7      edge-guards: waits at the edge and hits an opponent recovering; pummels once before
+       the throw
 8      jumps out to edge-guard with a back air
 9      reacts every other frame and rarely errs
 ====== =====================================================================================
@@ -54,11 +56,14 @@ _ATTACK_P: Final = np.array([0, 0, 0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95])
 _SHIELD_P: Final = np.array([0, 0, 0, 0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.85])
 _PUNISH_P: Final = np.array([0, 0, 0, 0, 0, 0.6, 0.7, 0.8, 0.9, 0.95])
 _AERIAL_P: Final = np.array([0, 0, 0, 0, 0, 0.4, 0.5, 0.6, 0.7, 0.8])
+_SHINE_P: Final = np.array([0, 0, 0, 0, 0, 0.1, 0.2, 0.3, 0.4, 0.5])
+_GRAB_P: Final = np.array([0, 0, 0, 0, 0, 0, 0.5, 0.6, 0.7, 0.8])
 
 _A = BUTTON_BITS["A"]
 _B = BUTTON_BITS["B"]
 _X = BUTTON_BITS["X"]
 _L = BUTTON_BITS["L"]
+_Z = BUTTON_BITS["Z"]
 
 # plans
 (
@@ -76,7 +81,9 @@ _L = BUTTON_BITS["L"]
     P_TECH,
     P_WANDER,
     P_LEDGE,
-) = range(14)
+    P_SHINE,
+    P_GRAB,
+) = range(16)
 
 
 def _ids(*names: str) -> np.ndarray[Any, Any]:
@@ -121,6 +128,13 @@ _TUMBLE: Final = _ids("DAMAGE_FLY", "TUMBLE")
 _RUNNING: Final = _ids("DASH", "RUN")
 _HANGING: Final = _ids("CLIFF_CATCH", "CLIFF_WAIT")
 _CLIFF_WAIT: Final = R.STATES[R.S["CLIFF_WAIT"]].action
+_SHIELDS: Final = _ids("SHIELD_START", "SHIELD", "SHIELD_STUN")
+_CATCH_WAIT: Final = R.STATES[R.S["CATCH_WAIT"]].action
+# a grab's timeline from the plan's start (frames): the press (on its first frame, or its
+# sixth after a turn), 6-7 of grab, 2 of pull, then holding; level 7+ pummels on entering the
+# hold (A held until _PUMMEL_UNTIL: one press, 23 frames) and throws once holding again
+_PUMMEL_UNTIL: Final = 20
+_THROW_AFTER_PUMMEL: Final = 34
 # recovery: where a recovering CPU heads, from the stage's edge (outward) and height
 _LEDGE_COLUMN: Final = 6.0  # below the stage's top, stay this far out (the grab box)
 _LEDGE_AIM_Y: Final = -12.0  # an up-B from below aims here, at the wall in the grab box
@@ -134,8 +148,8 @@ def _table(ids: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return out
 
 
-_IS_ATTACK, _IS_LAG, _IS_TUMBLE, _IS_RUNNING, _IS_HANGING = map(
-    _table, (_ATTACKS, _LAG, _TUMBLE, _RUNNING, _HANGING)
+_IS_ATTACK, _IS_LAG, _IS_TUMBLE, _IS_RUNNING, _IS_HANGING, _IS_SHIELD = map(
+    _table, (_ATTACKS, _LAG, _TUMBLE, _RUNNING, _HANGING, _SHIELDS)
 )
 _EDGE_BY_STAGE: Final = np.zeros(256)
 for _st in LEGAL_STAGES:
@@ -329,6 +343,12 @@ class ScriptedCpu:
         punish = in_range & opp_lag & (u[2] < _PUNISH_P[lv])
         plan = np.where(attack, which, plan)
         plan = np.where(punish, P_FSMASH, plan)
+        # level 5+: shine up close (it hits on its first frame); level 6+: grab a shield
+        # (grabs beat shields)
+        shine = in_range & (adx <= 9) & (u[3] < _SHINE_P[lv]) & ~punish
+        plan = np.where(shine, P_SHINE, plan)
+        grab = in_range & _IS_SHIELD[opp_act] & (u[2] < _GRAB_P[lv])
+        plan = np.where(grab, P_GRAB, plan)
         # level 5+: aerials at an opponent above
         above = (lv >= 5) & grounded & (dy > 8) & (dy < 60) & (adx < 25) & (u[3] < _AERIAL_P[lv])
         # (not toward an opponent beyond the edge: an aerial lasts, and falls, 40 frames)
@@ -358,8 +378,10 @@ class ScriptedCpu:
                 plan == P_JUMP_IN,
                 plan == P_SHIELD,
                 plan == P_EDGE_JUMP,  # committed: a short hop out, a back air, back
+                plan == P_SHINE,  # start 3, loop 18, end 18 (or jump-cancelled)
+                plan == P_GRAB,  # a whiff lasts 30 frames; a hold, until the throw
             ],
-            [18, 28, 42, 40, 10 + (u[2] * 10).astype(np.int64), 24],
+            [18, 28, 42, 40, 10 + (u[2] * 10).astype(np.int64), 24, np.where(lv >= 6, 12, 40), 60],
             length,
         )
         self._plan = np.where(decide, plan, self._plan)
@@ -476,6 +498,26 @@ class ScriptedCpu:
         )
         buttons = np.where(ejump & (t == 16), buttons | _X, buttons)
         buttons = np.where(plan == P_TECH, buttons | _L, buttons)
+        # shine: down and B, tapped; level 6+ jump-cancels it on its 5th frame (the loop
+        # takes a jump from its first frame)
+        shining = (plan == P_SHINE) & first
+        buttons = np.where(shining, buttons | _B, buttons)
+        sy = np.where(shining, -1.0, sy)
+        buttons = np.where((plan == P_SHINE) & (lv >= 6) & (t == 4), buttons | _X, buttons)
+        # grab: Z facing the opponent (turning first)
+        grabbing = plan == P_GRAB
+        sx = np.where(grabbing & ~facing_ok & (t < 4), 0.5 * toward, sx)
+        z_now = grabbing & ((first & facing_ok) | (t == 5))
+        buttons = np.where(z_now, buttons | _Z, buttons)
+        # holding (whatever the plan now): level 7+ pummels once, then every level throws
+        # toward the nearer edge (forward or back, as the CPU faces)
+        holding = me_act == _CATCH_WAIT
+        in_grab = grabbing & (t < 60)
+        pummel = holding & (lv >= 7) & in_grab & (t < _PUMMEL_UNTIL)
+        buttons = np.where(pummel, buttons | _A, buttons)
+        throw = holding & ~pummel & (~in_grab | (lv < 7) | (t >= _THROW_AFTER_PUMMEL))
+        sx = np.where(throw, np.where(mx >= 0, 1.0, -1.0), sx)
+        sy = np.where(throw, 0.0, sy)
         # level 9 plays at most 2 frames late; lower levels sometimes do nothing at all
         idle_roll = (lv < 9) & (u[0] < 0.02 * (9 - lv)) & ~rec & ~(plan == P_LEDGE)
         sx = np.where(idle_roll, 0.0, sx)

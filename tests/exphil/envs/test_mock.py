@@ -534,6 +534,32 @@ def test_a_higher_cpu_level_beats_a_lower_one() -> None:
     assert wins >= 0.75 * n and losses <= 0.1 * n, (wins, losses)
 
 
+def test_high_level_cpus_shine_grab_pummel_and_throw() -> None:
+    """Levels 5+ shine up close, 6+ grab a shielding opponent and throw it, 7+ pummel first;
+    level 4 does none of it (mirror matches of levels 6-9, and level 4 against 9 and 6)."""
+    la, lb = [9, 8, 7, 6, 4, 4], [9, 8, 7, 6, 9, 6]
+    n = len(la)
+    env = MockEnv(n, MockConfig(stocks=2))
+    seeds = np.arange(n, dtype=np.uint64)
+    a, b = ScriptedCpu(la, n, seeds=seeds), ScriptedCpu(lb, n, seeds=seeds + np.uint64(100))
+    fr = env.reset()
+    seen: list[list[set[int]]] = [[set() for _ in range(n)] for _ in range(2)]
+    for _ in range(3600):
+        fr = env.step(a.act(fr, 0), b.act(fr, 1)).frames
+        for port in (0, 1):
+            for g, act in enumerate(fr.players[port].action.tolist()):
+                seen[port][g].add(int(act))
+    shine = set(range(0x168, 0x171))
+    throws = {0xDB, 0xDC, 0xDD, 0xDE}
+    for port in (0, 1):
+        for g in range(4):  # levels 6-9
+            assert seen[port][g] & shine, (port, g)
+    both = [seen[p][g] for p in (0, 1) for g in range(4)]
+    assert any(s & throws for s in both) and any(0xD9 in s for s in both)  # a pummel
+    for g in (4, 5):  # level 4
+        assert not seen[0][g] & (shine | throws | {0xD4, 0xD9}), sorted(seen[0][g])
+
+
 def test_level_zero_stands_still() -> None:
     env = MockEnv(2)
     idle = ScriptedCpu(0, 2)
