@@ -374,8 +374,13 @@ async def test_a_failing_dolphin_restarts_its_runner_and_leaves_nothing(
     paths = resolve_dolphin(str(fake_dolphin), str(fake_iso), config=config)
     with structlog.testing.capture_logs() as logs:
         shared, worker, _ = await play(config, paths, until_games=0, until_restarts=restarts)
-    failed = [e for e in logs if e["event"] == "actor.exited" and "GameRunner" in str(e)]
-    assert failed and all(message in str(e) for e in failed), failed
+    exits = [e for e in logs if e["event"] == "actor.exited" and "GameRunner" in str(e)]
+    crashes = [e for e in exits if "crash(" in str(e)]
+    assert crashes and all(message in str(e) for e in crashes), exits
+    # anything else is a runner stopped with the run: killed when the Dolphin launch it was
+    # waiting on outlasts its 5 s shutdown (seen on a loaded machine; no process is left,
+    # the emulators fixture checks)
+    assert all(e in crashes or e.get("reason") == "killed" for e in exits), exits
     assert not shared.error
     assert worker.runner_restarts >= restarts  # counted, and reported to the learner:
     reports = [w.report for w in shared.workers.values() if w.report is not None]
