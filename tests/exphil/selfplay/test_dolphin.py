@@ -277,6 +277,10 @@ async def play(
         await ready.wait()
         tg.start_soon(run_worker_node)
 
+        def launched() -> int:
+            factory = worker.env_factory
+            return factory.launched if isinstance(factory, DolphinEnvFactory) else 0
+
         def done() -> bool:
             reported = [w.report for w in shared.workers.values() if w.report is not None]
             return stop.is_set() or (
@@ -284,6 +288,8 @@ async def play(
                 and worker.runner_restarts >= until_restarts
                 and any(r.runner_restarts >= until_restarts for r in reported)
                 and len({c.stream.split("/")[2] for c in chunks}) >= until_runners
+                # every restart's Dolphin launched (a launch can outlast the count's update)
+                and launched() >= (config.nodes.runners + until_restarts if until_restarts else 0)
             )
 
         with anyio.fail_after(60):
@@ -327,7 +333,7 @@ async def test_runners_play_dolphin_games_to_the_end_and_on(
     seen, _ = emulators
     config = dolphin_config(tmp_path, max_updates=50)
     paths = resolve_dolphin(str(fake_dolphin), str(fake_iso), config=config)
-    shared, worker, chunks = await play(config, paths, until_games=3, until_runners=2)
+    shared, worker, chunks = await play(config, paths, until_games=3)
     assert not shared.error and worker.runner_restarts == 0
     assert isinstance(worker.env_factory, DolphinEnvFactory)
     assert worker.env_factory.launched == 2 and not worker.env_factory.held_ports()
@@ -335,7 +341,9 @@ async def test_runners_play_dolphin_games_to_the_end_and_on(
     assert shared.match.results >= 3 and worker.games_finished >= 3
     # the replay's game: 147 steps from its first frame, ended by stocks; the next one follows
     streams = {c.stream for c in chunks}
-    assert {s.split("/")[2] for s in streams} == {"r0", "r1"}
+    # (both runners launched their Dolphin, above; under load one can start so late that
+    # the other has played the 3 games alone, so its chunks are not required)
+    assert streams and {s.split("/")[2] for s in streams} <= {"r0", "r1"}
     ends = [c for c in chunks if c.terminated.any()]
     assert ends, "no chunk saw a game end"
     by_stream: dict[str, list[Any]] = {}
