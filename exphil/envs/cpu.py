@@ -512,7 +512,7 @@ class ScriptedCpu:
         # holding (whatever the plan now): level 7+ pummels once, then every level throws
         # toward the nearer edge (forward or back, as the CPU faces)
         holding = me_act == _CATCH_WAIT
-        in_grab = grabbing & (t < 60)
+        in_grab = grabbing  # (its plan ends at t = 60)
         pummel = holding & (lv >= 7) & in_grab & (t < _PUMMEL_UNTIL)
         buttons = np.where(pummel, buttons | _A, buttons)
         throw = holding & ~pummel & (~in_grab | (lv < 7) | (t >= _THROW_AFTER_PUMMEL))
