@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from exphil.envs import MockConfig, MockEnv
-from exphil.game import BUTTONS, Frames, concat_frames
+from exphil.game import BUTTONS, Character, Controls, Frames, concat_frames
 from exphil.players import Player, PlayerSpec, make_player, parse_player
 
-__all__ = ["EvalReport", "evaluate", "wilson_interval"]
+__all__ = [
+    "ControlUsage",
+    "EvalReport",
+    "ReplayUsageReport",
+    "evaluate",
+    "replay_usage",
+    "wilson_interval",
+]
 
 Array = np.ndarray[Any, Any]
 SD_WINDOW = 300  # frames: a stock lost without damage in the last 5 s is a self-destruct
@@ -64,7 +71,8 @@ class EvalReport:
     time_on_stage: float  # fraction of frames
     minutes: float  # game time played
     frames: int
-    buttons: dict[str, float] = field(default_factory=dict)  # press rate per button
+    buttons: dict[str, float] = field(default_factory=dict)  # held rate per button
+    any_button: float = 0.0  # fraction of frames with a button held
     main_stick: float = 0.0  # fraction of frames off neutral
     c_stick: float = 0.0
     shoulder: float = 0.0
@@ -73,6 +81,49 @@ class EvalReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ControlUsage:
+    """How often a controller is used over ``frames`` frames: each button's held rate, any
+    button held, the main stick and c-stick off neutral (beyond 0.3), the shoulder past 0.3."""
+
+    frames: int
+    buttons: dict[str, float]
+    any_button: float
+    main_stick: float
+    c_stick: float
+    shoulder: float
+
+
+class _UsageTally:
+    """Counts behind a :class:`ControlUsage`, summed over the rows added."""
+
+    def __init__(self) -> None:
+        self.frames = self.any = self.main = self.c = self.shoulder = 0
+        self.buttons = np.zeros(len(BUTTONS), dtype=np.int64)
+
+    def add(self, controls: Controls, on: Array) -> None:
+        """Count the rows of ``controls`` where ``on``."""
+        raw = np.asarray(controls.buttons, dtype=np.uint8)
+        bits = (raw[:, None] >> np.arange(len(BUTTONS))) & 1
+        self.frames += int(on.sum())
+        self.buttons += (bits.astype(np.int64) * on[:, None]).sum(axis=0)
+        self.any += int((on & (raw != 0)).sum())
+        self.main += int((on & (np.hypot(controls.main_x, controls.main_y) > STICK_DEADZONE)).sum())
+        self.c += int((on & (np.hypot(controls.c_x, controls.c_y) > STICK_DEADZONE)).sum())
+        self.shoulder += int((on & (np.asarray(controls.shoulder) > 0.3)).sum())
+
+    def usage(self) -> ControlUsage:
+        total = max(1, self.frames)
+        return ControlUsage(
+            frames=self.frames,
+            buttons={b: float(self.buttons[i]) / total for i, b in enumerate(BUTTONS)},
+            any_button=self.any / total,
+            main_stick=self.main / total,
+            c_stick=self.c / total,
+            shoulder=self.shoulder / total,
+        )
 
 
 class _Tally:
@@ -91,8 +142,7 @@ class _Tally:
         # per-slot clock of the last damage taken (NEVER: not since the stock started)
         self.last_hit = np.full(n, NEVER, dtype=np.int64)
         self.clock = z()
-        self.buttons = np.zeros((n, len(BUTTONS)), dtype=np.int64)
-        self.main, self.c, self.shoulder = z(), z(), z()
+        self.controls = _UsageTally()
 
 
 def evaluate(
@@ -172,6 +222,7 @@ def evaluate(
         frames = prev = step.frames
     minutes = float(tally.frames.sum()) / 3600.0
     total = max(1, int(tally.frames.sum()))
+    usage = tally.controls.usage()
     score = wins + 0.5 * draws
     lo, hi = wilson_interval(score, games)
     return EvalReport(
@@ -192,10 +243,11 @@ def evaluate(
         time_on_stage=float(tally.on_stage.sum()) / total,
         minutes=minutes,
         frames=int(tally.frames.sum()),
-        buttons={name: float(tally.buttons[:, i].sum()) / total for i, name in enumerate(BUTTONS)},
-        main_stick=float(tally.main.sum()) / total,
-        c_stick=float(tally.c.sum()) / total,
-        shoulder=float(tally.shoulder.sum()) / total,
+        buttons=usage.buttons,
+        any_button=usage.any_button,
+        main_stick=usage.main_stick,
+        c_stick=usage.c_stick,
+        shoulder=usage.shoulder,
         seed=seed,
         stage=env.stage.display_name,
     )
@@ -227,8 +279,118 @@ def _count(
     t.last_hit = np.where(lost_me, NEVER, t.last_hit)  # a new stock has taken no damage yet
     t.frames += on
     t.on_stage += on & (np.abs(me_n.x) <= edge) & (me_n.y > -10)
-    bits = (np.asarray(controls.buttons, dtype=np.uint8)[:, None] >> np.arange(len(BUTTONS))) & 1
-    t.buttons += bits.astype(np.int64) * on[:, None]
-    t.main += on & (np.hypot(controls.main_x, controls.main_y) > STICK_DEADZONE)
-    t.c += on & (np.hypot(controls.c_x, controls.c_y) > STICK_DEADZONE)
-    t.shoulder += on & (np.asarray(controls.shoulder) > 0.3)
+    t.controls.add(controls, on)
+
+
+@dataclass(frozen=True)
+class ReplayUsageReport:
+    """A policy fed the states of real games (open loop: its own choices change nothing),
+    next to the players' own controllers on the same frames.
+
+    ``perspectives``: the (game, port) pairs played, one per player whose character the
+    policy was trained on; ``skipped``: players left out, by reason. Frames are counted from
+    the game's start (frame 0, after the countdown) once the policy's reaction-delay FIFO
+    holds its own choices (``delay`` frames in)."""
+
+    player: str
+    games: int
+    perspectives: int
+    skipped: dict[str, int]
+    delay: int
+    policy: ControlUsage
+    players: ControlUsage
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def ratios(self) -> dict[str, float]:
+        """The policy's rate over the players' for each summary figure (``nan`` where the
+        players never did it)."""
+        out = {}
+        for k in ("any_button", "main_stick", "c_stick", "shoulder"):
+            theirs = float(getattr(self.players, k))
+            out[k] = float(getattr(self.policy, k)) / theirs if theirs > 0 else math.nan
+        return out
+
+
+def replay_usage(
+    policy: str | os.PathLike[str],
+    games: Sequence[Frames],
+    *,
+    seed: int = 0,
+    batch: int = 64,
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayUsageReport:
+    """Feed ``policy`` every frame of ``games`` (whole replays' ``Frames``), from each port
+    whose character it was trained on, ``batch`` players at a time, sampling as it plays;
+    count its controllers and the players' own. ``progress(done, total)`` counts
+    perspectives."""
+    from exphil.agent import PolicyIncompatible, check_compatible, load_agent_policy
+
+    spec = parse_player(os.fspath(policy))  # a run folder names its best policy
+    if spec.path is None:
+        raise ValueError(f"{spec.label} is not a policy file or run folder")
+    net, meta = load_agent_policy(spec.path, device=device)
+    delay = int(meta.get("delay", 0))
+    skipped: dict[str, int] = {}
+    todo: list[tuple[int, int]] = []  # (game, port)
+    for g, frames in enumerate(games):
+        for port in (0, 1):
+            player = frames.players[port]
+            if len(frames) == 0 or not bool(np.asarray(player.exists).any()):
+                skipped["no player"] = skipped.get("no player", 0) + 1
+                continue
+            try:
+                char = Character.from_internal(int(np.asarray(player.character)[-1]))
+                check_compatible(meta, port=port, character=char)
+            except (PolicyIncompatible, ValueError):
+                skipped["character not trained"] = skipped.get("character not trained", 0) + 1
+                continue
+            todo.append((g, port))
+    mine, theirs = _UsageTally(), _UsageTally()
+    done = 0
+    for port in (0, 1):
+        pairs = [g for g, p in todo if p == port]
+        for start in range(0, len(pairs), batch):
+            chunk = [games[g] for g in pairs[start : start + batch]]
+            _replay_chunk(net, chunk, port, delay, seed + 7919 * start + port, device, mine, theirs)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, len(todo))
+    return ReplayUsageReport(
+        player=spec.label,
+        games=len(games),
+        perspectives=len(todo),
+        skipped=skipped,
+        delay=delay,
+        policy=mine.usage(),
+        players=theirs.usage(),
+        seed=seed,
+    )
+
+
+def _replay_chunk(
+    net: Any,
+    chunk: list[Frames],
+    port: int,
+    delay: int,
+    seed: int,
+    device: str,
+    mine: _UsageTally,
+    theirs: _UsageTally,
+) -> None:
+    from exphil.agent import Agent
+
+    lengths = np.array([len(f) for f in chunk], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    rows_all = concat_frames(chunk)
+    agent = Agent(net, len(chunk), port, delay=delay, seed=seed, device=device)
+    for t in range(int(lengths.max())):
+        rows = np.flatnonzero(lengths > t)
+        frames = rows_all.take(offsets[rows] + t)
+        chosen = agent.act(frames, rows)
+        on = (np.asarray(frames.frame) >= 0) & (t >= delay)
+        mine.add(chosen, on)
+        theirs.add(Controls.from_player(frames.players[port]), on)

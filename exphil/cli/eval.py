@@ -35,6 +35,14 @@ __all__ = ["eval_cmd"]
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--batch", default=64, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per opponent on stdout.")
+@click.option(
+    "--replays",
+    multiple=True,
+    help="Instead of playing on the mock: feed POLICY every state of these replays (files, "
+    "folders, globs or @lists; repeatable), from each player whose character it was trained "
+    "on, and compare its controller usage with the players' own on the same frames. "
+    "--games caps the games read.",
+)
 def eval_cmd(
     policy: str,
     opponents: str,
@@ -47,6 +55,7 @@ def eval_cmd(
     seed: int,
     batch: int,
     as_json: bool,
+    replays: tuple[str, ...],
 ) -> None:
     """Play POLICY (a policy file, a run folder, or cpu:N / random / noop) against each
     opponent for --games games and report the results."""
@@ -69,6 +78,9 @@ def eval_cmd(
     except ValueError as exc:
         raise UserError(str(exc)) from None
     me = parse_player(policy)
+    if replays:
+        _on_replays(me, list(replays), games=games, seed=seed, batch=batch, as_json=as_json)
+        return
     specs = [parse_player(s) for s in opponents.split(",") if s.strip()]
     if not specs:
         raise UserError("--vs names no opponent")
@@ -126,6 +138,72 @@ def eval_cmd(
     out.print(
         "KOs and dmg/min: dealt/taken. SDs: stocks lost without damage in the 5 s before. "
         "buttons: frames with a button pressed (sum over buttons); stick: main stick off neutral."
+    )
+
+
+def _on_replays(
+    me: Any, paths: list[str], *, games: int, seed: int, batch: int, as_json: bool
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from exphil.cli.replays import load_kept, run_selection
+    from exphil.errors import UserError
+    from exphil.eval import replay_usage
+    from exphil.game import BUTTONS
+
+    if me.kind != "policy" or me.path is None:
+        raise UserError(f"--replays needs a policy file or run folder, not {me.label}")
+    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    run = run_selection(paths, max_games=games, progress_label="reading replays")
+    loaded, lost = load_kept(run, None)
+    for path in lost:
+        err.print(f"  could not read back {path} from the cache", markup=False)
+    if not loaded:
+        raise UserError(
+            f"none of the {run.selection.files} files is a readable 1v1 replay "
+            "(exphil replays scan PATHS lists each file)"
+        )
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        err.print(f"  {done}/{total} players fed, {time.perf_counter() - started:.0f} s")
+
+    report = replay_usage(
+        me.path, [g.frames for g in loaded], seed=seed, batch=batch, progress=progress
+    )
+    if as_json:
+        click.echo(json.dumps({**report.as_dict(), "ratios": report.ratios()}))
+        return
+    if not report.perspectives:
+        raise UserError(
+            f"no player in the {report.games} games has a character {me.label} was trained on"
+        )
+    table = Table(
+        title=f"{me.label} fed {report.perspectives} players' states from {report.games} "
+        f"games ({report.policy.frames:,} frames, delay {report.delay}), seed {seed}"
+    )
+    for col in ("", "policy", "players", "policy / players"):
+        table.add_column(col, justify="left" if not col else "right")
+    a, b = report.policy, report.players
+
+    def row(name: str, x: float, y: float) -> None:
+        table.add_row(name, f"{x:.1%}", f"{y:.1%}", f"{x / y:.2f}" if y > 0 else "-")
+
+    row("any button", a.any_button, b.any_button)
+    for name in BUTTONS:
+        row(f"  {name}", a.buttons[name], b.buttons[name])
+    row("main stick", a.main_stick, b.main_stick)
+    row("c-stick", a.c_stick, b.c_stick)
+    row("shoulder", a.shoulder, b.shoulder)
+    out.print(table)
+    skipped = ", ".join(f"{n} {why}" for why, n in report.skipped.items())
+    out.print(
+        "Rates: fraction of frames a button is held, a stick is off neutral (beyond 0.3), the "
+        "shoulder past 0.3; the policy samples its controller as it does in play."
+        + (f" Left out: {skipped}." if skipped else ""),
+        markup=False,
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import click
 import numpy as np
 
-from exphil.cli.replays import print_breakdown, run_selection, scan_options
+from exphil.cli.replays import load_kept, print_breakdown, run_selection, scan_options
 from exphil.errors import UserError
 
 __all__ = ["kmeans"]
@@ -89,7 +89,6 @@ def kmeans(
     """
     from rich.console import Console
 
-    from exphil.data import GameCache, scan
     from exphil.embed import fit_stick_centers, save_stick_centers
 
     out = Console(highlight=False, soft_wrap=True)
@@ -102,24 +101,15 @@ def kmeans(
             cache_dir=cache_dir, max_games=max_files, progress_label="reading replays", **scan_kw
         )
         sel = run.selection
-        kept = [r for r in sel.kept if r.key is not None]
         axes = _AXES[sticks]
-        values: list[np.ndarray[Any, Any]] = []
-        lost: list[str] = []
-        with GameCache(cache_dir) as cache:
-            for r in kept:
-                assert r.key is not None
-                game = cache.load(r.key, path=r.path)
-                if game is None:  # removed since the scan (exphil cache clean): parse again
-                    scan([r.path], cache=cache, jobs=scan_kw.get("jobs"))
-                    game = cache.load(r.key, path=r.path)
-                if game is None:
-                    lost.append(r.path)
-                    continue
-                for player in game.frames.players:
-                    for axis in axes:
-                        values.append(np.array(getattr(player, axis), dtype=np.float32))  # a copy
-        used = len(kept) - len(lost)
+        games, lost = load_kept(run, cache_dir, scan_kw.get("jobs"))
+        values = [
+            np.array(getattr(player, axis), dtype=np.float32)  # a copy
+            for game in games
+            for player in game.frames.players
+            for axis in axes
+        ]
+        used = len(games)
         _report(out, run, used, show_errors)
         if lost:
             out.print(

@@ -396,6 +396,30 @@ def run_selection(
     )
 
 
+def load_kept(
+    run: ScanRun, cache_dir: Path | None, jobs: int | None = None
+) -> tuple[list[Any], list[str]]:
+    """The parsed games (``CachedGame``) a selection kept, read back from the cache it was
+    scanned into (a game removed since is parsed again), and the paths that could not be."""
+    from exphil.data import GameCache, scan
+
+    games: list[Any] = []
+    lost: list[str] = []
+    with GameCache(cache_dir) as cache:
+        for r in run.selection.kept:
+            if r.key is None:
+                continue
+            game = cache.load(r.key, path=r.path)
+            if game is None:  # removed since the scan (exphil cache clean): parse again
+                scan([r.path], cache=cache, jobs=jobs)
+                game = cache.load(r.key, path=r.path)
+            if game is None:
+                lost.append(r.path)
+            else:
+                games.append(game)
+    return games, lost
+
+
 def _summary(run: ScanRun) -> dict[str, Any]:
     sel = run.selection
     errors = sel.errors

@@ -157,3 +157,59 @@ def test_mock_watch_plays_a_checkpoint(policy_file: Path) -> None:
 def test_noop_is_idle() -> None:
     c = NoopPlayer(3).act(Frames.zeros(3))
     assert not np.any(c.main_x) and not np.any(c.buttons)
+
+
+def _recorded_game(frames: int, seed: int) -> Frames:
+    """One mock game of two scripted CPUs, as a replay holds it (one row per frame)."""
+    from exphil.envs import MockEnv
+    from exphil.envs.cpu import ScriptedCpu
+    from exphil.game import concat_frames
+
+    env = MockEnv(1, MockConfig())
+    a, b = ScriptedCpu(9, 1, seed=seed), ScriptedCpu(5, 1, seed=seed + 1)
+    rows = [env.reset()]
+    for _ in range(frames - 1):
+        f = rows[-1]
+        rows.append(env.step(a.act(f, 0), b.act(f, 1)).frames)
+    return concat_frames(rows)
+
+
+def test_replay_usage_counts_the_policy_and_the_players_on_the_same_frames(
+    policy_file: Path, tmp_path: Path
+) -> None:
+    from exphil.eval import replay_usage
+    from exphil.game import BUTTONS
+
+    games = [_recorded_game(300, 0), _recorded_game(200, 5)]
+    r = replay_usage(policy_file, games, seed=3, batch=3)
+    assert r.games == 2 and r.perspectives == 4 and r.delay == 18 and not r.skipped
+    counted = sum(len(g) - 18 for g in games) * 2  # from frame 0, once the FIFO is full
+    assert r.policy.frames == r.players.frames == counted
+    # the players' side is their own controller columns on those frames
+    held = np.concatenate([np.asarray(g.players[p].buttons)[18:] for g in games for p in (0, 1)])
+    for i, name in enumerate(BUTTONS):
+        assert r.players.buttons[name] == pytest.approx(((held >> i) & 1).mean())
+    assert r.players.any_button == pytest.approx((held != 0).mean())
+    assert 0 < r.players.main_stick <= 1 and 0 < r.policy.any_button <= 1
+    assert replay_usage(policy_file, games, seed=3, batch=3) == r  # seeded
+    assert replay_usage(policy_file, games, seed=4, batch=3) != r  # the policy samples
+    # a policy trained on Falco skips Fox players, and a run folder names its best policy
+    cfg = PolicyConfig(backbone=BackboneConfig(kind="mlp", hidden=16, layers=1), head_hidden=16)
+    (tmp_path / "run").mkdir()
+    meta = {"characters": ["falco"]}
+    save_policy(Policy(cfg), tmp_path / "run" / "best.safetensors", metadata=meta)
+    other = replay_usage(tmp_path / "run", games)
+    assert other.perspectives == 0 and other.skipped == {"character not trained": 4}
+
+
+def test_cli_eval_on_replays(policy_file: Path, replays_dir: Path) -> None:
+    args = ["eval", str(policy_file), "--replays", str(replays_dir), "--games", "2"]
+    r = CliRunner().invoke(cli, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout.splitlines()[-1])
+    assert out["games"] == 2 and out["perspectives"] == 4 and out["policy"]["frames"] > 1000
+    assert set(out["ratios"]) == {"any_button", "main_stick", "c_stick", "shoulder"}
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0 and "policy / players" in table.output
+    r = CliRunner().invoke(cli, ["eval", "cpu:3", "--replays", str(replays_dir)])
+    assert r.exit_code == 2 and "needs a policy file" in r.output
