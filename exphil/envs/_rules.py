@@ -83,6 +83,11 @@ LEDGE_HANG_MAX: Final = 300  # CLIFF_WAIT frames before letting go (an assumptio
 LEDGE_REGRAB_DELAY: Final = 29  # frames after letting go before a grab (SmashWiki's DRP)
 LEDGE_SLOW_PERCENT: Final = 100.0  # at or above it, the slow getups
 
+# --- air dodge and wavedash (measured on ../shared/corpus, the same for Fox and Falco)
+AIRDODGE_SPEED: Final = 3.1  # u/frame where the stick points (recorded 2.79 on frame 1)
+AIRDODGE_DECAY: Final = 0.9  # the dodge's speed is multiplied by this every frame
+AIRDODGE_GLIDE: Final = 30  # frames of that glide (no gravity); then it falls
+
 STOCKS: Final = 4
 TIME_LIMIT: Final = 8 * 60 * 60  # frames (8 minutes)
 SPAWN_X: Final = 40.0
@@ -133,6 +138,8 @@ STILL: Final = 1 << 21  # air shine's start: vy held at 0 (with STALL and HOLD_B
 LAND_KEEP: Final = 1 << 22  # landing enters `landing` at the same action frame (air shine)
 HOLDING: Final = 1 << 23  # holds the other player (the grab's pull, wait and pummel)
 CAPTURED: Final = 1 << 24  # held by the other player: placed by the grabber, mashes out
+GLIDE: Final = 1 << 25  # air dodge: speed x AIRDODGE_DECAY per frame, no gravity or drift
+DOUBLE_TRACTION: Final = 1 << 26  # a wavedash's landing slides with twice the traction
 
 # The states whose length is the character's (jump squat, dash, landing lags) are TIMED: the
 # timer is set from exphil.envs._characters when the state is entered.
@@ -151,6 +158,7 @@ class StateDef:
     af_fixed: bool = False  # the action_frame column reads -1 throughout (as replays: shield)
     intangible: int = 0  # the state's first frames that are intangible (tech, getups)
     throw: str = ""  # a throw: the move (MOVES) the grabbed player takes at its release
+    intangible_from: int = 0  # ... and from this frame on (air dodge)
 
 
 _G = GROUND
@@ -304,6 +312,22 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("DIZZY", 0xD3, _G, 120, "STAND"),
     StateDef("DEAD", 0x00, INTANGIBLE | FROZEN_POS, DEAD_FRAMES, "HALO"),  # + 0..3 side
     StateDef("HALO", 0x0D, INTANGIBLE | FROZEN_POS | TIMED, next="FALL"),
+    # air dodge (L/R in the air): 49 frames, intangible on frames 4-29 as replays count them,
+    # then a helpless fall (DEAD_FALL as replays name 0x23); a landing from either is the
+    # wavedash's LANDING_SPECIAL, 10 frames, sliding at twice the traction (the corpus)
+    StateDef(
+        "AIRDODGE",
+        0xEC,
+        _A | GLIDE,
+        49,
+        "AIRDODGE_FALL",
+        landing="WAVEDASH_LANDING",
+        af_shown=1,
+        intangible=29,
+        intangible_from=3,
+    ),
+    StateDef("AIRDODGE_FALL", 0x23, _A | DRIFT | LEDGE_OK, landing="WAVEDASH_LANDING"),
+    StateDef("WAVEDASH_LANDING", 0x2B, _G | DOUBLE_TRACTION, 10, "STAND"),
     # ledges (Melee's CLIFF_* states; lengths and intangible frames measured on the corpus:
     # the same for Fox and Falco). The getups start at the hang point and end where the
     # character's row of exphil.envs._characters says.
@@ -499,7 +523,7 @@ _VARIANT_STATES: Final = ("WALK", "DEAD")  # their action id is the base plus a 
 
 
 def _build_tables() -> tuple[np.ndarray, np.ndarray]:
-    ints = np.zeros((NUM_STATES, 12), dtype=np.int64)
+    ints = np.zeros((NUM_STATES, 13), dtype=np.int64)
     for i, s in enumerate(STATES):
         landing = s.landing or "LANDING"
         thrown = "THROWN_" + s.throw.removesuffix("_FALCO").removeprefix("THROW_")
@@ -516,6 +540,7 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
             s.intangible,
             M[s.throw] if s.throw else -1,
             S[thrown] if s.throw else -1,
+            s.intangible_from,
         )
     moves = np.zeros((NUM_MOVES, 12), dtype=np.float64)
     for i, m in enumerate(MOVES):
@@ -541,8 +566,9 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
 
 STATE_TABLE, MOVE_TABLE = _build_tables()
 """``STATE_TABLE[state]`` = (action, flags, duration, next, move, landing state, has variant,
-added to the frame count in the action_frame column, that column fixed at -1, the first
-frames that are intangible, the throw's move, the state the thrown player is in);
+added to the frame count in the action_frame column, that column fixed at -1, the frame
+its intangibility ends before, the throw's move, the state the thrown player is in, the frame
+its intangibility starts on);
 ``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
 shieldstun)."""
 
@@ -559,7 +585,8 @@ shieldstun)."""
     T_INTANGIBLE,
     T_THROW,
     T_THROWN,
-) = range(12)
+    T_INTANGIBLE_FROM,
+) = range(13)
 (
     MV_FIRST,
     MV_LAST,

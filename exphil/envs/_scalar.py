@@ -57,6 +57,7 @@ _GRAB_BOX: Final[dict[int, tuple[int, int, float, float, float]]] = {
     for name, (first, last, dx, dy, radius) in R.GRAB_BOXES.items()
 }
 _DAIR_INPUT: Final = R.NUM_STATES  # the down-air input, resolved per character
+_INTANG_FROM: Final = [r[R.T_INTANGIBLE_FROM] for r in _STATE_ROWS]
 _HOLDS: Final = frozenset(R.LEDGE_HOLD)  # the ledge is taken in these states
 _GETUP_DONE: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k != "jump")
 _LEDGE_JUMP_1: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k == "jump")
@@ -122,6 +123,8 @@ _STILL: Final = R.STILL
 _LAND_KEEP: Final = R.LAND_KEEP
 _HOLDING: Final = R.HOLDING
 _CAPTURED: Final = R.CAPTURED
+_GLIDE: Final = R.GLIDE
+_DOUBLE_TRACTION: Final = R.DOUBLE_TRACTION
 
 # states
 STAND: Final = R.S["STAND"]
@@ -166,6 +169,7 @@ GETUP: Final = R.S["GETUP"]
 SB_FLY: Final = R.S["SB_FLY"]
 DEAD: Final = R.S["DEAD"]
 HALO: Final = R.S["HALO"]
+AIRDODGE: Final = R.S["AIRDODGE"]
 CLIFF_CATCH: Final = R.S["CLIFF_CATCH"]
 CLIFF_WAIT: Final = R.S["CLIFF_WAIT"]
 GRAB: Final = R.S["GRAB"]
@@ -300,7 +304,11 @@ class PlayerState:
 
     def intangible(self) -> bool:
         st = self.st
-        return bool((_FLAGS[st] & _INTANGIBLE) or self.af < _INTANG[st] or self.invuln > 0)
+        return bool(
+            (_FLAGS[st] & _INTANGIBLE)
+            or _INTANG_FROM[st] <= self.af < _INTANG[st]
+            or self.invuln > 0
+        )
 
 
 class ScalarGame:
@@ -748,6 +756,16 @@ class ScalarGame:
                 else:
                     new = BAIR
                 enter = True
+            elif shield_h and not shield_was:  # an air dodge where the stick points
+                new = AIRDODGE
+                mag = math.sqrt(sx * sx + sy * sy)
+                if mag >= R.DEADZONE:
+                    vx = sx / mag * R.AIRDODGE_SPEED
+                    vy = sy / mag * R.AIRDODGE_SPEED
+                else:
+                    vx = vy = 0.0
+                ff = 0
+                enter = True
         elif flags & _JUMP_CANCEL and jump_p:  # the shine's loop: jump-cancelled
             if flags & _GROUND:
                 new = KNEE_BEND
@@ -820,12 +838,15 @@ class ScalarGame:
                         speed = down if down > cap else cap
                     vx = facing * speed
             else:  # friction: toward 0, stopping at +0.0 (vx - clip(vx, -f, f))
-                f = ph.traction
+                f = ph.traction * 2.0 if flags & _DOUBLE_TRACTION else ph.traction
                 vx = vx - (-f if vx < -f else f if vx > f else vx)
             vy = 0.0
             kby = 0.0
         elif flags & (_FROZEN_POS | _LEDGE):
             vx = vy = kbx = kby = 0.0
+        elif flags & _GLIDE and af < R.AIRDODGE_GLIDE:  # the air dodge's glide
+            vx = vx * R.AIRDODGE_DECAY
+            vy = vy * R.AIRDODGE_DECAY
         else:
             if flags & _DRIFT and tilted and not fresh:
                 gap = sx * ph.air_speed - vx

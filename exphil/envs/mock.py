@@ -221,6 +221,8 @@ _IN_GRAB.setflags(write=False)
 _ST_GRAB_WAIT = R.S["CATCH_WAIT"]
 _ST_CATCH_ATTACK = R.S["CATCH_ATTACK"]
 _ST_DASH_GRAB = R.S["DASH_GRAB"]
+_INTANG_FROM = R.STATE_TABLE[:, R.T_INTANGIBLE_FROM]
+_ST_AIRDODGE = R.S["AIRDODGE"]
 _ST_CATCH = R.S["CLIFF_CATCH"]
 _DAIR_INPUT = R.NUM_STATES  # the down-air input, resolved per character (R.character_states)
 _ST_WAIT = R.S["CLIFF_WAIT"]
@@ -276,7 +278,9 @@ def _intangible(
     """Hitboxes pass through: an intangible state, a state's first intangible frames (tech,
     getups), or the invulnerability of a respawn or a ledge grab. (The ``invulnerable``
     column shows the same.)"""
-    out: np.ndarray[Any, Any] = _flag(flags, R.INTANGIBLE) | (af < _INTANG[st]) | (invuln > 0)
+    out: np.ndarray[Any, Any] = (
+        _flag(flags, R.INTANGIBLE) | ((af >= _INTANG_FROM[st]) & (af < _INTANG[st])) | (invuln > 0)
+    )
     return out
 
 
@@ -765,11 +769,20 @@ class MockEnv:
             a_upb |= a_shine
             a_jump = acta & jump_p & (jumps > 0) & ~a_upb
             a_attack = acta & (attack_p | c_p) & ~a_upb & ~a_jump
+            a_dodge = acta & shield_p & ~a_upb & ~a_jump & ~a_attack
             new_st[a_upb] = _ST_UPB_A
             new_st[a_shine] = _ST_SHINE_A
             vx[a_shine] *= R.SHINE_AIR_VX
             vy[a_shine] = 0.0
             ff[a_shine] = 0
+            if a_dodge.any():  # an air dodge: where the stick points (nowhere when neutral)
+                new_st[a_dodge] = _ST_AIRDODGE
+                mag = np.sqrt(sx * sx + sy * sy)
+                aimed = mag >= R.DEADZONE
+                safe = np.where(aimed, mag, 1.0)
+                vx[a_dodge] = np.where(aimed, sx / safe * R.AIRDODGE_SPEED, 0.0)[a_dodge]
+                vy[a_dodge] = np.where(aimed, sy / safe * R.AIRDODGE_SPEED, 0.0)[a_dodge]
+                ff[a_dodge] = 0
             if a_jump.any():
                 sj = sx[a_jump]
                 back = (np.abs(sj) >= R.DEADZONE) & (np.where(sj >= 0, 1, -1) != facing[a_jump])
@@ -796,7 +809,7 @@ class MockEnv:
                         ),
                     ),
                 )
-            enter |= a_upb | a_jump | a_attack
+            enter |= a_upb | a_jump | a_attack | a_dodge
 
         # the shine's loop: a jump press cancels it (a squat; in the air a double jump)
         jc = _flag(flags, R.JUMP_CANCEL) & jump_p
@@ -882,8 +895,10 @@ class MockEnv:
             facing * P["dash_initial"],
             facing * np.where(speed < cap, up, down),
         )
-        # friction: toward 0 by f, stopping at 0 (= sign(v) * max(|v| - f, 0))
-        friction_g = vx - np.minimum(np.maximum(vx, -P["traction"]), P["traction"])
+        # friction: toward 0 by f, stopping at 0 (= sign(v) * max(|v| - f, 0)); a
+        # wavedash's landing slides at twice the traction
+        trac = np.where(_flag(flags, R.DOUBLE_TRACTION), P["traction"] * 2.0, P["traction"])
+        friction_g = vx - np.minimum(np.maximum(vx, -trac), trac)
         friction_a = vx - np.minimum(np.maximum(vx, -P["air_friction"]), P["air_friction"])
         # drift: toward stick x * air speed, by the air acceleration (or, past it in the
         # stick's direction, by the air friction)
@@ -896,16 +911,21 @@ class MockEnv:
         hover = _flag(flags, R.HOVER)
         nograv = _flag(flags, R.NO_GRAVITY)
         fresh = took_off | a_jump  # a jump's first frame keeps the speed it was given
+        glide = _flag(flags, R.GLIDE) & (af < R.AIRDODGE_GLIDE)
         new_vx = np.where(
             grounded,
             np.where(self_move, np.where(walking, sx * P["walk_speed"], running_vx), friction_g),
             np.where(
-                drift & ~fresh,
-                drifted,
+                glide,
+                vx * R.AIRDODGE_DECAY,
                 np.where(
-                    hover,
-                    vx * R.UP_B_HOLD_DRAG,
-                    np.where(nograv | fresh, vx, friction_a),
+                    drift & ~fresh,
+                    drifted,
+                    np.where(
+                        hover,
+                        vx * R.UP_B_HOLD_DRAG,
+                        np.where(nograv | fresh, vx, friction_a),
+                    ),
                 ),
             ),
         )
@@ -923,9 +943,13 @@ class MockEnv:
             grounded,
             0.0,
             np.where(
-                hover,
-                np.maximum(vy - R.UP_B_HOLD_GRAVITY, R.UP_B_HOLD_FALL),
-                np.where(nograv | took_off, vy, falling),
+                glide,
+                vy * R.AIRDODGE_DECAY,
+                np.where(
+                    hover,
+                    np.maximum(vy - R.UP_B_HOLD_GRAVITY, R.UP_B_HOLD_FALL),
+                    np.where(nograv | took_off, vy, falling),
+                ),
             ),
         )
         new_vx[fixed] = 0.0

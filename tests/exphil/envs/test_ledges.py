@@ -351,3 +351,49 @@ def test_battlefield_has_its_ledges_too() -> None:
     ph = physics(character("fox"))
     assert col(frames, "action")[-1] == WAIT
     assert col(frames, "x")[-1] == pytest.approx(-(BF_EDGE + ph.hang_dx), abs=1e-4)
+
+
+# --- air dodge and wavedash ---------------------------------------------------------------
+AIRDODGE, DEAD_FALL, LANDING_SPECIAL = 0xEC, 0x23, 0x2B
+
+
+@pytest.mark.parametrize("ch", ["fox", "falco"])
+def test_an_air_dodge_glides_where_the_stick_points_then_falls_helpless(ch: str) -> None:
+    b = Both(MockConfig(characters=(ch, "fox")))
+    b.place(0, x=0.0, y=100.0, facing=1)
+    frames = b.step(pad(main_x=1.0, buttons=("L",)), N)
+    frames += b.step(times=60)
+    action = col(frames, "action")
+    assert runs(action, AIRDODGE) == [49] and action[49] == DEAD_FALL  # the corpus: 49
+    assert col(frames, "action_frame")[:3].tolist() == [1, 2, 3]
+    # the corpus's speeds on the first frames (every air dodge of Fox and Falco): 2.79, 2.511,
+    # 2.26, 2.034: 3.1 x 0.9 per frame; no gravity while it glides
+    vx = col(frames, "vx_air")[:4]
+    assert vx.tolist() == pytest.approx([2.79, 2.511, 2.2599, 2.03391], abs=1e-4)
+    assert (col(frames, "vy_self")[:4] == 0).all()
+    inv = col(frames, "invulnerable")[:49]
+    assert np.flatnonzero(inv).tolist() == list(range(3, 29))  # frames 4-29 as replays count
+    assert not np.isin(col(frames, "action")[50:], [CATCH, WAIT]).any()
+
+
+@pytest.mark.parametrize("ch", ["fox", "falco"])
+def test_a_wavedash_slides_from_the_dodges_speed_at_twice_the_traction(ch: str) -> None:
+    b = Both(MockConfig(characters=(ch, "fox")))
+    b.place(0, x=0.0, y=0.0, facing=1)
+    ph = physics(character(ch))
+    frames = b.step(pad(buttons=("X",)), N)  # jump squat, released: a short hop
+    frames += b.step(times=ph.jump_squat)
+    assert col(frames, "action")[-1] in (0x19, 0x1A)  # airborne
+    down_forward = pad(main_x=0.8, main_y=-0.6, buttons=("L",))
+    frames = b.step(down_forward, N)
+    frames += b.step(times=20)
+    action = col(frames, "action")
+    land = int(np.flatnonzero(action == LANDING_SPECIAL)[0])
+    assert action[:land].tolist() == [AIRDODGE] * land
+    assert runs(action, LANDING_SPECIAL) == [10]  # the corpus: 10 (280 of 299 / 606 of 688)
+    air_vx = float(col(frames, "vx_air")[land - 1])
+    ground = col(frames, "vx_ground")[land : land + 4].astype(np.float64)
+    # as recorded: the landing frame keeps the dodge's decay (x 0.9), then 2 x traction
+    assert ground[0] == pytest.approx(air_vx * 0.9, abs=1e-4)
+    assert np.diff(ground) == pytest.approx([-2 * ph.traction] * 3, abs=1e-4)
+    assert col(frames, "on_ground")[land]

@@ -201,13 +201,13 @@ _CASES: dict[str, Case] = {
     "fd_ledges": Case(8, 3000, 16, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
     # a long brawl on Final Destination: high percents, tumbles, techs and missed techs
     "fd_brawl": Case(
-        8, 2000, 14, np.float64, MockConfig(characters=("falco", "falco"), stocks=3), _BRAWL_P
+        8, 2000, 19, np.float64, MockConfig(characters=("falco", "falco"), stocks=3), _BRAWL_P
     ),
     # close combat with grabs: catches, pummels, the four throws, grab breaks
     "fd_grabs": Case(
         8,
         1500,
-        15,
+        16,
         np.float64,
         MockConfig(characters=("fox", "falco"), stocks=3),
         _BRAWL_P,
@@ -399,6 +399,7 @@ def test_random_play_exercises_the_rules() -> None:
         "THROW_F", "THROW_B", "THROW_HI", "THROW_LW", "CAPTURE_PULLED", "CAPTURE_WAIT",
         "CAPTURE_DAMAGE", "CAPTURE_CUT", "THROWN_F", "THROWN_B", "THROWN_HI", "THROWN_LW",
         "CATCH_CUT",
+        "AIRDODGE", "AIRDODGE_FALL", "WAVEDASH_LANDING",
     ]  # fmt: skip
     counts = {name: seen[_aid(name)] for name in must_see}
     missing = [name for name, c in counts.items() if c == 0]
