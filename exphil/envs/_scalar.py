@@ -542,7 +542,9 @@ class ScalarGame:
             tech = R.TECH_WINDOW
 
         flags = _FLAGS[st]
-        if flags & _TIMED:
+        if st == DASH and not (tilted and stick_dir == facing):
+            end = af >= ph.dash_length  # let go: the dash plays out, then a stand
+        elif flags & _TIMED:
             end = timer <= 0
         else:
             dur = _DURATION[st]
@@ -599,6 +601,8 @@ class ScalarGame:
             elif st == HALO:
                 st = FALL
                 invuln = R.RESPAWN_INVULNERABLE
+            elif st == DASH and not (tilted and stick_dir == facing):
+                st = STAND
             elif st == UPB_TRAVEL:  # the travel is over: most speed is lost
                 vx *= R.UP_B_END_SPEED
                 vy *= R.UP_B_END_SPEED
@@ -694,7 +698,7 @@ class ScalarGame:
                                 p.var = R.WALK_MIDDLE
                             else:
                                 p.var = R.WALK_FAST
-                    elif st == WALK or running:
+                    elif st in (WALK, RUN):  # (a dash plays out: above)
                         new = STAND
                         enter = True
                     if surf > 0 and down_p:  # drop through the platform

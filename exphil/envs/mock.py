@@ -183,6 +183,7 @@ _NZ = 16
 _ST_WALK = R.S["WALK"]
 _ST_DASH = R.S["DASH"]
 _ST_RUN = R.S["RUN"]
+_ST_STAND = R.S["STAND"]
 _ST_TURN = R.S["TURN"]
 _ST_KNEE = R.S["KNEE_BEND"]
 _ST_SHIELD = R.S["SHIELD"]
@@ -627,12 +628,16 @@ class MockEnv:
         timed = _flag(flags, R.TIMED)
         dur = _DURATION[st]
         end = np.where(timed, timer <= 0, (dur > 0) & (af >= dur))
+        # a dash let go (the stick not held its way) plays out its whole length, then stands
+        let_go = (st == _ST_DASH) & ~(tilted & (stick_dir == facing))
+        end = np.where(let_go, af >= P["dash_length"], end)
         end &= ~(_flag(flags, R.HOLD_B) & prev_b)  # a loop goes on while B is held
         end &= ~((st == _ST_DEAD) & (stocks == 0))  # a last stock stays dead
         took_off = np.zeros_like(frozen)  # the take-off frame: no gravity, no drift
         if end.any():
             old = st.copy()
             st[end] = _NEXT[old[end]]
+            st[end & let_go] = _ST_STAND
             af[end] = 0
             timer[end & (st == _ST_LYING)] = R.LYING_MAX
             timer[end & (st == _ST_WAIT)] = R.LEDGE_HANG_MAX
@@ -715,7 +720,7 @@ class MockEnv:
             turn = walk_in & other_way
             walk = walk_in & ~turn
             start_walk = walk & (st != _ST_WALK)
-            stop = rest & ~tilted & ((st == _ST_WALK) | running)
+            stop = rest & ~tilted & ((st == _ST_WALK) | (st == _ST_RUN))  # a dash plays out
             on_platform = rest & (surf > 0) & down_p
             new_st[start_dash] = _ST_DASH
             facing[start_dash] = stick_dir[start_dash]

@@ -223,6 +223,21 @@ def test_dash_starts_at_the_initial_speed_then_runs_at_the_cap(ch: str) -> None:
     assert np.all(np.diff(vg[:n]) * np.sign(ph.run_speed - ph.dash_initial) >= 0)
 
 
+@pytest.mark.parametrize("ch", CHARACTERS)
+def test_a_dash_let_go_plays_out_then_stands(ch: str) -> None:
+    """Melee's dash cannot be stopped: let go, it lasts its 21 frames (every such dash in the
+    corpus), slowing by the traction, then a stand; pushed again before its end, a run."""
+    ph = physics(character(ch))
+    frames = play(_solo(ch), [(pad(main_x=1.0), NEUTRAL)] * 3 + [(NEUTRAL, NEUTRAL)] * 30)
+    action, vg = col(frames, "action"), col(frames, "vx_ground")
+    n = ph.dash_length
+    assert list(action[:n]) == [ACT["DASH"]] * n and action[n] == ACT["STAND"]
+    assert np.allclose(np.diff(vg[3:n]), -ph.traction, atol=1e-5)  # the traction slows it
+    again = [(pad(main_x=1.0), NEUTRAL)] * 3 + [(NEUTRAL, NEUTRAL)] * 12
+    frames = play(_solo(ch), again + [(pad(main_x=1.0), NEUTRAL)] * 3)
+    assert col(frames, "action")[-1] == ACT["RUN"]
+
+
 def test_each_port_reads_its_own_character() -> None:
     """Falco against Fox: each port jumps, falls and weighs as its own character."""
     env = MockEnv(1, MockConfig(characters=("falco", "fox")))

@@ -201,7 +201,7 @@ _CASES: dict[str, Case] = {
     "fd_ledges": Case(8, 3000, 16, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
     # a long brawl on Final Destination: high percents, tumbles, techs and missed techs
     "fd_brawl": Case(
-        8, 2000, 19, np.float64, MockConfig(characters=("falco", "falco"), stocks=3), _BRAWL_P
+        8, 2000, 26, np.float64, MockConfig(characters=("falco", "falco"), stocks=3), _BRAWL_P
     ),
     # close combat with grabs: catches, pummels, the four throws, grab breaks
     "fd_grabs": Case(
