@@ -224,8 +224,6 @@ class ControlReply(_Msg, frozen=True, kw_only=True, tag=True):
     text: str
 
 
-
-
 # --- metrics (learner -> dashboards, PUB/SUB topics "metrics" and "event") --------------------
 
 

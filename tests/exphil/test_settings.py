@@ -52,7 +52,7 @@ def test_path_per_platform(tmp_path: Path) -> None:
     [
         "/home/me/Slippi",
         r"C:\Users\me\Documents\Slippi",
-        "it's a \"quoted\" path\\with\ttab",
+        'it\'s a "quoted" path\\with\ttab',
         "ünïcødé/フォルダ",
     ],
 )
