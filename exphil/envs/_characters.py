@@ -104,7 +104,7 @@ _FOX: Final = CharacterPhysics(
     walk_speed=1.6,  # published (walk max velocity); too few clean walks in the corpus
     dash_initial=1.9,  # published (dash initial velocity); measured 1.9 (IQR 0)
     dash_frames=11,  # measured: 250 of 252 dashes that become a run last 11 frames
-    dash_length=21,  # measured: every dash that ends in a stand (25) lasts 21 frames
+    dash_length=21,  # measured: every dash that ends in a stand (33) lasts 21 frames
     run_speed=2.2,  # published (dash & run terminal velocity); measured 2.1725 = 2.2 x 0.9875
     dash_accel_base=0.02,  # measured: 1.9 -> 2.0187 -> 2.1375 at stick 0.9875 is
     dash_accel_stick=0.1,  # 0.02 + 0.1 x 0.9875 = 0.11875 per frame (published A/B 0.02/0.1)
@@ -149,7 +149,7 @@ _FALCO: Final = CharacterPhysics(
     walk_speed=1.4,  # measured: vx_ground / stick x in a steady walk is 1.4 (27 samples)
     dash_initial=1.9,  # published; measured 1.9 (IQR 0)
     dash_frames=11,  # measured: 254 of 261 dashes that become a run last 11 frames
-    dash_length=21,  # measured: every dash that ends in a stand (35) lasts 21 frames
+    dash_length=21,  # measured: every dash that ends in a stand (36) lasts 21 frames
     run_speed=1.5,  # published; measured 1.4813 = 1.5 x 0.9875 (a dash starts above it
     # and slows by the traction: 1.9, 1.82, ... 1.5)
     dash_accel_base=0.02,  # not measurable (Falco's dash starts above its cap): Fox's values

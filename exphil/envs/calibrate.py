@@ -108,6 +108,7 @@ QUANTITIES: Final[tuple[tuple[str, str, str], ...]] = (
     ("dash_speed", "dash speed", "u/frame"),
     ("run_speed", "run speed", "u/frame"),
     ("dash_frames", "dash length (before a run)", "frames"),
+    ("dash_length", "dash length (let go, then a stand)", "frames"),
     ("traction", "traction (ground friction)", "u/frame²"),
     ("air_friction", "air friction", "u/frame²"),
     ("landing_lag", "landing lag (normal)", "frames"),
@@ -186,8 +187,8 @@ def mock_drills(character: Character) -> list[Frames]:
     scripted inputs that show every quantity :data:`QUANTITIES` measures: a full hop, a
     short hop, a full hop with a double jump at its peak, a full hop fast-fallen after its
     peak, a full hop drifting at a full stick, a jump forward coasting with the stick
-    released, and a dash into a run that slides to a stop, each until the player has landed
-    and stood a while."""
+    released, a dash into a run that slides to a stop, and a dash let go, each until the
+    player has landed and stood a while."""
     from exphil.envs.mock import MockConfig, MockEnv
     from exphil.game import Controls, concat_frames
     from exphil.game.frames import BUTTON_BITS
@@ -229,6 +230,7 @@ def mock_drills(character: Character) -> list[Frames]:
         drill(squat, neutral, peak=pad(main_y=-1.0)),
         drill(squat, pad(main_x=1.0)),
         drill([pad(main_x=1.0)] * 40, neutral),  # a dash, then a run
+        drill([pad(main_x=1.0)] * 3, neutral),  # a dash let go: it plays out
     ]
 
 
@@ -361,6 +363,8 @@ def player_samples(p: PlayerFrames, opponent: PlayerFrames | None = None) -> dic
     for s, e in _runs(action == DASH):
         if s > 0 and e < n and action[e] == RUN:
             out["dash_frames"].append(float(e - s))
+        elif s > 0 and e < n and action[e] == STANDING:  # let go: it plays out
+            out["dash_length"].append(float(e - s))
 
     # traction: one-frame slow-downs of a ground slide; air friction: of a free fall with the
     # stick in its dead zone

@@ -34,6 +34,7 @@ def _table(ph: CharacterPhysics) -> dict[str, float]:
         "dash_speed": ph.run_speed,
         "run_speed": ph.run_speed,
         "dash_frames": ph.dash_frames,
+        "dash_length": ph.dash_length,
         "traction": ph.traction,
         "air_friction": ph.air_friction,
         "landing_lag": ph.landing_lag,
@@ -64,7 +65,8 @@ def test_table_constants_match_the_replays(corpus_doc: dict[str, Any], name: str
     off = {}
     for key, value in table.items():
         row = rows[key]
-        assert row["samples"] >= 10, (name, key, row["samples"])
+        # a dash let go to its end is rare in these games (Fox: 5 samples)
+        assert row["samples"] >= (5 if key == "dash_length" else 10), (name, key, row["samples"])
         measured = _measured(row, key)
         if abs(value / measured - 1) > TOLERANCE:
             off[key] = (value, measured)
