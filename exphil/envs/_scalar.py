@@ -77,6 +77,7 @@ class _Move:
     growth: float
     hitlag: int
     shieldstun: int
+    every: int  # a multi-hit move's period (0: one hit)
 
 
 _MOVES: Final = tuple(
@@ -93,6 +94,7 @@ _MOVES: Final = tuple(
         growth=m[R.MV_GROWTH],
         hitlag=int(m[R.MV_HITLAG]),
         shieldstun=int(m[R.MV_SHIELDSTUN]),
+        every=int(m[R.MV_EVERY]),
     )
     for m in R.MOVE_TABLE.tolist()
 )
@@ -1138,11 +1140,17 @@ class ScalarGame:
     @staticmethod
     def _connects(att: PlayerState, dfn: PlayerState, frozen: bool) -> bool:
         mv = _MOVE[att.st]
-        if mv < 0 or att.hitdone != 0 or frozen:
+        if mv < 0 or frozen:
             return False
         move = _MOVES[mv]
         af = att.af
         if af < move.first or af > move.last:
+            return False
+        if move.every:  # a multi-hit move: out every `every` frames, each time a new hit
+            if (af - move.first) % move.every:
+                return False
+            att.hitdone = 0
+        if att.hitdone != 0:
             return False
         hx = att.x + att.facing * move.dx
         hy = att.y + move.dy

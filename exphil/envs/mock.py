@@ -256,12 +256,22 @@ def _hitbox_table() -> np.ndarray[Any, Any]:
         if mv >= 0:
             first, last = int(R.MOVE_TABLE[mv, R.MV_FIRST]), int(R.MOVE_TABLE[mv, R.MV_LAST])
             assert last < frames - 1
-            table[st, first : last + 1] = True
+            every = int(R.MOVE_TABLE[mv, R.MV_EVERY])
+            table[st, first : last + 1 : max(every, 1)] = True
     table.setflags(write=False)
     return table
 
 
+def _rehit_table() -> np.ndarray[Any, Any]:
+    """``[state]`` -> a multi-hit move: every frame its hitbox is out is a new hit."""
+    every = np.where(_MOVE >= 0, R.MOVE_TABLE[np.maximum(_MOVE, 0), R.MV_EVERY], 0)
+    out = every > 0
+    out.setflags(write=False)
+    return out
+
+
 _HITBOX_OUT = _hitbox_table()
+_REHIT = _rehit_table()
 _HITBOX_FRAMES = _HITBOX_OUT.shape[1]
 
 
@@ -1338,8 +1348,9 @@ class MockEnv:
         n = self.n
         F, Z = self._Ff, self._Zf
         st, af = Z[_ST], Z[_AF]
-        out = _HITBOX_OUT[st, np.minimum(af, _HITBOX_FRAMES - 1)]
-        a = np.flatnonzero(out & (Z[_HITDONE] == 0) & ~frozen.ravel())  # attackers
+        out = _HITBOX_OUT[st, np.minimum(af, _HITBOX_FRAMES - 1)] & ~frozen.ravel()
+        Z[_HITDONE][out & _REHIT[st]] = 0  # a multi-hit move's next hit
+        a = np.flatnonzero(out & (Z[_HITDONE] == 0))  # attackers
         if a.size == 0:
             return
         d = (a + n) % (2 * n)  # their opponents

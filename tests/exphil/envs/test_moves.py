@@ -1,4 +1,4 @@
-"""Issue 17's moves in the mock (up-tilt, up-smash, down-smash, up-air, Falco's down-air, the
+"""Issue 17's moves in the mock (up-tilt, up-smash, down-smash, up-air, the down-airs, the
 shine, the down-tilt, grabs, the pummel and the four throws), held equal in the vectorized env
 and the scalar oracle, against Melee's frame data and what ``exphil mock calibrate`` measures
 on ``../shared/corpus``.
@@ -111,14 +111,29 @@ def test_the_move_deals_its_frame_data_damage(name: str, move: str) -> None:
     assert col(frames, "action_frame")[first] == m.first + 1
 
 
-def test_fox_down_air_input_is_still_the_neutral_air() -> None:
-    """Fox's down-air (seven hits of about 3%) is not in the mock: its input keeps giving the
-    neutral air, while Falco's gives the down-air."""
-    for name, want in (("fox", NAIR), ("falco", 0x45)):
-        b = Both(MockConfig(characters=(name, name)))
-        b.place(0, x=-30.0, y=AIR_Y, facing=1)
-        b.place(1, x=60.0, y=0.0, facing=-1)
-        assert col(b.step(_press("air_down")), "action")[0] == want
+def test_fox_down_air_is_a_drill_of_seven_3_percent_hits() -> None:
+    """Fox's down-air (0x45, 49 frames) hits every 3 frames from replay frame 5 to 23, 3%
+    each (the corpus: hits on action frames 5, 8, ..., 23, 3% fresh); an opponent right under
+    it takes several hits in a row (their small set knockback lets them chain)."""
+    m = R.MOVES[R.M["DAIR_FOX"]]
+    assert (m.first, m.last, m.every, m.damage) == (4, 22, 3, 3.0)
+    assert _state("fox", "DAIR").name == "DAIR_FOX"
+    b = Both(MockConfig(characters=("fox", "fox")))
+    b.place(0, x=-30.0, y=AIR_Y, facing=1)
+    b.place(1, x=60.0, y=0.0, facing=-1)
+    action = col(b.step(_press("air_down")) + b.step(times=55), "action")
+    assert runs(action, 0x45) == [49] and action[49] == FALLING
+    b = Both(MockConfig(characters=("fox", "fox")))
+    b.place(0, x=0.0, y=AIR_Y, facing=1)
+    b.place(1, x=0.0, y=AIR_Y + m.dy - 7.0, facing=-1)
+    frames = b.step(_press("air_down")) + b.step(times=40)
+    pct = col(frames, "percent", port=1)
+    steps = np.diff(np.concatenate([[0.0], pct]))
+    hits = np.flatnonzero(steps > 0)
+    assert set(steps[hits].tolist()) == {3.0} and len(hits) >= 3
+    # each lands on a frame of the drill (as replays count: 5, 8, ...), hitlag in between
+    assert col(frames, "action_frame")[hits[0]] == 5
+    assert all(int(af - 5) % 3 == 0 for af in col(frames, "action_frame")[hits])
 
 
 def test_falco_down_air_spikes() -> None:
@@ -153,6 +168,7 @@ CORPUS_MOVES = {
     ("fox", "UTILT"): 0,
     ("fox", "UAIR"): None,
     ("falco", "DAIR"): 0,
+    ("fox", "DAIR"): None,  # a drill of 3% hits: 3 or 2.73 (staled once)
     ("falco", "UTILT"): 0,
     ("falco", "UAIR"): None,
 }
@@ -163,7 +179,7 @@ CORPUS_MOVES = {
 def test_the_move_deals_what_the_replays_measure(
     corpus_damage: dict[str, dict[int, Any]], name: str, move: str
 ) -> None:
-    _, aid, _, damage = MOVES[(name, move)]
+    _, aid, _, damage = MOVES.get((name, move)) or ("air_down", 0x45, 49, 3.0)
     row = corpus_damage[name].get(aid)
     assert row is not None, f"{name}: {aid:#x} not among calibrate's damaging actions"
     modes = row["damage_modes"]

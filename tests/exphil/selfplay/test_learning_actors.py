@@ -19,7 +19,7 @@ from exphil.train import CheckpointConfig, OptimConfig, Run
 
 from .actors import worker_argv
 
-UPDATES = 160
+UPDATES = 200
 # the synchronous learning test's rewards: a small penalty per frame beyond the stage's edge
 REWARDS = RewardConfig(damage=0.05, win=1.0, offstage=0.01)
 # evaluation: 30-second, one-stock games
@@ -72,8 +72,10 @@ def test_selfplay_actors_beat_the_frozen_start(tmp_path: Path) -> None:
     )
     # the foundations issue's target. The actors run asynchronously: which chunk lands in
     # which update varies from run to run, and most chunks are one version stale (lag 1), so
-    # they learn less per frame than the synchronous loop: 160 updates (it gets 120).
+    # they learn less per frame than the synchronous loop: 200 updates (it gets 120).
     # Without the off-stage penalty, runs straddled 0.8 (0.77 in CI at 120 updates; 0.79,
     # 0.87, 0.89 at 160; most losses were self-destructs); with it, three runs on 2 cores
-    # got 0.91 [0.86, 0.94], 0.87 [0.82, 0.91] and 0.91 [0.86, 0.94] over 200 games.
+    # got 0.91 [0.86, 0.94], 0.87 [0.82, 0.91] and 0.91 [0.86, 0.94] over 200 games at 160.
+    # The mock's air dodge, dash and Fox's down-air since made random play harder to learn
+    # from: 0.83, 0.95, 0.87 and 0.82 at 160 updates, so 200.
     assert after.win_rate >= 0.8, after
