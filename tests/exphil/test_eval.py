@@ -203,7 +203,13 @@ def test_replay_usage_counts_the_policy_and_the_players_on_the_same_frames(
 
 
 def test_cli_eval_on_replays(policy_file: Path, replays_dir: Path) -> None:
-    args = ["eval", str(policy_file), "--replays", str(replays_dir), "--games", "2"]
+    # two short games (about 500 frames each: the suite stays lean)
+    short = [
+        replays_dir / "project-slippi__slippi-js" / f"slp__moveTest__id_{i}.slp" for i in (45, 23)
+    ]
+    args = ["eval", str(policy_file), "--games", "2"]
+    for path in short:
+        args += ["--replays", str(path)]
     r = CliRunner().invoke(cli, [*args, "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout.splitlines()[-1])
