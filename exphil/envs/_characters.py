@@ -79,6 +79,9 @@ class CharacterPhysics:
     ledge_jump_vx: float  # and this horizontal speed toward the stage
     # grabs (measured on ../shared/corpus by scripts/measure_moves.py)
     hold_dx: float  # the grabbed player is held this far in front of the grabber (same y)
+    # side-B (Fox's Illusion, Falco's Phantasm; measured on ../shared/corpus, docs/mockenv.md)
+    sideb_speed: float  # u/frame of the dash's three moving frames
+    sideb_end_vx: float  # u/frame: the ground end's speed as it starts (then by SIDEB_FRICTION_G)
 
 
 FIELDS: Final[tuple[str, ...]] = tuple(f.name for f in fields(CharacterPhysics))
@@ -127,6 +130,8 @@ _FOX: Final = CharacterPhysics(
     ledge_jump_vy=4.0,  # measured: vy_self on that frame (26, all 4.0; 3.77 the next)
     ledge_jump_vx=1.1,  # measured: vx_air toward the stage (26, all 1.1)
     hold_dx=8.3,  # measured: the grabbed player in front of Fox in GRAB_WAIT (108 of 130)
+    sideb_speed=18.72,  # measured: every whole dash (54 air, 1 ground) moves 3 x 18.72
+    sideb_end_vx=2.2,  # measured: the ground end records 2.1, 2.0, ... (1 whole run)
 )
 
 _FALCO: Final = CharacterPhysics(
@@ -173,6 +178,8 @@ _FALCO: Final = CharacterPhysics(
     ledge_jump_vy=3.9,  # measured (28, all 3.9; 3.73 the next)
     ledge_jump_vx=1.0,  # measured (28, all 1.0)
     hold_dx=9.5,  # measured: in front of Falco in GRAB_WAIT (38 of 48)
+    sideb_speed=16.5,  # measured: every whole dash (85 air, 2 ground) moves 3 x 16.5
+    sideb_end_vx=1.5,  # measured: the ground end records 1.4, 1.3, ... (4 of 4 whole runs)
 )
 
 PHYSICS: Final[dict[Character, CharacterPhysics]] = {

@@ -28,6 +28,7 @@ TAP_JUMP: Final = 0.66  # main stick y that jumps (tap jump on)
 DOWN_THRESHOLD: Final = -0.66  # fast fall, platform drop
 UP_B_THRESHOLD: Final = 0.5
 DOWN_B_THRESHOLD: Final = -0.5  # main stick y at or below it turns B into down-B (shine)
+SIDE_B_THRESHOLD: Final = 0.6  # |main stick x| from which B is side-B (the corpus: 0.6 to 1.0)
 CSTICK_THRESHOLD: Final = 0.5
 SHOULDER_THRESHOLD: Final = 0.3  # analog shoulder press that shields
 
@@ -63,6 +64,19 @@ UP_B_END_SPEED: Final = 0.3  # share of the travel speed kept into the helpless 
 # the end, whatever the character
 SHINE_AIR_VX: Final = 0.5
 SHINE_GRAVITY: Final = 0.08 / 3
+# side-B (Fox's Illusion, Falco's Phantasm; docs/mockenv.md: every side-B of the corpus's 79
+# Fox/Falco games): the air start keeps 2/3 of the horizontal speed it starts with and slows
+# by SIDEB_FRICTION_START per frame, vy 0 throughout; the air end starts at SIDEB_END_VX_AIR
+# and slows by SIDEB_FRICTION_END, still for SIDEB_END_STILL frames, then falls by
+# SIDEB_GRAVITY per frame; the ground end slows by SIDEB_FRICTION_G (its start speed is the
+# character's, exphil.envs._characters)
+SIDEB_AIR_VX: Final = 2.0 / 3.0
+SIDEB_FRICTION_START: Final = 0.05
+SIDEB_END_VX_AIR: Final = 2.0
+SIDEB_FRICTION_END: Final = 0.07
+SIDEB_END_STILL: Final = 5
+SIDEB_GRAVITY: Final = 0.08
+SIDEB_FRICTION_G: Final = 0.1
 
 # grabs (docs/mockenv.md: scripts/measure_moves.py on the corpus, SmashWiki's Grab and the
 # Melee grab-escape formula): the grab box is out on GRAB's action frames 7-8 (replays count
@@ -140,6 +154,8 @@ HOLDING: Final = 1 << 23  # holds the other player (the grab's pull, wait and pu
 CAPTURED: Final = 1 << 24  # held by the other player: placed by the grabber, mashes out
 GLIDE: Final = 1 << 25  # air dodge: speed x AIRDODGE_DECAY per frame, no gravity or drift
 DOUBLE_TRACTION: Final = 1 << 26  # a wavedash's landing slides with twice the traction
+TRAVEL: Final = 1 << 27  # side-B's dash: still on frame 0, then the character's side-B speed
+OWN_FALL: Final = 1 << 28  # vy 0 for the state's `still` frames, then its own `gravity`
 
 # The states whose length is the character's (jump squat, dash, landing lags) are TIMED: the
 # timer is set from exphil.envs._characters when the state is entered.
@@ -159,6 +175,10 @@ class StateDef:
     intangible: int = 0  # the state's first frames that are intangible (tech, getups)
     throw: str = ""  # a throw: the move (MOVES) the grabbed player takes at its release
     intangible_from: int = 0  # ... and from this frame on (air dodge)
+    friction: float = 0.0  # its own horizontal friction per frame (0: the character's)
+    gravity: float = 0.0  # with OWN_FALL: its own gravity, after its first `still` frames
+    still: int = 0
+    off_edge: str = ""  # off its surface it goes on in this (airborne) state, same frame
 
 
 _G = GROUND
@@ -285,6 +305,61 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("THROWN_B", 0xF0, _G | CAPTURED, af_shown=1),
     StateDef("THROWN_HI", 0xF1, _G | CAPTURED, af_shown=1),
     StateDef("THROWN_LW", 0xF2, _G | CAPTURED, af_shown=1),
+    # side-B (Fox's Illusion, Falco's Phantasm: Melee's SpecialS states; the corpus's every
+    # side-B, docs/mockenv.md): a start (Fox 19 frames, Falco 15), a 4-frame dash (still, then
+    # 3 frames at the character's speed; B cuts it short), a 40-frame end; in the air the end
+    # leaves the player helpless. Off the stage's edge the ground states go on in the air ones
+    StateDef("SIDEB_START_G", 0x15B, _G, 19, "SIDEB_DASH_G", af_shown=1),
+    StateDef("SIDEB_START_G_FALCO", 0x15B, _G, 15, "SIDEB_DASH_G_FALCO", af_shown=1),
+    StateDef(
+        "SIDEB_DASH_G", 0x15C, _G | TRAVEL, 4, "SIDEB_END_G", "SIDEB", off_edge="SIDEB_DASH_A"
+    ),
+    StateDef(
+        "SIDEB_DASH_G_FALCO",
+        0x15C,
+        _G | TRAVEL,
+        4,
+        "SIDEB_END_G",
+        "SIDEB_FALCO",
+        off_edge="SIDEB_DASH_A_FALCO",
+    ),
+    StateDef(
+        "SIDEB_END_G", 0x15D, _G, 40, "STAND", friction=SIDEB_FRICTION_G, off_edge="SIDEB_END_A"
+    ),
+    StateDef(
+        "SIDEB_START_A",
+        0x15E,
+        _A | OWN_FALL,
+        19,
+        "SIDEB_DASH_A",
+        af_shown=1,
+        friction=SIDEB_FRICTION_START,
+    ),
+    StateDef(
+        "SIDEB_START_A_FALCO",
+        0x15E,
+        _A | OWN_FALL,
+        15,
+        "SIDEB_DASH_A_FALCO",
+        af_shown=1,
+        friction=SIDEB_FRICTION_START,
+    ),
+    StateDef("SIDEB_DASH_A", 0x15F, _A | NO_GRAVITY | TRAVEL, 4, "SIDEB_END_A", "SIDEB"),
+    StateDef(
+        "SIDEB_DASH_A_FALCO", 0x15F, _A | NO_GRAVITY | TRAVEL, 4, "SIDEB_END_A", "SIDEB_FALCO"
+    ),
+    StateDef(
+        "SIDEB_END_A",
+        0x160,
+        _A | OWN_FALL | LEDGE_OK,
+        40,
+        "SIDEB_FALL",
+        landing="LANDING_SPECIAL",
+        friction=SIDEB_FRICTION_END,
+        gravity=SIDEB_GRAVITY,
+        still=SIDEB_END_STILL,
+    ),
+    StateDef("SIDEB_FALL", 0x23, _A | DRIFT | LEDGE_OK, landing="LANDING_SPECIAL"),
     StateDef("UPB_HOLD_G", 0x161, _G, 35, "UPB_TRAVEL", af_shown=1),  # travel direction: an event
     StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 35, "UPB_TRAVEL", af_shown=1),
     StateDef(
@@ -414,6 +489,8 @@ CHARACTER_STATES: Final[dict[str, dict[str, str]]] = {
         "DTILT": "DTILT_FALCO",
         "SHINE_START_G": "SHINE_START_G_FALCO",
         "SHINE_START_A": "SHINE_START_A_FALCO",
+        "SIDEB_START_G": "SIDEB_START_G_FALCO",
+        "SIDEB_START_A": "SIDEB_START_A_FALCO",
         "THROW_F": "THROW_F_FALCO",
         "THROW_HI": "THROW_HI_FALCO",
         "THROW_LW": "THROW_LW_FALCO",
@@ -494,6 +571,13 @@ MOVES: Final[tuple[MoveDef, ...]] = (
     MoveDef("SHINE", 0, 0, 0.0, 7.0, 7.0, 5.0, 0.0, 80.0, 0.0),
     MoveDef("SHINE_FALCO", 0, 0, 0.0, 7.0, 7.0, 8.0, 84.0, 99.0, 58.0),
     MoveDef("UPB", 0, 24, 0.0, 7.0, 6.0, 14.0, 60.0, 20.0, 70.0),
+    # side-B's dash: 7% (the corpus: 36 of 39 hits), on its three moving frames; the hitbox
+    # covers the path since the frame before (centred half a frame's travel behind, Fox's
+    # 18.72 and Falco's 16.5 u/frame). Angle, base and growth the corpus's: Fox's launches at
+    # 80 degrees (8 of 11), Falco's grounded targets straight up (11 of 17; its airborne ones
+    # are spiked, not modelled), least squares on 27 launches: growth 56, base 67
+    MoveDef("SIDEB", 1, 3, -9.36, 6.0, 10.4, 7.0, 80.0, 67.0, 56.0),
+    MoveDef("SIDEB_FALCO", 1, 3, -8.25, 6.0, 9.25, 7.0, 90.0, 67.0, 56.0),
     # the ledge attack: 8% on action frame 25 as replays count it (the corpus's hits); the
     # hitbox's place, size, angle and knockback are the mock's choice (not measured)
     MoveDef("LEDGE_ATTACK", 24, 26, 9.0, 7.0, 6.0, 8.0, 45.0, 20.0, 60.0),
@@ -528,8 +612,8 @@ NUM_MOVES: Final = len(MOVES)
 _VARIANT_STATES: Final = ("WALK", "DEAD")  # their action id is the base plus a variant
 
 
-def _build_tables() -> tuple[np.ndarray, np.ndarray]:
-    ints = np.zeros((NUM_STATES, 13), dtype=np.int64)
+def _build_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ints = np.zeros((NUM_STATES, 15), dtype=np.int64)
     for i, s in enumerate(STATES):
         landing = s.landing or "LANDING"
         thrown = "THROWN_" + s.throw.removesuffix("_FALCO").removeprefix("THROW_")
@@ -547,6 +631,8 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
             M[s.throw] if s.throw else -1,
             S[thrown] if s.throw else -1,
             s.intangible_from,
+            S[s.off_edge] if s.off_edge else -1,
+            s.still,
         )
     moves = np.zeros((NUM_MOVES, 13), dtype=np.float64)
     for i, m in enumerate(MOVES):
@@ -566,16 +652,20 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
             shieldstun(m.damage),
             m.every,
         )
+    phys = np.array([(s.friction, s.gravity) for s in STATES], dtype=np.float64)
     ints.setflags(write=False)
     moves.setflags(write=False)
-    return ints, moves
+    phys.setflags(write=False)
+    return ints, moves, phys
 
 
-STATE_TABLE, MOVE_TABLE = _build_tables()
+STATE_TABLE, MOVE_TABLE, STATE_PHYS = _build_tables()
 """``STATE_TABLE[state]`` = (action, flags, duration, next, move, landing state, has variant,
 added to the frame count in the action_frame column, that column fixed at -1, the frame
 its intangibility ends before, the throw's move, the state the thrown player is in, the frame
-its intangibility starts on);
+its intangibility starts on, the state it goes on in off its surface (-1: none), its still
+frames (OWN_FALL));
+``STATE_PHYS[state]`` = (its own friction, 0 for the character's; its own gravity);
 ``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
 shieldstun, every: a multi-hit move's period, 0 for one hit)."""
 
@@ -593,7 +683,9 @@ shieldstun, every: a multi-hit move's period, 0 for one hit)."""
     T_THROW,
     T_THROWN,
     T_INTANGIBLE_FROM,
-) = range(13)
+    T_OFF_EDGE,
+    T_STILL,
+) = range(15)
 (
     MV_FIRST,
     MV_LAST,

@@ -58,6 +58,10 @@ _GRAB_BOX: Final[dict[int, tuple[int, int, float, float, float]]] = {
 }
 _DAIR_INPUT: Final = R.NUM_STATES  # the down-air input, resolved per character
 _INTANG_FROM: Final = [r[R.T_INTANGIBLE_FROM] for r in _STATE_ROWS]
+_OFF_EDGE: Final = [r[R.T_OFF_EDGE] for r in _STATE_ROWS]  # goes on in this off its surface
+_STILL_FRAMES: Final = [r[R.T_STILL] for r in _STATE_ROWS]
+_OWN_FRICTION: Final = [float(r[0]) for r in R.STATE_PHYS.tolist()]  # 0: the character's
+_OWN_GRAVITY: Final = [float(r[1]) for r in R.STATE_PHYS.tolist()]
 _HOLDS: Final = frozenset(R.LEDGE_HOLD)  # the ledge is taken in these states
 _GETUP_DONE: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k != "jump")
 _LEDGE_JUMP_1: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k == "jump")
@@ -127,6 +131,8 @@ _HOLDING: Final = R.HOLDING
 _CAPTURED: Final = R.CAPTURED
 _GLIDE: Final = R.GLIDE
 _DOUBLE_TRACTION: Final = R.DOUBLE_TRACTION
+_TRAVEL: Final = R.TRAVEL
+_OWN_FALL: Final = R.OWN_FALL
 
 # states
 STAND: Final = R.S["STAND"]
@@ -157,6 +163,10 @@ BAIR: Final = R.S["BAIR"]
 UPB_HOLD_G: Final = R.S["UPB_HOLD_G"]
 UPB_HOLD_A: Final = R.S["UPB_HOLD_A"]
 UPB_TRAVEL: Final = R.S["UPB_TRAVEL"]
+SIDEB_START_G: Final = R.S["SIDEB_START_G"]
+SIDEB_START_A: Final = R.S["SIDEB_START_A"]
+SIDEB_END_G: Final = R.S["SIDEB_END_G"]
+SIDEB_END_A: Final = R.S["SIDEB_END_A"]
 SHIELD_START: Final = R.S["SHIELD_START"]
 SHIELD: Final = R.S["SHIELD"]
 SHIELD_RELEASE: Final = R.S["SHIELD_RELEASE"]
@@ -553,6 +563,8 @@ class ScalarGame:
             end = dur > 0 and af >= dur
             if end and flags & _HOLD_B and pb & _B:  # a loop goes on while B is held
                 end = False
+            elif flags & _TRAVEL and special_p:  # B cuts side-B's dash short
+                end = True
         if end and not (st == DEAD and p.stocks == 0):  # a last stock stays dead
             af = 0
             if st == KNEE_BEND:  # take-off: full hop while jump is held, else a short hop
@@ -605,6 +617,9 @@ class ScalarGame:
                 invuln = R.RESPAWN_INVULNERABLE
             elif st == DASH and not (tilted and stick_dir == facing):
                 st = STAND
+            elif flags & _TRAVEL:  # side-B's dash is over: the end starts at its own speed
+                vx = facing * (ph.sideb_end_vx if flags & _GROUND else R.SIDEB_END_VX_AIR)
+                st = SIDEB_END_G if flags & _GROUND else SIDEB_END_A
             elif st == UPB_TRAVEL:  # the travel is over: most speed is lost
                 vx *= R.UP_B_END_SPEED
                 vy *= R.UP_B_END_SPEED
@@ -641,6 +656,10 @@ class ScalarGame:
                 enter = True
             elif special_p and sy <= R.DOWN_B_THRESHOLD:  # shine
                 new = SHINE_START_G
+                enter = True
+            elif special_p and abs_sx >= R.SIDE_B_THRESHOLD:  # side-B, toward the stick
+                new = SIDEB_START_G
+                facing = stick_dir
                 enter = True
             elif attack_p and sy >= R.TAP_JUMP and psy < R.TAP_JUMP:
                 # up-smash: A with the stick just pushed up (not a jump then)
@@ -739,6 +758,13 @@ class ScalarGame:
             elif special_p and sy <= R.DOWN_B_THRESHOLD:  # shine: stalls, halves vx
                 new = SHINE_START_A
                 vx = vx * R.SHINE_AIR_VX
+                vy = 0.0
+                ff = 0
+                enter = True
+            elif special_p and abs_sx >= R.SIDE_B_THRESHOLD:  # side-B: keeps 2/3 of vx
+                new = SIDEB_START_A
+                facing = stick_dir
+                vx = vx * R.SIDEB_AIR_VX
                 vy = 0.0
                 ff = 0
                 enter = True
@@ -844,7 +870,9 @@ class ScalarGame:
                         speed = down if down > cap else cap
                     vx = facing * speed
             else:  # friction: toward 0, stopping at +0.0 (vx - clip(vx, -f, f))
-                f = ph.traction * 2.0 if flags & _DOUBLE_TRACTION else ph.traction
+                f = _OWN_FRICTION[st] or ph.traction
+                if flags & _DOUBLE_TRACTION:
+                    f = f * 2.0
                 vx = vx - (-f if vx < -f else f if vx > f else vx)
             vy = 0.0
             kby = 0.0
@@ -867,7 +895,7 @@ class ScalarGame:
             elif flags & _NO_GRAVITY or fresh:
                 pass
             else:
-                f = ph.air_friction
+                f = _OWN_FRICTION[st] or ph.air_friction
                 vx = vx - (-f if vx < -f else f if vx > f else vx)
             if flags & _HOVER:
                 vy = vy - R.UP_B_HOLD_GRAVITY
@@ -875,6 +903,13 @@ class ScalarGame:
                     vy = R.UP_B_HOLD_FALL
             elif flags & _NO_GRAVITY or took_off:
                 pass
+            elif flags & _OWN_FALL:  # still for the state's first frames, then its own gravity
+                if af < _STILL_FRAMES[st]:
+                    vy = 0.0
+                else:
+                    vy = vy - _OWN_GRAVITY[st]
+                    if not vy > -ph.terminal:
+                        vy = -ph.terminal
             elif flags & _STALL:  # the air shine: still, then its own slow fall
                 if flags & _STILL or (flags & _HOLD_B and af == 0):
                     vy = 0.0
@@ -888,6 +923,9 @@ class ScalarGame:
                 vy = vy - ph.gravity
                 if not vy > -ph.terminal:
                     vy = -ph.terminal
+        if flags & _TRAVEL:  # side-B's dash: still on its first frame, then its speed
+            vx = facing * ph.sideb_speed if af else 0.0
+            vy = 0.0
         x += vx + kbx
         y += vy + kby
         if flags & _LEDGE:  # hanging or getting up: the position follows the ledge
@@ -945,6 +983,10 @@ class ScalarGame:
                 if flags & _ACT_G:
                     st = FALL
                     af = 0
+                    jumps = 1
+                    surf = -1
+                elif _OFF_EDGE[st] >= 0:  # side-B goes on in the air, at the same frame
+                    st = _OFF_EDGE[st]
                     jumps = 1
                     surf = -1
                 else:  # busy players stop at the edge

@@ -223,6 +223,12 @@ _ST_GRAB_WAIT = R.S["CATCH_WAIT"]
 _ST_CATCH_ATTACK = R.S["CATCH_ATTACK"]
 _ST_DASH_GRAB = R.S["DASH_GRAB"]
 _INTANG_FROM = R.STATE_TABLE[:, R.T_INTANGIBLE_FROM]
+_OFF_EDGE = R.STATE_TABLE[:, R.T_OFF_EDGE]  # off its surface it goes on in this state (-1: no)
+_STILL = R.STATE_TABLE[:, R.T_STILL]  # OWN_FALL: its still frames
+_OWN_FRICTION = R.STATE_PHYS[:, 0]  # its own friction (0: the character's)
+_OWN_GRAVITY = R.STATE_PHYS[:, 1]
+_ST_SIDEB_G = R.S["SIDEB_START_G"]
+_ST_SIDEB_A = R.S["SIDEB_START_A"]
 _ST_AIRDODGE = R.S["AIRDODGE"]
 _ST_CATCH = R.S["CLIFF_CATCH"]
 _DAIR_INPUT = R.NUM_STATES  # the down-air input, resolved per character (R.character_states)
@@ -642,6 +648,8 @@ class MockEnv:
         let_go = (st == _ST_DASH) & ~(tilted & (stick_dir == facing))
         end = np.where(let_go, af >= P["dash_length"], end)
         end &= ~(_flag(flags, R.HOLD_B) & prev_b)  # a loop goes on while B is held
+        travel = _flag(flags, R.TRAVEL)
+        end |= travel & special_p  # B cuts side-B's dash short
         end &= ~((st == _ST_DEAD) & (stocks == 0))  # a last stock stays dead
         took_off = np.zeros_like(frozen)  # the take-off frame: no gravity, no drift
         if end.any():
@@ -652,6 +660,11 @@ class MockEnv:
             timer[end & (st == _ST_LYING)] = R.LYING_MAX
             timer[end & (st == _ST_WAIT)] = R.LEDGE_HANG_MAX
             drp[end & (old == _ST_WAIT)] = R.LEDGE_REGRAB_DELAY  # hung too long: let go
+            # side-B's dash is over: the end starts at its own speed
+            dash_end = end & travel
+            if dash_end.any():
+                end_vx = np.where(_flag(flags, R.GROUND), P["sideb_end_vx"], R.SIDEB_END_VX_AIR)
+                vx[dash_end] = (facing * end_vx)[dash_end]
             slow = end & (old == _ST_UPB_TRAVEL)  # the travel is over: most speed is lost
             vx[slow] *= R.UP_B_END_SPEED
             vy[slow] *= R.UP_B_END_SPEED
@@ -679,7 +692,8 @@ class MockEnv:
         if actg.any():
             g_upb = actg & special_p & (sy >= R.UP_B_THRESHOLD)
             g_shine = actg & special_p & (sy <= R.DOWN_B_THRESHOLD)
-            g_upb |= g_shine  # (both: the specials, before anything else)
+            g_sideb = actg & special_p & ~g_upb & ~g_shine & (abs_sx >= R.SIDE_B_THRESHOLD)
+            g_upb |= g_shine | g_sideb  # (all three: the specials, before anything else)
             # up-smash: A with the stick just pushed up (not a jump then). Not the c-stick up
             # (nor down): with it the PPO learning test fails (docs/mockenv.md)
             c_smash = c_p & (np.abs(cx) >= R.CSTICK_THRESHOLD)
@@ -699,6 +713,8 @@ class MockEnv:
             new_st[g_grab] = np.where(running, _ST_DASH_GRAB, R.S["GRAB"])[g_grab]
             new_st[g_upb] = _ST_UPB_G
             new_st[g_shine] = _ST_SHINE_G
+            new_st[g_sideb] = _ST_SIDEB_G  # toward the stick
+            facing[g_sideb] = stick_dir[g_sideb]
             new_st[g_jump] = _ST_KNEE
             timer[g_jump] = np.broadcast_to(P["jump_squat"], timer.shape)[g_jump]
             new_st[g_shield] = _ST_SHIELD_START
@@ -781,7 +797,8 @@ class MockEnv:
         if acta.any():
             a_upb = acta & special_p & (sy >= R.UP_B_THRESHOLD)
             a_shine = acta & special_p & (sy <= R.DOWN_B_THRESHOLD)  # stalls, halves vx
-            a_upb |= a_shine
+            a_sideb = acta & special_p & ~a_upb & ~a_shine & (abs_sx >= R.SIDE_B_THRESHOLD)
+            a_upb |= a_shine | a_sideb
             a_jump = acta & jump_p & (jumps > 0) & ~a_upb
             a_attack = acta & (attack_p | c_p) & ~a_upb & ~a_jump
             a_dodge = acta & shield_p & ~a_upb & ~a_jump & ~a_attack
@@ -790,6 +807,12 @@ class MockEnv:
             vx[a_shine] *= R.SHINE_AIR_VX
             vy[a_shine] = 0.0
             ff[a_shine] = 0
+            if a_sideb.any():  # side-B: toward the stick, keeping 2/3 of vx
+                new_st[a_sideb] = _ST_SIDEB_A
+                facing[a_sideb] = stick_dir[a_sideb]
+                vx[a_sideb] *= R.SIDEB_AIR_VX
+                vy[a_sideb] = 0.0
+                ff[a_sideb] = 0
             if a_dodge.any():  # an air dodge: where the stick points (nowhere when neutral)
                 new_st[a_dodge] = _ST_AIRDODGE
                 mag = np.sqrt(sx * sx + sy * sy)
@@ -912,9 +935,13 @@ class MockEnv:
         )
         # friction: toward 0 by f, stopping at 0 (= sign(v) * max(|v| - f, 0)); a
         # wavedash's landing slides at twice the traction
-        trac = np.where(_flag(flags, R.DOUBLE_TRACTION), P["traction"] * 2.0, P["traction"])
+        # (a state's own friction replaces the character's: side-B's)
+        own_f = _OWN_FRICTION[st]
+        trac = np.where(own_f > 0, own_f, P["traction"])
+        trac = np.where(_flag(flags, R.DOUBLE_TRACTION), trac * 2.0, trac)
         friction_g = vx - np.minimum(np.maximum(vx, -trac), trac)
-        friction_a = vx - np.minimum(np.maximum(vx, -P["air_friction"]), P["air_friction"])
+        fric_a = np.where(own_f > 0, own_f, P["air_friction"])
+        friction_a = vx - np.minimum(np.maximum(vx, -fric_a), fric_a)
         # drift: toward stick x * air speed, by the air acceleration (or, past it in the
         # stick's direction, by the air friction)
         drift = _flag(flags, R.DRIFT) & tilted
@@ -954,6 +981,13 @@ class MockEnv:
                 np.where(still, 0.0, np.maximum(vy - R.SHINE_GRAVITY, -P["terminal"])),
                 falling,
             )
+        own_fall = _flag(flags, R.OWN_FALL)  # still for its first frames, then its own gravity
+        if own_fall.any():
+            falling = np.where(
+                own_fall,
+                np.where(af < _STILL[st], 0.0, np.maximum(vy - _OWN_GRAVITY[st], -P["terminal"])),
+                falling,
+            )
         new_vy = np.where(
             grounded,
             0.0,
@@ -969,6 +1003,10 @@ class MockEnv:
         )
         new_vx[fixed] = 0.0
         new_vy[fixed] = 0.0
+        travel = _flag(flags, R.TRAVEL)  # side-B's dash: still on its first frame, then fast
+        if travel.any():
+            new_vx = np.where(travel, np.where(af == 0, 0.0, facing * P["sideb_speed"]), new_vx)
+            new_vy[travel] = 0.0
         vx[:] = new_vx
         vy[:] = new_vy
         kby[grounded] = 0.0
@@ -1022,7 +1060,11 @@ class MockEnv:
             af[fall] = 0
             jumps[fall] = 1
             surf[fall] = -1
-            stay = off & ~fall
+            goes_on = off & ~fall & (_OFF_EDGE[st] >= 0)  # side-B: in the air, same frame
+            st[goes_on] = _OFF_EDGE[st[goes_on]]
+            jumps[goes_on] = 1
+            surf[goes_on] = -1
+            stay = off & ~fall & ~goes_on
             x[stay] = np.minimum(np.maximum(x, self._surf_l[sidx]), self._surf_r[sidx])[stay]
             vx[stay] = 0.0
             kbx[stay] = 0.0
