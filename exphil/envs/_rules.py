@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -77,6 +77,14 @@ SIDEB_FRICTION_END: Final = 0.07
 SIDEB_END_STILL: Final = 5
 SIDEB_GRAVITY: Final = 0.08
 SIDEB_FRICTION_G: Final = 0.1
+# crouch cancel: a crouching player takes 2/3 of a hit's knockback (SmashWiki, Crouch cancel:
+# "knockback is reduced to 2/3" in Melee)
+CROUCH_CANCEL: Final = 2.0 / 3.0
+# DI (directional influence): on the last frame of its hitlag a launched player's stick turns
+# the launch by up to DI_MAX, in proportion to the stick's part across the launch direction
+# (SmashWiki, Directional influence: "up to 18 degrees" in Melee); a stick in the dead zone
+# does nothing
+DI_MAX: Final = math.radians(18.0)
 
 # grabs (docs/mockenv.md: scripts/measure_moves.py on the corpus, SmashWiki's Grab and the
 # Melee grab-escape formula): the grab box is out on GRAB's action frames 7-8 (replays count
@@ -115,6 +123,18 @@ def knockback(
     return (
         (percent_after / 10 + percent_after * damage / 20) * 200 / (weight + 100) * 1.4 + 18
     ) * growth / 100 + base
+
+
+def di_turn(cross: Any) -> tuple[Any, Any]:
+    """(cos, sin) of the DI turn for ``cross`` (the stick's part across the launch direction,
+    clipped to [-1, 1]: positive turns the launch clockwise), a float or an array alike: a
+    Taylor polynomial of plain arithmetic (|angle| <= 18 degrees: error under 1e-8), so both
+    implementations of the mock get the same bits where libm's and numpy's sin would not."""
+    d = -DI_MAX * cross
+    d2 = d * d
+    return 1.0 - d2 / 2.0 + d2 * d2 / 24.0 - d2 * d2 * d2 / 720.0, (
+        d - d * d2 / 6.0 + d * d2 * d2 / 120.0
+    )
 
 
 def hitlag(damage: float) -> int:
@@ -156,6 +176,7 @@ GLIDE: Final = 1 << 25  # air dodge: speed x AIRDODGE_DECAY per frame, no gravit
 DOUBLE_TRACTION: Final = 1 << 26  # a wavedash's landing slides with twice the traction
 TRAVEL: Final = 1 << 27  # side-B's dash: still on frame 0, then the character's side-B speed
 OWN_FALL: Final = 1 << 28  # vy 0 for the state's `still` frames, then its own `gravity`
+CROUCH: Final = 1 << 29  # crouching (SQUAT, SQUAT_WAIT): a hit's knockback x CROUCH_CANCEL
 
 # The states whose length is the character's (jump squat, dash, landing lags) are TIMED: the
 # timer is set from exphil.envs._characters when the state is entered.
@@ -190,6 +211,12 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("DASH", 0x14, _G | ACT_G | SELF_MOVE | TIMED, next="RUN", af_shown=1),
     StateDef("RUN", 0x15, _G | ACT_G | SELF_MOVE),
     StateDef("TURN", 0x12, _G, 4, "STAND", af_shown=1),
+    # crouch (the main stick held down, more down than sideways): Melee's Squat states, their
+    # lengths the corpus's (docs/mockenv.md): SQUAT 7 frames, SQUAT_WAIT while held, SQUAT_RV
+    # 10 frames once let go; all actionable (jumps, attacks, the shine, a walk out of SQUAT_RV)
+    StateDef("SQUAT", 0x27, _G | ACT_G | CROUCH, 7, "SQUAT_WAIT", af_shown=1),
+    StateDef("SQUAT_WAIT", 0x28, _G | ACT_G | CROUCH),
+    StateDef("SQUAT_RV", 0x29, _G | ACT_G, 10, "STAND"),
     StateDef("KNEE_BEND", 0x18, _G | TIMED, next="JUMP_F"),  # take-off handled as an event
     StateDef("JUMP_F", 0x19, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK),
     StateDef("JUMP_B", 0x1A, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK),

@@ -133,6 +133,7 @@ _GLIDE: Final = R.GLIDE
 _DOUBLE_TRACTION: Final = R.DOUBLE_TRACTION
 _TRAVEL: Final = R.TRAVEL
 _OWN_FALL: Final = R.OWN_FALL
+_CROUCH: Final = R.CROUCH
 
 # states
 STAND: Final = R.S["STAND"]
@@ -140,6 +141,8 @@ WALK: Final = R.S["WALK"]
 DASH: Final = R.S["DASH"]
 RUN: Final = R.S["RUN"]
 TURN: Final = R.S["TURN"]
+SQUAT: Final = R.S["SQUAT"]
+SQUAT_RV: Final = R.S["SQUAT_RV"]
 KNEE_BEND: Final = R.S["KNEE_BEND"]
 JUMP_F: Final = R.S["JUMP_F"]
 JUMP_B: Final = R.S["JUMP_B"]
@@ -250,6 +253,17 @@ def _f32(value: float) -> float:
     """``value`` rounded to float32 (as a Python float)."""
     out: float = _F32.unpack(_F32.pack(value))[0]
     return out
+
+
+def _di(p: PlayerState, sx: float, sy: float) -> None:
+    """DI: the stick (out of the dead zone) turns ``p``'s launch (R.DI_MAX at most)."""
+    kbx, kby = p.kbx, p.kby
+    speed = math.sqrt(kbx * kbx + kby * kby)
+    if speed > 0.0 and math.sqrt(sx * sx + sy * sy) >= R.DEADZONE:
+        cross = _clip((sx * kby - sy * kbx) / speed, -1.0, 1.0)
+        c, s = R.di_turn(cross)
+        p.kbx = kbx * c - kby * s
+        p.kby = kbx * s + kby * c
 
 
 def _clip(v: float, lo: float, hi: float) -> float:
@@ -513,6 +527,8 @@ class ScalarGame:
         # hitlag: the player sits this frame out (the controller above still moved on)
         if p.hitlag > 0:
             p.hitlag -= 1
+            if p.hitlag == 0 and _FLAGS[p.st] & _HITSTUN and not _FLAGS[p.st] & _GROUND:
+                _di(p, sx, sy)  # its last frame of hitlag: DI turns the launch
             return True
 
         pressed = buttons & ~pb
@@ -697,8 +713,16 @@ class ScalarGame:
                     else:
                         new = JAB
                     enter = True
-                else:  # movement
-                    if abs_sx >= R.DASH_THRESHOLD:
+                else:  # movement (a crouch while the stick is held down)
+                    down_h = sy <= R.DOWN_THRESHOLD and -sy > abs_sx
+                    if down_h:
+                        if not flags & _CROUCH:
+                            new = SQUAT
+                            enter = True
+                    elif flags & _CROUCH:  # let go: up from the crouch
+                        new = SQUAT_RV
+                        enter = True
+                    elif abs_sx >= R.DASH_THRESHOLD:
                         if not running or stick_dir != facing:
                             new = DASH
                             facing = stick_dir
@@ -1226,6 +1250,8 @@ class ScalarGame:
         pct = p.percent + dmg
         p.percent = pct
         kb = R.knockback(pct, dmg, move.growth, move.base, weight)
+        if flags & _CROUCH:  # crouch cancel
+            kb = kb * R.CROUCH_CANCEL
         speed = kb * R.KB_SPEED
         kbx = speed * move.cos * att_facing
         kby = speed * move.sin

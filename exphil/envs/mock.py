@@ -228,6 +228,8 @@ _STILL = R.STATE_TABLE[:, R.T_STILL]  # OWN_FALL: its still frames
 _OWN_FRICTION = R.STATE_PHYS[:, 0]  # its own friction (0: the character's)
 _OWN_GRAVITY = R.STATE_PHYS[:, 1]
 _ST_SIDEB_G = R.S["SIDEB_START_G"]
+_ST_SQUAT = R.S["SQUAT"]
+_ST_SQUAT_RV = R.S["SQUAT_RV"]
 _ST_SIDEB_A = R.S["SIDEB_START_A"]
 _ST_AIRDODGE = R.S["AIRDODGE"]
 _ST_CATCH = R.S["CLIFF_CATCH"]
@@ -738,7 +740,16 @@ class MockEnv:
             new_st[jab] = R.S["JAB"]
             facing[ftilt] = stick_dir[ftilt]
             enter |= g_upb | g_jump | g_shield | g_smash | g_usmash | g_dsmash | g_attack | g_grab
-            # movement
+            # movement (a crouch while the stick is held down, up from it once let go)
+            crouching = _flag(flags, R.CROUCH)
+            down_h = down & (-sy > abs_sx)
+            squat = rest & down_h & ~crouching
+            stand_up = rest & ~down_h & crouching
+            new_st[squat] = _ST_SQUAT
+            new_st[stand_up] = _ST_SQUAT_RV
+            enter |= squat | stand_up
+            rest_all = rest  # (a platform drop reads every mover)
+            rest = rest & ~down_h & ~crouching
             other_way = stick_dir != facing
             dash_in = rest & hard_x
             start_dash = dash_in & (~running | other_way)
@@ -747,7 +758,7 @@ class MockEnv:
             walk = walk_in & ~turn
             start_walk = walk & (st != _ST_WALK)
             stop = rest & ~tilted & ((st == _ST_WALK) | (st == _ST_RUN))  # a dash plays out
-            on_platform = rest & (surf > 0) & down_p
+            on_platform = rest_all & (surf > 0) & down_p
             new_st[start_dash] = _ST_DASH
             facing[start_dash] = stick_dir[start_dash]
             timer[start_dash] = np.broadcast_to(P["dash_frames"], timer.shape)[start_dash]
@@ -1105,6 +1116,17 @@ class MockEnv:
             np.copyto(F, saved_F, where=frozen)
             np.copyto(Z, saved_Z, where=frozen)
             hitlag -= frozen
+            # the last frame of hitlag: DI (the stick out of the dead zone) turns a launch
+            flags_f = _FLAGS[st]
+            di = frozen & (hitlag == 0) & _flag(flags_f, R.HITSTUN) & ~_flag(flags_f, R.GROUND)
+            if di.any():
+                kx, ky, dsx, dsy = kbx[di], kby[di], sx[di], sy[di]
+                speed = np.sqrt(kx * kx + ky * ky)
+                ok = (speed > 0.0) & (np.sqrt(dsx * dsx + dsy * dsy) >= R.DEADZONE)
+                cross = np.clip((dsx * ky - dsy * kx) / np.where(ok, speed, 1.0), -1.0, 1.0)
+                c, sn = R.di_turn(cross)
+                kbx[di] = np.where(ok, kx * c - ky * sn, kx)
+                kby[di] = np.where(ok, kx * sn + ky * c, ky)
 
         self._ledge_grabs(frozen)
         if _IN_GRAB[Z[_ST]].any():  # (most frames nobody grabs: skip the grab step)
@@ -1444,6 +1466,7 @@ class MockEnv:
             weight = self._pf["weight"][b]
             kb = (p / 10 + p * dmg / 20) * 200 / (weight + 100) * 1.4 + 18
             kb = kb * mt[:, R.MV_GROWTH] / 100 + mt[:, R.MV_BASE]
+            kb = np.where(_flag(flags_b, R.CROUCH), kb * R.CROUCH_CANCEL, kb)  # crouch cancel
             speed = kb * R.KB_SPEED
             kbx = speed * mt[:, R.MV_COS] * fac_a
             kby = speed * mt[:, R.MV_SIN]

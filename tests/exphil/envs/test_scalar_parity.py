@@ -105,6 +105,7 @@ class Bot:
 
         prev_sy = self.sy
         sy = np.where(u[1] < 0.03, rng.choice([R.TAP_JUMP, 1.0, -0.3, 0.2875], shape), 0.0)
+        sy = np.where((it == IDLE) & (mag >= 0.9), -1.0, sy)  # some idlers crouch (held)
         fast_fall = (it == AERIAL) & (vy < 0) & (u[1] < 0.25)
         sy = np.where(fast_fall, np.where(prev_sy <= R.DOWN_THRESHOLD, 0.0, -1.0), sy)
         sy = np.where((it == AERIAL) & (u[1] > 0.95), R.TAP_JUMP, sy)
@@ -198,7 +199,7 @@ _CASES: dict[str, Case] = {
         ),
     ),
     # fights that go off the stage: ledge grabs, hangs, getups, ledge-hogs
-    "fd_ledges": Case(8, 3000, 1, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
+    "fd_ledges": Case(8, 3000, 9, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
     # a long brawl on Final Destination: high percents, tumbles, techs and missed techs
     "fd_brawl": Case(
         8, 2000, 26, np.float64, MockConfig(characters=("falco", "falco"), stocks=3), _BRAWL_P
@@ -401,7 +402,7 @@ def test_random_play_exercises_the_rules() -> None:
         "CATCH_CUT",
         "AIRDODGE", "AIRDODGE_FALL", "WAVEDASH_LANDING",
         "SIDEB_START_G", "SIDEB_DASH_G", "SIDEB_END_G", "SIDEB_START_A", "SIDEB_DASH_A",
-        "SIDEB_END_A",
+        "SIDEB_END_A", "SQUAT", "SQUAT_WAIT", "SQUAT_RV",
     ]  # fmt: skip
     counts = {name: seen[_aid(name)] for name in must_see}
     missing = [name for name, c in counts.items() if c == 0]
