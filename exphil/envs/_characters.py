@@ -82,6 +82,17 @@ class CharacterPhysics:
     # side-B (Fox's Illusion, Falco's Phantasm; measured on ../shared/corpus, docs/mockenv.md)
     sideb_speed: float  # u/frame of the dash's three moving frames
     sideb_end_vx: float  # u/frame: the ground end's speed as it starts (then by SIDEB_FRICTION_G)
+    # lasers (neutral-B; measured on ../shared/corpus, docs/mockenv.md): the projectile's and
+    # the blaster's item types as replays record them, the shot's speed and life (its timer
+    # column counts down from it), and where it appears from the shooter (x by facing)
+    laser_item: int
+    gun_item: int
+    laser_speed: float
+    laser_life: int
+    laser_dx_ground: float
+    laser_dy_ground: float
+    laser_dx_air: float
+    laser_dy_air: float
 
 
 FIELDS: Final[tuple[str, ...]] = tuple(f.name for f in fields(CharacterPhysics))
@@ -132,6 +143,14 @@ _FOX: Final = CharacterPhysics(
     hold_dx=8.3,  # measured: the grabbed player in front of Fox in GRAB_WAIT (108 of 130)
     sideb_speed=18.72,  # measured: every whole dash (54 air, 1 ground) moves 3 x 18.72
     sideb_end_vx=2.2,  # measured: the ground end records 2.1, 2.0, ... (1 whole run)
+    laser_item=0x36,  # measured: every Fox shot's item type
+    gun_item=0x4A,  # measured: the blaster Fox holds while shooting (timer 1400 throughout)
+    laser_speed=7.0,  # measured: |vx| of every Fox shot (582), constant
+    laser_life=34,  # measured: the timer starts at 34 (582 of 582); unhit shots last 34
+    laser_dx_ground=16.5,  # measured (the ground shots: 16.5 in front, 7.7 up)
+    laser_dy_ground=7.7,
+    laser_dx_air=16.4,  # measured: the air shots' most frequent place (16.4, 12.4)
+    laser_dy_air=12.4,
 )
 
 _FALCO: Final = CharacterPhysics(
@@ -180,6 +199,15 @@ _FALCO: Final = CharacterPhysics(
     hold_dx=9.5,  # measured: in front of Falco in GRAB_WAIT (38 of 48)
     sideb_speed=16.5,  # measured: every whole dash (85 air, 2 ground) moves 3 x 16.5
     sideb_end_vx=1.5,  # measured: the ground end records 1.4, 1.3, ... (4 of 4 whole runs)
+    laser_item=0x37,  # measured: every Falco shot's item type
+    gun_item=0x4B,  # measured: the blaster Falco holds while shooting (timer 1400 throughout)
+    laser_speed=5.0,  # measured: |vx| of 1,009 of 1,069 Falco shots (5.0)
+    laser_life=99,  # measured: the timer starts at 99 (1,832 of 1,832); unhit shots end at
+    # the blast zone first (their last |x| 170-250)
+    laser_dx_ground=10.6,  # measured (the ground shots: 10.6 in front, 8.1 up, 11 of 11)
+    laser_dy_ground=8.1,
+    laser_dx_air=14.6,  # measured: the air shots' most frequent place (14.6, 12.8)
+    laser_dy_air=12.8,
 )
 
 PHYSICS: Final[dict[Character, CharacterPhysics]] = {

@@ -85,6 +85,11 @@ CROUCH_CANCEL: Final = 2.0 / 3.0
 # (SmashWiki, Directional influence: "up to 18 degrees" in Melee); a stick in the dead zone
 # does nothing
 DI_MAX: Final = math.radians(18.0)
+# lasers (docs/mockenv.md): a shot hits the first player (not its owner, not intangible) whose
+# hurtbox comes within LASER_RADIUS of it, then is gone; it is also gone when its timer runs
+# out or past the blast zone's sides. The blaster item shows GUN_TIMER in its timer column
+LASER_RADIUS: Final = 3.0  # the mock's choice
+GUN_TIMER: Final = 1400.0  # measured: every blaster item's timer (1,817 Falco, 284 Fox)
 
 # grabs (docs/mockenv.md: scripts/measure_moves.py on the corpus, SmashWiki's Grab and the
 # Melee grab-escape formula): the grab box is out on GRAB's action frames 7-8 (replays count
@@ -177,6 +182,9 @@ DOUBLE_TRACTION: Final = 1 << 26  # a wavedash's landing slides with twice the t
 TRAVEL: Final = 1 << 27  # side-B's dash: still on frame 0, then the character's side-B speed
 OWN_FALL: Final = 1 << 28  # vy 0 for the state's `still` frames, then its own `gravity`
 CROUCH: Final = 1 << 29  # crouching (SQUAT, SQUAT_WAIT): a hit's knockback x CROUCH_CANCEL
+REPEAT_B: Final = 1 << 30  # a laser loop: at its end, B held the frame before starts it over
+GUN: Final = 1 << 31  # holding the blaster (the laser states): its item is out
+REFLECT: Final = 1 << 32  # the shine's start and loop: a laser reaching the hurtbox turns back
 
 # The states whose length is the character's (jump squat, dash, landing lags) are TIMED: the
 # timer is set from exphil.envs._characters when the state is entered.
@@ -200,6 +208,7 @@ class StateDef:
     gravity: float = 0.0  # with OWN_FALL: its own gravity, after its first `still` frames
     still: int = 0
     off_edge: str = ""  # off its surface it goes on in this (airborne) state, same frame
+    shot: int = -1  # a laser loop: the frame its shot comes out on (0-based)
 
 
 _G = GROUND
@@ -261,24 +270,26 @@ STATES: Final[tuple[StateDef, ...]] = (
     # frames with the hit on the first, loop while B is held and 18 frames at least, end 18
     # frames; every run that nothing interrupts is 3 + 18 + 18 = 39 frames). Jump-cancellable
     # from the loop (the shine's 4th frame); the air states land into the ground ones at the
-    # same frame. Reflecting is not modelled (no projectiles in the mock)
-    StateDef("SHINE_START_G", 0x168, _G, 3, "SHINE_LOOP_G", "SHINE", af_shown=1, intangible=1),
+    # same frame. The start and the loop reflect lasers (exphil.envs._items)
+    StateDef(
+        "SHINE_START_G", 0x168, _G | REFLECT, 3, "SHINE_LOOP_G", "SHINE", af_shown=1, intangible=1
+    ),
     StateDef(
         "SHINE_START_G_FALCO",
         0x168,
-        _G,
+        _G | REFLECT,
         3,
         "SHINE_LOOP_G",
         "SHINE_FALCO",
         af_shown=1,
         intangible=1,
     ),
-    StateDef("SHINE_LOOP_G", 0x169, _G | HOLD_B | JUMP_CANCEL, 18, "SHINE_END_G"),
+    StateDef("SHINE_LOOP_G", 0x169, _G | HOLD_B | JUMP_CANCEL | REFLECT, 18, "SHINE_END_G"),
     StateDef("SHINE_END_G", 0x16B, _G, 18, "STAND"),
     StateDef(
         "SHINE_START_A",
         0x16D,
-        _A | STALL | STILL | LAND_KEEP,
+        _A | STALL | STILL | LAND_KEEP | REFLECT,
         3,
         "SHINE_LOOP_A",
         "SHINE",
@@ -289,7 +300,7 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef(
         "SHINE_START_A_FALCO",
         0x16D,
-        _A | STALL | STILL | LAND_KEEP,
+        _A | STALL | STILL | LAND_KEEP | REFLECT,
         3,
         "SHINE_LOOP_A",
         "SHINE_FALCO",
@@ -300,7 +311,7 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef(
         "SHINE_LOOP_A",
         0x16E,
-        _A | STALL | HOLD_B | JUMP_CANCEL | LAND_KEEP,
+        _A | STALL | HOLD_B | JUMP_CANCEL | LAND_KEEP | REFLECT,
         18,
         "SHINE_END_A",
         landing="SHINE_LOOP_G",
@@ -387,6 +398,32 @@ STATES: Final[tuple[StateDef, ...]] = (
         still=SIDEB_END_STILL,
     ),
     StateDef("SIDEB_FALL", 0x23, _A | DRIFT | LEDGE_OK, landing="LANDING_SPECIAL"),
+    # lasers (neutral-B: B with the stick in none of the specials' directions; Melee's SpecialN
+    # states, the corpus's every laser, docs/mockenv.md): a start (ground 6 frames, air 4; the
+    # blaster comes out), a loop that fires on one frame and starts over while B is held at
+    # its end, an end. Fox: loop 10 frames, the shot on frame 5, ground end 24; Falco: the
+    # ground loop 24 with the shot on 16, the air loop 16 with the shot on 8, ground end 27;
+    # the air end 22 frames (Falco's; Fox's runs all land before). A landing is LANDING
+    StateDef("LASER_START_G", 0x155, _G | GUN, 6, "LASER_LOOP_G", af_shown=1),
+    StateDef("LASER_START_G_FALCO", 0x155, _G | GUN, 6, "LASER_LOOP_G_FALCO", af_shown=1),
+    StateDef("LASER_LOOP_G", 0x156, _G | GUN | REPEAT_B, 10, "LASER_END_G", shot=5),
+    StateDef("LASER_LOOP_G_FALCO", 0x156, _G | GUN | REPEAT_B, 24, "LASER_END_G_FALCO", shot=16),
+    StateDef("LASER_END_G", 0x157, _G | GUN, 24, "STAND"),
+    StateDef("LASER_END_G_FALCO", 0x157, _G | GUN, 27, "STAND"),
+    StateDef("LASER_START_A", 0x158, _A | GUN | DRIFT | FF_OK, 4, "LASER_LOOP_A", af_shown=1),
+    StateDef(
+        "LASER_START_A_FALCO", 0x158, _A | GUN | DRIFT | FF_OK, 4, "LASER_LOOP_A_FALCO", af_shown=1
+    ),
+    StateDef("LASER_LOOP_A", 0x159, _A | GUN | DRIFT | FF_OK | REPEAT_B, 10, "LASER_END_A", shot=5),
+    StateDef(
+        "LASER_LOOP_A_FALCO",
+        0x159,
+        _A | GUN | DRIFT | FF_OK | REPEAT_B,
+        16,
+        "LASER_END_A",
+        shot=8,
+    ),
+    StateDef("LASER_END_A", 0x15A, _A | GUN | DRIFT | FF_OK, 22, "FALL"),
     StateDef("UPB_HOLD_G", 0x161, _G, 35, "UPB_TRAVEL", af_shown=1),  # travel direction: an event
     StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 35, "UPB_TRAVEL", af_shown=1),
     StateDef(
@@ -518,12 +555,16 @@ CHARACTER_STATES: Final[dict[str, dict[str, str]]] = {
         "SHINE_START_A": "SHINE_START_A_FALCO",
         "SIDEB_START_G": "SIDEB_START_G_FALCO",
         "SIDEB_START_A": "SIDEB_START_A_FALCO",
+        "LASER_START_G": "LASER_START_G_FALCO",
+        "LASER_START_A": "LASER_START_A_FALCO",
         "THROW_F": "THROW_F_FALCO",
         "THROW_HI": "THROW_HI_FALCO",
         "THROW_LW": "THROW_LW_FALCO",
     },
 }
 DAIR_INPUT: Final = "DAIR"  # not a state: the down-air input, resolved per character
+LASER_MOVES: Final[dict[str, str]] = {"FOX": "LASER_FOX", "FALCO": "LASER_FALCO"}
+"""Each character's laser hit (a MOVES name), by character name."""
 
 
 def character_states(character_name: str) -> list[int]:
@@ -605,6 +646,13 @@ MOVES: Final[tuple[MoveDef, ...]] = (
     # are spiked, not modelled), least squares on 27 launches: growth 56, base 67
     MoveDef("SIDEB", 1, 3, -9.36, 6.0, 10.4, 7.0, 80.0, 67.0, 56.0),
     MoveDef("SIDEB_FALCO", 1, 3, -8.25, 6.0, 9.25, 7.0, 90.0, 67.0, 56.0),
+    # the lasers' hits (not hitboxes of a state: the shots, exphil.envs._items): 3% fresh
+    # (the corpus: Falco's most frequent, 199 of 643; Fox's 3.0 the fresh one); Falco's is a
+    # set knockback (every launch 0.62-0.66 u/frame = 21 x 0.03, horizontal on the ground;
+    # hitlag 4 and 8 frames of hitstun: 12-14-frame flinches), Fox's none at all (no hitlag,
+    # no flinch: base and growth 0 mean damage only)
+    MoveDef("LASER_FOX", 0, 0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0),
+    MoveDef("LASER_FALCO", 0, 0, 0.0, 0.0, 0.0, 3.0, 0.0, 21.0, 0.0),
     # the ledge attack: 8% on action frame 25 as replays count it (the corpus's hits); the
     # hitbox's place, size, angle and knockback are the mock's choice (not measured)
     MoveDef("LEDGE_ATTACK", 24, 26, 9.0, 7.0, 6.0, 8.0, 45.0, 20.0, 60.0),
@@ -640,7 +688,7 @@ _VARIANT_STATES: Final = ("WALK", "DEAD")  # their action id is the base plus a 
 
 
 def _build_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ints = np.zeros((NUM_STATES, 15), dtype=np.int64)
+    ints = np.zeros((NUM_STATES, 16), dtype=np.int64)
     for i, s in enumerate(STATES):
         landing = s.landing or "LANDING"
         thrown = "THROWN_" + s.throw.removesuffix("_FALCO").removeprefix("THROW_")
@@ -660,6 +708,7 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             s.intangible_from,
             S[s.off_edge] if s.off_edge else -1,
             s.still,
+            s.shot,
         )
     moves = np.zeros((NUM_MOVES, 13), dtype=np.float64)
     for i, m in enumerate(MOVES):
@@ -691,7 +740,7 @@ STATE_TABLE, MOVE_TABLE, STATE_PHYS = _build_tables()
 added to the frame count in the action_frame column, that column fixed at -1, the frame
 its intangibility ends before, the throw's move, the state the thrown player is in, the frame
 its intangibility starts on, the state it goes on in off its surface (-1: none), its still
-frames (OWN_FALL));
+frames (OWN_FALL), the frame a laser loop fires on (-1: none));
 ``STATE_PHYS[state]`` = (its own friction, 0 for the character's; its own gravity);
 ``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
 shieldstun, every: a multi-hit move's period, 0 for one hit)."""
@@ -712,7 +761,8 @@ shieldstun, every: a multi-hit move's period, 0 for one hit)."""
     T_INTANGIBLE_FROM,
     T_OFF_EDGE,
     T_STILL,
-) = range(15)
+    T_SHOT,
+) = range(16)
 (
     MV_FIRST,
     MV_LAST,

@@ -33,9 +33,9 @@ from exphil.envs._characters import physics as character_physics
 from exphil.envs._protocol import GameOutcome
 from exphil.envs.mock import STAGE_DEPTH, MockConfig, platforms
 from exphil.game.controls import Controls
-from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
+from exphil.game.frames import BUTTON_BITS, ITEM_SLOTS, Frames, ItemFrames, PlayerFrames
 
-__all__ = ["PlayerState", "ScalarGame", "ScalarEnv", "COLUMNS"]
+__all__ = ["PlayerState", "ScalarGame", "ScalarEnv", "COLUMNS", "item_frames"]
 
 # --- the rule tables as Python lists ------------------------------------------------------
 _STATE_ROWS: Final[list[list[int]]] = R.STATE_TABLE.tolist()
@@ -134,6 +134,12 @@ _DOUBLE_TRACTION: Final = R.DOUBLE_TRACTION
 _TRAVEL: Final = R.TRAVEL
 _OWN_FALL: Final = R.OWN_FALL
 _CROUCH: Final = R.CROUCH
+_REPEAT_B: Final = R.REPEAT_B
+_GUN: Final = R.GUN
+_REFLECT: Final = R.REFLECT
+_SHOT: Final = [r[R.T_SHOT] for r in _STATE_ROWS]  # a laser loop's shot frame, else -1
+_LASER_ITEM, _GUN_ITEM = 1, 2  # an item's kind (exphil.envs._items)
+_LASER_REACH2: Final = (R.LASER_RADIUS + R.HURT_RADIUS) ** 2
 
 # states
 STAND: Final = R.S["STAND"]
@@ -167,6 +173,8 @@ UPB_HOLD_G: Final = R.S["UPB_HOLD_G"]
 UPB_HOLD_A: Final = R.S["UPB_HOLD_A"]
 UPB_TRAVEL: Final = R.S["UPB_TRAVEL"]
 SIDEB_START_G: Final = R.S["SIDEB_START_G"]
+LASER_START_G: Final = R.S["LASER_START_G"]
+LASER_START_A: Final = R.S["LASER_START_A"]
 SIDEB_START_A: Final = R.S["SIDEB_START_A"]
 SIDEB_END_G: Final = R.S["SIDEB_END_G"]
 SIDEB_END_A: Final = R.S["SIDEB_END_A"]
@@ -383,9 +391,15 @@ class ScalarGame:
         self._w_approach = w.approach
         self._w_offstage = w.offstage
         self.players: tuple[PlayerState, PlayerState] = (PlayerState(0), PlayerState(1))
+        # the items (lasers, blasters), as exphil.envs._items: ITEM_SLOTS slots, each None or
+        # [kind, type, owner, move, x, y, vx, timer]
+        self.items: list[list[Any] | None] = [None] * ITEM_SLOTS
+        self._laser_move = tuple(R.M[R.LASER_MOVES[c.name]] for c in cfg.character_ids)
         self.frame = 0
         self.final: tuple[dict[str, Any], dict[str, Any]] | None = None
         """The last frame (:meth:`row`) of the game that ended on the latest step, else None."""
+        self.final_items: list[tuple[Any, ...]] | None = None
+        """The items (:meth:`item_rows`) of that last frame, else None."""
         self.reset()
 
     # --- public API -----------------------------------------------------------------------
@@ -394,6 +408,7 @@ class ScalarGame:
         stocks = self.config.stocks
         for p in self.players:
             p.reset(stocks)
+        self.items = [None] * ITEM_SLOTS
         self.frame = 0
 
     def step(
@@ -419,6 +434,7 @@ class ScalarGame:
         self._grab(p0, p1, frozen0)
         self._grab(p1, p0, frozen1)
         self._hits(frozen0, frozen1)
+        self._items(frozen0, frozen1)
         self._blast_zone(p0)
         self._blast_zone(p1)
         self.frame += 1
@@ -479,6 +495,7 @@ class ScalarGame:
 
         if not done:
             self.final = None
+            self.final_items = None
             return r0, r1, False, None
         result = GameOutcome(
             game=game,
@@ -489,6 +506,7 @@ class ScalarGame:
             percent=(p0.percent, p1.percent),
         )
         self.final = self.row()
+        self.final_items = self.item_rows()
         self.reset()
         return r0, r1, True, result
 
@@ -496,6 +514,105 @@ class ScalarGame:
         """The current frame: for each player, every ``PlayerFrames`` column (and ``frame``)
         as the Python value MockEnv's frames hold (floats rounded to float32)."""
         return self._player_row(self.players[0]), self._player_row(self.players[1])
+
+    def item_rows(self) -> list[tuple[Any, ...]]:
+        """The current frame's item slots as ``Frames.items`` holds them: per slot
+        ``(exists, type, owner, x, y, vx, vy, timer)``, floats rounded to float32, an empty
+        slot ``(False, 0, -1, 0.0, ...)``."""
+        out: list[tuple[Any, ...]] = []
+        for it in self.items:
+            if it is None:
+                out.append((False, 0, -1, 0.0, 0.0, 0.0, 0.0, 0.0))
+            else:
+                x, y, vx, timer = (_f32(v) for v in (it[4], it[5], it[6], it[7]))
+                out.append((True, it[1], it[2], x, y, vx, 0.0, timer))
+        return out
+
+    # --- items (exphil.envs._items: the same steps, in the same order) --------------------
+    def _items(self, frozen0: bool, frozen1: bool) -> None:
+        players = self.players
+        items = self.items
+        if not (
+            _FLAGS[players[0].st] & _GUN
+            or _FLAGS[players[1].st] & _GUN
+            or any(it is not None for it in items)
+        ):
+            return
+        left, right = self._blast_left, self._blast_right
+        for k, it in enumerate(items):  # lasers fly, run out, leave
+            if it is not None and it[0] == _LASER_ITEM:
+                it[4] = it[4] + it[6]
+                it[7] = it[7] - 1.0
+                if it[7] <= 0 or it[4] < left or it[4] > right:
+                    items[k] = None
+        for q in (0, 1):  # a shine reflects them all; else the lowest slot's laser hits
+            victim = players[q]
+            reflects = _FLAGS[victim.st] & _REFLECT
+            hittable = not (victim.intangible() or _FLAGS[victim.st] & _CAPTURED)
+            for k, it in enumerate(items):
+                if it is None or it[0] != _LASER_ITEM or it[2] == q:
+                    continue
+                ddx = it[4] - victim.x
+                ddy = it[5] - _clip(it[5], victim.y + R.HURT_LOW, victim.y + R.HURT_HIGH)
+                if ddx * ddx + ddy * ddy > _LASER_REACH2:
+                    continue
+                if reflects:  # turned back, the reflector's now
+                    it[2] = q
+                    it[6] = -it[6]
+                elif hittable:
+                    items[k] = None
+                    self._lasered(victim, _MOVES[it[3]], 1 if it[6] >= 0 else -1)
+                    break
+        for k, it in enumerate(items):  # a blaster follows its owner while it shoots
+            if it is not None and it[0] == _GUN_ITEM:
+                owner = players[it[2]]
+                if _FLAGS[owner.st] & _GUN:
+                    it[4] = owner.x
+                    it[5] = owner.y
+                else:
+                    items[k] = None
+        for p in (0, 1):
+            pl = players[p]
+            has = any(it is not None and it[0] == _GUN_ITEM and it[2] == p for it in items)
+            if _FLAGS[pl.st] & _GUN and not has:
+                self._spawn(p, _GUN_ITEM, pl.x, pl.y, 0.0, R.GUN_TIMER)
+        for p, frozen in ((0, frozen0), (1, frozen1)):
+            pl = players[p]
+            if _SHOT[pl.st] == pl.af and not frozen:
+                ph = self._phys[p]
+                ground = _FLAGS[pl.st] & _GROUND
+                dx = ph.laser_dx_ground if ground else ph.laser_dx_air
+                dy = ph.laser_dy_ground if ground else ph.laser_dy_air
+                self._spawn(
+                    p,
+                    _LASER_ITEM,
+                    pl.x + pl.facing * dx,
+                    pl.y + dy,
+                    pl.facing * ph.laser_speed,
+                    float(ph.laser_life),
+                )
+
+    def _spawn(self, p: int, kind: int, x: float, y: float, vx: float, timer: float) -> None:
+        """An item of ``kind`` owned by ``p`` in the lowest free slot (none free: none)."""
+        items = self.items
+        for k, it in enumerate(items):
+            if it is None:
+                ph = self._phys[p]
+                typ = ph.laser_item if kind == _LASER_ITEM else ph.gun_item
+                move = self._laser_move[p] if kind == _LASER_ITEM else 0
+                items[k] = [kind, typ, p, move, x, y, vx, timer]
+                return
+
+    def _lasered(self, p: PlayerState, move: _Move, direction: int) -> None:
+        """``p`` is hit by a laser (``move``) flying in ``direction``: a move with no
+        knockback (Fox's) only deals its damage, unless it meets a shield."""
+        flags = _FLAGS[p.st]
+        if move.base == 0 and move.growth == 0 and not flags & _SHIELDING:
+            p.percent = p.percent + move.damage
+            return
+        if move.hitlag > p.hitlag:
+            p.hitlag = move.hitlag
+        self._take_hit(p, move, direction, direction, flags, self._phys[p.port].weight)
 
     # --- one player's frame ---------------------------------------------------------------
     def _advance(self, p: PlayerState, c: ControlTuple) -> bool:
@@ -581,6 +698,9 @@ class ScalarGame:
                 end = False
             elif flags & _TRAVEL and special_p:  # B cuts side-B's dash short
                 end = True
+            elif end and flags & _REPEAT_B and pb & _B:  # a laser loop starts over
+                end = False
+                af = 0
         if end and not (st == DEAD and p.stocks == 0):  # a last stock stays dead
             af = 0
             if st == KNEE_BEND:  # take-off: full hop while jump is held, else a short hop
@@ -676,6 +796,9 @@ class ScalarGame:
             elif special_p and abs_sx >= R.SIDE_B_THRESHOLD:  # side-B, toward the stick
                 new = SIDEB_START_G
                 facing = stick_dir
+                enter = True
+            elif special_p:  # neutral-B: lasers
+                new = LASER_START_G
                 enter = True
             elif attack_p and sy >= R.TAP_JUMP and psy < R.TAP_JUMP:
                 # up-smash: A with the stick just pushed up (not a jump then)
@@ -791,6 +914,9 @@ class ScalarGame:
                 vx = vx * R.SIDEB_AIR_VX
                 vy = 0.0
                 ff = 0
+                enter = True
+            elif special_p:  # neutral-B: lasers
+                new = LASER_START_A
                 enter = True
             elif jump_p and jumps > 0:
                 new = DJUMP_B if (tilted and stick_dir != facing) else DJUMP_F
@@ -1397,6 +1523,10 @@ class ScalarEnv:
         """Every game's current frame (:meth:`ScalarGame.row`)."""
         return [g.row() for g in self.games]
 
+    def item_frames(self) -> ItemFrames:
+        """Every game's current items (:meth:`ScalarGame.item_rows`) as ``Frames.items``."""
+        return item_frames([g.item_rows() for g in self.games])
+
     def frames(self) -> Frames:
         """Every game's current frame as :class:`~exphil.game.Frames` (like MockEnv.frames)."""
         rows = self.rows()
@@ -1409,8 +1539,7 @@ class ScalarEnv:
             }
             players.append(PlayerFrames(**cols))
         st = self.config.stage_id
-        items = ItemFrames.zeros(n)
-        items.owner[:] = -1
+        items = self.item_frames()
         return Frames(
             frame=np.array([g.frame for g in self.games], dtype=np.int32),
             stage=np.full(n, int(st), dtype=np.uint8),
@@ -1421,6 +1550,17 @@ class ScalarEnv:
 
 
 _CONTROL_FIELDS: Final = ("main_x", "main_y", "c_x", "c_y", "shoulder", "buttons")
+
+
+def item_frames(rows: list[list[tuple[Any, ...]]]) -> ItemFrames:
+    """Games' :meth:`ScalarGame.item_rows` as one :class:`ItemFrames` ``[n, ITEM_SLOTS]``."""
+    cols = list(ItemFrames.DTYPES.items())
+    return ItemFrames(
+        **{
+            name: np.array([[slot[k] for slot in game] for game in rows], dtype=dtype)
+            for k, (name, dtype) in enumerate(cols)
+        }
+    )
 
 
 def _ledge_ends(ph: CharacterPhysics) -> dict[int, tuple[float, float]]:

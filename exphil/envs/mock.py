@@ -40,6 +40,7 @@ import numpy as np
 from exphil.envs import _rules as R
 from exphil.envs._characters import FIELDS as PHYSICS_FIELDS
 from exphil.envs._characters import physics as character_physics
+from exphil.envs._items import ItemSlots
 from exphil.envs._protocol import Counters, EnvStatistics, GameOutcome, StepResult, check_controls
 from exphil.envs._state import (
     array_from_state,
@@ -51,7 +52,7 @@ from exphil.envs._state import (
     tensor,
 )
 from exphil.game.controls import AXIS_COLUMNS, Controls
-from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
+from exphil.game.frames import BUTTON_BITS, ITEM_SLOTS, Frames, ItemFrames, PlayerFrames
 from exphil.game.ids import Character, Stage, character, stage
 
 __all__ = [
@@ -229,6 +230,8 @@ _OWN_FRICTION = R.STATE_PHYS[:, 0]  # its own friction (0: the character's)
 _OWN_GRAVITY = R.STATE_PHYS[:, 1]
 _ST_SIDEB_G = R.S["SIDEB_START_G"]
 _ST_SQUAT = R.S["SQUAT"]
+_ST_LASER_G = R.S["LASER_START_G"]
+_ST_LASER_A = R.S["LASER_START_A"]
 _ST_SQUAT_RV = R.S["SQUAT_RV"]
 _ST_SIDEB_A = R.S["SIDEB_START_A"]
 _ST_AIRDODGE = R.S["AIRDODGE"]
@@ -376,6 +379,9 @@ class MockEnv:
             arr.setflags(write=False)
         self._const_items = items
 
+        # the items (lasers, blasters): [ITEM_SLOTS, n] slots (exphil.envs._items)
+        self._items = ItemSlots(n, rows, [c.name for c in chars], geo.blast_left, geo.blast_right)
+
         self._counters = Counters(n)
         self._reset_rows(np.arange(n))
 
@@ -423,6 +429,8 @@ class MockEnv:
             "controls": tensor(self._ctrl),
             "buttons": tensor(self._buttons),
             "held": tensor(self._held),
+            "item_ints": tensor(self._items.state()[0]),
+            "item_floats": tensor(self._items.state()[1]),
             "counters": counters_state(self._counters),
         }
 
@@ -451,6 +459,12 @@ class MockEnv:
         ctrl = array_from_state(s, "controls", (5, 2, n), np.float64, who)
         buttons = array_from_state(s, "buttons", (2, n), np.int64, who)
         held = array_from_state(s, "held", (5, 2, n), np.bool_, who)
+        slots = (4, ITEM_SLOTS, n)
+        if "item_ints" in s or "item_floats" in s:
+            item_ints = array_from_state(s, "item_ints", slots, np.int64, who)
+            item_floats = array_from_state(s, "item_floats", slots, np.float64, who)
+        else:  # a state saved before the mock had items: none
+            item_ints, item_floats = np.zeros(slots, dtype=np.int64), np.zeros(slots)
         counters = counters_from_state(s.get("counters"), n, who)
         # in place: _Ff and _Zf are flat views of the state blocks
         np.copyto(self._F, F)
@@ -459,6 +473,7 @@ class MockEnv:
         self._ctrl = ctrl
         self._buttons = buttons
         self._held = held
+        self._items.load(item_ints, item_floats)
         self._counters = counters
 
     def place(
@@ -589,6 +604,7 @@ class MockEnv:
         self._ctrl[:, :, idx] = 0.0
         self._buttons[:, idx] = 0
         self._held[:, :, idx] = False
+        self._items.reset(idx)
 
     def _advance(self, ctrl: np.ndarray[Any, Any], buttons: np.ndarray[Any, Any]) -> None:
         F, Z = self._F, self._I
@@ -650,6 +666,9 @@ class MockEnv:
         let_go = (st == _ST_DASH) & ~(tilted & (stick_dir == facing))
         end = np.where(let_go, af >= P["dash_length"], end)
         end &= ~(_flag(flags, R.HOLD_B) & prev_b)  # a loop goes on while B is held
+        repeat = end & _flag(flags, R.REPEAT_B) & prev_b  # a laser loop starts over
+        end &= ~repeat
+        af[repeat] = 0
         travel = _flag(flags, R.TRAVEL)
         end |= travel & special_p  # B cuts side-B's dash short
         end &= ~((st == _ST_DEAD) & (stocks == 0))  # a last stock stays dead
@@ -695,7 +714,8 @@ class MockEnv:
             g_upb = actg & special_p & (sy >= R.UP_B_THRESHOLD)
             g_shine = actg & special_p & (sy <= R.DOWN_B_THRESHOLD)
             g_sideb = actg & special_p & ~g_upb & ~g_shine & (abs_sx >= R.SIDE_B_THRESHOLD)
-            g_upb |= g_shine | g_sideb  # (all three: the specials, before anything else)
+            g_laser = actg & special_p & ~g_upb & ~g_shine & ~g_sideb  # neutral-B
+            g_upb |= g_shine | g_sideb | g_laser  # (the specials, before anything else)
             # up-smash: A with the stick just pushed up (not a jump then). Not the c-stick up
             # (nor down): with it the PPO learning test fails (docs/mockenv.md)
             c_smash = c_p & (np.abs(cx) >= R.CSTICK_THRESHOLD)
@@ -716,6 +736,7 @@ class MockEnv:
             new_st[g_upb] = _ST_UPB_G
             new_st[g_shine] = _ST_SHINE_G
             new_st[g_sideb] = _ST_SIDEB_G  # toward the stick
+            new_st[g_laser] = _ST_LASER_G
             facing[g_sideb] = stick_dir[g_sideb]
             new_st[g_jump] = _ST_KNEE
             timer[g_jump] = np.broadcast_to(P["jump_squat"], timer.shape)[g_jump]
@@ -809,12 +830,14 @@ class MockEnv:
             a_upb = acta & special_p & (sy >= R.UP_B_THRESHOLD)
             a_shine = acta & special_p & (sy <= R.DOWN_B_THRESHOLD)  # stalls, halves vx
             a_sideb = acta & special_p & ~a_upb & ~a_shine & (abs_sx >= R.SIDE_B_THRESHOLD)
-            a_upb |= a_shine | a_sideb
+            a_laser = acta & special_p & ~a_upb & ~a_shine & ~a_sideb  # neutral-B
+            a_upb |= a_shine | a_sideb | a_laser
             a_jump = acta & jump_p & (jumps > 0) & ~a_upb
             a_attack = acta & (attack_p | c_p) & ~a_upb & ~a_jump
             a_dodge = acta & shield_p & ~a_upb & ~a_jump & ~a_attack
             new_st[a_upb] = _ST_UPB_A
             new_st[a_shine] = _ST_SHINE_A
+            new_st[a_laser] = _ST_LASER_A
             vx[a_shine] *= R.SHINE_AIR_VX
             vy[a_shine] = 0.0
             ff[a_shine] = 0
@@ -1133,6 +1156,10 @@ class MockEnv:
             for p in (0, 1):
                 self._grabs(p, frozen)
         self._hits(frozen)
+        st = Z[_ST]
+        flags = _FLAGS[st]
+        hittable = ~_intangible(flags, st, Z[_AF], Z[_INVULN]) & ~_flag(flags, R.CAPTURED)
+        self._items.step((F[_X], F[_Y]), st, Z[_AF], Z[_FACING], frozen, hittable, self._lasered)
         self._blast_zones()
 
     def _takeoff(
@@ -1436,12 +1463,49 @@ class MockEnv:
         a, d, m, fac_a, flags_d = a[hit], d[hit], m[hit], fac_a[hit], flags_d[hit]
         away = np.where(x[d] >= x[a], 1, -1)  # from the attacker toward the defender
         mt = R.MOVE_TABLE[m]  # [K, 12]
-        dmg = mt[:, R.MV_DAMAGE]
         lag = mt[:, R.MV_HITLAG].astype(np.int64)
         Z[_HITDONE][a] = 1
         Z[_HITLAG][a] = np.maximum(Z[_HITLAG][a], lag)
         Z[_HITLAG][d] = np.maximum(Z[_HITLAG][d], lag)
+        self._struck(d, mt, fac_a, away, flags_d)
 
+    def _lasered(
+        self,
+        q: int,
+        games: np.ndarray[Any, Any],
+        moves: np.ndarray[Any, Any],
+        direction: np.ndarray[Any, Any],
+    ) -> None:
+        """Port ``q`` of ``games`` is hit by lasers (``moves``) flying in ``direction``: a
+        move with no knockback (Fox's) only deals its damage, unless it meets a shield."""
+        F, Z = self._Ff, self._Zf
+        d = q * self.n + games
+        mt = R.MOVE_TABLE[moves]
+        flags_d = _FLAGS[Z[_ST][d]]
+        plain = (mt[:, R.MV_BASE] == 0) & (mt[:, R.MV_GROWTH] == 0) & ~_flag(flags_d, R.SHIELDING)
+        F[_PCT][d[plain]] += mt[plain, R.MV_DAMAGE]
+        rest = ~plain
+        if rest.any():
+            d, mt, direction, flags_d = d[rest], mt[rest], direction[rest], flags_d[rest]
+            lag = mt[:, R.MV_HITLAG].astype(np.int64)
+            Z[_HITLAG][d] = np.maximum(Z[_HITLAG][d], lag)
+            self._struck(d, mt, direction, direction, flags_d)
+
+    def _struck(
+        self,
+        d: np.ndarray[Any, Any],
+        mt: np.ndarray[Any, Any],
+        fac_a: np.ndarray[Any, Any],
+        away: np.ndarray[Any, Any],
+        flags_d: np.ndarray[Any, Any],
+    ) -> None:
+        """Players ``d`` (flat indices) take the moves ``mt`` (MOVE_TABLE rows) launched
+        along ``fac_a`` (the attacker's facing), ``away`` pointing from the attacker to them,
+        their state's flags ``flags_d``: on a shield, shield damage and stun (or a break);
+        else damage, knockback and hitstun (crouch-cancelled when crouching)."""
+        F, Z = self._Ff, self._Zf
+        n = self.n
+        dmg = mt[:, R.MV_DAMAGE]
         shielded = _flag(flags_d, R.SHIELDING)
         if shielded.any():
             sd, sdmg, sfac = d[shielded], dmg[shielded], away[shielded]
@@ -1637,7 +1701,7 @@ class MockEnv:
             stage=self._const_stage,
             players=(players[0], players[1]),
             nana=(self._const_nana, self._const_nana),
-            items=self._const_items,
+            items=self._items.frames() or self._const_items,
         )
 
 

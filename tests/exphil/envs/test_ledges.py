@@ -105,6 +105,10 @@ class Both:
                     got = np.array([rows[p][name]], dtype=want.dtype)
                     a, b = (v.view(np.uint32) if v.dtype == np.float32 else v for v in (want, got))
                     assert np.array_equal(a, b), (len(self.frames), p, name, want, got)
+            for k, (name, want) in enumerate(f.items.columns().items()):
+                got = np.array([[slot[k] for slot in self.game.item_rows()]], dtype=want.dtype)
+                a, b = (v.view(np.uint32) if v.dtype == np.float32 else v for v in (want, got))
+                assert np.array_equal(a, b), (len(self.frames), "items", name, want, got)
             out.append(f)
         self.frames += out
         return out

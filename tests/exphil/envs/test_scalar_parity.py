@@ -23,9 +23,9 @@ import pytest
 from exphil.envs import GameOutcome, MockConfig, MockEnv, RewardConfig
 from exphil.envs import _rules as R
 from exphil.envs._characters import physics
-from exphil.envs._scalar import ScalarEnv, ScalarGame
+from exphil.envs._scalar import ScalarEnv, ScalarGame, item_frames
 from exphil.game import Controls
-from exphil.game.frames import BUTTON_BITS, Frames, PlayerFrames
+from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
 
 _A = BUTTON_BITS["A"]
 _B = BUTTON_BITS["B"]
@@ -199,7 +199,7 @@ _CASES: dict[str, Case] = {
         ),
     ),
     # fights that go off the stage: ledge grabs, hangs, getups, ledge-hogs
-    "fd_ledges": Case(8, 3000, 9, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
+    "fd_ledges": Case(8, 3000, 6, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
     # a long brawl on Final Destination: high percents, tumbles, techs and missed techs
     "fd_brawl": Case(
         8, 2000, 26, np.float64, MockConfig(characters=("falco", "falco"), stocks=3), _BRAWL_P
@@ -230,11 +230,24 @@ class RunStats:
     hitlag_frames: int = 0
     short_hops: int = 0
     full_hops: int = 0
+    laser_frames: int = 0  # laser items in flight, summed over frames
 
 
 def _bits(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """Compare float32 columns bit for bit (signed zeros included)."""
     return a.view(np.uint32) if a.dtype == np.float32 else a
+
+
+def _check_items(t: int, mock: ItemFrames, scalar: ItemFrames, what: str) -> None:
+    """Every item column of every slot, bit for bit."""
+    for name, want in mock.columns().items():
+        got = getattr(scalar, name)
+        if not np.array_equal(_bits(want), _bits(got)):
+            games = sorted({int(g) for g in np.argwhere(_bits(want) != _bits(got))[:, 0]})
+            pytest.fail(
+                f"{what} differ at step {t}, column {name!r}, games {games}: MockEnv "
+                f"{want[games].tolist()} vs ScalarEnv {got[games].tolist()}"
+            )
 
 
 def _row_values(rows: list[tuple[dict[str, Any], dict[str, Any]]], p: int, name: str) -> list[Any]:
@@ -285,6 +298,8 @@ def _run(name: str) -> RunStats:
             reward,
         )
         assert np.array_equal(step.done, done), (t, step.done, done)
+        _check_items(t, step.frames.items, scalar.item_frames(), "items")
+        stats.laser_frames += int((step.frames.items.exists & (step.frames.items.vx != 0)).sum())
         assert step.results == results, (t, step.results, results)
         # a stock-out terminates a game, the timer truncates it; never both
         assert not (step.terminated & step.truncated).any()
@@ -299,6 +314,9 @@ def _run(name: str) -> RunStats:
                 assert final is not None
                 finals.append(final)
             _check_frames(t, step.final_frames, finals, "final frames")
+            final_items = [scalar.games[r.game].final_items for r in results]
+            assert all(f is not None for f in final_items)
+            _check_items(t, step.final_frames.items, item_frames(final_items), "final items")  # type: ignore[arg-type]
             stats.results.extend(results)
             for p in (0, 1):
                 stats.actions.update(step.final_frames.players[p].action.tolist())
@@ -402,7 +420,8 @@ def test_random_play_exercises_the_rules() -> None:
         "CATCH_CUT",
         "AIRDODGE", "AIRDODGE_FALL", "WAVEDASH_LANDING",
         "SIDEB_START_G", "SIDEB_DASH_G", "SIDEB_END_G", "SIDEB_START_A", "SIDEB_DASH_A",
-        "SIDEB_END_A", "SQUAT", "SQUAT_WAIT", "SQUAT_RV",
+        "SIDEB_END_A", "SQUAT", "SQUAT_WAIT", "SQUAT_RV", "LASER_START_G", "LASER_LOOP_G",
+        "LASER_END_G", "LASER_START_A", "LASER_LOOP_A", "LASER_END_A",
     ]  # fmt: skip
     counts = {name: seen[_aid(name)] for name in must_see}
     missing = [name for name, c in counts.items() if c == 0]
@@ -417,6 +436,7 @@ def test_random_play_exercises_the_rules() -> None:
     assert sum(s.fast_fall_frames for s in stats) > 0
     assert sum(s.hitlag_frames for s in stats) > 0
     assert sum(s.full_hops for s in stats) > 0 and sum(s.short_hops for s in stats) > 0
+    assert sum(s.laser_frames for s in stats) > 0
 
 
 # --- the one-game API ---------------------------------------------------------------------------
