@@ -72,10 +72,11 @@ class ItemSlots:
         )
 
     def load(self, ints: np.ndarray[Any, Any], floats: np.ndarray[Any, Any]) -> None:
-        for dst, src in zip((self.kind, self.type, self.owner, self.move), ints, strict=True):
-            np.copyto(dst, src)
-        for dst, src in zip((self.x, self.y, self.vx, self.timer), floats, strict=True):
-            np.copyto(dst, src)
+        """Restore :meth:`state`'s arrays (shapes checked by the caller)."""
+        for k, dst in enumerate((self.kind, self.type, self.owner, self.move)):
+            np.copyto(dst, ints[k])
+        for k, fdst in enumerate((self.x, self.y, self.vx, self.timer)):
+            np.copyto(fdst, floats[k])
 
     def clear(self, mask: np.ndarray[Any, Any]) -> None:
         """Empty the slots ``mask`` ([S, n] bool)."""
