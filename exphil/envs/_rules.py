@@ -599,6 +599,7 @@ class MoveDef:
     base: float
     growth: float
     every: int = 0  # a multi-hit move: out only every ``every`` frames from ``first``, each a hit
+    air_angle: float = -1.0  # the angle for an airborne defender (-1: ``angle``)
 
 
 MOVES: Final[tuple[MoveDef, ...]] = (
@@ -643,16 +644,17 @@ MOVES: Final[tuple[MoveDef, ...]] = (
     # covers the path since the frame before (centred half a frame's travel behind, Fox's
     # 18.72 and Falco's 16.5 u/frame). Angle, base and growth the corpus's: Fox's launches at
     # 80 degrees (8 of 11), Falco's grounded targets straight up (11 of 17; its airborne ones
-    # are spiked, not modelled), least squares on 27 launches: growth 56, base 67
+    # are spiked: 5 of 6 straight down), least squares on 27 launches: growth 56, base 67
     MoveDef("SIDEB", 1, 3, -9.36, 6.0, 10.4, 7.0, 80.0, 67.0, 56.0),
-    MoveDef("SIDEB_FALCO", 1, 3, -8.25, 6.0, 9.25, 7.0, 90.0, 67.0, 56.0),
+    MoveDef("SIDEB_FALCO", 1, 3, -8.25, 6.0, 9.25, 7.0, 90.0, 67.0, 56.0, air_angle=270.0),
     # the lasers' hits (not hitboxes of a state: the shots, exphil.envs._items): 3% fresh
     # (the corpus: Falco's most frequent, 199 of 643; Fox's 3.0 the fresh one); Falco's is a
     # set knockback (every launch 0.62-0.66 u/frame = 21 x 0.03, horizontal on the ground;
-    # hitlag 4 and 8 frames of hitstun: 12-14-frame flinches), Fox's none at all (no hitlag,
+    # hitlag 4 and 8 frames of hitstun: 12-14-frame flinches; airborne targets at 36-61
+    # degrees, most often 45: its air angle), Fox's none at all (no hitlag,
     # no flinch: base and growth 0 mean damage only)
     MoveDef("LASER_FOX", 0, 0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0),
-    MoveDef("LASER_FALCO", 0, 0, 0.0, 0.0, 0.0, 3.0, 0.0, 21.0, 0.0),
+    MoveDef("LASER_FALCO", 0, 0, 0.0, 0.0, 0.0, 3.0, 0.0, 21.0, 0.0, air_angle=45.0),
     # the ledge attack: 8% on action frame 25 as replays count it (the corpus's hits); the
     # hitbox's place, size, angle and knockback are the mock's choice (not measured)
     MoveDef("LEDGE_ATTACK", 24, 26, 9.0, 7.0, 6.0, 8.0, 45.0, 20.0, 60.0),
@@ -710,9 +712,10 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             s.still,
             s.shot,
         )
-    moves = np.zeros((NUM_MOVES, 13), dtype=np.float64)
+    moves = np.zeros((NUM_MOVES, 15), dtype=np.float64)
     for i, m in enumerate(MOVES):
         rad = math.radians(m.angle)
+        air = math.radians(m.air_angle) if m.air_angle >= 0 else rad
         moves[i] = (
             m.first,
             m.last,
@@ -727,6 +730,8 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             hitlag(m.damage),
             shieldstun(m.damage),
             m.every,
+            math.cos(air),
+            math.sin(air),
         )
     phys = np.array([(s.friction, s.gravity) for s in STATES], dtype=np.float64)
     ints.setflags(write=False)
@@ -743,7 +748,8 @@ its intangibility starts on, the state it goes on in off its surface (-1: none),
 frames (OWN_FALL), the frame a laser loop fires on (-1: none));
 ``STATE_PHYS[state]`` = (its own friction, 0 for the character's; its own gravity);
 ``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
-shieldstun, every: a multi-hit move's period, 0 for one hit)."""
+shieldstun, every: a multi-hit move's period, 0 for one hit, cos and sin of the angle for an
+airborne defender)."""
 
 (
     T_ACTION,
@@ -777,7 +783,9 @@ shieldstun, every: a multi-hit move's period, 0 for one hit)."""
     MV_HITLAG,
     MV_SHIELDSTUN,
     MV_EVERY,
-) = range(13)
+    MV_AIR_COS,
+    MV_AIR_SIN,
+) = range(15)
 
 
 def _grab_box_table() -> np.ndarray:

@@ -82,6 +82,8 @@ class _Move:
     hitlag: int
     shieldstun: int
     every: int  # a multi-hit move's period (0: one hit)
+    air_cos: float  # the launch direction for an airborne defender
+    air_sin: float
 
 
 _MOVES: Final = tuple(
@@ -99,6 +101,8 @@ _MOVES: Final = tuple(
         hitlag=int(m[R.MV_HITLAG]),
         shieldstun=int(m[R.MV_SHIELDSTUN]),
         every=int(m[R.MV_EVERY]),
+        air_cos=m[R.MV_AIR_COS],
+        air_sin=m[R.MV_AIR_SIN],
     )
     for m in R.MOVE_TABLE.tolist()
 )
@@ -1379,8 +1383,9 @@ class ScalarGame:
         if flags & _CROUCH:  # crouch cancel
             kb = kb * R.CROUCH_CANCEL
         speed = kb * R.KB_SPEED
-        kbx = speed * move.cos * att_facing
-        kby = speed * move.sin
+        airborne = not flags & _GROUND  # (some moves launch airborne defenders their own way)
+        kbx = speed * (move.air_cos if airborne else move.cos) * att_facing
+        kby = speed * (move.air_sin if airborne else move.sin)
         tumble = kb >= R.TUMBLE_KB
         lifted = not (flags & _GROUND) or (tumble and kby > 0)
         p.st = DAMAGE_FLY if tumble else DAMAGE_A if lifted else DAMAGE_G

@@ -1532,8 +1532,9 @@ class MockEnv:
             kb = kb * mt[:, R.MV_GROWTH] / 100 + mt[:, R.MV_BASE]
             kb = np.where(_flag(flags_b, R.CROUCH), kb * R.CROUCH_CANCEL, kb)  # crouch cancel
             speed = kb * R.KB_SPEED
-            kbx = speed * mt[:, R.MV_COS] * fac_a
-            kby = speed * mt[:, R.MV_SIN]
+            air = ~_flag(flags_b, R.GROUND)  # (some moves launch airborne defenders their own way)
+            kbx = speed * np.where(air, mt[:, R.MV_AIR_COS], mt[:, R.MV_COS]) * fac_a
+            kby = speed * np.where(air, mt[:, R.MV_AIR_SIN], mt[:, R.MV_SIN])
             tumble = kb >= R.TUMBLE_KB
             lifted = ~_flag(flags_b, R.GROUND) | (tumble & (kby > 0))
             F[_KBX][b] = kbx

@@ -241,3 +241,16 @@ def test_the_env_state_carries_the_lasers_in_flight() -> None:
     old = {k: v for k, v in state.items() if not k.startswith("item_")}
     twin.load_state_dict(old)
     assert not twin.frames.items.exists.any()
+
+
+def test_falcos_laser_launches_an_airborne_target_at_45_degrees() -> None:
+    """On the ground Falco's shot pushes horizontally; in the air at 45 degrees (the corpus's
+    airborne targets: 36-61, most often 45). Both Falcos fall side by side, one shooting."""
+    b = Both(MockConfig(characters=("falco", "falco")))
+    b.place(0, x=-20.0, y=120.0, facing=1)
+    b.place(1, x=-2.0, y=120.0, facing=-1)  # just past where the shot appears
+    frames = b.step(B) + b.step(times=4 + SHOT["falco"] + 8)
+    kbx, kby = col(frames, "vx_knockback", port=1), col(frames, "vy_knockback", port=1)
+    hit = int(np.flatnonzero(kbx)[0])
+    assert not col(frames, "on_ground", port=1)[hit]
+    assert np.degrees(np.arctan2(kby[hit], kbx[hit])) == pytest.approx(45.0, abs=1e-3)

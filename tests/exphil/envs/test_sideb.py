@@ -167,3 +167,18 @@ def test_side_b_needs_the_stick_sideways() -> None:
         assert (action[0] == GROUND[0]) == side_b, stick
     b = _alone("fox", -60.0, 0.0, facing=1)
     assert col(b.step(pad(main_x=1.0, main_y=-0.6, buttons=("B",))), "action")[0] == 0x168
+
+
+def test_falcos_side_b_spikes_an_airborne_target() -> None:
+    """Falco's Phantasm sends a grounded target up but an airborne one straight down (the
+    corpus: 5 of its 6 airborne targets at -90 degrees); Fox's Illusion sends both up."""
+    for name, down in (("falco", True), ("fox", False)):
+        b = Both(MockConfig(characters=(name, name)))
+        b.place(0, x=-60.0, y=80.0, facing=1)
+        b.place(1, x=60.0, y=0.0, facing=-1)
+        frames = b.step(_side_b()) + b.step(times=START[name] - 1)
+        y = float(col(frames, "y")[-1])  # the target, put in the dash's path in the air
+        b.place(1, x=-60.0 + 1.5 * SPEED[name], y=y, facing=-1, percent=50.0)
+        kby = col(b.step(times=12), "vy_knockback", port=1)
+        launched = kby[np.flatnonzero(kby)[0]]
+        assert (launched < 0) == down, name
