@@ -1385,27 +1385,8 @@ class MockEnv:
         away: np.ndarray[Any, Any],
     ) -> None:
         """Players ``b`` (flat indices) take the moves ``mt`` airborne (a throw's release):
-        damage, knockback, hitstun, as ``_hits`` does for a body hit in the air."""
-        F, Z = self._Ff, self._Zf
-        dmg = mt[:, R.MV_DAMAGE]
-        p = F[_PCT][b] + dmg
-        F[_PCT][b] = p
-        weight = self._pf["weight"][b]
-        kb = (p / 10 + p * dmg / 20) * 200 / (weight + 100) * 1.4 + 18
-        kb = kb * mt[:, R.MV_GROWTH] / 100 + mt[:, R.MV_BASE]
-        speed = kb * R.KB_SPEED
-        F[_KBX][b] = speed * mt[:, R.MV_COS] * fac_a
-        F[_KBY][b] = speed * mt[:, R.MV_SIN]
-        F[_VX][b] = 0.0
-        F[_VY][b] = 0.0
-        Z[_ST][b] = np.where(kb >= R.TUMBLE_KB, R.S["DAMAGE_FLY"], R.S["DAMAGE_A"])
-        Z[_AF][b] = 0
-        Z[_TIMER][b] = np.floor(kb * R.HITSTUN_PER_KB).astype(np.int64)
-        Z[_FACING][b] = -away
-        Z[_FF][b] = 0
-        Z[_HITDONE][b] = 0
-        Z[_REGRAB][b] = 0
-        Z[_SURF][b] = -1
+        damage, knockback, hitstun, as a body hit in the air (``_struck`` with no flags)."""
+        self._struck(b, mt, fac_a, away, np.zeros(b.size, dtype=np.int64))
 
     def _respawn(self, mask: np.ndarray[Any, Any]) -> None:
         """Back on the halo above one's own side, at 0%, invulnerable until it is left."""
