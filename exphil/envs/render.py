@@ -27,7 +27,7 @@ thrown, ``1+`` while invulnerable, ``(1)`` in shield, ``{1}`` in Fox's or Falco'
 when dead (kept inside the picture,
 at its edge, when the position is outside the view). When the two glyphs would overlap, port
 1's moves up a row. A player stands in the row just above the surface under its feet. Stage
-block ``#``, platforms ``=``, items ``o``, Nana ``n``.
+block ``#``, platforms ``=``, items ``o`` (a moving one, a laser, ``-``), Nana ``n``.
 """
 
 from __future__ import annotations
@@ -403,7 +403,8 @@ def render_text(
         if items.exists[row, s] and b.left <= ix < b.right and b.bottom < iy <= b.top:
             owner = int(items.owner[row, s])
             style = _TEXT_PORT_STYLES[owner] if owner in (0, 1) else "yellow"
-            put(min(line(iy), n_rows - 1), col(ix), "o", style)
+            glyph = "-" if float(items.vx[row, s]) != 0.0 else "o"  # a laser flies
+            put(min(line(iy), n_rows - 1), col(ix), glyph, style)
 
     def feet_row(y: float) -> int:
         return min(max(line(y) - 1, 0), n_rows - 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Callable
@@ -463,3 +464,23 @@ def test_renders_a_real_replay_frame(replays_dir: Path, tmp_path: Path) -> None:
     save_gif(frames, [row, row + 1, row + 2], tmp_path / "replay.gif", scale=0.5)
     with Image.open(tmp_path / "replay.gif") as im:
         assert getattr(im, "n_frames", 1) >= 1
+
+
+def test_a_laser_in_flight_and_the_blaster_show() -> None:
+    """A mock game's laser (a moving item) draws as ``-``, the blaster Falco holds as ``o``."""
+    env = MockEnv(1, MockConfig(characters=("falco", "fox")))
+    z = np.zeros(1)
+    press = Controls(z, z, z, z, z, np.array([BUTTON_BITS["B"]], dtype=np.uint8))
+    idle = Controls(z, z, z, z, z, np.zeros(1, dtype=np.uint8))
+    env.step(press, idle)
+    frames = env.frames
+    for _ in range(6 + 16 + 3):  # Falco's ground laser: start 6, the shot on loop frame 16
+        frames = env.step(idle, idle).frames
+    assert frames.items.exists.sum() == 2
+    empty = ItemFrames.zeros(1)
+    empty.owner[:] = -1
+    bare = dataclasses.replace(frames, items=empty)
+    with_items = render_text(frames, 0, width=120, height=30, color=False, view="follow").plain
+    without = render_text(bare, 0, width=120, height=30, color=False, view="follow").plain
+    added = sorted(c for c, d in zip(with_items, without, strict=True) if c != d)
+    assert added == ["-", "o"], added
