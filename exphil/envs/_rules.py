@@ -209,6 +209,7 @@ class StateDef:
     still: int = 0
     off_edge: str = ""  # off its surface it goes on in this (airborne) state, same frame
     shot: int = -1  # a laser loop: the frame its shot comes out on (0-based)
+    late: str = ""  # a weaker hit out after ``move``'s frames, on its own (the state hits once)
 
 
 _G = GROUND
@@ -254,12 +255,32 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("DSMASH_FALCO", 0x40, _G, 49, "STAND", move="DSMASH_FALCO", af_shown=1),
     # the first aerials, measured since: neutral air 49 frames, forward air 59 (Fox's one whole
     # run; Falco's none: Fox's length), back air 39
-    StateDef("NAIR", 0x41, _A | DRIFT | FF_OK, 49, "FALL", "NAIR", "NAIR_LANDING", af_shown=1),
+    StateDef(
+        "NAIR",
+        0x41,
+        _A | DRIFT | FF_OK,
+        49,
+        "FALL",
+        "NAIR",
+        "NAIR_LANDING",
+        af_shown=1,
+        late="NAIR_LATE",
+    ),
     StateDef("FAIR", 0x42, _A | DRIFT | FF_OK, 59, "FALL", "FAIR", "FAIR_LANDING", af_shown=1),
     StateDef(
         "FAIR_FALCO", 0x42, _A | DRIFT | FF_OK, 59, "FALL", "FAIR_FALCO", "FAIR_LANDING", af_shown=1
     ),
-    StateDef("BAIR", 0x43, _A | DRIFT | FF_OK, 39, "FALL", "BAIR", "BAIR_LANDING", af_shown=1),
+    StateDef(
+        "BAIR",
+        0x43,
+        _A | DRIFT | FF_OK,
+        39,
+        "FALL",
+        "BAIR",
+        "BAIR_LANDING",
+        af_shown=1,
+        late="BAIR_LATE",
+    ),
     StateDef("UAIR", 0x44, _A | DRIFT | FF_OK, 39, "FALL", "UAIR", "UAIR_LANDING", af_shown=1),
     StateDef(
         "UAIR_FALCO", 0x44, _A | DRIFT | FF_OK, 39, "FALL", "UAIR_FALCO", "UAIR_LANDING", af_shown=1
@@ -630,6 +651,11 @@ MOVES: Final[tuple[MoveDef, ...]] = (
     MoveDef("FAIR", 5, 7, 10.0, 6.0, 5.5, 7.0, 40.0, 15.0, 100.0),
     MoveDef("FAIR_FALCO", 5, 7, 10.0, 6.0, 5.5, 9.0, 40.0, 15.0, 100.0),
     MoveDef("BAIR", 3, 6, -10.0, 7.0, 5.5, 15.0, 140.0, 15.0, 100.0),
+    # their late hits: 9% on replay frames 8-31 (neutral air) and 8-19 (back air), Fox and
+    # Falco alike (the corpus: every late hit within them, 8-29 and 8-19; Melee's frame data);
+    # place, size, angle and knockback the clean hit's
+    MoveDef("NAIR_LATE", 7, 30, 0.0, 7.0, 7.0, 9.0, 45.0, 10.0, 100.0),
+    MoveDef("BAIR_LATE", 7, 18, -10.0, 7.0, 5.5, 9.0, 140.0, 15.0, 100.0),
     # issue 17's moves: damage and the first active frame are the corpus's (the most frequent
     # damage per hit and the action frame its hits land on, scripts/measure_moves.py, minus 1:
     # replays count from 1) and Melee's frame data; one hitbox per move (a move hits once:
@@ -660,6 +686,8 @@ MOVES: Final[tuple[MoveDef, ...]] = (
     MoveDef("SHINE", 0, 0, 0.0, 7.0, 7.0, 5.0, 0.0, 80.0, 0.0),
     MoveDef("SHINE_FALCO", 0, 0, 0.0, 7.0, 7.0, 8.0, 84.0, 99.0, 58.0),
     MoveDef("UPB", 0, 24, 0.0, 7.0, 6.0, 14.0, 60.0, 20.0, 70.0),
+    # Fire Bird: Fox's travel with Falco's 16% (the corpus: 15 of Falco's 20 up-B hits)
+    MoveDef("UPB_FALCO", 0, 24, 0.0, 7.0, 6.0, 16.0, 60.0, 20.0, 70.0),
     # side-B's dash: 7% (the corpus: 36 of 39 hits), on its three moving frames; the hitbox
     # covers the path since the frame before (centred half a frame's travel behind, Fox's
     # 18.72 and Falco's 16.5 u/frame). Angle, base and growth the corpus's: Fox's launches at
@@ -705,12 +733,32 @@ GRAB_BOXES: Final[dict[str, tuple[int, int, float, float, float]]] = {
 M: Final[dict[str, int]] = {m.name: i for i, m in enumerate(MOVES)}
 NUM_MOVES: Final = len(MOVES)
 
+# per-character hits of a shared state: the move a port's hitbox in that state uses instead
+# (the state, its frames and its hitbox's active frames are the same: only what it deals
+# differs)
+CHARACTER_MOVES: Final[dict[str, dict[str, str]]] = {"FALCO": {"UPB": "UPB_FALCO"}}
+
+
+def character_moves(character_name: str) -> list[int]:
+    """``out[state]``: the move (a :data:`MOVES` index, -1 for none) a port of that character
+    hits with in ``state``: the state's own but for :data:`CHARACTER_MOVES`."""
+    own = {m.name: i for i, m in enumerate(MOVES)}
+    swap = CHARACTER_MOVES.get(character_name.upper(), {})
+    out = [-1] * NUM_STATES
+    for i, s in enumerate(STATES):
+        if s.move:
+            name = swap.get(s.move, s.move)
+            a, b = MOVES[own[s.move]], MOVES[own[name]]
+            assert (a.first, a.last, a.every) == (b.first, b.last, b.every), (s.move, name)
+            out[i] = own[name]
+    return out
+
 
 _VARIANT_STATES: Final = ("WALK", "DEAD")  # their action id is the base plus a variant
 
 
 def _build_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ints = np.zeros((NUM_STATES, 16), dtype=np.int64)
+    ints = np.zeros((NUM_STATES, 17), dtype=np.int64)
     for i, s in enumerate(STATES):
         landing = s.landing or "LANDING"
         thrown = "THROWN_" + s.throw.removesuffix("_FALCO").removeprefix("THROW_")
@@ -731,6 +779,7 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             S[s.off_edge] if s.off_edge else -1,
             s.still,
             s.shot,
+            M[s.late] if s.late else -1,
         )
     moves = np.zeros((NUM_MOVES, 15), dtype=np.float64)
     for i, m in enumerate(MOVES):
@@ -765,7 +814,7 @@ STATE_TABLE, MOVE_TABLE, STATE_PHYS = _build_tables()
 added to the frame count in the action_frame column, that column fixed at -1, the frame
 its intangibility ends before, the throw's move, the state the thrown player is in, the frame
 its intangibility starts on, the state it goes on in off its surface (-1: none), its still
-frames (OWN_FALL), the frame a laser loop fires on (-1: none));
+frames (OWN_FALL), the frame a laser loop fires on (-1: none), its late hit's move (-1: none));
 ``STATE_PHYS[state]`` = (its own friction, 0 for the character's; its own gravity);
 ``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
 shieldstun, every: a multi-hit move's period, 0 for one hit, cos and sin of the angle for an
@@ -788,7 +837,8 @@ airborne defender)."""
     T_OFF_EDGE,
     T_STILL,
     T_SHOT,
-) = range(16)
+    T_LATE,
+) = range(17)
 (
     MV_FIRST,
     MV_LAST,

@@ -43,7 +43,6 @@ _ACTION: Final = [r[R.T_ACTION] for r in _STATE_ROWS]
 _FLAGS: Final = [r[R.T_FLAGS] for r in _STATE_ROWS]
 _DURATION: Final = [r[R.T_DURATION] for r in _STATE_ROWS]
 _NEXT: Final = [r[R.T_NEXT] for r in _STATE_ROWS]
-_MOVE: Final = [r[R.T_MOVE] for r in _STATE_ROWS]
 _LANDING: Final = [r[R.T_LANDING] for r in _STATE_ROWS]
 _VARIANT: Final = [r[R.T_VARIANT] for r in _STATE_ROWS]
 _AF_SHOWN: Final = [r[R.T_AF_SHOWN] for r in _STATE_ROWS]
@@ -58,6 +57,7 @@ _GRAB_BOX: Final[dict[int, tuple[int, int, float, float, float]]] = {
 }
 _DAIR_INPUT: Final = R.NUM_STATES  # the down-air input, resolved per character
 _INTANG_FROM: Final = [r[R.T_INTANGIBLE_FROM] for r in _STATE_ROWS]
+_LATE: Final = [r[R.T_LATE] for r in _STATE_ROWS]  # a state's late hit's move, else -1
 _OFF_EDGE: Final = [r[R.T_OFF_EDGE] for r in _STATE_ROWS]  # goes on in this off its surface
 _STILL_FRAMES: Final = [r[R.T_STILL] for r in _STATE_ROWS]
 _OWN_FRICTION: Final = [float(r[0]) for r in R.STATE_PHYS.tolist()]  # 0: the character's
@@ -399,6 +399,10 @@ class ScalarGame:
         # [kind, type, owner, move, x, y, vx, timer]
         self.items: list[list[Any] | None] = [None] * ITEM_SLOTS
         self._laser_move = tuple(R.M[R.LASER_MOVES[c.name]] for c in cfg.character_ids)
+        # the move each port hits with in each state (its character's)
+        self._move_of: tuple[list[int], ...] = tuple(
+            R.character_moves(c.name) for c in cfg.character_ids
+        )
         self.frame = 0
         self.final: tuple[dict[str, Any], dict[str, Any]] | None = None
         """The last frame (:meth:`row`) of the game that ended on the latest step, else None."""
@@ -1305,13 +1309,13 @@ class ScalarGame:
     def _hits(self, frozen0: bool, frozen1: bool) -> None:
         """Hitboxes against hurtboxes, both ways from the same state (trades hit both)."""
         p0, p1 = self.players
-        hit0 = self._connects(p0, p1, frozen0)  # player 0 hits player 1
+        hit0 = self._connects(p0, p1, frozen0)  # player 0 hits player 1 with that move
         hit1 = self._connects(p1, p0, frozen1)
-        if not hit0 and not hit1:
+        if hit0 < 0 and hit1 < 0:
             return
         # what the defender needs to know, read before anything changes
-        move0 = _MOVES[_MOVE[p0.st]] if hit0 else None
-        move1 = _MOVES[_MOVE[p1.st]] if hit1 else None
+        move0 = _MOVES[hit0] if hit0 >= 0 else None
+        move1 = _MOVES[hit1] if hit1 >= 0 else None
         facing0, facing1 = p0.facing, p1.facing
         flags0, flags1 = _FLAGS[p0.st], _FLAGS[p1.st]
         if move0 is not None:
@@ -1333,27 +1337,34 @@ class ScalarGame:
         if move0 is not None:
             self._take_hit(p1, move0, facing0, away1, flags1, self._phys[1].weight)
 
-    @staticmethod
-    def _connects(att: PlayerState, dfn: PlayerState, frozen: bool) -> bool:
-        mv = _MOVE[att.st]
+    def _connects(self, att: PlayerState, dfn: PlayerState, frozen: bool) -> int:
+        """The move ``att``'s hitbox hits ``dfn`` with this frame, else -1."""
+        mv = self._move_of[att.port][att.st]
         if mv < 0 or frozen:
-            return False
+            return -1
         move = _MOVES[mv]
         af = att.af
-        if af < move.first or af > move.last:
-            return False
+        if af < move.first or af > move.last:  # the late hit, on its own frames
+            mv = _LATE[att.st]
+            if mv < 0:
+                return -1
+            move = _MOVES[mv]
+            if af < move.first or af > move.last:
+                return -1
         if move.every:  # a multi-hit move: out every `every` frames, each time a new hit
             if (af - move.first) % move.every:
-                return False
+                return -1
             att.hitdone = 0
         if att.hitdone != 0:
-            return False
+            return -1
         hx = att.x + att.facing * move.dx
         hy = att.y + move.dy
         ddx = hx - dfn.x
         ddy = hy - _clip(hy, dfn.y + R.HURT_LOW, dfn.y + R.HURT_HIGH)
         reach = move.reach
-        return ddx * ddx + ddy * ddy <= reach * reach and not dfn.intangible()
+        if ddx * ddx + ddy * ddy <= reach * reach and not dfn.intangible():
+            return mv
+        return -1
 
     @staticmethod
     def _take_hit(

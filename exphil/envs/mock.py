@@ -203,6 +203,7 @@ _FLAGS = R.STATE_TABLE[:, R.T_FLAGS]
 _DURATION = R.STATE_TABLE[:, R.T_DURATION]
 _NEXT = R.STATE_TABLE[:, R.T_NEXT]
 _MOVE = R.STATE_TABLE[:, R.T_MOVE]
+_LATE = R.STATE_TABLE[:, R.T_LATE]  # a state's late hit (-1: none)
 _LANDING = R.STATE_TABLE[:, R.T_LANDING]
 _VARIANT = R.STATE_TABLE[:, R.T_VARIANT]
 _AF_SHOWN = R.STATE_TABLE[:, R.T_AF_SHOWN]
@@ -258,19 +259,27 @@ _LANDING_LAG_FIELDS: Final = (  # landing state -> its lag in exphil.envs._chara
 )
 
 
-def _hitbox_table() -> np.ndarray[Any, Any]:
-    """``[state, action frame]`` -> the state's hitbox is out (frames past the table's end are
-    never active: every move's last active frame is well inside it)."""
+def _hitbox_tables() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """``[state, action frame]`` -> the state's hitbox is out, and the late hit's move on its
+    frames (-1 elsewhere). Frames past the tables' end are never active: every move's last
+    active frame is well inside them."""
     frames = 64
     table = np.zeros((R.NUM_STATES, frames), dtype=bool)
-    for st, mv in enumerate(_MOVE.tolist()):
+    late = np.full((R.NUM_STATES, frames), -1, dtype=np.int64)
+    for st, (mv, lt) in enumerate(zip(_MOVE.tolist(), _LATE.tolist(), strict=True)):
         if mv >= 0:
             first, last = int(R.MOVE_TABLE[mv, R.MV_FIRST]), int(R.MOVE_TABLE[mv, R.MV_LAST])
             assert last < frames - 1
             every = int(R.MOVE_TABLE[mv, R.MV_EVERY])
             table[st, first : last + 1 : max(every, 1)] = True
+        if lt >= 0:
+            first, last = int(R.MOVE_TABLE[lt, R.MV_FIRST]), int(R.MOVE_TABLE[lt, R.MV_LAST])
+            assert last < frames - 1 and not table[st, first : last + 1].any()
+            table[st, first : last + 1] = True
+            late[st, first : last + 1] = lt
     table.setflags(write=False)
-    return table
+    late.setflags(write=False)
+    return table, late
 
 
 def _rehit_table() -> np.ndarray[Any, Any]:
@@ -281,7 +290,7 @@ def _rehit_table() -> np.ndarray[Any, Any]:
     return out
 
 
-_HITBOX_OUT = _hitbox_table()
+_HITBOX_OUT, _LATE_AT = _hitbox_tables()
 _REHIT = _rehit_table()
 _HITBOX_FRAMES = _HITBOX_OUT.shape[1]
 
@@ -356,6 +365,9 @@ class MockEnv:
         # the state each port enters for the state its input picks (its character's moves;
         # index NUM_STATES is the down-air input): [2, NUM_STATES + 1]
         self._char_states = np.array([R.character_states(c.name) for c in chars], dtype=np.int64)
+        # the move each port hits with in each state (its character's), flat like the lags
+        self._moves = np.array([R.character_moves(c.name) for c in chars], dtype=np.int64)
+        self._moves = self._moves.reshape(-1)
         self._lcancel_div = np.array([[r.lcancel_divisor] for r in rows], dtype=np.int64)
         self._port_states = np.array([[0], [R.NUM_STATES]], dtype=np.int64)
         # where each ledge state's position ends, per (port, state), flat like the lags:
@@ -1426,7 +1438,9 @@ class MockEnv:
         if a.size == 0:
             return
         d = (a + n) % (2 * n)  # their opponents
-        m = _MOVE[st[a]]
+        late = _LATE_AT[st[a], np.minimum(af[a], _HITBOX_FRAMES - 1)]
+        # the late hit on its frames, else the attacker's character's move for its state
+        m = np.where(late >= 0, late, self._moves[st[a] + (a // n) * R.NUM_STATES])
         x, y = F[_X], F[_Y]
         fac_a = Z[_FACING][a]
         hx = x[a] + fac_a * R.MOVE_TABLE[m, R.MV_DX]

@@ -175,6 +175,52 @@ def test_falco_down_air_spikes() -> None:
     assert y[-1] < AIR_Y + m.dy - 7.0
 
 
+@pytest.mark.parametrize(("name", "damage"), [("fox", 14.0), ("falco", 16.0)])
+def test_the_up_b_travel_deals_the_characters_damage(name: str, damage: float) -> None:
+    """Fire Fox's travel (0x164) hits for 14%, Fire Bird's for 16% (the corpus: 17 of Fox's
+    20 up-B hits and 15 of Falco's 20): the same state and frames, each character's hit."""
+    b = Both(MockConfig(characters=(name, name)))
+    b.place(0, x=-30.0, y=0.0, facing=1)
+    b.place(1, x=30.0, y=0.0, facing=-1)
+    # the charge (35 frames), then the travel along the ground toward the opponent
+    frames = b.step(pad(main_y=1.0, buttons=("B",))) + b.step(pad(main_x=1.0), times=70)
+    pct = col(frames, "percent", port=1)
+    assert pct.max() == pytest.approx(damage)
+    assert col(frames, "action")[int(pct.nonzero()[0][0])] == 0x164
+
+
+@pytest.mark.parametrize("name", ["fox", "falco"])
+@pytest.mark.parametrize(("move", "late"), [("NAIR", (8, 31)), ("BAIR", (8, 19))])
+def test_an_aerials_late_hit_deals_9_percent_on_its_frames(
+    name: str, move: str, late: tuple[int, int]
+) -> None:
+    """The neutral and back airs hit for 9% after their clean frames (replay frames 8-31 and
+    8-19; the corpus: every late 9% within them), once a state (a clean hit leaves no late
+    one); past the late frames nothing hits."""
+    m = R.MOVES[R.STATE_TABLE[R.S[move], R.T_LATE]]
+    assert (m.first + 1, m.last + 1, m.damage) == (*late, 9.0)
+    for at, want in ((late[0], 9.0), (late[1], 9.0), (late[1] + 1, 0.0)):
+        b = Both(MockConfig(characters=(name, name)))
+        b.place(0, x=0.0, y=AIR_Y, facing=1)
+        b.place(1, x=60.0, y=0.0, facing=-1)
+        b.step(_press(move.lower()))
+        b.step(times=at - 2)  # the move's replay frame at - 1 shown: the target comes in
+        x0, y0 = (float(getattr(b.env.frames.players[0], k)[0]) for k in ("x", "y"))
+        b.place(1, x=x0 + m.dx, y=y0 + m.dy - 7.0, facing=-1)
+        frames = b.step(times=3)
+        pct = col(frames, "percent", port=1)
+        assert pct.max() == want, (at, pct)
+        if want:  # it lands on that frame, as replays count
+            assert col(frames, "action_frame")[int(pct.nonzero()[0][0])] == at
+    # a clean hit, then the target still in the hitbox: no late hit on top
+    clean = R.MOVES[R.M[move]]
+    b = Both(MockConfig(characters=(name, name)))
+    b.place(0, x=0.0, y=AIR_Y, facing=1)
+    b.place(1, x=clean.dx, y=AIR_Y + clean.dy - 7.0, facing=-1)
+    frames = b.step(_press(move.lower())) + b.step(times=late[1])
+    assert col(frames, "percent", port=1).max() == clean.damage
+
+
 # --- against the corpus ------------------------------------------------------------------
 STALE_ONCE = 0.91
 
