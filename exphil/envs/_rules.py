@@ -210,10 +210,18 @@ class StateDef:
     off_edge: str = ""  # off its surface it goes on in this (airborne) state, same frame
     shot: int = -1  # a laser loop: the frame its shot comes out on (0-based)
     late: str = ""  # a weaker hit out after ``move``'s frames, on its own (the state hits once)
+    # the action_frame column plays an ``anim``-frame animation over the state's length (its
+    # duration, or its lag for a timed landing) instead of counting frames: the landings
+    anim: float = 0.0
 
 
 _G = GROUND
 _A = 0  # airborne: no GROUND flag
+# the landings' action_frame column (aerial landings, LandingFallSpecial: wavedashes and
+# helpless landings) reads k x 30.1 / lag on the landing's k-th frame (from 0), L-cancelled or
+# not (the corpus: every such run of Fox and Falco, e.g. 0, 4.3, 8.6, ... over a 7-frame
+# neutral-air landing, 0, 2.007, ... over 15); the plain LANDING counts frames
+LANDING_ANIM: Final = 30.1
 
 STATES: Final[tuple[StateDef, ...]] = (
     StateDef("STAND", 0x0E, _G | ACT_G),
@@ -235,7 +243,7 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("FALL", 0x1D, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK),
     StateDef("LANDING", 0x2A, _G | TIMED, next="STAND"),
     StateDef("SPECIAL_FALL", 0x24, _A | DRIFT | LEDGE_OK, landing="LANDING_SPECIAL"),
-    StateDef("LANDING_SPECIAL", 0x2B, _G, 20, "STAND"),
+    StateDef("LANDING_SPECIAL", 0x2B, _G, 20, "STAND", anim=LANDING_ANIM),
     # the first moves, measured since (docs/mockenv.md: the corpus's whole runs): jab 17
     # frames, forward tilt 26, forward smash 39, dash attack 39
     StateDef("JAB", 0x2C, _G, 17, "STAND", move="JAB", af_shown=1),
@@ -291,11 +299,11 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef(
         "DAIR_FALCO", 0x45, _A | DRIFT | FF_OK, 49, "FALL", "DAIR_FALCO", "DAIR_LANDING", af_shown=1
     ),
-    StateDef("NAIR_LANDING", 0x46, _G | TIMED | LCANCEL, next="STAND"),
-    StateDef("FAIR_LANDING", 0x47, _G | TIMED | LCANCEL, next="STAND"),
-    StateDef("BAIR_LANDING", 0x48, _G | TIMED | LCANCEL, next="STAND"),
-    StateDef("UAIR_LANDING", 0x49, _G | TIMED | LCANCEL, next="STAND"),
-    StateDef("DAIR_LANDING", 0x4A, _G | TIMED | LCANCEL, next="STAND"),
+    StateDef("NAIR_LANDING", 0x46, _G | TIMED | LCANCEL, next="STAND", anim=LANDING_ANIM),
+    StateDef("FAIR_LANDING", 0x47, _G | TIMED | LCANCEL, next="STAND", anim=LANDING_ANIM),
+    StateDef("BAIR_LANDING", 0x48, _G | TIMED | LCANCEL, next="STAND", anim=LANDING_ANIM),
+    StateDef("UAIR_LANDING", 0x49, _G | TIMED | LCANCEL, next="STAND", anim=LANDING_ANIM),
+    StateDef("DAIR_LANDING", 0x4A, _G | TIMED | LCANCEL, next="STAND", anim=LANDING_ANIM),
     # shine (down-B): Melee's SpecialLw states, Fox's and Falco's alike (the corpus: start 3
     # frames with the hit on the first, loop while B is held and 18 frames at least, end 18
     # frames; every run that nothing interrupts is 3 + 18 + 18 = 39 frames). Jump-cancellable
@@ -499,7 +507,7 @@ STATES: Final[tuple[StateDef, ...]] = (
         intangible_from=3,
     ),
     StateDef("AIRDODGE_FALL", 0x23, _A | DRIFT | LEDGE_OK, landing="WAVEDASH_LANDING"),
-    StateDef("WAVEDASH_LANDING", 0x2B, _G | DOUBLE_TRACTION, 10, "STAND"),
+    StateDef("WAVEDASH_LANDING", 0x2B, _G | DOUBLE_TRACTION, 10, "STAND", anim=LANDING_ANIM),
     # ledges (Melee's CLIFF_* states; lengths and intangible frames measured on the corpus:
     # the same for Fox and Falco). The getups start at the hang point and end where the
     # character's row of exphil.envs._characters says.
@@ -802,7 +810,7 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             math.cos(air),
             math.sin(air),
         )
-    phys = np.array([(s.friction, s.gravity) for s in STATES], dtype=np.float64)
+    phys = np.array([(s.friction, s.gravity, s.anim) for s in STATES], dtype=np.float64)
     ints.setflags(write=False)
     moves.setflags(write=False)
     phys.setflags(write=False)
@@ -815,7 +823,8 @@ added to the frame count in the action_frame column, that column fixed at -1, th
 its intangibility ends before, the throw's move, the state the thrown player is in, the frame
 its intangibility starts on, the state it goes on in off its surface (-1: none), its still
 frames (OWN_FALL), the frame a laser loop fires on (-1: none), its late hit's move (-1: none));
-``STATE_PHYS[state]`` = (its own friction, 0 for the character's; its own gravity);
+``STATE_PHYS[state]`` = (its own friction, 0 for the character's; its own gravity; the
+animation its action_frame column plays over its length, 0: it counts frames);
 ``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
 shieldstun, every: a multi-hit move's period, 0 for one hit, cos and sin of the angle for an
 airborne defender)."""

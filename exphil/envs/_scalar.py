@@ -62,6 +62,7 @@ _OFF_EDGE: Final = [r[R.T_OFF_EDGE] for r in _STATE_ROWS]  # goes on in this off
 _STILL_FRAMES: Final = [r[R.T_STILL] for r in _STATE_ROWS]
 _OWN_FRICTION: Final = [float(r[0]) for r in R.STATE_PHYS.tolist()]  # 0: the character's
 _OWN_GRAVITY: Final = [float(r[1]) for r in R.STATE_PHYS.tolist()]
+_ANIM: Final = [float(r[2]) for r in R.STATE_PHYS.tolist()]  # its action_frame's animation
 _HOLDS: Final = frozenset(R.LEDGE_HOLD)  # the ledge is taken in these states
 _GETUP_DONE: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k != "jump")
 _LEDGE_JUMP_1: Final = frozenset(R.S[n] for n, k in R.LEDGE_GETUP_END.items() if k == "jump")
@@ -1436,6 +1437,17 @@ class ScalarGame:
         p.vx = p.vy = p.kbx = p.kby = 0.0
 
     # --- output ---------------------------------------------------------------------------
+    @staticmethod
+    def _action_frame(p: PlayerState) -> float:
+        """The action_frame column as replays count it: frames, or a landing's animation
+        played over its length."""
+        st = p.st
+        anim = _ANIM[st]
+        if anim > 0:
+            length = p.af + p.timer if _FLAGS[st] & _TIMED else _DURATION[st]
+            return p.af * anim / max(length, 1)
+        return p.af + _AF_SHOWN[st]
+
     def _player_row(self, p: PlayerState) -> dict[str, Any]:
         st = p.st
         flags = _FLAGS[st]
@@ -1451,7 +1463,7 @@ class ScalarGame:
                 p.kby,
                 vx if grounded else 0.0,
                 p.percent,
-                -1 if _AF_FIXED[st] else p.af + _AF_SHOWN[st],  # as replays count it
+                -1 if _AF_FIXED[st] else self._action_frame(p),  # as replays count it
                 p.shield,
                 p.hitlag,
                 p.timer if flags & _HITSTUN else 0,

@@ -229,6 +229,7 @@ _OFF_EDGE = R.STATE_TABLE[:, R.T_OFF_EDGE]  # off its surface it goes on in this
 _STILL = R.STATE_TABLE[:, R.T_STILL]  # OWN_FALL: its still frames
 _OWN_FRICTION = R.STATE_PHYS[:, 0]  # its own friction (0: the character's)
 _OWN_GRAVITY = R.STATE_PHYS[:, 1]
+_ANIM = R.STATE_PHYS[:, 2]  # the animation its action_frame column plays (0: counts frames)
 _ST_SIDEB_G = R.S["SIDEB_START_G"]
 _ST_SQUAT = R.S["SQUAT"]
 _ST_LASER_G = R.S["LASER_START_G"]
@@ -1649,7 +1650,11 @@ class MockEnv:
         f[:8] = F
         f[2] = np.where(grounded, 0.0, F[_VX])
         f[8] = np.where(grounded, F[_VX], 0.0)
-        f[9] = np.where(_AF_FIXED[st], -1, Z[_AF] + _AF_SHOWN[st])  # as replays count it
+        af, anim = Z[_AF], _ANIM[st]
+        # as replays count it: frames, or a landing's animation played over its length
+        length = np.where(_flag(flags, R.TIMED), af + Z[_TIMER], _DURATION[st])
+        played = af * anim / np.maximum(length, 1)
+        f[9] = np.where(_AF_FIXED[st], -1, np.where(anim > 0, played, af + _AF_SHOWN[st]))
         f[10] = Z[_HITLAG]
         f[11] = np.where(_flag(flags, R.HITSTUN), Z[_TIMER], 0)
         f[12:17] = self._ctrl

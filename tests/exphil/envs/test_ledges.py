@@ -395,6 +395,9 @@ def test_a_wavedash_slides_from_the_dodges_speed_at_twice_the_traction(ch: str) 
     land = int(np.flatnonzero(action == LANDING_SPECIAL)[0])
     assert action[:land].tolist() == [AIRDODGE] * land
     assert runs(action, LANDING_SPECIAL) == [10]  # the corpus: 10 (280 of 299 / 606 of 688)
+    # its action_frame plays the landing animation: 0, 3.01, 6.02, ... (the corpus's)
+    shown = col(frames, "action_frame")[land : land + 10]
+    assert shown.tolist() == pytest.approx([3.01 * k for k in range(10)], abs=1e-4)
     air_vx = float(col(frames, "vx_air")[land - 1])
     ground = col(frames, "vx_ground")[land : land + 4].astype(np.float64)
     # as recorded: the landing frame keeps the dodge's decay (x 0.9), then 2 x traction

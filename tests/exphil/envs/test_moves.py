@@ -221,6 +221,28 @@ def test_an_aerials_late_hit_deals_9_percent_on_its_frames(
     assert col(frames, "percent", port=1).max() == clean.damage
 
 
+@pytest.mark.parametrize("name", ["fox", "falco"])
+@pytest.mark.parametrize("l_cancel", [False, True])
+def test_an_aerial_landing_plays_its_animation_in_the_action_frame(
+    name: str, l_cancel: bool
+) -> None:
+    """A landing's action_frame column reads k x 30.1 / lag on its k-th frame, as replays do
+    (the corpus: every neutral-air landing of Fox and Falco, 0, 2.007, 4.013, ... over 15
+    frames; L-cancelled 0, 4.3, 8.6, ... over 7), not a frame count."""
+    b = Both(MockConfig(characters=(name, name)))
+    b.place(0, x=0.0, y=25.0, facing=1)
+    b.place(1, x=60.0, y=0.0, facing=-1)
+    frames = b.step(_press("nair"))
+    for k in range(60):  # L pressed every other frame: the last press is in the window
+        frames += b.step(pad(buttons=("L",)) if l_cancel and k % 2 == 0 else N)
+    action = col(frames, "action")
+    lag = 7 if l_cancel else 15
+    assert runs(action, 0x46) == [lag]
+    shown = col(frames, "action_frame")[action == 0x46]
+    assert shown.tolist() == pytest.approx([k * R.LANDING_ANIM / lag for k in range(lag)])
+    assert shown[1] == pytest.approx(4.3 if l_cancel else 2.007, abs=1e-3)
+
+
 # --- against the corpus ------------------------------------------------------------------
 STALE_ONCE = 0.91
 
