@@ -1085,7 +1085,8 @@ class ScalarGame:
         if flags & _TRAVEL:  # side-B's dash: still on its first frame, then its speed
             vx = facing * ph.sideb_speed if af else 0.0
             vy = 0.0
-        x += vx + kbx
+        # a dash's first frame records its initial speed but does not move
+        x += kbx if st == DASH and af == 0 else vx + kbx
         y += vy + kby
         if flags & _LEDGE:  # hanging or getting up: the position follows the ledge
             hd, hy = ph.hang_dx, ph.hang_y

@@ -1059,7 +1059,9 @@ class MockEnv:
         kby[grounded] = 0.0
         kbx[fixed] = 0.0
         kby[fixed] = 0.0
-        x += vx + kbx
+        # a dash's first frame records its initial speed but does not move (the corpus: every
+        # dash from a stand, Fox's and Falco's, moves 0 on it, then by its second frame's speed)
+        x += np.where((st == _ST_DASH) & (af == 0), kbx, vx + kbx)
         y += vy + kby
         if on_ledge.any():  # hanging or getting up: the position follows the ledge
             self._ledge_position(on_ledge)

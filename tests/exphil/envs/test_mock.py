@@ -212,9 +212,15 @@ def test_landing_lag_after_a_jump_after_an_aerial_and_l_cancelled(ch: str) -> No
 def test_dash_starts_at_the_initial_speed_then_runs_at_the_cap(ch: str) -> None:
     ph = physics(character(ch))
     env = _solo(ch)
+    x0 = float(env.reset().players[0].x[0])
     frames = play(env, [(pad(main_x=1.0), NEUTRAL)] * 30)
     action, vg = col(frames, "action"), col(frames, "vx_ground")
     n = ph.dash_frames
+    # as replays record it: the first frame shows the initial speed but does not move, the
+    # next ones move by their own speed
+    x = col(frames, "x").astype(np.float64)
+    assert x[0] == np.float32(x0)
+    assert np.diff(x[:4]) == pytest.approx(vg[1:4].astype(np.float64), abs=1e-4)
     assert list(action[:n]) == [ACT["DASH"]] * n and action[n] == ACT["RUN"]
     assert list(col(frames, "action_frame")[:n]) == list(range(1, n + 1))  # as replays
     assert vg[0] == np.float32(ph.dash_initial)
@@ -448,7 +454,8 @@ def test_rewards_are_zero_sum_with_damage_and_shaping_breaks_it_only_when_asked(
     assert total[0, 0] == pytest.approx(0.01 * R.MOVES[R.M["JAB"]].damage)
     assert total[0, 1] == pytest.approx(-total[0, 0])
     shaped = MockEnv(1, MockConfig(rewards=RewardConfig(approach=0.1)))
-    r = shaped.step(pad(main_x=1.0), NEUTRAL).reward  # port 0 dashes toward port 1
+    shaped.step(pad(main_x=1.0), NEUTRAL)  # port 0 dashes toward port 1 (its first frame
+    r = shaped.step(pad(main_x=1.0), NEUTRAL).reward  # does not move: the second does)
     assert r[0, 0] > 0 and r[0, 1] > 0
 
 

@@ -199,7 +199,7 @@ _CASES: dict[str, Case] = {
         ),
     ),
     # fights that go off the stage: ledge grabs, hangs, getups, ledge-hogs
-    "fd_ledges": Case(8, 3000, 12, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
+    "fd_ledges": Case(8, 3000, 11, np.float64, MockConfig(characters=("fox", "falco")), _LEDGES_P),
     # a long brawl on Final Destination: high percents, tumbles, techs and missed techs
     "fd_brawl": Case(
         8, 2000, 26, np.float64, MockConfig(characters=("falco", "falco"), stocks=3), _BRAWL_P
