@@ -18,7 +18,8 @@ Both replay the same controls, recorded beforehand from scripted CPU players (le
 level 5), so the games are real fights (hits, shields, deaths, respawns) and the controllers'
 cost is not in the figures. Figures are medians of ``--repeats`` timed passes.
 
-Targets: >= 1,000,000 game-frames/s at N = 1024, and >= 50x the per-game baseline there.
+Targets (issue 17): >= 5,000,000 game-frames/s at N = 1024 on one core, and >= 50x the
+per-game baseline there (the first issue's were 1,000,000 and 50x).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ from exphil.envs import MockEnv  # noqa: E402
 from exphil.envs._scalar import ScalarEnv  # noqa: E402
 from exphil.envs.cpu import ScriptedCpu  # noqa: E402
 from exphil.game import Controls  # noqa: E402
+
+TARGET_FPS = 5_000_000  # issue 17: game-frames/s at N = 1024, one core
+TARGET_SPEEDUP = 50  # x the per-game pure-Python step at N = 1024
 
 
 def pin_one_core() -> str:
@@ -160,16 +164,18 @@ def main() -> None:
         "pinned": pinned,
         "repeats": args.repeats,
         "rows": rows,
-        "targets": {"frames_per_s_at_1024": 1_000_000, "speedup_at_1024": 50},
+        "targets": {"frames_per_s_at_1024": TARGET_FPS, "speedup_at_1024": TARGET_SPEEDUP},
     }
     big = next((r for r in rows if r["games"] == 1024), None)
     if big is not None:
-        out["meets_targets"] = big["mockenv_frames_per_s"] >= 1_000_000 and big["speedup"] >= 50
+        out["meets_targets"] = (
+            big["mockenv_frames_per_s"] >= TARGET_FPS and big["speedup"] >= TARGET_SPEEDUP
+        )
     if args.json:
         print(json.dumps(out))
     elif big is not None:
         print(
-            f"targets at N=1024: >= 1,000,000 game-frames/s and >= 50x: "
+            f"targets at N=1024: >= {TARGET_FPS:,} game-frames/s and >= {TARGET_SPEEDUP}x: "
             f"{'met' if out['meets_targets'] else 'NOT met'}"
         )
 
