@@ -8,6 +8,8 @@ projection bf16."""
 
 from __future__ import annotations
 
+import functools
+
 import msgspec
 import pytest
 import torch
@@ -50,8 +52,26 @@ def steps(policy: Policy, dense: torch.Tensor, ids: torch.Tensor) -> torch.Tenso
     return torch.stack(out, dim=1)
 
 
+@functools.cache
+def cpu_bf16_lstm() -> str | None:
+    """Why CPU autocast cannot run a bf16 LSTM from a given state here, or None: oneDNN's
+    bf16 LSTM needs CPU features some machines lack (seen: an AMD EPYC without AVX-512 raised
+    "could not create a primitive descriptor for the LSTM forward propagation primitive");
+    CUDA's autocast, what the stand-in is for, does not depend on them."""
+    lstm = torch.nn.LSTM(4, 4, batch_first=True)
+    state = (torch.zeros(1, 1, 4), torch.zeros(1, 1, 4))
+    try:
+        with torch.no_grad(), autocast():
+            lstm(torch.zeros(1, 2, 4), state)
+    except RuntimeError as e:
+        return str(e).split(".")[0]
+    return None
+
+
 @pytest.mark.parametrize("kind", BACKBONE_KINDS)
 def test_forward_unroll_and_step_under_bf16_autocast(kind: str) -> None:
+    if kind == "lstm" and (why := cpu_bf16_lstm()) is not None:
+        pytest.skip(f"this CPU's oneDNN has no bf16 LSTM: {why}")
     torch.manual_seed(0)
     policy = Policy(small(kind)).eval()
     dense, ids = inputs(policy)
