@@ -750,15 +750,14 @@ CHARACTER_MOVES: Final[dict[str, dict[str, str]]] = {"FALCO": {"UPB": "UPB_FALCO
 def character_moves(character_name: str) -> list[int]:
     """``out[state]``: the move (a :data:`MOVES` index, -1 for none) a port of that character
     hits with in ``state``: the state's own but for :data:`CHARACTER_MOVES`."""
-    own = {m.name: i for i, m in enumerate(MOVES)}
     swap = CHARACTER_MOVES.get(character_name.upper(), {})
     out = [-1] * NUM_STATES
     for i, s in enumerate(STATES):
         if s.move:
             name = swap.get(s.move, s.move)
-            a, b = MOVES[own[s.move]], MOVES[own[name]]
+            a, b = MOVES[M[s.move]], MOVES[M[name]]
             assert (a.first, a.last, a.every) == (b.first, b.last, b.every), (s.move, name)
-            out[i] = own[name]
+            out[i] = M[name]
     return out
 
 

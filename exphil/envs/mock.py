@@ -367,8 +367,7 @@ class MockEnv:
         # index NUM_STATES is the down-air input): [2, NUM_STATES + 1]
         self._char_states = np.array([R.character_states(c.name) for c in chars], dtype=np.int64)
         # the move each port hits with in each state (its character's), flat like the lags
-        self._moves = np.array([R.character_moves(c.name) for c in chars], dtype=np.int64)
-        self._moves = self._moves.reshape(-1)
+        self._moves = np.array([R.character_moves(c.name) for c in chars], dtype=np.int64).ravel()
         self._lcancel_div = np.array([[r.lcancel_divisor] for r in rows], dtype=np.int64)
         self._port_states = np.array([[0], [R.NUM_STATES]], dtype=np.int64)
         # where each ledge state's position ends, per (port, state), flat like the lags:
