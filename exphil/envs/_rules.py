@@ -222,6 +222,12 @@ _A = 0  # airborne: no GROUND flag
 # not (the corpus: every such run of Fox and Falco, e.g. 0, 4.3, 8.6, ... over a 7-frame
 # neutral-air landing, 0, 2.007, ... over 15); the plain LANDING counts frames
 LANDING_ANIM: Final = 30.1
+# A run's action_frame plays its looping animation at the ground speed: 0 on its first frame,
+# 1 on its second, then + |last frame's ground speed| / 1.728 a frame, less 20 past 20 (the
+# corpus: 1,760 of 2,278 Fox/Falco run frames give exactly 1.728, the rest within 1.3%; every
+# wrap is at 20; e.g. Fox's full-speed run 0, 1, 2.273, 3.546, ...)
+RUN_ANIM_RATE: Final = 1.728
+RUN_ANIM_LOOP: Final = 20.0
 
 STATES: Final[tuple[StateDef, ...]] = (
     StateDef("STAND", 0x0E, _G | ACT_G),

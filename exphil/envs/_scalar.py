@@ -304,6 +304,7 @@ class PlayerState:
     st: int = STAND
     var: int = 0  # action variant (walk speed, side of a death)
     af: int = 0  # frames in the current state
+    run_anim: float = 0.0  # a run's animation frame (its action_frame column)
     facing: int = 1
     jumps: int = 2
     stocks: int = R.STOCKS
@@ -328,7 +329,7 @@ class PlayerState:
     def reset(self, stocks: int) -> None:
         self.x = R.SPAWN_X if self.port else -R.SPAWN_X
         self.y = 0.0
-        self.vx = self.vy = self.kbx = self.kby = self.percent = 0.0
+        self.vx = self.vy = self.kbx = self.kby = self.percent = self.run_anim = 0.0
         self.shield = R.SHIELD_MAX
         self.st = STAND
         self.var = self.af = 0
@@ -1190,6 +1191,15 @@ class ScalarGame:
             shield = p.shield + R.SHIELD_REGEN
             p.shield = shield if shield < R.SHIELD_MAX else R.SHIELD_MAX
 
+        # a run's animation: 0, 1, then by the ground speed the frame began with (looping)
+        if st == RUN:
+            if af <= 1:
+                p.run_anim = float(af)
+            else:
+                anim = p.run_anim + abs(p.vx) / R.RUN_ANIM_RATE
+                p.run_anim = anim - R.RUN_ANIM_LOOP if anim >= R.RUN_ANIM_LOOP else anim
+        else:
+            p.run_anim = 0.0
         p.x, p.y, p.vx, p.vy, p.kbx, p.kby = x, y, vx, vy, kbx, kby
         p.st, p.af, p.facing, p.jumps, p.surf = st, af, facing, jumps, surf
         p.timer, p.invuln, p.hitdone, p.ff, p.tech = timer, invuln, hitdone, ff, tech
@@ -1435,7 +1445,7 @@ class ScalarGame:
         p.stocks -= 1
         p.timer = p.hitlag = p.ff = p.invuln = 0
         p.surf = -1
-        p.vx = p.vy = p.kbx = p.kby = 0.0
+        p.vx = p.vy = p.kbx = p.kby = p.run_anim = 0.0
 
     # --- output ---------------------------------------------------------------------------
     @staticmethod
@@ -1443,6 +1453,8 @@ class ScalarGame:
         """The action_frame column as replays count it: frames, or a landing's animation
         played over its length."""
         st = p.st
+        if st == RUN:
+            return p.run_anim
         anim = _ANIM[st]
         if anim > 0:
             length = p.af + p.timer if _FLAGS[st] & _TIMED else _DURATION[st]

@@ -155,8 +155,8 @@ class MockConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 # float state, [F, 2, N] float64
-_X, _Y, _VX, _VY, _KBX, _KBY, _PCT, _SHIELD = range(8)
-_NF = 8
+_X, _Y, _VX, _VY, _KBX, _KBY, _PCT, _SHIELD, _RUN_ANIM = range(9)
+_NF = 9  # _RUN_ANIM: a run's animation frame (its action_frame column)
 # int state, [Z, 2, N] int64
 (
     _ST,
@@ -623,7 +623,7 @@ class MockEnv:
         saved_F, saved_Z = self._saved_F, self._saved_Z
         np.copyto(saved_F, F)
         np.copyto(saved_Z, Z)
-        x, y, vx, vy, kbx, kby, _pct, shield = F
+        x, y, vx, vy, kbx, kby, _pct, shield, run_anim = F
         (st, var, af, facing, jumps, stocks, surf, timer, invuln, hitlag, hitdone, ff, tech) = Z[
             :_LEDGE
         ]
@@ -1148,6 +1148,11 @@ class MockEnv:
         if broke.any():
             self._shield_break(broke)
 
+        # --- a run's animation: 0, 1, then by the ground speed the frame began with (looping)
+        anim = run_anim + np.abs(saved_F[_VX]) / R.RUN_ANIM_RATE
+        anim = np.where(anim >= R.RUN_ANIM_LOOP, anim - R.RUN_ANIM_LOOP, anim)
+        run_anim[:] = np.where(st == _ST_RUN, np.where(af <= 1, af, anim), 0.0)
+
         # --- hitlag: frozen players keep their state ---------------------------------------
         if frozen.any():
             np.copyto(F, saved_F, where=frozen)
@@ -1648,14 +1653,15 @@ class MockEnv:
         # rows 0-7 mirror the float state (x, y, vx, vy, kbx, kby, percent, shield); row 2
         # becomes the air speed and row 8 the ground speed
         f = np.empty((17, 2, n), dtype=np.float32)
-        f[:8] = F
+        f[:8] = F[:8]
         f[2] = np.where(grounded, 0.0, F[_VX])
         f[8] = np.where(grounded, F[_VX], 0.0)
         af, anim = Z[_AF], _ANIM[st]
         # as replays count it: frames, or a landing's animation played over its length
         length = np.where(_flag(flags, R.TIMED), af + Z[_TIMER], _DURATION[st])
         played = af * anim / np.maximum(length, 1)
-        f[9] = np.where(_AF_FIXED[st], -1, np.where(anim > 0, played, af + _AF_SHOWN[st]))
+        counted = np.where(st == _ST_RUN, F[_RUN_ANIM], af + _AF_SHOWN[st])
+        f[9] = np.where(_AF_FIXED[st], -1, np.where(anim > 0, played, counted))
         f[10] = Z[_HITLAG]
         f[11] = np.where(_flag(flags, R.HITSTUN), Z[_TIMER], 0)
         f[12:17] = self._ctrl

@@ -230,6 +230,29 @@ def test_dash_starts_at_the_initial_speed_then_runs_at_the_cap(ch: str) -> None:
 
 
 @pytest.mark.parametrize("ch", CHARACTERS)
+def test_a_runs_action_frame_plays_its_animation_at_the_ground_speed(ch: str) -> None:
+    """As replays record a run: 0, 1, then + the last frame's |ground speed| / 1.728, looping
+    at 20 (the corpus: Fox's full-speed run 0, 1, 2.273, 3.546, ...)."""
+    ph = physics(character(ch))
+    frames = play(_solo(ch), [(pad(main_x=1.0), NEUTRAL)] * 50)
+    action, vg = col(frames, "action"), col(frames, "vx_ground").astype(np.float64)
+    af = col(frames, "action_frame").astype(np.float64)
+    run = np.flatnonzero(action == ACT["RUN"])
+    assert run[0] == ph.dash_frames and run[-1] == len(action) - 1  # a run to the end
+    s = int(run[0])
+    assert list(af[s : s + 2]) == [0.0, 1.0]
+    expected = 1.0
+    for t in range(s + 2, len(af)):
+        expected += abs(vg[t - 1]) / 1.728
+        if expected >= 20.0:
+            expected -= 20.0
+        assert af[t] == pytest.approx(expected, abs=1e-4)
+    assert np.any(np.diff(af[s:]) < 0)  # it looped
+    if ch == "fox":
+        assert af[s + 2] == pytest.approx(2.273, abs=1e-3)  # the corpus's full-speed run
+
+
+@pytest.mark.parametrize("ch", CHARACTERS)
 def test_a_dash_let_go_plays_out_then_stands(ch: str) -> None:
     """Melee's dash cannot be stopped: let go, it lasts its 21 frames (every such dash in the
     corpus), slowing by the traction, then a stand; pushed again before its end, a run."""
