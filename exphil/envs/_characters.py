@@ -82,6 +82,12 @@ class CharacterPhysics:
     # side-B (Fox's Illusion, Falco's Phantasm; measured on ../shared/corpus, docs/mockenv.md)
     sideb_speed: float  # u/frame of the dash's three moving frames
     sideb_end_vx: float  # u/frame: the ground end's speed as it starts (then by SIDEB_FRICTION_G)
+    # up-B (Fire Fox, Fire Bird; measured on ../shared/corpus, docs/mockenv.md)
+    upb_hold_gravity: float  # u/frame²: the air charge's fall after its 15 still frames
+    upb_speed: float  # u/frame: the travel's speed on its first frames,
+    upb_full: int  # this many of them,
+    upb_decel: float  # then less this a frame,
+    upb_frames: int  # over this many frames in all
     # lasers (neutral-B; measured on ../shared/corpus, docs/mockenv.md): the projectile's and
     # the blaster's item types as replays record them, the shot's speed and life (its timer
     # column counts down from it), and where it appears from the shooter (x by facing)
@@ -143,6 +149,11 @@ _FOX: Final = CharacterPhysics(
     hold_dx=8.3,  # measured: the grabbed player in front of Fox in GRAB_WAIT (108 of 130)
     sideb_speed=18.72,  # measured: every whole dash (54 air, 1 ground) moves 3 x 18.72
     sideb_end_vx=2.2,  # measured: the ground end records 2.1, 2.0, ... (1 whole run)
+    upb_hold_gravity=0.015,  # measured: vy -0.015, -0.03, ... from the charge's 16th frame (149)
+    upb_speed=3.8,  # measured: every whole travel (56 of 60 run 30 frames): 3.8 on frames
+    upb_full=5,  # 1-5, then 3.7, 3.6, ... 1.3 on frame 30
+    upb_decel=0.1,
+    upb_frames=30,
     laser_item=0x36,  # measured: every Fox shot's item type
     gun_item=0x4A,  # measured: the blaster Fox holds while shooting (timer 1400 throughout)
     laser_speed=7.0,  # measured: |vx| of every Fox shot (582), constant
@@ -199,6 +210,11 @@ _FALCO: Final = CharacterPhysics(
     hold_dx=9.5,  # measured: in front of Falco in GRAB_WAIT (38 of 48)
     sideb_speed=16.5,  # measured: every whole dash (85 air, 2 ground) moves 3 x 16.5
     sideb_end_vx=1.5,  # measured: the ground end records 1.4, 1.3, ... (4 of 4 whole runs)
+    upb_hold_gravity=0.016,  # measured: vy -0.016, -0.032, ... from the 16th frame (256)
+    upb_speed=4.2,  # measured: every whole travel (116, 22 frames): 4.2 on frames 1-3,
+    upb_full=3,  # then 4.03, 3.86, ... 0.97 on frame 22
+    upb_decel=0.17,
+    upb_frames=22,
     laser_item=0x37,  # measured: every Falco shot's item type
     gun_item=0x4B,  # measured: the blaster Falco holds while shooting (timer 1400 throughout)
     laser_speed=5.0,  # measured: |vx| of 1,009 of 1,069 Falco shots (5.0)

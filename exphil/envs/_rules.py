@@ -52,11 +52,12 @@ HALO_MAX: Final = 120
 RESPAWN_INVULNERABLE: Final = 120
 RESPAWN_HEIGHT: Final = 60.0
 DEAD_FRAMES: Final = 60
-UP_B_SPEED: Final = 3.8
-UP_B_HOLD_FALL: Final = -0.6
-UP_B_HOLD_GRAVITY: Final = 0.03
-UP_B_HOLD_DRAG: Final = 0.85
-UP_B_END_SPEED: Final = 0.3  # share of the travel speed kept into the helpless fall
+# up-B (Fire Fox, Fire Bird; the corpus's 444 air charges, docs/mockenv.md): the air charge
+# stops the fall (vy 0 on its first 15 frames, then the character's slow charge gravity) and
+# keeps 0.8 of the horizontal speed on its first frame (then the air friction); the travel's
+# speed, length and slow-down are the character's (exphil.envs._characters)
+UP_B_HOLD_STILL: Final = 15
+UP_B_HOLD_KEEP: Final = 0.8
 # shine (Fox's and Falco's reflector, docs/mockenv.md: the corpus's air shines, every one):
 # the air shine halves the horizontal speed it starts with, holds still (vy 0) for its first
 # SHINE_STALL frames (the 3-frame start and the loop's first frame), then falls at its own
@@ -248,7 +249,7 @@ STATES: Final[tuple[StateDef, ...]] = (
     StateDef("DJUMP_B", 0x1C, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK),
     StateDef("FALL", 0x1D, _A | ACT_A | DRIFT | FF_OK | LEDGE_OK),
     StateDef("LANDING", 0x2A, _G | TIMED, next="STAND"),
-    StateDef("SPECIAL_FALL", 0x24, _A | DRIFT | LEDGE_OK, landing="LANDING_SPECIAL"),
+    StateDef("SPECIAL_FALL", 0x23, _A | DRIFT | LEDGE_OK, landing="LANDING_SPECIAL"),
     StateDef("LANDING_SPECIAL", 0x2B, _G, 20, "STAND", anim=LANDING_ANIM),
     # the first moves, measured since (docs/mockenv.md: the corpus's whole runs): jab 17
     # frames, forward tilt 26, forward smash 39, dash attack 39
@@ -468,17 +469,22 @@ STATES: Final[tuple[StateDef, ...]] = (
         shot=8,
     ),
     StateDef("LASER_END_A", 0x15A, _A | GUN | DRIFT | FF_OK, 22, "FALL"),
-    StateDef("UPB_HOLD_G", 0x161, _G, 35, "UPB_TRAVEL", af_shown=1),  # travel direction: an event
-    StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 35, "UPB_TRAVEL", af_shown=1),
+    # up-B: a 42-frame charge (the corpus: 347 of 444 air charges, 6 of 10 ground ones; the
+    # rest cut by a hit or the ledge), the travel (its length the character's: a timer), then
+    # 20 frames of its end (0x166, airborne: gravity and air friction on the travel's last
+    # speed) before the helpless fall (0x23): every whole up-B of the corpus
+    StateDef("UPB_HOLD_G", 0x161, _G, 42, "UPB_TRAVEL", af_shown=1),  # travel direction: an event
+    StateDef("UPB_HOLD_A", 0x162, _A | HOVER, 42, "UPB_TRAVEL", af_shown=1),
     StateDef(
         "UPB_TRAVEL",
         0x164,
-        _A | NO_GRAVITY | LEDGE_OK,
-        25,
-        "SPECIAL_FALL",
+        _A | NO_GRAVITY | LEDGE_OK | TIMED,
+        0,
+        "UPB_END",
         "UPB",
         "LANDING_SPECIAL",
     ),
+    StateDef("UPB_END", 0x166, _A | LEDGE_OK, 20, "SPECIAL_FALL", landing="LANDING_SPECIAL"),
     StateDef("SHIELD_START", 0xB2, _G | SHIELDING, 2, "SHIELD", af_fixed=True),
     StateDef("SHIELD", 0xB3, _G | SHIELDING, af_fixed=True),
     StateDef("SHIELD_RELEASE", 0xB4, _G, 15, "STAND"),

@@ -735,11 +735,12 @@ class ScalarGame:
                 else:
                     ux = 0.0
                     uy = 1.0
-                vx = ux * R.UP_B_SPEED
-                vy = uy * R.UP_B_SPEED
+                vx = ux * ph.upb_speed
+                vy = uy * ph.upb_speed
                 if abs(ux) > 0.1:
                     facing = 1 if ux >= 0 else -1
                 st = _NEXT[st]
+                timer = ph.upb_frames
                 surf = -1
                 ff = 0
                 hitdone = 0
@@ -766,10 +767,6 @@ class ScalarGame:
             elif flags & _TRAVEL:  # side-B's dash is over: the end starts at its own speed
                 vx = facing * (ph.sideb_end_vx if flags & _GROUND else R.SIDEB_END_VX_AIR)
                 st = SIDEB_END_G if flags & _GROUND else SIDEB_END_A
-            elif st == UPB_TRAVEL:  # the travel is over: most speed is lost
-                vx *= R.UP_B_END_SPEED
-                vy *= R.UP_B_END_SPEED
-                st = _NEXT[st]
             elif st in _GETUP_DONE:  # standing on the stage at the getup's end point
                 x = ledge * (self._edge + self._ledge_end[p.port][st][0])
                 y = 0.0
@@ -1050,17 +1047,18 @@ class ScalarGame:
                     else ph.air_friction
                 )
                 vx = vx + _clip(gap, -rate, rate)
-            elif flags & _HOVER:
-                vx = vx * R.UP_B_HOLD_DRAG
+            elif flags & _HOVER:  # the up-B charge keeps most speed on its first frame
+                if af == 0:
+                    vx = vx * R.UP_B_HOLD_KEEP
+                f = ph.air_friction
+                vx = vx - (-f if vx < -f else f if vx > f else vx)
             elif flags & _NO_GRAVITY or fresh:
                 pass
             else:
                 f = _OWN_FRICTION[st] or ph.air_friction
                 vx = vx - (-f if vx < -f else f if vx > f else vx)
-            if flags & _HOVER:
-                vy = vy - R.UP_B_HOLD_GRAVITY
-                if not vy > R.UP_B_HOLD_FALL:
-                    vy = R.UP_B_HOLD_FALL
+            if flags & _HOVER:  # the up-B charge: still, then its own slow fall
+                vy = 0.0 if af < R.UP_B_HOLD_STILL else vy - ph.upb_hold_gravity
             elif flags & _NO_GRAVITY or took_off:
                 pass
             elif flags & _OWN_FALL:  # still for the state's first frames, then its own gravity
@@ -1086,6 +1084,13 @@ class ScalarGame:
         if flags & _TRAVEL:  # side-B's dash: still on its first frame, then its speed
             vx = facing * ph.sideb_speed if af else 0.0
             vy = 0.0
+        if st == UPB_TRAVEL and af >= ph.upb_full:  # up-B's travel slows after its first frames
+            speed = math.sqrt(vx * vx + vy * vy)
+            if speed > 0.0:
+                slower = speed - ph.upb_decel
+                scale = (slower if slower > 0.0 else 0.0) / speed
+                vx *= scale
+                vy *= scale
         # a dash's first frame records its initial speed but does not move
         x += kbx if st == DASH and af == 0 else vx + kbx
         y += vy + kby

@@ -447,11 +447,12 @@ class ScriptedCpu:
         # the double jump carries the stick's direction: home from above the stage's top,
         # else toward the ledge's column (out from under the stage)
         sx = np.where(jump_now, np.where(below, np.clip((column - mx) / 20.0, -1, 1), home), sx)
-        # up-B as late as its reach allows: the charge falls about 21 units and stops the
-        # drift, the travel covers 95; aim point at the wall inside the grab box
-        reach = np.hypot(np.maximum(out_x - 1.0, 0.0), (my - 21.0) - _LEDGE_AIM_Y)
+        # up-B as late as its reach allows: the charge stops the fall (about 6 units in all)
+        # and most of the drift, the travel covers about 80 (Fox) or 60 (Falco); aim point at
+        # the wall inside the grab box
+        reach = np.hypot(np.maximum(out_x - 1.0, 0.0), (my - 6.0) - _LEDGE_AIM_Y)
         upb = rec & (lv >= 5) & (me.jumps_left == 0) & falling
-        upb &= (my < 14.0) & ((reach >= 60.0) | (my < _LEDGE_AIM_Y))
+        upb &= (my < 14.0) & ((reach >= 50.0) | (my < _LEDGE_AIM_Y))
         buttons = np.where(upb & (t % 2 == 0), buttons | _B, buttons)
         # aim the up-B (read when its charge ends): from below the stage's top at the wall
         # just inside the grab box (the path stays out of the stage's underside and moves

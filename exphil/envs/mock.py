@@ -698,9 +698,6 @@ class MockEnv:
             if dash_end.any():
                 end_vx = np.where(_flag(flags, R.GROUND), P["sideb_end_vx"], R.SIDEB_END_VX_AIR)
                 vx[dash_end] = (facing * end_vx)[dash_end]
-            slow = end & (old == _ST_UPB_TRAVEL)  # the travel is over: most speed is lost
-            vx[slow] *= R.UP_B_END_SPEED
-            vy[slow] *= R.UP_B_END_SPEED
             took_off = end & (old == _ST_KNEE)
             self._takeoff(took_off, prev_sx, jump_h)
             self._up_b_travel(end & ((old == _ST_UPB_G) | (old == _ST_UPB_A)), sx, sy)
@@ -997,6 +994,9 @@ class MockEnv:
         )
         drifted = vx + np.minimum(np.maximum(gap, -rate), rate)
         hover = _flag(flags, R.HOVER)
+        # the up-B charge keeps most speed on its first frame, then the air friction
+        kept = np.where(af == 0, vx * R.UP_B_HOLD_KEEP, vx)
+        hover_vx = kept - np.minimum(np.maximum(kept, -P["air_friction"]), P["air_friction"])
         nograv = _flag(flags, R.NO_GRAVITY)
         fresh = took_off | a_jump  # a jump's first frame keeps the speed it was given
         glide = _flag(flags, R.GLIDE) & (af < R.AIRDODGE_GLIDE)
@@ -1011,7 +1011,7 @@ class MockEnv:
                     drifted,
                     np.where(
                         hover,
-                        vx * R.UP_B_HOLD_DRAG,
+                        hover_vx,
                         np.where(nograv | fresh, vx, friction_a),
                     ),
                 ),
@@ -1042,7 +1042,7 @@ class MockEnv:
                 vy * R.AIRDODGE_DECAY,
                 np.where(
                     hover,
-                    np.maximum(vy - R.UP_B_HOLD_GRAVITY, R.UP_B_HOLD_FALL),
+                    np.where(af < R.UP_B_HOLD_STILL, 0.0, vy - P["upb_hold_gravity"]),
                     np.where(nograv | took_off, vy, falling),
                 ),
             ),
@@ -1053,6 +1053,12 @@ class MockEnv:
         if travel.any():
             new_vx = np.where(travel, np.where(af == 0, 0.0, facing * P["sideb_speed"]), new_vx)
             new_vy[travel] = 0.0
+        upb = (st == _ST_UPB_TRAVEL) & (af >= P["upb_full"])  # up-B's travel slows down
+        if upb.any():
+            speed = np.sqrt(new_vx * new_vx + new_vy * new_vy)
+            scale = np.maximum(speed - P["upb_decel"], 0.0) / np.maximum(speed, 1e-300)
+            new_vx = np.where(upb, new_vx * scale, new_vx)
+            new_vy = np.where(upb, new_vy * scale, new_vy)
         vx[:] = new_vx
         vy[:] = new_vy
         kby[grounded] = 0.0
@@ -1222,8 +1228,10 @@ class MockEnv:
         safe = np.where(aimed, norm, 1.0)
         ux = np.where(aimed, dx / safe, 0.0)
         uy = np.where(aimed, dy / safe, 1.0)
-        F[_VX][k] = ux * R.UP_B_SPEED
-        F[_VY][k] = uy * R.UP_B_SPEED
+        speed = self._pf["upb_speed"][k]
+        F[_VX][k] = ux * speed
+        F[_VY][k] = uy * speed
+        Z[_TIMER][k] = self._pf["upb_frames"][k].astype(np.int64)
         turn = np.abs(ux) > 0.1
         Z[_FACING][k[turn]] = np.where(ux >= 0, 1, -1)[turn]
         Z[_SURF][k] = -1

@@ -29,7 +29,7 @@ JAB, FTILT, NAIR = 0x2C, 0x35, 0x41
 SHIELD, SHIELD_STUN, SHIELD_BREAK_FLY, DIZZY = 0xB3, 0xB5, 0xCD, 0xD3
 DEAD_DOWN, DEAD_LEFT, DEAD_RIGHT, DEAD_UP = 0x00, 0x01, 0x02, 0x03
 ON_HALO_WAIT = 0x0D
-FIREFOX_WAIT_AIR, FIREFOX_AIR, SPECIAL_FALL = 0x162, 0x164, 0x24
+FIREFOX_WAIT_AIR, FIREFOX_AIR, FIREFOX_END, SPECIAL_FALL = 0x162, 0x164, 0x166, 0x23
 EDGE = Stage.FINAL_DESTINATION.geometry.edge
 
 
@@ -423,18 +423,38 @@ def test_holding_shield_wears_it_down() -> None:
     assert SHIELD in action and SHIELD_BREAK_FLY in action  # 60 / 0.28 frames of holding
 
 
-def test_up_b_charges_then_travels_then_falls_helpless() -> None:
-    env = MockEnv(1)
+@pytest.mark.parametrize("ch", CHARACTERS)
+def test_up_b_stops_charges_travels_slows_then_falls_helpless(ch: str) -> None:
+    """Fire Fox / Fire Bird as every whole up-B of the corpus: out of a rising double jump the
+    42-frame charge stops the climb (vy 0 on 15 frames, then the character's slow fall) and
+    keeps 0.8 of the drift on its first frame; the travel goes at the character's speed, then
+    slows each frame; its end (0x166, 20 frames) carries the last speed under gravity; then
+    the helpless fall (0x23) and its landing."""
+    ph = physics(character(ch))
+    env = _solo(ch)
     env.place(0, 0, x=-20.0, y=20.0)
-    frames = play(
-        env, [(pad(main_y=1.0, buttons=("B",)), NEUTRAL)] + [(pad(main_y=1.0), NEUTRAL)] * 140
-    )
+    inputs = [(pad(main_x=1.0, buttons=("X",)), NEUTRAL), (pad(main_x=1.0), NEUTRAL)]
+    inputs += [(pad(main_y=1.0, buttons=("B",)), NEUTRAL)] + [(pad(main_y=1.0), NEUTRAL)] * 170
+    frames = play(env, inputs)
     action = col(frames, "action")
-    assert list(action[:35]) == [FIREFOX_WAIT_AIR] * 35
-    assert action[35] == FIREFOX_AIR
-    assert col(frames, "vy_self")[36] == pytest.approx(R.UP_B_SPEED)
-    assert action[35 + 25] == SPECIAL_FALL
-    assert LANDING_SPECIAL in action
+    vx, vy = col(frames, "vx_air").astype(np.float64), col(frames, "vy_self").astype(np.float64)
+    s = 2  # the charge's first frame
+    assert vy[s - 1] > 3.0  # rising: the double jump
+    assert list(action[s : s + 42]) == [FIREFOX_WAIT_AIR] * 42
+    assert np.all(vy[s : s + 15] == 0.0)
+    fall = -ph.upb_hold_gravity * np.arange(1, 28)
+    assert vy[s + 15 : s + 42] == pytest.approx(fall, abs=1e-5)
+    assert vx[s] == pytest.approx(vx[s - 1] * 0.8 - ph.air_friction, abs=1e-5)
+    t, n = s + 42, ph.upb_frames
+    assert list(action[t : t + n]) == [FIREFOX_AIR] * n
+    slower = [ph.upb_speed - ph.upb_decel * k for k in range(1, n - ph.upb_full + 1)]
+    assert vy[t : t + n] == pytest.approx([ph.upb_speed] * ph.upb_full + slower, abs=1e-4)
+    assert np.all(vx[t : t + n] == 0.0)  # straight up: the stick held up
+    e = t + n
+    assert list(action[e : e + 20]) == [FIREFOX_END] * 20
+    assert vy[e] == pytest.approx(vy[e - 1] - ph.gravity, abs=1e-4)
+    assert action[e + 20] == SPECIAL_FALL
+    assert LANDING_SPECIAL in action[e + 20 :]
 
 
 # --- game rules -----------------------------------------------------------------------------
@@ -586,7 +606,7 @@ def test_high_level_cpus_shine_grab_pummel_and_throw() -> None:
     n = len(la)
     env = MockEnv(n, MockConfig(stocks=2))
     # (seeds whose games reach a pummel in a minute: grabs of a shielding opponent are rare)
-    seeds = np.arange(n, dtype=np.uint64) + np.uint64(2000)
+    seeds = np.arange(n, dtype=np.uint64) + np.uint64(2002)
     a, b = ScriptedCpu(la, n, seeds=seeds), ScriptedCpu(lb, n, seeds=seeds + np.uint64(100))
     fr = env.reset()
     seen: list[list[set[int]]] = [[set() for _ in range(n)] for _ in range(2)]

@@ -85,7 +85,7 @@ def test_mock_env_with_cpus_resumes_bit_identically() -> None:
     play(env, p0, p1, 126)  # every game timed out once at frame 100; the CPUs are mid-plan
     # half the games: port 0 or 1 falls to its last stock's death in a few frames
     for g in range(0, N, 2):
-        env.place(g, (g // 2) % 2, x=-100.0, y=-130.0, jumps=0)
+        env.place(g, (g // 2) % 2, x=-100.0, y=-141.0, jumps=0)
     states = [env.state_dict(), p0.state_dict(), p1.state_dict()]
     now = frame_bytes(env.frames)
     steps, controls = play(env, p0, p1, 150)
