@@ -281,9 +281,27 @@ STATES: Final[tuple[StateDef, ...]] = (
         af_shown=1,
         late="NAIR_LATE",
     ),
-    StateDef("FAIR", 0x42, _A | DRIFT | FF_OK, 59, "FALL", "FAIR", "FAIR_LANDING", af_shown=1),
     StateDef(
-        "FAIR_FALCO", 0x42, _A | DRIFT | FF_OK, 59, "FALL", "FAIR_FALCO", "FAIR_LANDING", af_shown=1
+        "FAIR",
+        0x42,
+        _A | DRIFT | FF_OK,
+        59,
+        "FALL",
+        "FAIR",
+        "FAIR_LANDING",
+        af_shown=1,
+        late="FAIR_LATE",
+    ),
+    StateDef(
+        "FAIR_FALCO",
+        0x42,
+        _A | DRIFT | FF_OK,
+        59,
+        "FALL",
+        "FAIR_FALCO",
+        "FAIR_LANDING",
+        af_shown=1,
+        late="FAIR_LATE_FALCO",
     ),
     StateDef(
         "BAIR",
@@ -676,6 +694,13 @@ MOVES: Final[tuple[MoveDef, ...]] = (
     # place, size, angle and knockback the clean hit's
     MoveDef("NAIR_LATE", 7, 30, 0.0, 7.0, 7.0, 9.0, 45.0, 10.0, 100.0),
     MoveDef("BAIR_LATE", 7, 18, -10.0, 7.0, 5.5, 9.0, 140.0, 15.0, 100.0),
+    # the forward airs' second hit: Fox 5%, Falco 8% on replay frames 16-18 (the corpus: 7 of
+    # Fox's 20 forward-air hits on frames 16-17, 5% fresh; 5 of Falco's 33, 8% fresh; Melee's
+    # frame data). Melee's forward airs hit again after their first hit (3 of those 12 came
+    # after one); here, as the late hits, only when the first missed (the state hits once);
+    # the later hits (Falco's frames 24 and 43: 1 each) are left out
+    MoveDef("FAIR_LATE", 15, 17, 10.0, 6.0, 5.5, 5.0, 40.0, 15.0, 100.0),
+    MoveDef("FAIR_LATE_FALCO", 15, 17, 10.0, 6.0, 5.5, 8.0, 40.0, 15.0, 100.0),
     # issue 17's moves: damage and the first active frame are the corpus's (the most frequent
     # damage per hit and the action frame its hits land on, scripts/measure_moves.py, minus 1:
     # replays count from 1) and Melee's frame data; one hitbox per move (a move hits once:

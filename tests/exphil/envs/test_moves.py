@@ -182,7 +182,7 @@ def test_the_up_b_travel_deals_the_characters_damage(name: str, damage: float) -
     b = Both(MockConfig(characters=(name, name)))
     b.place(0, x=-30.0, y=0.0, facing=1)
     b.place(1, x=30.0, y=0.0, facing=-1)
-    # the charge (35 frames), then the travel along the ground toward the opponent
+    # the charge (42 frames), then the travel along the ground toward the opponent
     frames = b.step(pad(main_y=1.0, buttons=("B",))) + b.step(pad(main_x=1.0), times=70)
     pct = col(frames, "percent", port=1)
     assert pct.max() == pytest.approx(damage)
@@ -190,16 +190,22 @@ def test_the_up_b_travel_deals_the_characters_damage(name: str, damage: float) -
 
 
 @pytest.mark.parametrize("name", ["fox", "falco"])
-@pytest.mark.parametrize(("move", "late"), [("NAIR", (8, 31)), ("BAIR", (8, 19))])
-def test_an_aerials_late_hit_deals_9_percent_on_its_frames(
-    name: str, move: str, late: tuple[int, int]
+@pytest.mark.parametrize(
+    ("move", "late", "damage"),
+    [("NAIR", (8, 31), (9.0, 9.0)), ("BAIR", (8, 19), (9.0, 9.0)), ("FAIR", (16, 18), (5.0, 8.0))],
+)
+def test_an_aerials_late_hit_deals_its_damage_on_its_frames(
+    name: str, move: str, late: tuple[int, int], damage: tuple[float, float]
 ) -> None:
     """The neutral and back airs hit for 9% after their clean frames (replay frames 8-31 and
-    8-19; the corpus: every late 9% within them), once a state (a clean hit leaves no late
-    one); past the late frames nothing hits."""
-    m = R.MOVES[R.STATE_TABLE[R.S[move], R.T_LATE]]
-    assert (m.first + 1, m.last + 1, m.damage) == (*late, 9.0)
-    for at, want in ((late[0], 9.0), (late[1], 9.0), (late[1] + 1, 0.0)):
+    8-19; the corpus: every late 9% within them), the forward airs for 5% (Fox) and 8% (Falco)
+    on 16-18; once a state (a clean hit leaves no late one); past the late frames nothing
+    hits."""
+    state = R.character_states(name)[R.S[move]]
+    m = R.MOVES[R.STATE_TABLE[state, R.T_LATE]]
+    dmg = damage[name == "falco"]
+    assert (m.first + 1, m.last + 1, m.damage) == (*late, dmg)
+    for at, want in ((late[0], dmg), (late[1], dmg), (late[1] + 1, 0.0)):
         b = Both(MockConfig(characters=(name, name)))
         b.place(0, x=0.0, y=AIR_Y, facing=1)
         b.place(1, x=60.0, y=0.0, facing=-1)
@@ -213,7 +219,7 @@ def test_an_aerials_late_hit_deals_9_percent_on_its_frames(
         if want:  # it lands on that frame, as replays count
             assert col(frames, "action_frame")[int(pct.nonzero()[0][0])] == at
     # a clean hit, then the target still in the hitbox: no late hit on top
-    clean = R.MOVES[R.M[move]]
+    clean = R.MOVES[R.STATE_TABLE[state, R.T_MOVE]]
     b = Both(MockConfig(characters=(name, name)))
     b.place(0, x=0.0, y=AIR_Y, facing=1)
     b.place(1, x=clean.dx, y=AIR_Y + clean.dy - 7.0, facing=-1)
