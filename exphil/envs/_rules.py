@@ -78,6 +78,10 @@ SIDEB_FRICTION_END: Final = 0.07
 SIDEB_END_STILL: Final = 5
 SIDEB_GRAVITY: Final = 0.08
 SIDEB_FRICTION_G: Final = 0.1
+# the ground start stops the player on its first frame (a friction no speed survives): the
+# corpus's 9 ground side-Bs, every one from a dash (2) records 0 ground speed on it, from a
+# walk, a turn or a crouch (5) under 0.06 on it and 0 the next; one out of a landing slides
+SIDEB_START_FRICTION_G: Final = 1e9
 # crouch cancel: a crouching player takes 2/3 of a hit's knockback (SmashWiki, Crouch cancel:
 # "knockback is reduced to 2/3" in Melee)
 CROUCH_CANCEL: Final = 2.0 / 3.0
@@ -410,8 +414,18 @@ STATES: Final[tuple[StateDef, ...]] = (
     # side-B, docs/mockenv.md): a start (Fox 19 frames, Falco 15), a 4-frame dash (still, then
     # 3 frames at the character's speed; B cuts it short), a 40-frame end; in the air the end
     # leaves the player helpless. Off the stage's edge the ground states go on in the air ones
-    StateDef("SIDEB_START_G", 0x15B, _G, 19, "SIDEB_DASH_G", af_shown=1),
-    StateDef("SIDEB_START_G_FALCO", 0x15B, _G, 15, "SIDEB_DASH_G_FALCO", af_shown=1),
+    StateDef(
+        "SIDEB_START_G", 0x15B, _G, 19, "SIDEB_DASH_G", af_shown=1, friction=SIDEB_START_FRICTION_G
+    ),
+    StateDef(
+        "SIDEB_START_G_FALCO",
+        0x15B,
+        _G,
+        15,
+        "SIDEB_DASH_G_FALCO",
+        af_shown=1,
+        friction=SIDEB_START_FRICTION_G,
+    ),
     StateDef(
         "SIDEB_DASH_G", 0x15C, _G | TRAVEL, 4, "SIDEB_END_G", "SIDEB", off_edge="SIDEB_DASH_A"
     ),

@@ -76,6 +76,18 @@ def test_ground_side_b_starts_dashes_ends_then_stands(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", BOTH)
+def test_the_ground_start_stops_a_dash_on_its_first_frame(name: str) -> None:
+    """Out of a dash the ground start records 0 ground speed on its first frame and stays put
+    (the corpus: both ground side-Bs out of a dash; the mock slid 26 units before)."""
+    b = _alone(name, -60.0, 0.0, facing=1)
+    b.step(pad(main_x=1.0), times=6)  # dashing at full speed
+    frames = b.step(_side_b()) + b.step(times=START[name] - 1)
+    assert runs(col(frames, "action"), GROUND[0]) == [START[name]]
+    assert (col(frames, "vx_ground") == 0.0).all()
+    assert np.ptp(col(frames, "x")) == 0.0
+
+
+@pytest.mark.parametrize("name", BOTH)
 def test_air_side_b_ends_helpless_and_lands_in_landing_special(name: str) -> None:
     """In the air: the start keeps 2/3 of vx (minus 0.05 a frame) and holds vy at 0, the dash
     moves straight across, the end slows and falls slowly, then the player is helpless (no
