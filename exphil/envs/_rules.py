@@ -514,9 +514,13 @@ STATES: Final[tuple[StateDef, ...]] = (
         0,
         "UPB_END",
         "UPB",
-        "LANDING_SPECIAL",
+        "UPB_LANDING",
     ),
-    StateDef("UPB_END", 0x166, _A | LEDGE_OK, 20, "SPECIAL_FALL", landing="LANDING_SPECIAL"),
+    StateDef("UPB_END", 0x166, _A | LEDGE_OK, 20, "SPECIAL_FALL", landing="UPB_LANDING"),
+    # landing in the travel or its end: 0x165 for 6 frames, its action_frame from 14, then
+    # actionable (the corpus: 65 of 65 landings from the end, 4 from the travel, all 6 frames
+    # reading 14, 15, ...; then a stand, a walk or a shield)
+    StateDef("UPB_LANDING", 0x165, _G, 6, "STAND", af_shown=14),
     StateDef("SHIELD_START", 0xB2, _G | SHIELDING, 2, "SHIELD", af_fixed=True),
     StateDef("SHIELD", 0xB3, _G | SHIELDING, af_fixed=True),
     StateDef("SHIELD_RELEASE", 0xB4, _G, 15, "STAND"),

@@ -108,6 +108,7 @@ _ATTACKS: Final = _ids(
 _LAG: Final = _ids(
     "LANDING",
     "LANDING_SPECIAL",
+    "UPB_LANDING",
     "NAIR_LANDING",
     "FAIR_LANDING",
     "BAIR_LANDING",

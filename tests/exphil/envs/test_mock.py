@@ -457,6 +457,21 @@ def test_up_b_stops_charges_travels_slows_then_falls_helpless(ch: str) -> None:
     assert LANDING_SPECIAL in action[e + 20 :]
 
 
+@pytest.mark.parametrize("ch", CHARACTERS)
+def test_an_up_b_into_the_ground_lands_in_its_own_6_frame_landing(ch: str) -> None:
+    """Landing in the travel (or its end) is 0x165 for 6 frames, its action_frame 14, 15, ...,
+    then a stand (the corpus: every such landing; not LandingFallSpecial's 20 frames)."""
+    env = _solo(ch)
+    env.place(0, 0, x=-20.0, y=30.0)
+    down_right = (pad(main_x=0.7, main_y=-0.7), NEUTRAL)
+    frames = play(env, [(pad(main_y=1.0, buttons=("B",)), NEUTRAL)] + [down_right] * 70)
+    action = col(frames, "action")
+    landed = np.flatnonzero(action == 0x165)
+    assert len(landed) == 6 and action[landed[0] - 1] == FIREFOX_AIR
+    assert list(col(frames, "action_frame")[landed]) == [14.0, 15.0, 16.0, 17.0, 18.0, 19.0]
+    assert action[landed[-1] + 1] != 0x165 and LANDING_SPECIAL not in action
+
+
 # --- game rules -----------------------------------------------------------------------------
 
 
