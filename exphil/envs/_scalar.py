@@ -279,6 +279,18 @@ def _di(p: PlayerState, sx: float, sy: float) -> None:
         p.kby = kbx * s + kby * c
 
 
+def _shrink(x: float, y: float, by: float) -> tuple[float, float]:
+    """``(x, y)`` shortened by ``by`` along its direction, stopping at zero (MockEnv's
+    ``_shrink_scale``: ``max(|v| - by, 0) / |v|``, 0 for a zero vector)."""
+    mag = math.sqrt(x * x + y * y)
+    if mag > 0.0:
+        m = mag - by
+        scale = (m if m > 0.0 else 0.0) / mag
+    else:
+        scale = 0.0
+    return x * scale, y * scale
+
+
 def _clip(v: float, lo: float, hi: float) -> float:
     """``np.clip`` for one float: ``v`` unless it is below ``lo`` or above ``hi``."""
     if v < lo:
@@ -1085,12 +1097,7 @@ class ScalarGame:
             vx = facing * ph.sideb_speed if af else 0.0
             vy = 0.0
         if st == UPB_TRAVEL and af >= ph.upb_full:  # up-B's travel slows after its first frames
-            speed = math.sqrt(vx * vx + vy * vy)
-            if speed > 0.0:
-                slower = speed - ph.upb_decel
-                scale = (slower if slower > 0.0 else 0.0) / speed
-                vx *= scale
-                vy *= scale
+            vx, vy = _shrink(vx, vy, ph.upb_decel)
         # a dash's first frame records its initial speed but does not move
         x += kbx if st == DASH and af == 0 else vx + kbx
         y += vy + kby
@@ -1103,14 +1110,7 @@ class ScalarGame:
             x = ledge * (self._edge + d)
             y = hy + (end_y - hy) * frac
         if kbx or kby:  # knockback decays by KB_DECAY per frame along its direction
-            mag = math.sqrt(kbx * kbx + kby * kby)
-            if mag > 0:
-                m = mag - R.KB_DECAY
-                scale = (m if m > 0.0 else 0.0) / mag
-            else:
-                scale = 0.0
-            kbx *= scale
-            kby *= scale
+            kbx, kby = _shrink(kbx, kby, R.KB_DECAY)
 
         # --- collisions -----------------------------------------------------------------------
         if not flags & (_GROUND | _FROZEN_POS | _LEDGE):

@@ -301,6 +301,16 @@ def _flag(flags: np.ndarray[Any, Any], bit: int) -> np.ndarray[Any, Any]:
     return out
 
 
+def _shrink_scale(
+    x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], by: Any
+) -> np.ndarray[Any, Any]:
+    """The factor that shortens ``(x, y)`` by ``by`` along its direction, stopping at zero:
+    ``max(|v| - by, 0) / |v|``, 0 where the vector is zero."""
+    mag = np.sqrt(x * x + y * y)
+    out: np.ndarray[Any, Any] = np.maximum(mag - by, 0.0) / np.maximum(mag, 1e-300)
+    return out
+
+
 def _intangible(
     flags: np.ndarray[Any, Any],
     st: np.ndarray[Any, Any],
@@ -1055,8 +1065,7 @@ class MockEnv:
             new_vy[travel] = 0.0
         upb = (st == _ST_UPB_TRAVEL) & (af >= P["upb_full"])  # up-B's travel slows down
         if upb.any():
-            speed = np.sqrt(new_vx * new_vx + new_vy * new_vy)
-            scale = np.maximum(speed - P["upb_decel"], 0.0) / np.maximum(speed, 1e-300)
+            scale = _shrink_scale(new_vx, new_vy, P["upb_decel"])
             new_vx = np.where(upb, new_vx * scale, new_vx)
             new_vy = np.where(upb, new_vy * scale, new_vy)
         vx[:] = new_vx
@@ -1070,9 +1079,7 @@ class MockEnv:
         y += vy + kby
         if on_ledge.any():  # hanging or getting up: the position follows the ledge
             self._ledge_position(on_ledge)
-        mag = np.sqrt(kbx * kbx + kby * kby)
-        # max(|kb| - decay, 0) / |kb|, and 0 where there is no knockback
-        scale = np.maximum(mag - R.KB_DECAY, 0.0) / np.maximum(mag, 1e-300)
+        scale = _shrink_scale(kbx, kby, R.KB_DECAY)  # knockback decays along its direction
         kbx *= scale
         kby *= scale
 
@@ -1155,9 +1162,13 @@ class MockEnv:
             self._shield_break(broke)
 
         # --- a run's animation: 0, 1, then by the ground speed the frame began with (looping)
-        anim = run_anim + np.abs(saved_F[_VX]) / R.RUN_ANIM_RATE
-        anim = np.where(anim >= R.RUN_ANIM_LOOP, anim - R.RUN_ANIM_LOOP, anim)
-        run_anim[:] = np.where(st == _ST_RUN, np.where(af <= 1, af, anim), 0.0)
+        running = st == _ST_RUN
+        if running.any():
+            anim = run_anim + np.abs(saved_F[_VX]) / R.RUN_ANIM_RATE
+            anim = np.where(anim >= R.RUN_ANIM_LOOP, anim - R.RUN_ANIM_LOOP, anim)
+            run_anim[:] = np.where(running, np.where(af <= 1, af, anim), 0.0)
+        else:
+            run_anim.fill(0.0)
 
         # --- hitlag: frozen players keep their state ---------------------------------------
         if frozen.any():
