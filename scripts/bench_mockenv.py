@@ -1,18 +1,18 @@
-"""Benchmark the vectorized mock environment against a per-game Python implementation.
+"""Benchmark the mock environment (its compiled kernel) against a per-game Python implementation.
 
     python scripts/bench_mockenv.py [--json] [--repeats N] [--sizes 1,64,1024]
 
 One core (the process pins itself to one CPU and numpy to one thread), one run. For each
 batch size N it measures game-frames/s (N games x steps / wall time) of:
 
-* ``MockEnv.step`` (numpy, batch-first; includes building the ``Frames`` rows, rewards,
-  results and auto-resets), and
+* ``MockEnv.step`` (the numba kernel ``exphil.envs._kernel`` looped over the games; includes
+  reading the controls, building the ``Frames`` rows, rewards, results and auto-resets), and
 * the baseline, ``ScalarEnv.step`` (``exphil.envs._scalar``): the same rules written as a
   straightforward per-game Python implementation (plain floats, one game after another); it
   is bit-identical to ``MockEnv`` (a test holds them equal, and this script checks that the
   figures come from identical games);
-* for context, the vectorized step run one game at a time (N ``MockEnv(1)`` in a Python
-  loop): what batching buys over calling the same numpy code per game.
+* for context, the same step run one game at a time (N ``MockEnv(1)`` in a Python loop): what
+  batching buys over one call (and one ``Frames``) per game.
 
 Both replay the same controls, recorded beforehand from scripted CPU players (level 9 against
 level 5), so the games are real fights (hits, shields, deaths, respawns) and the controllers'

@@ -201,8 +201,8 @@ def test_a_mismatched_state_is_refused_and_changes_nothing() -> None:
     target = MockEnv(4, MockConfig(time_limit=100))
     target.step(Controls.neutral(4), Controls.neutral(4))
     before = target.state_dict()
-    bad = dict(state, held=torch.zeros(5, 2, 4, dtype=torch.float32))
-    with pytest.raises(ValueError, match=r"held must be bool of shape \(5, 2, 4\)"):
+    bad = dict(state, buttons=torch.zeros(2, 4, dtype=torch.float32))
+    with pytest.raises(ValueError, match=r"buttons must be int64 of shape \(2, 4\)"):
         target.load_state_dict(bad)
     after = target.state_dict()
     assert all(torch.equal(after[k], v) for k, v in before.items() if isinstance(v, torch.Tensor))
