@@ -1,4 +1,4 @@
-"""Environments behind one interface, :class:`GameEnv`: the vectorized mock game
+"""Environments behind one interface, :class:`GameEnv`: the batched mock game
 (:class:`MockEnv`), a scripted fake for tests (:class:`ScriptedEnv`) and real Melee on Dolphin
 (:class:`DolphinEnv`, :mod:`exphil.envs.dolphin`).
 ``Controls`` (what every env takes) is :class:`exphil.game.Controls`, re-exported here."""

@@ -1,8 +1,9 @@
 """Per-character physics of the mock game: one :class:`CharacterPhysics` row per character.
 
-Both implementations of the mock (``exphil.envs.mock`` and ``exphil.envs._scalar``) read a
-player's physics from the row of its character, so a third character is one more row here
-(and its id in ``MOCK_CHARACTERS``). Every value names its source in a comment:
+The mock's kernel (``exphil.envs._kernel``, compiled for ``MockEnv``, run as plain Python by
+the oracle ``exphil.envs._scalar``) reads a player's physics from the row of its character,
+so a third character is one more row here (and its id in ``MOCK_CHARACTERS``). Every value
+names its source in a comment:
 
 * **published**: Melee's own attribute data (NTSC 1.02) as the community tables give it:
   SuperCombo Wiki, *Super Smash Bros. Melee/Attributes* (weight, fall and fast-fall speeds,

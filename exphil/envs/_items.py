@@ -3,8 +3,8 @@ while shooting (docs/mockenv.md, "Lasers").
 
 Each game has ``ITEM_SLOTS`` slots, as replays' ``Frames.items``; an item keeps its slot for
 its life and takes the lowest free one when it appears (none left: it does not appear). The
-rules that move them live in the kernel (``exphil.envs._kernel._items``; the oracle:
-``exphil.envs._scalar.ScalarGame._items``), in this order each step, after the players' hits:
+rules that move them live in the kernel (``exphil.envs._kernel._items``), in this order
+each step, after the players' hits:
 
 1. every laser moves by its speed and counts its timer down; it is gone when the timer runs
    out or it is past the blast zone's left or right side;

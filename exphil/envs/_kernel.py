@@ -3,12 +3,16 @@
 :class:`~exphil.envs.mock.MockEnv` keeps its state in game-major arrays (``F[n, 2, NF]``
 floats, ``I[n, 2, NZ]`` ints, the last step's controls ``C[n, 2, 5]`` and buttons ``BT[n, 2]``,
 the item slots ``[n, ITEM_SLOTS, 4]``: each game's state one block, each field a constant
-offset in it) and calls :func:`step_games`
-once per step: for each game, the frame exactly as the plain per-game oracle
-(``exphil.envs._scalar.ScalarGame``) plays it (same order of operations in float64, so the
-frames are bit-identical; the parity tests hold them so), then the game-over check and the
-rewards. :func:`write_frames` turns the state into a step's output columns. Resets and the
-game results stay in Python (they happen once a game).
+offset in it) and calls :func:`step_games` once per step: for each game, the players' frame,
+ledges, grabs, hits, items and blast zones in a fixed order (port 0 first), in float64 with
+the outputs rounded to float32 once, then the game-over check and the rewards.
+:func:`read_controls` and :func:`write_frames` move a step's controls in and its output
+columns out. Resets and the game results stay in Python (they happen once a game).
+
+The same source, run as plain Python with numba off, is the test oracle and the benchmark
+baseline (``exphil.envs._scalar.ScalarEnv``): the parity tests hold the compiled kernel to it
+bit for bit. So the code keeps to what both run alike: no allocation, float64 and int64
+scalars, tables read by index.
 
 Tables are module globals (numba freezes them into the compiled code); what depends on the
 env's config (each port's physics row, its character's states and moves, the stage) comes in
@@ -437,7 +441,9 @@ def _advance(
 ) -> bool:  # fmt: skip
     """Everything of a frame that concerns player ``p`` of game ``g`` alone: controller,
     timers, transitions, physics, collisions, shield. Returns whether it was frozen in hitlag.
-    (``exphil.envs._scalar.ScalarGame._advance``, line for line.)"""
+    Hitlag: a player in hitlag sits its frame out (its controller still moves on, so presses
+    during hitlag are consumed) and its hitlag counts down; DI turns the launch on its last
+    frame of hitlag."""
     sx = NC[g, p, 0]
     sy = NC[g, p, 1]
     cx = NC[g, p, 2]

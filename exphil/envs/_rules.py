@@ -1,8 +1,8 @@
 """The mock game's rules as data: physics constants, states and moves.
 
-Both implementations of the mock game read these tables: the vectorized one
-(``exphil.envs.mock``) and the straightforward per-game one (``exphil.envs._scalar``) that is
-its test oracle and benchmark baseline. A rule change is made here once.
+The mock's kernel (``exphil.envs._kernel``: the rules' one implementation, compiled by numba
+for ``MockEnv`` and run as plain Python by its test oracle ``exphil.envs._scalar``) reads these
+tables. A rule's numbers change here; a rule's logic, in the kernel.
 
 Every state is shown to the outside world as a real Melee action-state id (Fox's ids for the
 special), so a policy's action embedding means the same thing here as on replays.
@@ -387,7 +387,7 @@ STATES: Final[tuple[StateDef, ...]] = (
     # grabs (Melee's Catch* states for the grabber, Capture*/Thrown* for the grabbed player;
     # lengths from the corpus, scripts/measure_moves.py). The grab box is GRAB_BOXES'; a
     # catch, the pummel's hit and the throws' release are the two players' step together
-    # (ScalarGame._grabs, MockEnv._grabs). Fox's and Falco's throws differ in length
+    # (exphil.envs._kernel._grab). Fox's and Falco's throws differ in length
     StateDef("GRAB", 0xD4, _G, 30, "STAND", af_shown=1),
     StateDef("DASH_GRAB", 0xD6, _G, 40, "STAND", af_shown=1),
     StateDef("CATCH_PULL", 0xD5, _G | HOLDING, 2, "CATCH_WAIT", af_shown=1),

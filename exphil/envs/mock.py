@@ -35,7 +35,8 @@ import difflib
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Final
+from types import ModuleType
+from typing import Any, ClassVar, Final
 
 import msgspec
 import numpy as np
@@ -180,6 +181,10 @@ _LANDING_LAG_FIELDS: Final = (  # landing state -> its lag in exphil.envs._chara
 
 class MockEnv:
     """``n`` mock games stepped together. See the module docstring for the stepping rules."""
+
+    _kernel: ClassVar[ModuleType] = K
+    """The rules' module: the compiled kernel (``exphil.envs._scalar.ScalarEnv`` runs the
+    same source as plain Python)."""
 
     def __init__(self, n: int, config: MockConfig | None = None) -> None:
         if n < 1:
@@ -421,7 +426,7 @@ class MockEnv:
     def step(self, p0: Controls, p1: Controls) -> StepResult:
         """Apply port 0's and port 1's controls to every game; see the module docstring."""
         ctrl, buttons = self._controls_in(p0, p1)
-        ended = K.step_games(
+        ended = self._kernel.step_games(
             self._kF, self._kI, self._kctrl, self._kbuttons, self._items.ints, self._items.floats,
             self._frame, ctrl, buttons, self._k_phys, self._k_states, self._k_moves,
             self._k_lag, self._k_ledge_end, self._k_laser, self._k_surfs, self._k_order,
@@ -462,7 +467,7 @@ class MockEnv:
         check_controls(c0, c1, n)
         ctrl = np.empty((n, 2, 5))  # game-major, as the kernel reads it
         buttons = np.empty((n, 2), dtype=np.int64)
-        K.read_controls(
+        self._kernel.read_controls(
             c0.main_x, c0.main_y, c0.c_x, c0.c_y, c0.shoulder, c0.buttons,
             c1.main_x, c1.main_y, c1.c_x, c1.c_y, c1.shoulder, c1.buttons, ctrl, buttons,
         )  # fmt: skip
@@ -513,7 +518,7 @@ class MockEnv:
         grounded = np.empty((2, n), dtype=np.bool_)
         invulnerable = np.empty((2, n), dtype=np.bool_)
         buttons = np.empty((2, n), dtype=np.uint8)
-        K.write_frames(
+        self._kernel.write_frames(
             self._kF, self._kI, self._kctrl, self._kbuttons, f, action, stocks, facing, jumps,
             grounded, invulnerable, buttons,
         )  # fmt: skip

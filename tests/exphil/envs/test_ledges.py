@@ -17,8 +17,7 @@ import pytest
 from exphil.envs import Controls, MockConfig, MockEnv
 from exphil.envs import _rules as R
 from exphil.envs._characters import physics
-from exphil.envs._scalar import ScalarGame
-from exphil.envs.mock import _SURF, _Y
+from exphil.envs._scalar import ScalarEnv
 from exphil.game import Stage, character
 from exphil.game.frames import BUTTON_BITS, Frames
 
@@ -60,53 +59,31 @@ def pad(**kw: Any) -> Controls:
 N = pad()
 
 
-def _tuple(c: Controls) -> tuple[float, float, float, float, float, int]:
-    return (
-        float(c.main_x[0]),
-        float(c.main_y[0]),
-        float(c.c_x[0]),
-        float(c.c_y[0]),
-        float(c.shoulder[0]),
-        int(c.buttons[0]),
-    )
-
-
 class Both:
-    """A MockEnv of one game and the scalar oracle, driven together; every step's frames are
-    checked equal bit for bit."""
+    """A MockEnv of one game and the plain-Python oracle, driven together; every step's
+    frames are checked equal bit for bit."""
 
     def __init__(self, config: MockConfig | None = None) -> None:
         self.env = MockEnv(1, config)
-        self.game = ScalarGame(config)
+        self.oracle = ScalarEnv(1, config)
         self.frames: list[Frames] = []
 
     def place(self, port: int, *, x: float, y: float, facing: int, percent: float = 0.0) -> None:
-        self.env.place(0, port, x=x, y=y, facing=facing, percent=percent)
-        p = self.game.players[port]
-        p.x, p.y, p.facing, p.percent = x, y, facing, percent
-        p.vx = p.vy = p.kbx = p.kby = 0.0
-        p.var = p.af = p.timer = p.invuln = p.hitlag = p.hitdone = p.ff = p.tech = 0
-        p.ledge = p.regrab = p.drp = 0
-        surface = self.env._I[_SURF, port, 0]  # what place() found under (x, y)
-        p.surf = int(surface)
-        p.st = R.S["STAND"] if surface >= 0 else R.S["FALL"]
-        p.jumps = 2 if surface >= 0 else 1
-        p.y = float(self.env._F[_Y, port, 0])
+        for env in (self.env, self.oracle):
+            env.place(0, port, x=x, y=y, facing=facing, percent=percent)
 
     def step(self, c0: Controls = N, c1: Controls = N, times: int = 1) -> list[Frames]:
         out = []
         for _ in range(times):
             f = self.env.step(c0, c1).frames
-            self.game.step(_tuple(c0), _tuple(c1))
-            rows = self.game.row()
+            g = self.oracle.step(c0, c1).frames
             for p in (0, 1):
-                pf = f.players[p]
-                for name, want in pf.columns().items():
-                    got = np.array([rows[p][name]], dtype=want.dtype)
+                for name, want in f.players[p].columns().items():
+                    got = getattr(g.players[p], name)
                     a, b = (v.view(np.uint32) if v.dtype == np.float32 else v for v in (want, got))
                     assert np.array_equal(a, b), (len(self.frames), p, name, want, got)
-            for k, (name, want) in enumerate(f.items.columns().items()):
-                got = np.array([[slot[k] for slot in self.game.item_rows()]], dtype=want.dtype)
+            for name, want in f.items.columns().items():
+                got = getattr(g.items, name)
                 a, b = (v.view(np.uint32) if v.dtype == np.float32 else v for v in (want, got))
                 assert np.array_equal(a, b), (len(self.frames), "items", name, want, got)
             out.append(f)

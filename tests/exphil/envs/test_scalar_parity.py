@@ -1,4 +1,5 @@
-"""The plain per-game mock (``exphil.envs._scalar``) against the vectorized one: bit-identical.
+"""The compiled mock (``MockEnv``) against the plain-Python run of its own kernel source
+(``exphil.envs._scalar.ScalarEnv``): bit-identical.
 
 Random but game-like controls (sticky intents per port: approach and attack, smash, aerials and
 fast falls, long shields, up-B, platform drops, running off stage, noise; stick values exactly at
@@ -20,12 +21,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from exphil.envs import GameOutcome, MockConfig, MockEnv, RewardConfig
+from exphil.envs import GameOutcome, MockConfig, MockEnv, RewardConfig, StepResult
 from exphil.envs import _rules as R
 from exphil.envs._characters import physics
-from exphil.envs._scalar import ScalarEnv, ScalarGame, item_frames
+from exphil.envs._scalar import ScalarEnv
 from exphil.game import Controls
-from exphil.game.frames import BUTTON_BITS, Frames, ItemFrames, PlayerFrames
+from exphil.game.frames import BUTTON_BITS, Frames, PlayerFrames
 
 _A = BUTTON_BITS["A"]
 _B = BUTTON_BITS["B"]
@@ -238,39 +239,41 @@ def _bits(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return a.view(np.uint32) if a.dtype == np.float32 else a
 
 
-def _check_items(t: int, mock: ItemFrames, scalar: ItemFrames, what: str) -> None:
-    """Every item column of every slot, bit for bit."""
-    for name, want in mock.columns().items():
-        got = getattr(scalar, name)
-        if not np.array_equal(_bits(want), _bits(got)):
-            games = sorted({int(g) for g in np.argwhere(_bits(want) != _bits(got))[:, 0]})
+def _check_frames(t: int, want: Frames, got: Frames, what: str) -> None:
+    """Every column of both players and every item slot, bit for bit; the first difference
+    names the step, the player, the column and the games."""
+    assert np.array_equal(want.frame, got.frame), (what, t, want.frame, got.frame)
+    assert np.array_equal(want.stage, got.stage), (what, t)
+    for p in (0, 1):
+        for name in COLUMNS:
+            w, g = getattr(want.players[p], name), getattr(got.players[p], name)
+            if w.dtype != g.dtype or not np.array_equal(_bits(w), _bits(g)):
+                games = np.flatnonzero(_bits(w) != _bits(g)).tolist()
+                pytest.fail(
+                    f"{what} differ at step {t}, player {p}, column {name!r}, games {games}: "
+                    f"MockEnv {w[games].tolist()} vs ScalarEnv {g[games].tolist()}"
+                )
+    for name, w in want.items.columns().items():
+        g = getattr(got.items, name)
+        if not np.array_equal(_bits(w), _bits(g)):
+            games = sorted({int(k) for k in np.argwhere(_bits(w) != _bits(g))[:, 0]})
             pytest.fail(
-                f"{what} differ at step {t}, column {name!r}, games {games}: MockEnv "
-                f"{want[games].tolist()} vs ScalarEnv {got[games].tolist()}"
+                f"{what}' items differ at step {t}, column {name!r}, games {games}: MockEnv "
+                f"{w[games].tolist()} vs ScalarEnv {g[games].tolist()}"
             )
 
 
-def _row_values(rows: list[tuple[dict[str, Any], dict[str, Any]]], p: int, name: str) -> list[Any]:
-    return [r[p][name] for r in rows]
-
-
-def _check_frames(
-    t: int, mock: Frames, rows: list[tuple[dict[str, Any], dict[str, Any]]], what: str
-) -> None:
-    got_frame = np.array([r[0]["frame"] for r in rows], dtype=np.int32)
-    assert np.array_equal(mock.frame, got_frame), (what, t, mock.frame, got_frame)
-    for p in (0, 1):
-        assert [r[p]["frame"] for r in rows] == [r[0]["frame"] for r in rows]
-        pf = mock.players[p]
-        for name in COLUMNS:
-            want = getattr(pf, name)
-            got = np.array(_row_values(rows, p, name), dtype=want.dtype)
-            if not np.array_equal(_bits(want), _bits(got)):
-                games = np.flatnonzero(_bits(want) != _bits(got)).tolist()
-                pytest.fail(
-                    f"{what} differ at step {t}, player {p}, column {name!r}, games {games}: "
-                    f"MockEnv {want[games].tolist()} vs ScalarEnv {got[games].tolist()}"
-                )
+def _check_step(t: int, want: StepResult, got: StepResult, what: str = "frames") -> None:
+    """Two envs' step results, bit for bit: frames, rewards, ends, results, last frames."""
+    _check_frames(t, want.frames, got.frames, what)
+    assert np.array_equal(_bits(want.reward), _bits(got.reward)), (t, want.reward, got.reward)
+    assert np.array_equal(want.terminated, got.terminated), (t, want.terminated, got.terminated)
+    assert np.array_equal(want.truncated, got.truncated), (t, want.truncated, got.truncated)
+    assert want.results == got.results, (t, want.results, got.results)
+    if want.final_frames is None or got.final_frames is None:
+        assert want.final_frames is got.final_frames is None, t
+    else:
+        _check_frames(t, want.final_frames, got.final_frames, "final frames")
 
 
 @functools.cache
@@ -282,47 +285,26 @@ def _run(name: str) -> RunStats:
     bot = Bot(n, case.seed, case.dtype, case.intent_p, case.grab_p)
     stats = RunStats(steps=steps, n=n)
     frames = mock.reset()
-    scalar.reset()
-    _check_frames(-1, frames, scalar.rows(), "frames")
-    # columns are compared in bulk at the end (fast); the per-step checks are the cheap ones
-    mock_cols: list[list[list[np.ndarray[Any, Any]]]] = [[[] for _ in COLUMNS] for _ in (0, 1)]
-    mock_frame: list[np.ndarray[Any, Any]] = []
-    scalar_rows: list[list[tuple[dict[str, Any], dict[str, Any]]]] = []
+    _check_frames(-1, frames, scalar.reset(), "frames")
     for t in range(steps):
         c0, c1 = bot.controls(frames)
         step = mock.step(c0, c1)
-        reward, done, results = scalar.step(c0, c1)
-        assert np.array_equal(step.reward.view(np.uint32), reward.view(np.uint32)), (
-            t,
-            step.reward,
-            reward,
-        )
-        assert np.array_equal(step.done, done), (t, step.done, done)
-        _check_items(t, step.frames.items, scalar.item_frames(), "items")
+        _check_step(t, step, scalar.step(c0, c1))
         stats.laser_frames += int((step.frames.items.exists & (step.frames.items.vx != 0)).sum())
-        assert step.results == results, (t, step.results, results)
         # a stock-out terminates a game, the timer truncates it; never both
         assert not (step.terminated & step.truncated).any()
-        for r in results:
+        for r in step.results:
             assert step.terminated[r.game] == (r.reason == "stocks"), (t, r)
             assert step.truncated[r.game] == (r.reason == "timeout"), (t, r)
-        if results:
+        if step.results:
             assert step.final_frames is not None
-            finals = []
-            for r in results:
-                final = scalar.games[r.game].final
-                assert final is not None
-                finals.append(final)
-            _check_frames(t, step.final_frames, finals, "final frames")
-            final_items = [scalar.games[r.game].final_items for r in results]
-            assert all(f is not None for f in final_items)
-            _check_items(t, step.final_frames.items, item_frames(final_items), "final items")  # type: ignore[arg-type]
-            stats.results.extend(results)
+            stats.results.extend(step.results)
             for p in (0, 1):
                 stats.actions.update(step.final_frames.players[p].action.tolist())
         # cheap bookkeeping for the coverage checks
         for p in (0, 1):
             before, now = frames.players[p], step.frames.players[p]
+            stats.actions.update(now.action.tolist())
             same = step.frames.frame != 0
             was_up = before.on_ground & (before.y > 20)
             stats.platform_drops += int(
@@ -337,49 +319,6 @@ def _run(name: str) -> RunStats:
             stats.full_hops += int((take_off & (now.vy_self == np.float32(ph.full_hop))).sum())
             stats.short_hops += int((take_off & (now.vy_self == np.float32(ph.short_hop))).sum())
         frames = step.frames
-        for p in (0, 1):
-            pf = frames.players[p]
-            cols = mock_cols[p]
-            for k, col in enumerate(COLUMNS):
-                cols[k].append(getattr(pf, col))
-        mock_frame.append(frames.frame)
-        scalar_rows.append(scalar.rows())
-
-    # every column of every step: find the first step where anything differs
-    first: tuple[int, int, str, list[int]] | None = None
-    want_frame = np.stack(mock_frame)
-    got_frame = np.array([[r[0]["frame"] for r in rows] for rows in scalar_rows], np.int32)
-    if not np.array_equal(want_frame, got_frame):
-        t = int(np.flatnonzero((want_frame != got_frame).any(axis=1))[0])
-        first = (t, 0, "frame", np.flatnonzero(want_frame[t] != got_frame[t]).tolist())
-    for p in (0, 1):
-        for k, col in enumerate(COLUMNS):
-            want = np.stack(mock_cols[p][k])
-            got = np.array([[r[p][col] for r in rows] for rows in scalar_rows], dtype=want.dtype)
-            bad = _bits(want) != _bits(got)
-            if bad.any():
-                t = int(np.flatnonzero(bad.any(axis=1))[0])
-                if first is None or t < first[0]:
-                    first = (t, p, col, np.flatnonzero(bad[t]).tolist())
-            if col == "action":
-                stats.actions.update(want.ravel().tolist())
-    if first is not None:
-        t, p, col, games = first
-        rows = scalar_rows[t]
-        msgs = []
-        for c in (*COLUMNS, "frame"):
-            for g in games:
-                if c == "frame":
-                    m = int(mock_frame[t][g])
-                else:
-                    m = mock_cols[p][COLUMNS.index(c)][t][g].item()
-                s = rows[g][p][c]
-                if repr(m) != repr(s):  # repr: -0.0 and 0.0 differ too
-                    msgs.append(f"  game {g} {c}: MockEnv {m!r} vs ScalarEnv {s!r}")
-        pytest.fail(
-            f"{name}: first difference at step {t}, player {p}, column {col!r}, games {games}\n"
-            + "\n".join(msgs)
-        )
     return stats
 
 
@@ -439,50 +378,42 @@ def test_random_play_exercises_the_rules() -> None:
     assert sum(s.laser_frames for s in stats) > 0
 
 
-# --- the one-game API ---------------------------------------------------------------------------
-def test_scalar_game_steps_tuples_clips_and_auto_resets() -> None:
+# --- the oracle's API ----------------------------------------------------------------------------
+def test_the_oracle_runs_the_kernels_own_source_as_plain_python() -> None:
+    """One implementation of the rules: MockEnv's kernel is numba-compiled, the oracle's is the
+    same file's functions left as Python (so the parity above tests the compilation)."""
+    from numba.core.dispatcher import Dispatcher
+
+    from exphil.envs import _kernel
+    from exphil.envs._scalar import PYTHON_KERNEL
+
+    assert MockEnv._kernel is _kernel and ScalarEnv._kernel is PYTHON_KERNEL
+    for name in ("step_games", "write_frames", "read_controls"):
+        compiled, plain = getattr(_kernel, name), getattr(PYTHON_KERNEL, name)
+        assert isinstance(compiled, Dispatcher) and not isinstance(plain, Dispatcher)
+        assert plain.__code__.co_filename == compiled.py_func.__code__.co_filename
+        assert plain.__code__.co_code == compiled.py_func.__code__.co_code
+
+
+def test_scalar_env_clips_validates_and_auto_resets_like_mock_env() -> None:
     cfg = MockConfig(time_limit=5)
-    game = ScalarGame(cfg)
-    mock = MockEnv(1, cfg)
+    scalar, mock = ScalarEnv(1, cfg), MockEnv(1, cfg)
+    _check_frames(-1, mock.frames, scalar.frames, "frames")
     wild = (3.0, -2.0, 1.5, -1.5, -0.5, _A | _X)
-    for _ in range(4):
-        r0, r1, done, result = game.step(wild, (0.0, 0.0, 0.0, 0.0, 2.0, 0))
-        step = mock.step(_controls1(wild), _controls1((0.0, 0.0, 0.0, 0.0, 2.0, 0)))
-        assert (r0, r1, done, result) == (0.0, -0.0, False, None)
-        _check_frames(0, step.frames, [game.row()], "frames")
-    p0, p1 = game.row()
-    assert (p0["main_x"], p0["main_y"], p0["c_x"], p0["c_y"], p0["shoulder"]) == (
+    calm = (0.0, 0.0, 0.0, 0.0, 2.0, 0)
+    for t in range(5):
+        want = mock.step(_controls1(wild), _controls1(calm if t < 4 else wild))
+        got = scalar.step(_controls1(wild), _controls1(calm if t < 4 else wild))
+        _check_step(t, want, got)
+    pf = want.final_frames
+    assert pf is not None and want.results[0].reason == "timeout"
+    p0 = pf.players[0]
+    assert (p0.main_x[0], p0.main_y[0], p0.c_x[0], p0.c_y[0], p0.shoulder[0]) == (
         1.0, -1.0, 1.0, -1.0, 0.0,
     )  # fmt: skip
-    assert p1["shoulder"] == 1.0 and p0["frame"] == 4 and set(p0) == {*COLUMNS, "frame"}
-    r0, r1, done, result = game.step(wild, wild)
-    step = mock.step(_controls1(wild), _controls1(wild))
-    assert done and result is not None and result == step.results[0]
-    assert result.reason == "timeout" and result.frames == 5
-    assert game.frame == 0 and game.row()[0]["frame"] == 0 and game.final is not None
-    assert step.final_frames is not None
-    _check_frames(0, step.final_frames, [game.final], "final frames")
-    _check_frames(0, step.frames, [game.row()], "frames")
-    with pytest.raises(ValueError, match="finite"):
-        game.step((math.nan, 0.0, 0.0, 0.0, 0.0, 0), wild)
-    with pytest.raises(ValueError, match="uint8"):
-        game.step(wild, (0.0, 0.0, 0.0, 0.0, 0.0, 256))
-
-
-def test_scalar_env_frames_are_mock_frames() -> None:
-    cfg = MockConfig(stage="battlefield", characters=("fox", "falco"))
-    mock, scalar = MockEnv(3, cfg), ScalarEnv(3, cfg)
-    mine, theirs = scalar.frames(), mock.frames
-    assert np.array_equal(mine.frame, theirs.frame) and np.array_equal(mine.stage, theirs.stage)
-    for p in (0, 1):
-        for name in COLUMNS:
-            assert np.array_equal(
-                getattr(mine.players[p], name), getattr(theirs.players[p], name)
-            ), name
-        for name in COLUMNS:
-            assert np.array_equal(getattr(mine.nana[p], name), getattr(theirs.nana[p], name))
-    for name, col in mine.items.columns().items():
-        assert np.array_equal(col, getattr(theirs.items, name))
+    assert int(want.frames.frame[0]) == 0 and int(pf.frame[0]) == 5
+    with pytest.raises(ValueError, match="NaN"):
+        scalar.step(_controls1((math.nan, 0.0, 0.0, 0.0, 0.0, 0)), _controls1(wild))
 
 
 def _controls1(c: tuple[float, float, float, float, float, int]) -> Controls:
@@ -521,10 +452,8 @@ def test_scripted_drills_match_bit_for_bit_and_reach_the_rare_states() -> None:
         c0 = _controls_n([p[0] for p in pairs])
         c1 = _controls_n([p[1] for p in pairs])
         step = mock.step(c0, c1)
-        reward, _done, results = scalar.step(c0, c1)
+        _check_step(t, step, scalar.step(c0, c1), "drill frames")
         frames = step.frames
-        _check_frames(t, frames, scalar.rows(), "drill frames")
-        assert np.array_equal(_bits(reward), _bits(step.reward)) and results == step.results
         seen.update(frames.players[0].action.tolist() + frames.players[1].action.tolist())
     assert seen[_aid("UPB_HOLD_G")] > 0 and seen[_aid("UPB_TRAVEL")] > 0
     assert seen[_aid("LYING")] >= R.LYING_MAX  # nobody touched the controller: the full time
