@@ -393,6 +393,9 @@ def test_the_oracle_runs_the_kernels_own_source_as_plain_python() -> None:
         assert isinstance(compiled, Dispatcher) and not isinstance(plain, Dispatcher)
         assert plain.__code__.co_filename == compiled.py_func.__code__.co_filename
         assert plain.__code__.co_code == compiled.py_func.__code__.co_code
+    # down to the helpers the entry points call (the copies import each other)
+    assert not isinstance(PYTHON_KERNEL.step.advance, Dispatcher)
+    assert isinstance(_kernel.step.advance, Dispatcher)
 
 
 def test_scalar_env_clips_validates_and_auto_resets_like_mock_env() -> None:
