@@ -16,8 +16,8 @@ each step, after the players' hits:
    player in them without one (port 0, then port 1) takes one out;
 4. a player on its laser loop's shot frame (not in hitlag) fires: port 0, then port 1.
 
-This module holds the slots: two blocks the kernel updates in place, their state-dict form
-and their ``Frames.items`` columns.
+This module holds the slots: two blocks the kernel updates in place, and their state-dict
+form (``exphil.envs._kernel.write_items`` writes their ``Frames.items`` columns).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from exphil.game.frames import ITEM_SLOTS, ItemFrames
+from exphil.game.frames import ITEM_SLOTS
 
 __all__ = ["ItemSlots", "EMPTY", "LASER", "GUN", "COLUMNS"]
 
@@ -59,22 +59,3 @@ class ItemSlots:
         """Empty every slot of ``games``."""
         self.ints[games] = 0
         self.floats[games] = 0.0
-
-    def frames(self) -> ItemFrames | None:
-        """The slots as replays record them (``[n, S]``), or None when every slot is empty."""
-        ints, floats = self.ints, self.floats
-        exists = ints[:, :, 0] != EMPTY
-        if not exists.any():
-            return None
-        return ItemFrames._trusted(
-            {
-                "exists": exists,
-                "type": ints[:, :, 1].astype(np.uint16),
-                "owner": np.where(exists, ints[:, :, 2], -1).astype(np.int8),
-                "x": floats[:, :, 0].astype(np.float32),
-                "y": floats[:, :, 1].astype(np.float32),
-                "vx": floats[:, :, 2].astype(np.float32),
-                "vy": np.zeros((self.n, ITEM_SLOTS), dtype=np.float32),
-                "timer": floats[:, :, 3].astype(np.float32),
-            }
-        )

@@ -142,13 +142,15 @@ class GameEnv(Protocol):
     def close(self) -> None: ...
 
 
-def check_controls(p0: Controls, p1: Controls, n: int) -> None:
+def check_controls(p0: Controls, p1: Controls, n: int, *, finite: bool = True) -> None:
     """Both ports' controls for ``n`` games, or ``TypeError`` / ``ValueError`` naming the port
-    and the column (what every ``GameEnv.step`` does first)."""
+    and the column (what every ``GameEnv.step`` does first). ``finite=False`` leaves out the
+    NaN/infinity check, for an env that checks the values as it reads them (and calls this
+    again with ``finite=True`` for the message)."""
     for p, c in enumerate((p0, p1)):
         if not isinstance(c, Controls):
             raise TypeError(f"port {p}'s controls must be Controls, got {type(c).__name__}")
-        c.validate(n, f"port {p}'s controls")
+        c.validate(n, f"port {p}'s controls", finite=finite)
 
 
 class Counters:

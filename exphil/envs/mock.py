@@ -169,6 +169,7 @@ _NZ = K.NZ
 # _LEDGE: the side of the ledge held (+1 right, -1 left; read only in a LEDGE state);
 # _REGRAB: 1 after a grab until the ground or a hit (a regrab gives no intangibility);
 # _DRP: frames before a grab is possible again after letting go
+_ITEM_DTYPES: Final = tuple(ItemFrames.DTYPES.items())  # write_items's column order
 _LANDING_LAG_FIELDS: Final = (  # landing state -> its lag in exphil.envs._characters
     ("LANDING", "landing_lag"),
     ("NAIR_LANDING", "nair_landing"),
@@ -464,13 +465,15 @@ class MockEnv:
         self, c0: Controls, c1: Controls
     ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         n = self.n
-        check_controls(c0, c1, n)
+        check_controls(c0, c1, n, finite=False)  # shapes and dtypes (the kernel trusts them)
         ctrl = np.empty((n, 2, 5))  # game-major, as the kernel reads it
         buttons = np.empty((n, 2), dtype=np.int64)
-        self._kernel.read_controls(
+        finite = self._kernel.read_controls(
             c0.main_x, c0.main_y, c0.c_x, c0.c_y, c0.shoulder, c0.buttons,
             c1.main_x, c1.main_y, c1.c_x, c1.c_y, c1.shoulder, c1.buttons, ctrl, buttons,
         )  # fmt: skip
+        if not finite:  # the column's name in the error (nothing has changed yet)
+            check_controls(c0, c1, n)
         return ctrl, buttons
 
     def _reset_rows(self, idx: np.ndarray[Any, Any]) -> None:
@@ -507,6 +510,13 @@ class MockEnv:
             self._counters.count(outcome, terminated=why == 1)
             out.append(outcome)
         return tuple(out)
+
+    def _items_out(self) -> ItemFrames:
+        """The item slots' columns, or the shared empty ones when no game has an item."""
+        n = self.n
+        cols = {name: np.empty((n, ITEM_SLOTS), dtype) for name, dtype in _ITEM_DTYPES}
+        count = self._kernel.write_items(self._items.ints, self._items.floats, *cols.values())
+        return ItemFrames._trusted(cols) if count else self._const_items
 
     def _frames_out(self) -> Frames:
         n = self.n
@@ -560,7 +570,7 @@ class MockEnv:
             stage=self._const_stage,
             players=(players[0], players[1]),
             nana=(self._const_nana, self._const_nana),
-            items=self._items.frames() or self._const_items,
+            items=self._items_out(),
         )
 
 

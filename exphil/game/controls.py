@@ -160,7 +160,9 @@ class Controls:
         )
 
     # --- checks -----------------------------------------------------------------------------
-    def validate(self, n: int | None = None, name: str = "controls") -> None:
+    def validate(
+        self, n: int | None = None, name: str = "controls", *, finite: bool = True
+    ) -> None:
         """Check shapes, dtypes and values; ``ValueError`` naming the column otherwise.
 
         Every column must be a 1-D numpy array of ``n`` rows (of equal length when ``n`` is
@@ -168,7 +170,8 @@ class Controls:
         accepted and kept exact by the mock) with no NaN or infinity. ``buttons``: an integer
         dtype with values in 0..255 (uint8 is the convention). Out-of-range stick values are
         not errors: consumers clamp them. ``name`` prefixes the messages, e.g. ``"port 1's
-        controls"`` gives ``"port 1's controls.main_x has NaN"``.
+        controls"`` gives ``"port 1's controls.main_x has NaN"``. ``finite=False`` skips the
+        NaN/infinity check (for a reader that checks as it copies).
         """
         expected = n
         floats: list[Array] = []
@@ -190,7 +193,7 @@ class Controls:
                 raise ValueError(f"{name}.{col} must be a float array, got {arr.dtype}")
             else:
                 floats.append(arr)
-        if np.isfinite(np.concatenate(floats)).all():  # one check for all five (per-frame path)
+        if not finite or np.isfinite(np.concatenate(floats)).all():  # one check for all five
             return
         for col, arr in zip(AXIS_COLUMNS, floats, strict=True):
             if not np.isfinite(arr).all():

@@ -28,7 +28,7 @@ then resolve to the plain copies).
 
 from __future__ import annotations
 
-from .step import read_controls, step_games, write_frames
+from .step import read_controls, step_games, write_frames, write_items
 from .tables import (
     AF,
     DRP,
@@ -66,6 +66,7 @@ __all__ = [
     "step_games",
     "write_frames",
     "read_controls",
+    "write_items",
     "FRAME_PAD",
     "GEO_FIELDS",
     "PH_INDEX",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import clip, entry, intangible
+from .common import clip, entry, inline, intangible
 from .items import items_frame
 from .pair import blast_zone, grab, hits
 from .player import advance, ledge_grab
 from .tables import *  # noqa: F403 - the rule tables and constants (module globals numba reads)
 
-__all__ = ["step_games", "write_frames", "read_controls"]
+__all__ = ["step_games", "write_frames", "read_controls", "write_items"]
 
 
 # --- the step -----------------------------------------------------------------------------------
@@ -182,26 +182,61 @@ def write_frames(
             buttons[p, g] = BT[g, p]
 
 
+@inline
+def _stick(NC: Array, g: int, p: int, k: int, v: float, lo: float) -> float:
+    """One axis into ``NC`` clipped to ``[lo, 1]``; returns ``v * 0.0`` (NaN unless finite)."""
+    NC[g, p, k] = clip(v, lo, 1.0)
+    return v * 0.0
+
+
 @entry
 def read_controls(
     mx0: Array, my0: Array, cx0: Array, cy0: Array, sh0: Array, b0: Array,
     mx1: Array, my1: Array, cx1: Array, cy1: Array, sh1: Array, b1: Array,
     NC: Array, NB: Array,
-) -> None:  # fmt: skip
-    """Both ports' controller columns (validated: finite, buttons 0..255) into the kernel's
-    ``NC[n, 2, 5]`` float64 (sticks clipped to [-1, 1], the shoulder to [0, 1], as
-    ``np.clip``) and ``NB[n, 2]``."""
+) -> bool:  # fmt: skip
+    """Both ports' controller columns (shapes and dtypes checked; buttons 0..255) into the
+    kernel's ``NC[n, 2, 5]`` float64 (sticks clipped to [-1, 1], the shoulder to [0, 1], as
+    ``np.clip``) and ``NB[n, 2]``. Returns whether every value was finite (``x * 0.0`` is 0
+    for a finite ``x`` and NaN for NaN or an infinity)."""
     n = NC.shape[0]
-    for g in range(n):
-        NC[g, 0, 0] = clip(float(mx0[g]), -1.0, 1.0)
-        NC[g, 0, 1] = clip(float(my0[g]), -1.0, 1.0)
-        NC[g, 0, 2] = clip(float(cx0[g]), -1.0, 1.0)
-        NC[g, 0, 3] = clip(float(cy0[g]), -1.0, 1.0)
-        NC[g, 0, 4] = clip(float(sh0[g]), 0.0, 1.0)
+    nonfinite = 0.0
+    for g in range(n):  # (each column by name: their dtypes may differ)
+        bad = _stick(NC, g, 0, 0, float(mx0[g]), -1.0)
+        bad += _stick(NC, g, 0, 1, float(my0[g]), -1.0)
+        bad += _stick(NC, g, 0, 2, float(cx0[g]), -1.0)
+        bad += _stick(NC, g, 0, 3, float(cy0[g]), -1.0)
+        bad += _stick(NC, g, 0, 4, float(sh0[g]), 0.0)
+        bad += _stick(NC, g, 1, 0, float(mx1[g]), -1.0)
+        bad += _stick(NC, g, 1, 1, float(my1[g]), -1.0)
+        bad += _stick(NC, g, 1, 2, float(cx1[g]), -1.0)
+        bad += _stick(NC, g, 1, 3, float(cy1[g]), -1.0)
+        bad += _stick(NC, g, 1, 4, float(sh1[g]), 0.0)
+        nonfinite += bad
         NB[g, 0] = b0[g]
-        NC[g, 1, 0] = clip(float(mx1[g]), -1.0, 1.0)
-        NC[g, 1, 1] = clip(float(my1[g]), -1.0, 1.0)
-        NC[g, 1, 2] = clip(float(cx1[g]), -1.0, 1.0)
-        NC[g, 1, 3] = clip(float(cy1[g]), -1.0, 1.0)
-        NC[g, 1, 4] = clip(float(sh1[g]), 0.0, 1.0)
         NB[g, 1] = b1[g]
+    return nonfinite == 0.0
+
+
+@entry
+def write_items(
+    IT: Array, ITF: Array, exists: Array, typ: Array, owner: Array, x: Array, y: Array,
+    vx: Array, vy: Array, timer: Array,
+) -> int:  # fmt: skip
+    """The item slots as replays record them (``[n, ITEM_SLOTS]`` columns: an empty slot is
+    not there, owner -1, zeros); returns how many items exist."""
+    n = IT.shape[0]
+    count = 0
+    for g in range(n):
+        for k in range(SLOTS):
+            there = IT[g, k, IT_KIND] != EMPTY
+            count += 1 if there else 0
+            exists[g, k] = there
+            typ[g, k] = IT[g, k, IT_TYPE]
+            owner[g, k] = IT[g, k, IT_OWNER] if there else -1
+            x[g, k] = ITF[g, k, IT_X]
+            y[g, k] = ITF[g, k, IT_Y]
+            vx[g, k] = ITF[g, k, IT_VX]
+            vy[g, k] = 0.0
+            timer[g, k] = ITF[g, k, IT_TIMER]
+    return count
