@@ -37,23 +37,24 @@ COLUMNS: Final = ("kind", "type", "owner", "move", "x", "y", "vx", "timer")
 
 class ItemSlots:
     """The items of ``n`` games, game-major as the kernel reads them: ``ints``
-    ``[n, ITEM_SLOTS, 4]`` int64 (kind, type, owner, move) and ``floats`` ``[n, ITEM_SLOTS, 4]``
-    float64 (x, y, vx, timer); 0 in an empty slot."""
+    ``[n, 4, ITEM_SLOTS]`` int64 (kind, type, owner, move) and ``floats`` ``[n, 4, ITEM_SLOTS]``
+    float64 (x, y, vx, timer); 0 in an empty slot. (A game's kinds are one row: the scan for
+    items reads two cache lines.)"""
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.ints = np.zeros((n, ITEM_SLOTS, 4), dtype=np.int64)
-        self.floats = np.zeros((n, ITEM_SLOTS, 4))
+        self.ints = np.zeros((n, 4, ITEM_SLOTS), dtype=np.int64)
+        self.floats = np.zeros((n, 4, ITEM_SLOTS))
 
     def state(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """``([4, S, n] int64, [4, S, n] float64)``: copies of the slots, :data:`COLUMNS`
         order (the state dict's layout)."""
-        return self.ints.transpose(2, 1, 0).copy(), self.floats.transpose(2, 1, 0).copy()
+        return self.ints.transpose(1, 2, 0).copy(), self.floats.transpose(1, 2, 0).copy()
 
     def load(self, ints: np.ndarray[Any, Any], floats: np.ndarray[Any, Any]) -> None:
         """Restore :meth:`state`'s arrays (shapes checked by the caller)."""
-        np.copyto(self.ints, ints.transpose(2, 1, 0))
-        np.copyto(self.floats, floats.transpose(2, 1, 0))
+        np.copyto(self.ints, ints.transpose(2, 0, 1))
+        np.copyto(self.floats, floats.transpose(2, 0, 1))
 
     def reset(self, games: np.ndarray[Any, Any]) -> None:
         """Empty every slot of ``games``."""

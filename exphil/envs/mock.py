@@ -169,7 +169,7 @@ _NZ = K.NZ
 # _LEDGE: the side of the ledge held (+1 right, -1 left; read only in a LEDGE state);
 # _REGRAB: 1 after a grab until the ground or a hit (a regrab gives no intangibility);
 # _DRP: frames before a grab is possible again after letting go
-_ITEM_DTYPES: Final = tuple(ItemFrames.DTYPES.items())  # write_items's column order
+_ITEM_DTYPES: Final = tuple(ItemFrames.DTYPES.items())
 _LANDING_LAG_FIELDS: Final = (  # landing state -> its lag in exphil.envs._characters
     ("LANDING", "landing_lag"),
     ("NAIR_LANDING", "nair_landing"),
@@ -274,6 +274,7 @@ class MockEnv:
 
         # the items (lasers, blasters): [ITEM_SLOTS, n] slots (exphil.envs._items)
         self._items = ItemSlots(n)
+        self._n_items = 0  # how many items exist in all the games (the step counts them)
 
         self._counters = Counters(n)
         self._reset_rows(np.arange(n))
@@ -365,6 +366,7 @@ class MockEnv:
         np.copyto(self._ctrl, ctrl)
         np.copyto(self._buttons, buttons)
         self._items.load(item_ints, item_floats)
+        self._n_items = int(self._kernel.count_items(self._items.ints))
         self._counters = counters
 
     def place(
@@ -427,7 +429,7 @@ class MockEnv:
     def step(self, p0: Controls, p1: Controls) -> StepResult:
         """Apply port 0's and port 1's controls to every game; see the module docstring."""
         ctrl, buttons = self._controls_in(p0, p1)
-        ended = self._kernel.step_games(
+        ended, self._n_items = self._kernel.step_games(
             self._kF, self._kI, self._kctrl, self._kbuttons, self._items.ints, self._items.floats,
             self._frame, ctrl, buttons, self._k_phys, self._k_states, self._k_moves,
             self._k_lag, self._k_ledge_end, self._k_laser, self._k_surfs, self._k_order,
@@ -492,6 +494,7 @@ class MockEnv:
         self._ctrl[:, :, idx] = 0.0
         self._buttons[:, idx] = 0
         self._items.reset(idx)
+        self._n_items = int(self._kernel.count_items(self._items.ints))
 
     def _results(self, idx: np.ndarray[Any, Any]) -> tuple[GameOutcome, ...]:
         stocks = self._I[_STOCKS]
@@ -513,10 +516,17 @@ class MockEnv:
 
     def _items_out(self) -> ItemFrames:
         """The item slots' columns, or the shared empty ones when no game has an item."""
+        kernel, slots = self._kernel, self._items
+        if not self._n_items:
+            return self._const_items
         n = self.n
-        cols = {name: np.empty((n, ITEM_SLOTS), dtype) for name, dtype in _ITEM_DTYPES}
-        count = self._kernel.write_items(self._items.ints, self._items.floats, *cols.values())
-        return ItemFrames._trusted(cols) if count else self._const_items
+        cols = {name: np.zeros((n, ITEM_SLOTS), dtype) for name, dtype in _ITEM_DTYPES}
+        cols["owner"][:] = -1
+        kernel.write_items(
+            slots.ints, slots.floats, cols["exists"], cols["type"], cols["owner"], cols["x"],
+            cols["y"], cols["vx"], cols["timer"],
+        )  # fmt: skip
+        return ItemFrames._trusted(cols)
 
     def _frames_out(self) -> Frames:
         n = self.n

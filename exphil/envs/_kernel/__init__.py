@@ -2,7 +2,7 @@
 
 :class:`~exphil.envs.mock.MockEnv` keeps its state in game-major arrays (``F[n, 2, NF]``
 floats, ``I[n, 2, NZ]`` ints, the last step's controls ``C[n, 2, 5]`` and buttons ``BT[n, 2]``,
-the item slots ``[n, ITEM_SLOTS, 4]``: each game's state one block, each field a constant
+the item slots ``[n, 4, ITEM_SLOTS]``: each game's state one block, each field a constant
 offset in it) and calls :func:`step_games` once per step: for each game, the players' frame,
 ledges, grabs, hits, items and blast zones in a fixed order (port 0 first), in float64 with
 the outputs rounded to float32 once, then the game-over check and the rewards.
@@ -28,7 +28,7 @@ then resolve to the plain copies).
 
 from __future__ import annotations
 
-from .step import read_controls, step_games, write_frames, write_items
+from .step import count_items, read_controls, step_games, write_frames, write_items
 from .tables import (
     AF,
     DRP,
@@ -66,6 +66,7 @@ __all__ = [
     "step_games",
     "write_frames",
     "read_controls",
+    "count_items",
     "write_items",
     "FRAME_PAD",
     "GEO_FIELDS",

@@ -18,27 +18,27 @@ def spawn(
 ) -> None:  # fmt: skip
     """An item of ``kind`` owned by ``p`` in the lowest free slot (none free: none)."""
     for k in range(SLOTS):
-        if IT[g, k, IT_KIND] == EMPTY:
-            IT[g, k, IT_KIND] = kind
+        if IT[g, IT_KIND, k] == EMPTY:
+            IT[g, IT_KIND, k] = kind
             if kind == LASER_ITEM:
-                IT[g, k, IT_TYPE] = int(PH[p, P_LASER_ITEM])
-                IT[g, k, IT_MOVE] = LMOVE[p]
+                IT[g, IT_TYPE, k] = int(PH[p, P_LASER_ITEM])
+                IT[g, IT_MOVE, k] = LMOVE[p]
             else:
-                IT[g, k, IT_TYPE] = int(PH[p, P_GUN_ITEM])
-                IT[g, k, IT_MOVE] = 0
-            IT[g, k, IT_OWNER] = p
-            ITF[g, k, IT_X] = x
-            ITF[g, k, IT_Y] = y
-            ITF[g, k, IT_VX] = vx
-            ITF[g, k, IT_TIMER] = timer
+                IT[g, IT_TYPE, k] = int(PH[p, P_GUN_ITEM])
+                IT[g, IT_MOVE, k] = 0
+            IT[g, IT_OWNER, k] = p
+            ITF[g, IT_X, k] = x
+            ITF[g, IT_Y, k] = y
+            ITF[g, IT_VX, k] = vx
+            ITF[g, IT_TIMER, k] = timer
             return
 
 
 @inline
 def clear(IT: Array, ITF: Array, k: int, g: int) -> None:
     for j in range(4):
-        IT[g, k, j] = 0
-        ITF[g, k, j] = 0.0
+        IT[g, j, k] = 0
+        ITF[g, j, k] = 0.0
 
 
 @inline
@@ -53,7 +53,7 @@ def items_frame(
     gun1 = (FLAGS[I[g, 1, ST]] & GUN) != 0
     any_item = False
     for k in range(SLOTS):
-        if IT[g, k, IT_KIND] != EMPTY:
+        if IT[g, IT_KIND, k] != EMPTY:
             any_item = True
             break
     if not (gun0 or gun1 or any_item):
@@ -61,11 +61,11 @@ def items_frame(
     left = geo[G_LEFT]
     right = geo[G_RIGHT]
     for k in range(SLOTS):  # lasers fly, run out, leave
-        if IT[g, k, IT_KIND] == LASER_ITEM:
-            ITF[g, k, IT_X] = ITF[g, k, IT_X] + ITF[g, k, IT_VX]
-            ITF[g, k, IT_TIMER] = ITF[g, k, IT_TIMER] - 1.0
-            xk = ITF[g, k, IT_X]
-            if ITF[g, k, IT_TIMER] <= 0 or xk < left or xk > right:
+        if IT[g, IT_KIND, k] == LASER_ITEM:
+            ITF[g, IT_X, k] = ITF[g, IT_X, k] + ITF[g, IT_VX, k]
+            ITF[g, IT_TIMER, k] = ITF[g, IT_TIMER, k] - 1.0
+            xk = ITF[g, IT_X, k]
+            if ITF[g, IT_TIMER, k] <= 0 or xk < left or xk > right:
                 clear(IT, ITF, k, g)
     for q in range(2):  # a shine reflects them all; else the lowest slot's laser hits
         vst = I[g, q, ST]
@@ -74,35 +74,35 @@ def items_frame(
         vxp = F[g, q, X]
         vyp = F[g, q, Y]
         for k in range(SLOTS):
-            if IT[g, k, IT_KIND] != LASER_ITEM or IT[g, k, IT_OWNER] == q:
+            if IT[g, IT_KIND, k] != LASER_ITEM or IT[g, IT_OWNER, k] == q:
                 continue
-            iy = ITF[g, k, IT_Y]
-            ddx = ITF[g, k, IT_X] - vxp
+            iy = ITF[g, IT_Y, k]
+            ddx = ITF[g, IT_X, k] - vxp
             ddy = iy - clip(iy, vyp + HURT_LOW, vyp + HURT_HIGH)
             if ddx * ddx + ddy * ddy > LASER_REACH2:
                 continue
             if reflects:  # turned back, the reflector's now
-                IT[g, k, IT_OWNER] = q
-                ITF[g, k, IT_VX] = -ITF[g, k, IT_VX]
+                IT[g, IT_OWNER, k] = q
+                ITF[g, IT_VX, k] = -ITF[g, IT_VX, k]
             elif hittable:
-                mv = IT[g, k, IT_MOVE]
-                direction = 1 if ITF[g, k, IT_VX] >= 0 else -1
+                mv = IT[g, IT_MOVE, k]
+                direction = 1 if ITF[g, IT_VX, k] >= 0 else -1
                 clear(IT, ITF, k, g)
                 lasered(F, I, q, g, mv, direction, PH)
                 break
     for k in range(SLOTS):  # a blaster follows its owner while it shoots
-        if IT[g, k, IT_KIND] == GUN_ITEM:
-            owner = IT[g, k, IT_OWNER]
+        if IT[g, IT_KIND, k] == GUN_ITEM:
+            owner = IT[g, IT_OWNER, k]
             if (FLAGS[I[g, owner, ST]] & GUN) != 0:
-                ITF[g, k, IT_X] = F[g, owner, X]
-                ITF[g, k, IT_Y] = F[g, owner, Y]
+                ITF[g, IT_X, k] = F[g, owner, X]
+                ITF[g, IT_Y, k] = F[g, owner, Y]
             else:
                 clear(IT, ITF, k, g)
     for p in range(2):
         if (FLAGS[I[g, p, ST]] & GUN) != 0:
             has = False
             for k in range(SLOTS):
-                if IT[g, k, IT_KIND] == GUN_ITEM and IT[g, k, IT_OWNER] == p:
+                if IT[g, IT_KIND, k] == GUN_ITEM and IT[g, IT_OWNER, k] == p:
                     has = True
             if not has:
                 spawn(IT, ITF, g, p, GUN_ITEM, F[g, p, X], F[g, p, Y], 0.0, GUN_TIMER, PH, LMOVE)

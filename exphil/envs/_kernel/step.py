@@ -10,7 +10,7 @@ from .pair import blast_zone, grab, hits
 from .player import advance, ledge_grab
 from .tables import *  # noqa: F403 - the rule tables and constants (module globals numba reads)
 
-__all__ = ["step_games", "write_frames", "read_controls", "write_items"]
+__all__ = ["step_games", "write_frames", "read_controls", "count_items", "write_items"]
 
 
 # --- the step -----------------------------------------------------------------------------------
@@ -20,14 +20,15 @@ def step_games(
     NC: Array, NB: Array, PH: Array, CST: Array, MOVE_OF: Array, LAG: Array, LEND: Array,
     LMOVE: Array, SURFS: Array, ORDER: Array, geo: Array, time_limit: int,
     reward: Array, done: Array, winner: Array, reason: Array,
-) -> int:  # fmt: skip
+) -> tuple[int, int]:  # fmt: skip
     """One frame of every game: the players, ledges, grabs, hits, items, blast zones, then
     the game-over check (``done``, ``winner`` -1 for a draw, ``reason`` 1 stocks / 2 time)
     and the rewards (``reward[g, port]`` float32). The state arrays are updated in place
     (``C``/``BT`` become the new controls); a game that ended is not reset here. Returns how
-    many games ended."""
+    many games ended and how many items exist."""
     n = F.shape[0]
     ended = 0
+    items = 0
     w_stock = geo[G_STOCK]
     w_damage = geo[G_DAMAGE]
     w_win = geo[G_WIN]
@@ -68,6 +69,9 @@ def step_games(
         items_frame(F, I, IT, ITF, g, frozen0, frozen1, PH, LMOVE, geo)
         for p in range(2):
             blast_zone(F, I, p, g, geo)
+        for k in range(SLOTS):
+            if IT[g, IT_KIND, k] != EMPTY:
+                items += 1
         frame[g] += 1
 
         # game over: a stock-out, else the timer
@@ -128,7 +132,7 @@ def step_games(
             r1 = float(np.float32(r1 - float(np.float32(w_offstage * off1))))
         reward[g, 0] = r0
         reward[g, 1] = r1
-    return ended
+    return ended, items
 
 
 @entry
@@ -219,24 +223,30 @@ def read_controls(
 
 
 @entry
+def count_items(IT: Array) -> int:
+    """How many items exist in all the games."""
+    count = 0
+    for g in range(IT.shape[0]):
+        for k in range(SLOTS):
+            if IT[g, IT_KIND, k] != EMPTY:
+                count += 1
+    return count
+
+
+@entry
 def write_items(
     IT: Array, ITF: Array, exists: Array, typ: Array, owner: Array, x: Array, y: Array,
-    vx: Array, vy: Array, timer: Array,
-) -> int:  # fmt: skip
-    """The item slots as replays record them (``[n, ITEM_SLOTS]`` columns: an empty slot is
-    not there, owner -1, zeros); returns how many items exist."""
-    n = IT.shape[0]
-    count = 0
-    for g in range(n):
+    vx: Array, timer: Array,
+) -> None:  # fmt: skip
+    """The existing items into the ``[n, ITEM_SLOTS]`` columns as replays record them; the
+    columns come zeroed (``owner`` -1), as an empty slot reads (``vy`` is always 0)."""
+    for g in range(IT.shape[0]):
         for k in range(SLOTS):
-            there = IT[g, k, IT_KIND] != EMPTY
-            count += 1 if there else 0
-            exists[g, k] = there
-            typ[g, k] = IT[g, k, IT_TYPE]
-            owner[g, k] = IT[g, k, IT_OWNER] if there else -1
-            x[g, k] = ITF[g, k, IT_X]
-            y[g, k] = ITF[g, k, IT_Y]
-            vx[g, k] = ITF[g, k, IT_VX]
-            vy[g, k] = 0.0
-            timer[g, k] = ITF[g, k, IT_TIMER]
-    return count
+            if IT[g, IT_KIND, k] != EMPTY:
+                exists[g, k] = True
+                typ[g, k] = IT[g, IT_TYPE, k]
+                owner[g, k] = IT[g, IT_OWNER, k]
+                x[g, k] = ITF[g, IT_X, k]
+                y[g, k] = ITF[g, IT_Y, k]
+                vx[g, k] = ITF[g, IT_VX, k]
+                timer[g, k] = ITF[g, IT_TIMER, k]

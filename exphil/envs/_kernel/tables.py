@@ -22,7 +22,7 @@ NF: Final = 9
 (ST, VAR, AF, FACING, JUMPS, STOCKS, SURF, TIMER, INVULN, HITLAG, HITDONE, FF, TECH, LEDGE_SIDE,
  REGRAB, DRP) = range(16)  # fmt: skip
 NZ: Final = 16
-# item slots: ints [n, ITEM_SLOTS, 4] (kind, type, owner, move), floats [...] (x, y, vx, timer)
+# item slots: ints [n, 4, ITEM_SLOTS] (kind, type, owner, move), floats [...] (x, y, vx, timer)
 IT_KIND, IT_TYPE, IT_OWNER, IT_MOVE = range(4)
 IT_X, IT_Y, IT_VX, IT_TIMER = range(4)
 EMPTY, LASER_ITEM, GUN_ITEM = 0, 1, 2
