@@ -359,6 +359,7 @@ class MockEnv:
         else:  # a state saved before the mock had items: none
             item_ints, item_floats = np.zeros(slots, dtype=np.int64), np.zeros(slots)
         counters = counters_from_state(s.get("counters"), n, who)
+        self._check_values(Z, item_ints, who)
         # in place: the kernel's arrays stay the env's own (contiguous, writable)
         np.copyto(self._F, F)
         np.copyto(self._I, Z)
@@ -368,6 +369,31 @@ class MockEnv:
         self._items.load(item_ints, item_floats)
         self._n_items = int(self._kernel.count_items(self._items.ints))
         self._counters = counters
+
+    def _check_values(self, Z: np.ndarray[Any, Any], items: np.ndarray[Any, Any], who: str) -> None:
+        """The ints the kernel indexes its tables with are in range (it does not check: a bad
+        value read from a file would read outside its arrays); a ValueError names the first
+        field out of range."""
+        k = len(self._surfaces)
+        ranges = (
+            ("int_state", "state", Z[_ST], 0, R.NUM_STATES - 1),
+            ("int_state", "surface", Z[_SURF], -1, k - 1),
+            ("int_state", "facing", np.abs(Z[_FACING]), 1, 1),
+            ("int_state", "ledge side", Z[_LEDGE], -1, 1),
+            ("int_state", "stocks", Z[_STOCKS], 0, 99),
+            ("item_ints", "kind", items[0], 0, 2),
+            ("item_ints", "owner", items[2], 0, 1),
+            ("item_ints", "move", items[3], 0, R.NUM_MOVES - 1),
+        )
+        for block, name, values, lo, hi in ranges:
+            bad = (values < lo) | (values > hi)
+            if bad.any():
+                row, game = (int(i) for i in np.argwhere(bad)[0])
+                at = f"player {row}" if block == "int_state" else f"slot {row}"
+                raise ValueError(
+                    f"{who} state: {block}: {name} out of range ({at} of game {game}): "
+                    f"{int(values[row, game])}, expected {lo}..{hi}"
+                )
 
     def place(
         self,

@@ -208,6 +208,20 @@ def test_a_mismatched_state_is_refused_and_changes_nothing() -> None:
     assert all(torch.equal(after[k], v) for k, v in before.items() if isinstance(v, torch.Tensor))
     assert target.statistics().steps == 1
 
+    # values the compiled kernel would index its tables with: checked, not trusted
+    for key, index, value, message in (
+        ("int_state", (0, 1, 2), 10_000, r"int_state: state out of range \(player 1 of game 2\)"),
+        ("int_state", (6, 0, 3), 7, r"surface out of range \(player 0 of game 3\): 7, expected -1"),
+        ("item_ints", (2, 4, 1), 2, r"item_ints: owner out of range \(slot 4 of game 1\)"),
+        ("item_ints", (3, 0, 0), -1, r"move out of range"),
+    ):
+        bad_values = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+        bad_values[key][index] = value
+        with pytest.raises(ValueError, match=message):
+            target.load_state_dict(bad_values)
+    after = target.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items() if isinstance(v, torch.Tensor))
+
     scripted = ScriptedEnv(2, speed=1.0).state_dict()
     with pytest.raises(ValueError, match=r"speed: saved 1.0, this env 2.0"):
         ScriptedEnv(2, speed=2.0).load_state_dict(scripted)
