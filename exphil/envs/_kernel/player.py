@@ -11,6 +11,13 @@ from .tables import *  # noqa: F403 - the rule tables and constants (module glob
 __all__ = ["advance", "ledge_grab"]
 
 
+@inline
+def double_jump(PH: Array, p: int, sx: float, backward: bool) -> tuple[int, float, float]:
+    """A double jump's state (backward: the stick points away from the facing), vx and vy."""
+    new = DJUMP_B if backward else DJUMP_F
+    return new, sx * PH[p, P_DOUBLE_JUMP_H], PH[p, P_FULL_HOP] * PH[p, P_DOUBLE_JUMP_MULT]
+
+
 # --- one player's frame -------------------------------------------------------------------------
 @inline
 def advance(
@@ -341,9 +348,7 @@ def advance(
             new = LASER_START_A
             enter = True
         elif jump_p and jumps > 0:
-            new = DJUMP_B if (tilted and stick_dir != facing) else DJUMP_F
-            vy = PH[p, P_FULL_HOP] * PH[p, P_DOUBLE_JUMP_MULT]
-            vx = sx * PH[p, P_DOUBLE_JUMP_H]
+            new, vx, vy = double_jump(PH, p, sx, tilted and stick_dir != facing)
             fresh = True
             jumps -= 1
             ff = 0
@@ -377,9 +382,7 @@ def advance(
             timer = int(PH[p, P_JUMP_SQUAT])
             enter = True
         elif jumps > 0:
-            new = DJUMP_B if (tilted and stick_dir != facing) else DJUMP_F
-            vy = PH[p, P_FULL_HOP] * PH[p, P_DOUBLE_JUMP_MULT]
-            vx = sx * PH[p, P_DOUBLE_JUMP_H]
+            new, vx, vy = double_jump(PH, p, sx, tilted and stick_dir != facing)
             fresh = True
             jumps -= 1
             ff = 0
