@@ -231,6 +231,10 @@ def _run_learner(ctx: click.Context, values: dict[str, Any], workers: int | None
     else:
         run = Run.create(config, default_name="selfplay", warn=lambda t: console.print(escape(t)))
         console.print(f"run folder {escape(str(run.directory))}")
+    if not config.is_dolphin and config.nodes.workers:  # before the workers start: they load
+        from exphil.envs import compile_mock_kernel  # the kernel from the cache it leaves
+
+        compile_mock_kernel(notify=lambda text: console.print(escape(text)))
     shared = learner_shared(config, run, resume)
     n = config.nodes
     tty = sys.stdout.isatty() and not values["headless"]

@@ -11,6 +11,7 @@ from exphil.envs.mock import (
     MockConfig,
     MockEnv,
     RewardConfig,
+    compile_mock_kernel,
     platforms,
 )
 from exphil.envs.scripted import ScriptedEnv
@@ -32,4 +33,5 @@ __all__ = [
     "MOCK_STAGES",
     "MOCK_CHARACTERS",
     "platforms",
+    "compile_mock_kernel",
 ]

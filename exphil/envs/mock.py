@@ -34,7 +34,7 @@ from __future__ import annotations
 import difflib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar, Final
 
@@ -68,6 +68,7 @@ __all__ = [
     "MOCK_STAGES",
     "MOCK_CHARACTERS",
     "platforms",
+    "compile_mock_kernel",
 ]
 
 log = structlog.get_logger("exphil.envs")
@@ -278,7 +279,7 @@ class MockEnv:
 
         self._counters = Counters(n)
         self._reset_rows(np.arange(n))
-        _ensure_compiled()
+        compile_mock_kernel()
 
     # --- public API ----------------------------------------------------------------------
     def reset(self) -> Frames:
@@ -611,20 +612,23 @@ class MockEnv:
 
 
 _compiled = False
+COMPILING: Final = "compiling the mock environment's kernel (numba: once per install, ~20 s)"
 
 
-def _ensure_compiled() -> None:
-    """Load the kernel (exphil.envs._kernel) before a first step, once per process: numba
-    reads it from its disk cache in well under a second, or the first time on a machine (or
-    after the kernel's source changed) compiles it, for about 20 s; that is logged."""
+def compile_mock_kernel(notify: Callable[[str], None] | None = None) -> None:
+    """Load the mock's compiled kernel (``exphil.envs._kernel``) into this process, once:
+    numba reads it from its disk cache in well under a second, or the first time on a machine
+    (or after the kernel's source changed) compiles it, for about 20 s. Every ``MockEnv``
+    calls this; a command that starts processes that will step mock games calls it first, so
+    they find the cache and the user learns why the start takes long. After a second it
+    says :data:`COMPILING` through ``notify`` (default: the log)."""
     global _compiled
     if _compiled:
         return
     _compiled = True  # (the warm-up env below does not come back here)
+    say = notify if notify is not None else log.info
     started = time.perf_counter()
-    note = threading.Timer(
-        1.0, lambda: log.info("compiling the mock env's kernel (numba, once per install: ~20 s)")
-    )
+    note = threading.Timer(1.0, say, args=(COMPILING,))
     note.daemon = True
     note.start()
     try:
@@ -634,7 +638,7 @@ def _ensure_compiled() -> None:
         note.cancel()
     took = time.perf_counter() - started
     if took > 1.0:
-        log.info("mock env kernel ready", seconds=round(took, 1))
+        say(f"the mock environment's kernel is ready ({took:.1f} s)")
 
 
 def _ledge_ends(rows: list[Any]) -> np.ndarray[Any, Any]:
