@@ -13,9 +13,12 @@ from .tables import *  # noqa: F403 - the rule tables and constants (module glob
 __all__ = ["entry", "inline", "clip", "friction", "shrink", "intangible", "di"]
 
 # --- compilation --------------------------------------------------------------------------------
-# cached on disk; no reference counting (the kernel allocates nothing: numba's refcounts on the
-# array arguments cost more than the rules); helpers inlined into the entry points by LLVM
-# (a call with a dozen array arguments costs as much as a player's whole frame)
+# Cached on disk. No reference counting (numba's private ``_nrt`` flag: the kernel allocates
+# nothing, and numba's atomic refcounts on the array arguments of each call cost more than the
+# rules; were the flag gone, the first compile would fail with "Unrecognized options"). Helpers
+# inlined into the entry points by LLVM (a call with a dozen array arguments costs as much as a
+# player's whole frame). No bounds checks (numba's default): MockEnv checks shapes and the
+# indices it loads.
 _OPTIONS: Final[dict[str, Any]] = {"cache": True, "_nrt": False}
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
