@@ -22,24 +22,21 @@ form (``exphil.envs._kernel.write_items`` writes their ``Frames.items`` columns)
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
 from exphil.game.frames import ITEM_SLOTS
 
-__all__ = ["ItemSlots", "EMPTY", "LASER", "GUN", "COLUMNS"]
-
-EMPTY, LASER, GUN = 0, 1, 2  # an item's kind
-COLUMNS: Final = ("kind", "type", "owner", "move", "x", "y", "vx", "timer")
-"""The slot arrays, in :meth:`ItemSlots.state` order: four int, four float."""
+__all__ = ["ItemSlots"]
 
 
 class ItemSlots:
     """The items of ``n`` games, game-major as the kernel reads them: ``ints``
     ``[n, 4, ITEM_SLOTS]`` int64 (kind, type, owner, move) and ``floats`` ``[n, 4, ITEM_SLOTS]``
-    float64 (x, y, vx, timer); 0 in an empty slot. (A game's kinds are one row: the scan for
-    items reads two cache lines.)"""
+    float64 (x, y, vx, timer); 0 in an empty slot; the kinds (empty, laser, blaster) are the
+    kernel's (``exphil.envs._kernel.tables``: ``EMPTY``, ``LASER_ITEM``, ``GUN_ITEM``). A game's
+    kinds are one row: the scan for items reads two cache lines."""
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -47,8 +44,8 @@ class ItemSlots:
         self.floats = np.zeros((n, 4, ITEM_SLOTS))
 
     def state(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """``([4, S, n] int64, [4, S, n] float64)``: copies of the slots, :data:`COLUMNS`
-        order (the state dict's layout)."""
+        """``([4, S, n] int64, [4, S, n] float64)``: copies of the slots (kind, type, owner,
+        move; x, y, vx, timer), the state dict's layout."""
         return self.ints.transpose(1, 2, 0).copy(), self.floats.transpose(1, 2, 0).copy()
 
     def load(self, ints: np.ndarray[Any, Any], floats: np.ndarray[Any, Any]) -> None:

@@ -159,8 +159,7 @@ class MockConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 # the state's layout (exphil.envs._kernel): float state [_NF, 2, N] float64, int state
 # [_NZ, 2, N] int64
-_X, _Y, _VX, _VY, _KBX, _KBY, _PCT, _SHIELD, _RUN_ANIM = (K.X, K.Y, K.VX, K.VY, K.KBX, K.KBY,
-                                                          K.PCT, K.SHIELD, K.RUN_ANIM)  # fmt: skip
+_X, _Y, _VX, _VY, _KBX, _KBY, _PCT, _SHIELD = K.X, K.Y, K.VX, K.VY, K.KBX, K.KBY, K.PCT, K.SHIELD
 _NF = K.NF
 _ST, _VAR, _AF, _FACING, _JUMPS, _STOCKS = K.ST, K.VAR, K.AF, K.FACING, K.JUMPS, K.STOCKS
 _SURF, _TIMER, _INVULN, _HITLAG, _HITDONE = K.SURF, K.TIMER, K.INVULN, K.HITLAG, K.HITDONE
