@@ -546,7 +546,10 @@ def bench_train_synthetic(
         output=msgspec.structs.replace(cfg.output, log_every=20),
     )
     run_cfg = effective_config(cfg, device)
-    corpus = synthetic_corpus(games, frames, value=cfg.value, seed=0)
+    corpus = synthetic_corpus(
+        games, frames, embed=cfg.policy.embed, controller=cfg.policy.controller,
+        value=cfg.value, seed=0,
+    )  # fmt: skip
     records: list[dict[str, Any]] = []
 
     class Recording:

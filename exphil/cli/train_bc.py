@@ -37,6 +37,7 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "delay": ("data.delay", "--delay"),
     "delay_spread": ("data.delay_spread", "--delay-spread"),
     "mirror": ("data.mirror", "--mirror"),
+    "prev_controller": ("policy.embed.controller", "--prev-controller"),
     "balance_characters": ("data.balance_characters", "--balance-characters"),
     "character": ("data.character", "--character"),
     "stage": ("data.stage", "--stage"),
@@ -119,6 +120,12 @@ def _cli_overrides(ctx: click.Context, values: dict[str, Any]) -> dict[str, tupl
 )
 @click.option("--delay-spread", type=int, help="Delay augmentation: +/- frames per sample.")
 @click.option("--mirror/--no-mirror", default=None, help="Mirror augmentation (flip x).")
+@click.option(
+    "--prev-controller/--no-prev-controller",
+    default=None,
+    help="Feed the policy its own previous controller (the temporal presets: off; with it, "
+    "a policy trained on a few hours of replays copies itself in play).",
+)
 @click.option("--balance-characters/--no-balance-characters", default=None)
 @click.option("--character", "-c", multiple=True, help="Keep games with this character.")
 @click.option("--stage", "-s", multiple=True, help="Keep games on this stage.")

@@ -121,9 +121,12 @@ def test_a_run_writes_checkpoints_that_the_tools_read(tmp_path: Path, replays_di
     assert ("scoring A", "score") in stages and ("scoring B", "score") in stages
 
     # the same name again: kept, the new run goes to r-2 with a warning naming the files
-    code, out = run(*args, "--delay", "0")
+    code, out = run(*args, "--delay", "0", "--prev-controller")
     assert code == 0 and "r-2" in out and "MB" in out
     assert read_policy_config(ck / "r-2" / "last.safetensors")[1]["delay"] == 0
+    # the presets leave the previous controller out; the flag puts it back
+    assert not read_policy_config(run_dir / "best.safetensors")[0].embed.controller
+    assert read_policy_config(ck / "r-2" / "last.safetensors")[0].embed.controller
     code, out = run(*args, "--no-overwrite")
     assert code == 2 and "--overwrite" in out
 

@@ -261,6 +261,13 @@ def test_preset_contents() -> None:
     # every preset trains with a human reaction delay; --delay 0 still turns it off
     for name in EXPECTED_PRESETS:
         assert cfg(name).data.delay == 18, name
+        # and without its own previous controller as an input: with it, policies trained on
+        # the corpus copied themselves in the mock (0-64 against CPU 1; without: 46-18)
+        assert not cfg(name).policy.embed.controller, name
+        assert cfg(name).data.mirror or name == "quick", name
+    cli_prev = {"policy.embed.controller": (True, "--prev-controller")}
+    with_prev = resolve_config(TRAIN_BC, preset="gru", env={}, cli=cli_prev).config
+    assert with_prev.policy.embed.controller
     cli = {"data.delay": (0, "--delay")}
     assert resolve_config(TRAIN_BC, preset="full", env={}, cli=cli).config.data.delay == 0
     assert TrainConfig().data.delay == 0  # code that builds a config itself opts in
