@@ -22,6 +22,7 @@ lint: $(STAMP)
 # supervisors whole; the newer exphil modules strictly (imports they follow are not reported)
 STRICT := exphil/rl exphil/agent.py exphil/players.py exphil/eval.py exphil/errors.py \
           exphil/envs/_protocol.py exphil/envs/scripted.py exphil/envs/_items.py exphil/envs/_kernel \
+          exphil/envs/_rules \
           exphil/game/controls.py \
           exphil/train/_core.py exphil/train/_run.py exphil/cli/eval.py exphil/cli/train_ppo.py \
           exphil/selfplay exphil/wire.py exphil/cli/selfplay.py \

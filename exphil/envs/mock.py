@@ -156,7 +156,6 @@ class MockConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         return character(self.characters[0]), character(self.characters[1])
 
 
-
 # the state's layout (exphil.envs._kernel): float state [_NF, 2, N] float64, int state
 # [_NZ, 2, N] int64
 _X, _Y, _VX, _VY, _KBX, _KBY, _PCT, _SHIELD = K.X, K.Y, K.VX, K.VY, K.KBX, K.KBY, K.PCT, K.SHIELD
@@ -611,13 +610,16 @@ class MockEnv:
 
 
 _compiled = False
-COMPILING: Final = "compiling the mock environment's kernel (numba: once per install, ~20 s)"
+COMPILING: Final = (
+    "compiling the mock environment's kernel (numba: once per install or rules change, ~20 s)"
+)
 
 
 def compile_mock_kernel(notify: Callable[[str], None] | None = None) -> None:
     """Load the mock's compiled kernel (``exphil.envs._kernel``) into this process, once:
     numba reads it from its disk cache in well under a second, or the first time on a machine
-    (or after the kernel's source changed) compiles it, for about 20 s. Every ``MockEnv``
+    (or after any source the kernel reads changed: the cache folder is named after their hash,
+    ``exphil.envs._kernel.common.KERNEL_CACHE_DIR``) compiles it, for about 20 s. Every ``MockEnv``
     calls this; a command that starts processes that will step mock games calls it first, so
     they find the cache and the user learns why the start takes long. After a second it
     says :data:`COMPILING` through ``notify`` (default: the log)."""

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
+import numba
 from numba import njit
 
 from .tables import *  # noqa: F403 - the rule tables and constants (module globals numba reads)
 
-__all__ = ["entry", "inline", "clip", "friction", "shrink", "intangible", "di"]
+__all__ = [
+    "entry",
+    "inline",
+    "clip",
+    "friction",
+    "shrink",
+    "intangible",
+    "di",
+    "KERNEL_SOURCES",
+    "KERNEL_CACHE_DIR",
+    "sources_fingerprint",
+]
 
 # --- compilation --------------------------------------------------------------------------------
 # Cached on disk. No reference counting (numba's private ``_nrt`` flag: the kernel allocates
@@ -22,15 +37,81 @@ __all__ = ["entry", "inline", "clip", "friction", "shrink", "intangible", "di"]
 _OPTIONS: Final[dict[str, Any]] = {"cache": True, "_nrt": False}
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
+# Where the compiled code is cached. numba checks a cached function against its own file's
+# timestamp only, and freezes the module globals it reads: a rule edited in exphil.envs._rules
+# (or a helper here, inlined into player.py) would otherwise load the old machine code, and
+# MockEnv would play the old rules (the plain-Python oracle the new ones). So the cache lives
+# in a folder named after a hash of every source the kernel's code and frozen values come from:
+# any edit compiles afresh, once (~20 s). A test checks this list against the kernel's imports.
+_ENVS = Path(__file__).resolve().parents[1]
+_NUMBA_CONFIG: Any = numba.config  # its settings are set from the environment at run time
+KERNEL_SOURCES: Final[tuple[Path, ...]] = (
+    _ENVS / "_kernel",
+    _ENVS / "_rules",
+    _ENVS / "_characters.py",
+    _ENVS.parent / "game" / "frames.py",
+)
+
+
+def sources_fingerprint(paths: Iterable[Path]) -> str:
+    """A hash of the files (every ``*.py`` of a folder) in ``paths``: names and contents."""
+    h = hashlib.sha256()
+    for path in paths:
+        for f in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _cache_dir(fingerprint: str) -> str:
+    """``exphil-kernel-<fingerprint>`` under numba's cache: ``$NUMBA_CACHE_DIR`` when set, else
+    the kernel's ``__pycache__`` when writable, else numba's per-user cache folder."""
+    name = f"exphil-kernel-{fingerprint}"
+    if _NUMBA_CONFIG.CACHE_DIR:
+        return os.path.join(_NUMBA_CONFIG.CACHE_DIR, name)
+    in_tree = _ENVS / "_kernel" / "__pycache__"
+    if os.access(in_tree if in_tree.is_dir() else in_tree.parent, os.W_OK):
+        _prune(in_tree, keep=name)
+        return str(in_tree / name)
+    from numba.misc import appdirs
+
+    dirs: Any = appdirs.AppDirs
+    return os.path.join(dirs(appname="numba", appauthor=False).user_cache_dir, name)
+
+
+def _prune(folder: Path, keep: str) -> None:
+    """Remove the kernel's older compiled code from its own ``__pycache__`` (this tree's
+    earlier sources: each folder is a few MB)."""
+    import shutil
+
+    for old in folder.glob("exphil-kernel-*"):
+        if old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for old in [*folder.glob("*.nbi"), *folder.glob("*.nbc")]:  # numba's own, before the hash
+        old.unlink(missing_ok=True)
+
+
+KERNEL_CACHE_DIR: Final = _cache_dir(sources_fingerprint(KERNEL_SOURCES))
+
+
+def _jit(fn: _Fn, **options: Any) -> _Fn:
+    """``njit`` with the kernel's options, cached under :data:`KERNEL_CACHE_DIR` (numba reads
+    its cache folder once, when the function is decorated)."""
+    saved = _NUMBA_CONFIG.CACHE_DIR
+    _NUMBA_CONFIG.CACHE_DIR = KERNEL_CACHE_DIR
+    try:
+        return cast(_Fn, njit(**options, **_OPTIONS)(fn))
+    finally:
+        _NUMBA_CONFIG.CACHE_DIR = saved
+
 
 def entry(fn: _Fn) -> _Fn:
     """A kernel entry point (called from Python)."""
-    return cast(_Fn, njit(**_OPTIONS)(fn))
+    return _jit(fn)
 
 
 def inline(fn: _Fn) -> _Fn:
     """A helper, inlined where it is called."""
-    return cast(_Fn, njit(forceinline=True, **_OPTIONS)(fn))
+    return _jit(fn, forceinline=True)
 
 
 # --- small helpers ------------------------------------------------------------------------------

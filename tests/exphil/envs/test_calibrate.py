@@ -176,7 +176,7 @@ def test_json_reports_published_mock_and_ratios() -> None:
 @pytest.mark.slow
 def test_on_a_mock_game_it_finds_the_mock_rules() -> None:
     """End to end against a known truth: a mock game (CPU 9 against CPU 5) measured like a
-    replay gives back the constants of exphil/envs/_rules.py."""
+    replay gives back the constants of exphil/envs/_rules/."""
     from exphil.envs import MockConfig, MockEnv
     from exphil.game import concat_frames
     from exphil.players import make_player, parse_player

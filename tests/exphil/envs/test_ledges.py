@@ -2,7 +2,7 @@
 the getup options with their lengths, letting go and the hang's time-out, held equal in the
 vectorized env and the scalar oracle.
 
-The numbers come from ``exphil/envs/_rules.py`` and ``_characters.py``, which hold the corpus
+The numbers come from ``exphil/envs/_rules/`` and ``_characters.py``, which hold the corpus
 measurements (``scripts/measure_ledges.py``; docs/mockenv.md lists them); the lengths are
 restated here as the replays' figures so a table change that drifts from them fails.
 """

@@ -1,159 +1,77 @@
-"""The mock game's rules as data: physics constants, states and moves.
-
-The mock's kernel (``exphil.envs._kernel``: the rules' one implementation, compiled by numba
-for ``MockEnv`` and run as plain Python by its test oracle ``exphil.envs._scalar``) reads these
-tables. A rule's numbers change here; a rule's logic, in the kernel.
-
-Every state is shown to the outside world as a real Melee action-state id (Fox's ids for the
-special), so a policy's action embedding means the same thing here as on replays.
-"""
+"""The mock's states: the flags, :class:`StateDef` and the state table (each state shown
+as a real Melee action-state id), the ledge states and the per-character states."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-import numpy as np
+from .constants import (
+    DEAD_FRAMES,
+    SIDEB_END_STILL,
+    SIDEB_FRICTION_END,
+    SIDEB_FRICTION_G,
+    SIDEB_FRICTION_START,
+    SIDEB_GRAVITY,
+    SIDEB_START_FRICTION_G,
+)
 
-# --- physics ------------------------------------------------------------------------------
-# Each character's movement physics and landing lags are rows of exphil.envs._characters
-# (measured from replays and Melee's published data); what is left here is shared.
-LCANCEL_WINDOW: Final = 7  # frames: L/R pressed this close before landing an aerial halves its lag
-
-# --- controller thresholds ----------------------------------------------------------------
-DEADZONE: Final = 0.2875  # Melee's 23/80
-DASH_THRESHOLD: Final = 0.8
-TAP_JUMP: Final = 0.66  # main stick y that jumps (tap jump on)
-DOWN_THRESHOLD: Final = -0.66  # fast fall, platform drop
-UP_B_THRESHOLD: Final = 0.5
-DOWN_B_THRESHOLD: Final = -0.5  # main stick y at or below it turns B into down-B (shine)
-SIDE_B_THRESHOLD: Final = 0.6  # |main stick x| from which B is side-B (the corpus: 0.6 to 1.0)
-CSTICK_THRESHOLD: Final = 0.5
-SHOULDER_THRESHOLD: Final = 0.3  # analog shoulder press that shields
-
-# --- body, damage, shield --------------------------------------------------------------
-HURT_LOW: Final = 2.0  # hurtbox: vertical capsule from y+2 to y+12, radius 4.5
-HURT_HIGH: Final = 12.0
-HURT_RADIUS: Final = 4.5
-KB_DECAY: Final = 0.051  # knockback speed lost per frame
-KB_SPEED: Final = 0.03  # launch speed per unit of knockback
-HITSTUN_PER_KB: Final = 0.4
-TUMBLE_KB: Final = 80.0  # knockback from which the defender tumbles (DAMAGE_FLY)
-SHIELD_MAX: Final = 60.0
-SHIELD_DECAY: Final = 0.28
-SHIELD_REGEN: Final = 0.07
-SHIELD_AFTER_BREAK: Final = 30.0
-SHIELD_BREAK_VY: Final = 3.0
-SHIELD_PUSH: Final = 0.08  # pushback speed per point of damage on shield
-TECH_WINDOW: Final = 20
-LYING_MAX: Final = 60
-HALO_MAX: Final = 120
-RESPAWN_INVULNERABLE: Final = 120
-RESPAWN_HEIGHT: Final = 60.0
-DEAD_FRAMES: Final = 60
-# up-B (Fire Fox, Fire Bird; the corpus's 444 air charges, docs/mockenv.md): the air charge
-# stops the fall (vy 0 on its first 15 frames, then the character's slow charge gravity) and
-# keeps 0.8 of the horizontal speed on its first frame (then the air friction); the travel's
-# speed, length and slow-down are the character's (exphil.envs._characters)
-UP_B_HOLD_STILL: Final = 15
-UP_B_HOLD_KEEP: Final = 0.8
-# shine (Fox's and Falco's reflector, docs/mockenv.md: the corpus's air shines, every one):
-# the air shine halves the horizontal speed it starts with, holds still (vy 0) for its first
-# SHINE_STALL frames (the 3-frame start and the loop's first frame), then falls at its own
-# gravity (0.08 / 3 per frame, 0.02667 in every air shine of the corpus) through the loop and
-# the end, whatever the character
-SHINE_AIR_VX: Final = 0.5
-SHINE_GRAVITY: Final = 0.08 / 3
-# side-B (Fox's Illusion, Falco's Phantasm; docs/mockenv.md: every side-B of the corpus's 79
-# Fox/Falco games): the air start keeps 2/3 of the horizontal speed it starts with and slows
-# by SIDEB_FRICTION_START per frame, vy 0 throughout; the air end starts at SIDEB_END_VX_AIR
-# and slows by SIDEB_FRICTION_END, still for SIDEB_END_STILL frames, then falls by
-# SIDEB_GRAVITY per frame; the ground end slows by SIDEB_FRICTION_G (its start speed is the
-# character's, exphil.envs._characters)
-SIDEB_AIR_VX: Final = 2.0 / 3.0
-SIDEB_FRICTION_START: Final = 0.05
-SIDEB_END_VX_AIR: Final = 2.0
-SIDEB_FRICTION_END: Final = 0.07
-SIDEB_END_STILL: Final = 5
-SIDEB_GRAVITY: Final = 0.08
-SIDEB_FRICTION_G: Final = 0.1
-# the ground start stops the player on its first frame (a friction no speed survives): the
-# corpus's 9 ground side-Bs, every one from a dash (2) records 0 ground speed on it, from a
-# walk, a turn or a crouch (5) under 0.06 on it and 0 the next; one out of a landing slides
-SIDEB_START_FRICTION_G: Final = 1e9
-# crouch cancel: a crouching player takes 2/3 of a hit's knockback (SmashWiki, Crouch cancel:
-# "knockback is reduced to 2/3" in Melee)
-CROUCH_CANCEL: Final = 2.0 / 3.0
-# DI (directional influence): on the last frame of its hitlag a launched player's stick turns
-# the launch by up to DI_MAX, in proportion to the stick's part across the launch direction
-# (SmashWiki, Directional influence: "up to 18 degrees" in Melee); a stick in the dead zone
-# does nothing
-DI_MAX: Final = math.radians(18.0)
-# lasers (docs/mockenv.md): a shot hits the first player (not its owner, not intangible) whose
-# hurtbox comes within LASER_RADIUS of it, then is gone; it is also gone when its timer runs
-# out or past the blast zone's sides. The blaster item shows GUN_TIMER in its timer column
-LASER_RADIUS: Final = 3.0  # the mock's choice
-GUN_TIMER: Final = 1400.0  # measured: every blaster item's timer (1,817 Falco, 284 Fox)
-
-# grabs (docs/mockenv.md: scripts/measure_moves.py on the corpus, SmashWiki's Grab and the
-# Melee grab-escape formula): the grab box is out on GRAB's action frames 7-8 (replays count
-# from 1; every catch of the corpus pulls on frame 7, a few on 8) and DASH_GRAB's 12-13; the
-# grabbed player is held GRAB_ESCAPE_BASE + GRAB_ESCAPE_PER_PERCENT x percent frames (Melee's
-# 76 + 1.6p without the placing handicap), less GRAB_MASH per button press (A B X Y Z L R)
-GRAB_ESCAPE_BASE: Final = 76.0
-GRAB_ESCAPE_PER_PERCENT: Final = 1.6
-GRAB_MASH: Final = 6
-
-# --- ledges (Final Destination's and Battlefield's two main ledges; docs/mockenv.md has the
-# measurements: scripts/measure_ledges.py on ../shared/corpus, and SmashWiki's Ledgestall)
-LEDGE_BOX_OUT: Final = 18.0  # grab box: from the edge outward 0..18 units,
-LEDGE_BOX_TOP: Final = -5.0  # and between these heights (the position the frame began at)
-LEDGE_BOX_BOTTOM: Final = -18.0
-LEDGE_INTANGIBLE: Final = 37  # frames from the grab: CLIFF_CATCH (7) + 30 (none on a regrab)
-LEDGE_HANG_MAX: Final = 300  # CLIFF_WAIT frames before letting go (an assumption: see docs)
-LEDGE_REGRAB_DELAY: Final = 29  # frames after letting go before a grab (SmashWiki's DRP)
-LEDGE_SLOW_PERCENT: Final = 100.0  # at or above it, the slow getups
-
-# --- air dodge and wavedash (measured on ../shared/corpus, the same for Fox and Falco)
-AIRDODGE_SPEED: Final = 3.1  # u/frame where the stick points (recorded 2.79 on frame 1)
-AIRDODGE_DECAY: Final = 0.9  # the dodge's speed is multiplied by this every frame
-AIRDODGE_GLIDE: Final = 30  # frames of that glide (no gravity); then it falls
-
-STOCKS: Final = 4
-TIME_LIMIT: Final = 8 * 60 * 60  # frames (8 minutes)
-SPAWN_X: Final = 40.0
-
-
-def knockback(
-    percent_after: float, damage: float, growth: float, base: float, weight: float
-) -> float:
-    """Melee's knockback formula (``percent_after`` includes this hit's damage; ``weight`` is
-    the defender's)."""
-    return (
-        (percent_after / 10 + percent_after * damage / 20) * 200 / (weight + 100) * 1.4 + 18
-    ) * growth / 100 + base
-
-
-def di_turn(cross: Any) -> tuple[Any, Any]:
-    """(cos, sin) of the DI turn for ``cross`` (the stick's part across the launch direction,
-    clipped to [-1, 1]: positive turns the launch clockwise), a float or an array alike: a
-    Taylor polynomial of plain arithmetic (|angle| <= 18 degrees: error under 1e-8), so both
-    implementations of the mock get the same bits where libm's and numpy's sin would not."""
-    d = -DI_MAX * cross
-    d2 = d * d
-    return 1.0 - d2 / 2.0 + d2 * d2 / 24.0 - d2 * d2 * d2 / 720.0, (
-        d - d * d2 / 6.0 + d * d2 * d2 / 120.0
-    )
-
-
-def hitlag(damage: float) -> int:
-    return math.floor(damage / 3 + 3)
-
-
-def shieldstun(damage: float) -> int:
-    return math.floor(damage * 0.45 + 2)
-
+__all__ = [
+    "GROUND",
+    "ACT_G",
+    "ACT_A",
+    "DRIFT",
+    "FF_OK",
+    "SHIELDING",
+    "INTANGIBLE",
+    "FROZEN_POS",
+    "HITSTUN",
+    "TIMED",
+    "SELF_MOVE",
+    "TECHABLE",
+    "NO_GRAVITY",
+    "HOVER",
+    "LCANCEL",
+    "LEDGE",
+    "LEDGE_OK",
+    "LEDGE_ACT",
+    "HOLD_B",
+    "JUMP_CANCEL",
+    "STALL",
+    "STILL",
+    "LAND_KEEP",
+    "HOLDING",
+    "CAPTURED",
+    "GLIDE",
+    "DOUBLE_TRACTION",
+    "TRAVEL",
+    "OWN_FALL",
+    "CROUCH",
+    "REPEAT_B",
+    "GUN",
+    "REFLECT",
+    "StateDef",
+    "LANDING_ANIM",
+    "RUN_ANIM_RATE",
+    "RUN_ANIM_LOOP",
+    "STATES",
+    "S",
+    "NUM_STATES",
+    "TECH_INTANGIBLE",
+    "LEDGE_HOLD",
+    "LEDGE_GETUP_END",
+    "CHARACTER_STATES",
+    "DAIR_INPUT",
+    "LASER_MOVES",
+    "character_states",
+    "DEAD_DOWN",
+    "DEAD_LEFT",
+    "DEAD_RIGHT",
+    "DEAD_UP",
+    "WALK_SLOW",
+    "WALK_MIDDLE",
+    "WALK_FAST",
+]
 
 # --- states ---------------------------------------------------------------------------------
 # flags
@@ -668,267 +586,3 @@ def character_states(character_name: str) -> list[int]:
 # action variants
 DEAD_DOWN, DEAD_LEFT, DEAD_RIGHT, DEAD_UP = 0, 1, 2, 3  # ids 0x00..0x03
 WALK_SLOW, WALK_MIDDLE, WALK_FAST = 0, 1, 2  # ids 0x0F..0x11
-
-
-# --- moves --------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class MoveDef:
-    """One hitbox: active on action frames ``first..last`` (0 is the state's first frame),
-    centred ``(dx * facing, dy)`` from the attacker's position, launching at ``angle`` degrees
-    (measured from the attacker's facing direction)."""
-
-    name: str
-    first: int
-    last: int
-    dx: float
-    dy: float
-    radius: float
-    damage: float
-    angle: float
-    base: float
-    growth: float
-    every: int = 0  # a multi-hit move: out only every ``every`` frames from ``first``, each a hit
-    air_angle: float = -1.0  # the angle for an airborne defender (-1: ``angle``)
-
-
-MOVES: Final[tuple[MoveDef, ...]] = (
-    # the first moves: damage and active frames measured since (scripts/measure_moves.py on
-    # ../shared/corpus: the most frequent damage per hit, the clean one where a move has a
-    # late hit too, and the action frames its hits land on, minus 1); one hitbox each, so the
-    # aerials keep their clean hit (Melee's late hits, 9%, are left out) and Fox's forward air
-    # its first hit; place, size, angle and knockback the mock's choice
-    MoveDef("JAB", 1, 2, 8.0, 8.0, 5.0, 4.0, 70.0, 8.0, 50.0),
-    MoveDef("FTILT", 4, 7, 11.0, 7.0, 5.5, 9.0, 30.0, 10.0, 100.0),
-    MoveDef("FSMASH", 11, 14, 13.0, 7.0, 6.0, 15.0, 38.0, 30.0, 105.0),
-    MoveDef("FSMASH_FALCO", 11, 14, 13.0, 7.0, 6.0, 17.0, 38.0, 30.0, 105.0),
-    MoveDef("DASH_ATTACK", 3, 6, 8.0, 6.0, 6.0, 7.0, 72.0, 30.0, 60.0),
-    MoveDef("DASH_ATTACK_FALCO", 3, 6, 8.0, 6.0, 6.0, 9.0, 72.0, 30.0, 60.0),
-    MoveDef("NAIR", 3, 6, 0.0, 7.0, 7.0, 12.0, 45.0, 10.0, 100.0),
-    MoveDef("FAIR", 5, 7, 10.0, 6.0, 5.5, 7.0, 40.0, 15.0, 100.0),
-    MoveDef("FAIR_FALCO", 5, 7, 10.0, 6.0, 5.5, 9.0, 40.0, 15.0, 100.0),
-    MoveDef("BAIR", 3, 6, -10.0, 7.0, 5.5, 15.0, 140.0, 15.0, 100.0),
-    # their late hits: 9% on replay frames 8-31 (neutral air) and 8-19 (back air), Fox and
-    # Falco alike (the corpus: every late hit within them, 8-29 and 8-19; Melee's frame data);
-    # place, size, angle and knockback the clean hit's
-    MoveDef("NAIR_LATE", 7, 30, 0.0, 7.0, 7.0, 9.0, 45.0, 10.0, 100.0),
-    MoveDef("BAIR_LATE", 7, 18, -10.0, 7.0, 5.5, 9.0, 140.0, 15.0, 100.0),
-    # the forward airs' second hit: Fox 5%, Falco 8% on replay frames 16-18 (the corpus: 7 of
-    # Fox's 20 forward-air hits on frames 16-17, 5% fresh; 5 of Falco's 33, 8% fresh; Melee's
-    # frame data). Melee's forward airs hit again after their first hit (3 of those 12 came
-    # after one); here, as the late hits, only when the first missed (the state hits once);
-    # the later hits (Falco's frames 24 and 43: 1 each) are left out
-    MoveDef("FAIR_LATE", 15, 17, 10.0, 6.0, 5.5, 5.0, 40.0, 15.0, 100.0),
-    MoveDef("FAIR_LATE_FALCO", 15, 17, 10.0, 6.0, 5.5, 8.0, 40.0, 15.0, 100.0),
-    # issue 17's moves: damage and the first active frame are the corpus's (the most frequent
-    # damage per hit and the action frame its hits land on, scripts/measure_moves.py, minus 1:
-    # replays count from 1) and Melee's frame data; one hitbox per move (a move hits once:
-    # Fox's and Falco's up-airs are their second, strong hit); place, size, angle and
-    # knockback are the mock's choice (Falco's down-air spikes: 290 degrees, down and forward)
-    MoveDef("UTILT", 4, 10, 2.0, 12.0, 6.0, 9.0, 95.0, 20.0, 100.0),
-    # the down-tilts: damage and frame the corpus's (Fox 10%, Falco 13%, hits on action frame
-    # 8), the angle its launches' median (Fox 68, Falco 75 degrees), base and growth a rough
-    # least-squares fit on its 11 / 12 launches (Fox's base clipped at 0)
-    MoveDef("DTILT", 7, 9, 8.0, 3.0, 6.0, 10.0, 68.0, 0.0, 145.0),
-    MoveDef("DTILT_FALCO", 7, 9, 8.0, 3.0, 6.0, 13.0, 75.0, 26.0, 112.0),
-    MoveDef("USMASH", 6, 16, 1.0, 13.0, 6.5, 18.0, 80.0, 30.0, 112.0),
-    MoveDef("USMASH_FALCO", 6, 16, 1.0, 13.0, 6.5, 14.0, 80.0, 30.0, 112.0),
-    MoveDef("DSMASH", 5, 8, 7.0, 3.0, 6.5, 15.0, 25.0, 20.0, 100.0),
-    MoveDef("DSMASH_FALCO", 5, 8, 7.0, 3.0, 6.5, 16.0, 25.0, 20.0, 100.0),
-    MoveDef("UAIR", 10, 13, 1.0, 14.0, 6.0, 13.0, 80.0, 20.0, 110.0),
-    MoveDef("UAIR_FALCO", 10, 13, 1.0, 14.0, 6.0, 10.0, 80.0, 20.0, 110.0),
-    MoveDef("DAIR_FALCO", 4, 18, 2.0, 1.0, 6.0, 12.0, 290.0, 20.0, 100.0),
-    # Fox's drill: 7 hits of 3%, on replay frames 5, 8, ..., 23 (the corpus: 264 hits on
-    # action frames 5-24, every 3 frames; 3% fresh, 2.73 staled the most frequent); the angle
-    # and the small set knockback (so the hits chain) are the mock's choice
-    MoveDef("DAIR_FOX", 4, 22, 0.0, 1.0, 6.0, 3.0, 290.0, 10.0, 0.0, every=3),
-    # shine: a hit on its first frame only (the corpus: every hit lands on action frame 1),
-    # centred on the body. Fox: 5%, set knockback (launch speed 2.4 = 80 x 0.03 at every
-    # percent, horizontal on grounded targets: base 80, growth 0, angle 0); Falco: 8%, 84
-    # degrees (straight up), knockback growing with percent (base and growth fitted to the
-    # corpus's launches, scripts/measure_moves.py). The radius is the mock's choice
-    MoveDef("SHINE", 0, 0, 0.0, 7.0, 7.0, 5.0, 0.0, 80.0, 0.0),
-    MoveDef("SHINE_FALCO", 0, 0, 0.0, 7.0, 7.0, 8.0, 84.0, 99.0, 58.0),
-    MoveDef("UPB", 0, 24, 0.0, 7.0, 6.0, 14.0, 60.0, 20.0, 70.0),
-    # Fire Bird: Fox's travel with Falco's 16% (the corpus: 15 of Falco's 20 up-B hits)
-    MoveDef("UPB_FALCO", 0, 24, 0.0, 7.0, 6.0, 16.0, 60.0, 20.0, 70.0),
-    # side-B's dash: 7% (the corpus: 36 of 39 hits), on its three moving frames; the hitbox
-    # covers the path since the frame before (centred half a frame's travel behind, Fox's
-    # 18.72 and Falco's 16.5 u/frame). Angle, base and growth the corpus's: Fox's launches at
-    # 80 degrees (8 of 11), Falco's grounded targets straight up (11 of 17; its airborne ones
-    # are spiked: 5 of 6 straight down), least squares on 27 launches: growth 56, base 67
-    MoveDef("SIDEB", 1, 3, -9.36, 6.0, 10.4, 7.0, 80.0, 67.0, 56.0),
-    MoveDef("SIDEB_FALCO", 1, 3, -8.25, 6.0, 9.25, 7.0, 90.0, 67.0, 56.0, air_angle=270.0),
-    # the lasers' hits (not hitboxes of a state: the shots, exphil.envs._items): 3% fresh
-    # (the corpus: Falco's most frequent, 199 of 643; Fox's 3.0 the fresh one); Falco's is a
-    # set knockback (every launch 0.62-0.66 u/frame = 21 x 0.03, horizontal on the ground;
-    # hitlag 4 and 8 frames of hitstun: 12-14-frame flinches; airborne targets at 36-61
-    # degrees, most often 45: its air angle), Fox's none at all (no hitlag,
-    # no flinch: base and growth 0 mean damage only)
-    MoveDef("LASER_FOX", 0, 0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0),
-    MoveDef("LASER_FALCO", 0, 0, 0.0, 0.0, 0.0, 3.0, 0.0, 21.0, 0.0, air_angle=45.0),
-    # the ledge attack: 8% on action frame 25 as replays count it (the corpus's hits); the
-    # hitbox's place, size, angle and knockback are the mock's choice (not measured)
-    MoveDef("LEDGE_ATTACK", 24, 26, 9.0, 7.0, 6.0, 8.0, 45.0, 20.0, 60.0),
-    # the throws (not hitboxes: the grabbed player takes them when released, on the throw's
-    # action frame ``first`` (0-based), placed ``dx`` in front of the thrower). Release frame,
-    # damage and angle are the corpus's (scripts/measure_moves.py: the grabbed player's first
-    # frame out of Thrown*, the percent risen by then, the launch's median angle); base and
-    # growth a rough least-squares fit on its launches. Back and up throws deal 2% (their
-    # blaster shots, which follow the release, are not modelled); the down throws' damage
-    # includes the shots fired before the release (Fox 4.73, Falco 4.73 on 1 and 2 throws)
-    MoveDef("THROW_F", 13, 13, 8.3, 0.0, 0.0, 7.0, 45.0, 45.0, 66.0),
-    MoveDef("THROW_F_FALCO", 11, 11, 9.5, 0.0, 0.0, 7.0, 45.0, 45.0, 70.0),
-    MoveDef("THROW_B", 7, 7, -8.3, 0.0, 0.0, 2.0, 124.0, 88.0, 33.0),
-    MoveDef("THROW_HI", 6, 6, 0.0, 0.0, 0.0, 2.0, 90.0, 85.0, 48.0),
-    MoveDef("THROW_HI_FALCO", 5, 5, 0.0, 0.0, 0.0, 2.0, 90.0, 88.0, 40.0),
-    MoveDef("THROW_LW", 32, 32, 8.3, 0.0, 0.0, 4.73, 288.0, 100.0, 80.0),
-    MoveDef("THROW_LW_FALCO", 38, 38, 9.5, 0.0, 0.0, 4.73, 252.0, 100.0, 80.0),
-    # the pummel: 3% on its first frame (the corpus: 11 of 13 pummels), Fox and Falco alike
-    MoveDef("PUMMEL", 0, 0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0),
-)
-
-# the grab boxes: state -> (first, last action frame (0-based), dx, dy, radius); the catch
-# frames are the corpus's, place and size the mock's choice
-GRAB_BOXES: Final[dict[str, tuple[int, int, float, float, float]]] = {
-    "GRAB": (6, 7, 8.0, 7.0, 4.0),
-    "DASH_GRAB": (11, 12, 9.0, 7.0, 5.0),
-}
-M: Final[dict[str, int]] = {m.name: i for i, m in enumerate(MOVES)}
-NUM_MOVES: Final = len(MOVES)
-
-# per-character hits of a shared state: the move a port's hitbox in that state uses instead
-# (the state, its frames and its hitbox's active frames are the same: only what it deals
-# differs)
-CHARACTER_MOVES: Final[dict[str, dict[str, str]]] = {"FALCO": {"UPB": "UPB_FALCO"}}
-
-
-def character_moves(character_name: str) -> list[int]:
-    """``out[state]``: the move (a :data:`MOVES` index, -1 for none) a port of that character
-    hits with in ``state``: the state's own but for :data:`CHARACTER_MOVES`."""
-    swap = CHARACTER_MOVES.get(character_name.upper(), {})
-    out = [-1] * NUM_STATES
-    for i, s in enumerate(STATES):
-        if s.move:
-            name = swap.get(s.move, s.move)
-            a, b = MOVES[M[s.move]], MOVES[M[name]]
-            assert (a.first, a.last, a.every) == (b.first, b.last, b.every), (s.move, name)
-            out[i] = M[name]
-    return out
-
-
-_VARIANT_STATES: Final = ("WALK", "DEAD")  # their action id is the base plus a variant
-
-
-def _build_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ints = np.zeros((NUM_STATES, 17), dtype=np.int64)
-    for i, s in enumerate(STATES):
-        landing = s.landing or "LANDING"
-        thrown = "THROWN_" + s.throw.removesuffix("_FALCO").removeprefix("THROW_")
-        ints[i] = (
-            s.action,
-            s.flags,
-            s.duration,
-            S[s.next] if s.next else i,
-            M[s.move] if s.move else -1,
-            S[landing],
-            int(s.name in _VARIANT_STATES),
-            s.af_shown,
-            int(s.af_fixed),
-            s.intangible,
-            M[s.throw] if s.throw else -1,
-            S[thrown] if s.throw else -1,
-            s.intangible_from,
-            S[s.off_edge] if s.off_edge else -1,
-            s.still,
-            s.shot,
-            M[s.late] if s.late else -1,
-        )
-    moves = np.zeros((NUM_MOVES, 15), dtype=np.float64)
-    for i, m in enumerate(MOVES):
-        rad = math.radians(m.angle)
-        air = math.radians(m.air_angle) if m.air_angle >= 0 else rad
-        moves[i] = (
-            m.first,
-            m.last,
-            m.dx,
-            m.dy,
-            m.radius,
-            m.damage,
-            math.cos(rad),
-            math.sin(rad),
-            m.base,
-            m.growth,
-            hitlag(m.damage),
-            shieldstun(m.damage),
-            m.every,
-            math.cos(air),
-            math.sin(air),
-        )
-    phys = np.array([(s.friction, s.gravity, s.anim) for s in STATES], dtype=np.float64)
-    ints.setflags(write=False)
-    moves.setflags(write=False)
-    phys.setflags(write=False)
-    return ints, moves, phys
-
-
-STATE_TABLE, MOVE_TABLE, STATE_PHYS = _build_tables()
-"""``STATE_TABLE[state]`` = (action, flags, duration, next, move, landing state, has variant,
-added to the frame count in the action_frame column, that column fixed at -1, the frame
-its intangibility ends before, the throw's move, the state the thrown player is in, the frame
-its intangibility starts on, the state it goes on in off its surface (-1: none), its still
-frames (OWN_FALL), the frame a laser loop fires on (-1: none), its late hit's move (-1: none));
-``STATE_PHYS[state]`` = (its own friction, 0 for the character's; its own gravity; the
-animation its action_frame column plays over its length, 0: it counts frames);
-``MOVE_TABLE[move]`` = (first, last, dx, dy, radius, damage, cos, sin, base, growth, hitlag,
-shieldstun, every: a multi-hit move's period, 0 for one hit, cos and sin of the angle for an
-airborne defender)."""
-
-(
-    T_ACTION,
-    T_FLAGS,
-    T_DURATION,
-    T_NEXT,
-    T_MOVE,
-    T_LANDING,
-    T_VARIANT,
-    T_AF_SHOWN,
-    T_AF_FIXED,
-    T_INTANGIBLE,
-    T_THROW,
-    T_THROWN,
-    T_INTANGIBLE_FROM,
-    T_OFF_EDGE,
-    T_STILL,
-    T_SHOT,
-    T_LATE,
-) = range(17)
-(
-    MV_FIRST,
-    MV_LAST,
-    MV_DX,
-    MV_DY,
-    MV_RADIUS,
-    MV_DAMAGE,
-    MV_COS,
-    MV_SIN,
-    MV_BASE,
-    MV_GROWTH,
-    MV_HITLAG,
-    MV_SHIELDSTUN,
-    MV_EVERY,
-    MV_AIR_COS,
-    MV_AIR_SIN,
-) = range(15)
-
-
-def _grab_box_table() -> np.ndarray:
-    """``GRAB_BOX_TABLE[state]`` = (first, last, dx, dy, radius); first = -1: no grab box."""
-    out = np.zeros((NUM_STATES, 5), dtype=np.float64)
-    out[:, 0] = -1
-    for name, box in GRAB_BOXES.items():
-        out[S[name]] = box
-    out.setflags(write=False)
-    return out
-
-
-GRAB_BOX_TABLE: Final = _grab_box_table()
