@@ -123,7 +123,7 @@ def _cli_overrides(ctx: click.Context, values: dict[str, Any]) -> dict[str, tupl
 @click.option(
     "--prev-controller/--no-prev-controller",
     default=None,
-    help="Feed the policy its own previous controller (the temporal presets: off; with it, "
+    help="Feed the policy its own previous controller (every preset: off; with it, "
     "a policy trained on a few hours of replays copies itself in play).",
 )
 @click.option("--balance-characters/--no-balance-characters", default=None)
