@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -24,8 +25,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 async def test_runner_kills_and_a_sigkilled_worker_lose_nothing(
     tmp_path: Path, anyio_backend: str
 ) -> None:
-    config = small_config(tmp_path, max_updates=30, batch_games=16)
+    # the run ends when the chaos is over and it has trained on (`stop`), never before: with a
+    # fixed number of updates, a loaded machine's slow worker restart let the run end first
+    # and the pause signalled a process that had exited
+    config = small_config(tmp_path, max_updates=10_000, batch_games=16)
     shared = new_learner(config)
+    stop = threading.Event()
     ready = anyio.Event()
     endpoint: list[str] = []
     stop_worker = anyio.Event()
@@ -62,17 +67,31 @@ async def test_runner_kills_and_a_sigkilled_worker_lose_nothing(
         ):
             await anyio.sleep(0.1)
         await anyio.sleep(1.0)
-        pid = shared.workers["worker-0"].pid
-        os.kill(pid, signal.SIGSTOP)
+        while True:
+            pid, joins = shared.workers["worker-0"].pid, shared.workers["worker-0"].joins
+            try:
+                os.kill(pid, signal.SIGSTOP)
+                break
+            except ProcessLookupError:  # it went down again meanwhile: pause its next process
+                while shared.workers["worker-0"].joins <= joins:  # noqa: ASYNC110
+                    await anyio.sleep(0.1)
         await anyio.sleep(2.5)
         os.kill(pid, signal.SIGCONT)
         stopped.append(pid)
+        # it rejoins by itself (checked below); then the run trains on a few updates and stops
+        with anyio.move_on_after(30):
+            while shared.workers["worker-0"].joins <= joins:  # noqa: ASYNC110
+                await anyio.sleep(0.1)
+        resumed = shared.version
+        while shared.version < max(resumed + 5, 30):  # noqa: ASYNC110
+            await anyio.sleep(0.1)
+        stop.set()
 
     async with anyio.create_task_group() as tg:
 
         async def learner() -> None:
             await serve_learner(
-                shared, workers=1, on_ready=on_ready,
+                shared, workers=1, on_ready=on_ready, stop=stop,
                 worker_argv_for=lambda ep, name: worker_argv(ep, name, config),
             )  # fmt: skip
             stop_worker.set()
@@ -90,8 +109,8 @@ async def test_runner_kills_and_a_sigkilled_worker_lose_nothing(
 
     c = shared.queue.collector
     stats = c.statistics()
-    # training progressed to the end, with chunks from both workers
-    assert shared.version == config.max_updates, shared.error
+    # training went on through the chaos and after it, and the run stopped cleanly
+    assert shared.version >= 30 and stop.is_set(), shared.error
     assert shared.finished and not shared.error
     # nothing lost or duplicated: every stream's accepted chunks are 0, 1, 2, ...
     assert stats.duplicates == 0 and stats.gaps == 0, stats
